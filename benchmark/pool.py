@@ -1,0 +1,246 @@
+"""Pool: an immutable, modality-agnostic collection of training examples with provenance.
+
+Every item carries its origin: ``-1`` for real data, ``g`` for data sampled from the
+generation-``g`` model, and optionally a training weight. The payload is a dict of NumPy
+arrays whose first axis indexes items; what the arrays hold (images, token chunks, atom
+coordinates, regression rows) is the task's business.
+
+Replicas. A task may vectorise independent Monte-Carlo trials inside one run (the
+regression task does). Such a pool has ``replicas = R > 1``: every payload array has shape
+``(n, R, ...)`` and item ``i`` stands for ``R`` independent draws that share one provenance.
+A selection may then pick different items in each replica (``subset`` with a 2-D index of
+shape ``(k, R)``) as long as every row of the selection has one origin, so the provenance
+stays per item. The helpers in :mod:`benchmark.selection` do this for strategies.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.atomic import atomic_write_bytes
+
+REAL = -1
+_RESERVED = ("__origin__", "__weight__", "__meta__")
+
+
+class PoolError(ValueError):
+    """A pool was built or combined inconsistently."""
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """A read-only view (no copy): the pool never changes what it holds."""
+    view = np.asarray(array).view()
+    view.flags.writeable = False
+    return view
+
+
+class Pool:
+    """Training examples plus per-item provenance (origin, optional weight)."""
+
+    __slots__ = ("_payload", "_origin", "_weight", "_replicas")
+
+    def __init__(
+        self,
+        payload: Mapping[str, np.ndarray],
+        origin: np.ndarray | Sequence[int] | int,
+        weight: np.ndarray | None = None,
+        replicas: int = 1,
+    ) -> None:
+        if not payload:
+            raise PoolError("a pool needs at least one payload array")
+        arrays = {str(k): np.asarray(v) for k, v in payload.items()}
+        for key in arrays:
+            if key in _RESERVED:
+                raise PoolError(f"payload key {key!r} is reserved")
+        lengths = {k: (a.shape[0] if a.ndim else None) for k, a in arrays.items()}
+        n_values = set(lengths.values())
+        if None in n_values or len(n_values) != 1:
+            raise PoolError(f"payload arrays must share their first axis; got lengths {lengths}")
+        n = n_values.pop()
+        if replicas < 1:
+            raise PoolError(f"replicas must be >= 1, got {replicas}")
+        if replicas > 1:
+            bad = {k: a.shape for k, a in arrays.items() if a.ndim < 2 or a.shape[1] != replicas}
+            if bad:
+                raise PoolError(f"with replicas={replicas} every array needs shape (n, {replicas}, ...); got {bad}")
+        if np.isscalar(origin):
+            origin = np.full(n, int(origin), dtype=np.int64)
+        origin = np.asarray(origin, dtype=np.int64)
+        if origin.shape != (n,):
+            raise PoolError(f"origin must have shape ({n},), got {origin.shape}")
+        if n and origin.min() < REAL:
+            raise PoolError(f"origins must be >= {REAL} (real) or a generation index")
+        if weight is not None:
+            weight = np.asarray(weight, dtype=np.float64)
+            if weight.shape != (n,):
+                raise PoolError(f"weight must have shape ({n},), got {weight.shape}")
+            if not np.all(np.isfinite(weight)) or np.any(weight < 0):
+                raise PoolError("weights must be finite and non-negative")
+        self._payload = {k: _frozen(a) for k, a in arrays.items()}
+        self._origin = _frozen(origin)
+        self._weight = None if weight is None else _frozen(weight)
+        self._replicas = int(replicas)
+
+    # ------------------------------------------------------------------ access
+    def __len__(self) -> int:
+        return int(self._origin.shape[0])
+
+    def __repr__(self) -> str:
+        keys = ", ".join(f"{k}{tuple(a.shape)}" for k, a in self._payload.items())
+        return f"Pool(n={len(self)}, replicas={self._replicas}, origins={self.origin_counts()}, payload=[{keys}])"
+
+    @property
+    def payload(self) -> Mapping[str, np.ndarray]:
+        return dict(self._payload)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self._payload[key]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self._payload)
+
+    @property
+    def origin(self) -> np.ndarray:
+        return self._origin
+
+    @property
+    def weight(self) -> np.ndarray | None:
+        return self._weight
+
+    @property
+    def replicas(self) -> int:
+        return self._replicas
+
+    def origin_counts(self) -> dict[int, int]:
+        """Number of items per origin, sorted by origin (-1 = real first)."""
+        values, counts = np.unique(self._origin, return_counts=True)
+        return {int(v): int(c) for v, c in zip(values, counts)}
+
+    # ------------------------------------------------------------- combining
+    def with_origin(self, origin: int) -> "Pool":
+        """The same items, all marked as coming from ``origin``."""
+        return Pool(self._payload, origin, self._weight, self._replicas)
+
+    def with_weight(self, weight: np.ndarray | None) -> "Pool":
+        return Pool(self._payload, self._origin, weight, self._replicas)
+
+    def subset(self, indices: np.ndarray | Sequence[int]) -> "Pool":
+        """Items at ``indices``.
+
+        ``indices`` is 1-D (the same items in every replica) or, for a pool with replicas,
+        2-D of shape ``(k, replicas)`` (item ``indices[i, r]`` in replica ``r``); each row of a
+        2-D selection must have one origin and one weight.
+        """
+        idx = np.asarray(indices)
+        if idx.size and not np.issubdtype(idx.dtype, np.integer):
+            raise PoolError(f"indices must be integers, got dtype {idx.dtype}")
+        idx = idx.astype(np.int64, copy=False)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise PoolError(f"indices out of range for a pool of {len(self)} items")
+        if idx.ndim == 1:
+            return Pool(
+                {k: a[idx] for k, a in self._payload.items()},
+                self._origin[idx],
+                None if self._weight is None else self._weight[idx],
+                self._replicas,
+            )
+        if idx.ndim != 2 or idx.shape[1] != self._replicas:
+            raise PoolError(f"a 2-D selection needs shape (k, {self._replicas}); got {idx.shape}")
+        origin = self._origin[idx]
+        if np.any(origin != origin[:, :1]):
+            raise PoolError("each row of a per-replica selection must pick items of one origin")
+        weight = None
+        if self._weight is not None:
+            w = self._weight[idx]
+            if np.any(w != w[:, :1]):
+                raise PoolError("each row of a per-replica selection must pick items of one weight")
+            weight = w[:, 0]
+        replica = np.arange(self._replicas)
+        payload = {k: a[idx, replica] for k, a in self._payload.items()}
+        return Pool(payload, origin[:, 0], weight, self._replicas)
+
+    def by_origin(self, origin: int | Iterable[int]) -> "Pool":
+        """The items whose origin is ``origin`` (or any of several origins)."""
+        wanted = np.atleast_1d(np.asarray(list(origin) if not np.isscalar(origin) else origin))
+        return self.subset(np.flatnonzero(np.isin(self._origin, wanted)))
+
+    @staticmethod
+    def concat(pools: Sequence["Pool"]) -> "Pool":
+        """One pool holding the items of ``pools`` in order."""
+        pools = list(pools)
+        if not pools:
+            raise PoolError("concat needs at least one pool")
+        first = pools[0]
+        for p in pools[1:]:
+            if p.keys != first.keys:
+                raise PoolError(f"cannot concat pools with payload keys {first.keys} and {p.keys}")
+            if p.replicas != first.replicas:
+                raise PoolError(f"cannot concat pools with {first.replicas} and {p.replicas} replicas")
+            for k in first.keys:
+                if p[k].shape[1:] != first[k].shape[1:] or p[k].dtype != first[k].dtype:
+                    raise PoolError(
+                        f"payload {k!r}: item shape/dtype {first[k].shape[1:]}/{first[k].dtype} "
+                        f"vs {p[k].shape[1:]}/{p[k].dtype}"
+                    )
+        if len(pools) == 1:
+            return first
+        weighted = any(p.weight is not None for p in pools)
+        weight = (
+            np.concatenate([np.ones(len(p)) if p.weight is None else p.weight for p in pools]) if weighted else None
+        )
+        return Pool(
+            {k: np.concatenate([p[k] for p in pools]) for k in first.keys},
+            np.concatenate([p.origin for p in pools]),
+            weight,
+            first.replicas,
+        )
+
+    def __add__(self, other: "Pool") -> "Pool":
+        return Pool.concat([self, other])
+
+    def equals(self, other: "Pool") -> bool:
+        """Same items, provenance and replicas (exact array equality)."""
+        if self.keys != other.keys or self.replicas != other.replicas:
+            return False
+        if not np.array_equal(self.origin, other.origin):
+            return False
+        if (self.weight is None) != (other.weight is None):
+            return False
+        if self.weight is not None and not np.array_equal(self.weight, other.weight):
+            return False
+        return all(np.array_equal(self[k], other[k]) for k in self.keys)
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> None:
+        """Write the pool to one ``.npz`` file, atomically."""
+        arrays = dict(self._payload)
+        arrays["__origin__"] = self._origin
+        if self._weight is not None:
+            arrays["__weight__"] = self._weight
+        arrays["__meta__"] = np.frombuffer(json.dumps({"replicas": self._replicas}).encode(), dtype=np.uint8)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic_write_bytes(Path(path), buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Pool":
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError) as exc:
+            raise PoolError(f"cannot read pool file {path}: {exc}") from exc
+        try:
+            meta: dict[str, Any] = json.loads(arrays.pop("__meta__").tobytes().decode())
+            origin = arrays.pop("__origin__")
+        except KeyError as exc:
+            raise PoolError(f"pool file {path} lacks {exc.args[0]}") from exc
+        weight = arrays.pop("__weight__", None)
+        return cls(arrays, origin, weight, int(meta.get("replicas", 1)))

@@ -1,0 +1,165 @@
+"""Finding tasks and strategies by name.
+
+Three doors, in this order:
+1. classes registered in this process with :func:`register_task` / :func:`register_strategy`;
+2. installed entry points, groups ``collapse_bench.tasks`` and ``collapse_bench.strategies``
+   (how the shipped tasks and baselines, and third-party packages, are found);
+3. for strategies, a file: ``path/to/file.py:ClassName``.
+
+A strategy spec may carry parameters: ``mix[real_fraction=0.3]``. Every failure to find,
+import or instantiate a plugin raises :class:`PluginError` naming the plugin and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import PluginError
+from benchmark.params import ParameterError, parse_spec
+from benchmark.strategy import Strategy
+from benchmark.task import ConfigError, Task
+
+TASK_GROUP = "collapse_bench.tasks"
+STRATEGY_GROUP = "collapse_bench.strategies"
+
+_TASKS: dict[str, type[Task]] = {}
+_STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator: make a task findable by its ``name`` in this process."""
+    _TASKS[_checked_name(cls)] = cls
+    return cls
+
+
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator: make a strategy findable by its ``name`` in this process."""
+    _STRATEGIES[_checked_name(cls)] = cls
+    return cls
+
+
+def _checked_name(cls: type) -> str:
+    name = getattr(cls, "name", "")
+    if not isinstance(name, str) or not name:
+        raise PluginError(f"{cls.__qualname__} needs a non-empty class attribute `name`")
+    return name
+
+
+def _entry_points(group: str) -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=group)}
+
+
+def task_names() -> list[str]:
+    return sorted(set(_TASKS) | set(_entry_points(TASK_GROUP)))
+
+
+def strategy_names() -> list[str]:
+    return sorted(set(_STRATEGIES) | set(_entry_points(STRATEGY_GROUP)))
+
+
+def _load(kind: str, name: str, local: Mapping[str, type], group: str, base: type) -> type:
+    if name in local:
+        return local[name]
+    eps = _entry_points(group)
+    if name not in eps:
+        known = ", ".join(sorted(set(local) | set(eps))) or "none"
+        raise PluginError(f"unknown {kind} {name!r}; known {kind}s: {known}")
+    try:
+        cls = eps[name].load()
+    except Exception as exc:  # any import-time failure of a plugin is reported the same way
+        raise PluginError(f"{kind} {name!r} ({eps[name].value}) failed to import: {type(exc).__name__}: {exc}") from exc
+    _check_class(kind, name, cls, base)
+    if cls.name != name:
+        raise PluginError(f"{kind} entry point {name!r} loads a class named {cls.name!r}")
+    return cls
+
+
+def _check_class(kind: str, label: str, cls: Any, base: type) -> None:
+    if not (inspect.isclass(cls) and issubclass(cls, base)):
+        raise PluginError(f"{kind} {label!r} is {cls!r}, not a subclass of benchmark.{base.__name__}")
+    if not isinstance(getattr(cls, "name", None), str) or not cls.name:
+        raise PluginError(f"{kind} {label!r} needs a non-empty class attribute `name`")
+
+
+def task_class(name: str) -> type[Task]:
+    return _load("task", name, _TASKS, TASK_GROUP, Task)
+
+
+def make_task(name: str, preset: str = "cpu", overrides: Mapping[str, Any] | None = None) -> Task:
+    cls = task_class(name)
+    try:
+        return cls(preset=preset, overrides=overrides or {})
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"task {name!r} failed to initialise: {type(exc).__name__}: {exc}") from exc
+
+
+def load_strategy_file(path: str, class_name: str) -> type[Strategy]:
+    """Import ``class_name`` from the Python file at ``path``."""
+    label = f"{path}:{class_name}"
+    file = Path(path)
+    if not file.is_file():
+        raise PluginError(f"strategy {label!r}: no such file {file}")
+    digest = hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:12]
+    module_name = f"collapse_bench_plugin_{file.stem}_{digest}"
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"strategy {label!r}: {file} is not an importable Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        raise PluginError(f"strategy {label!r} failed to import: {type(exc).__name__}: {exc}") from exc
+    if not hasattr(module, class_name):
+        raise PluginError(f"strategy {label!r}: {file} defines no {class_name!r}")
+    cls = getattr(module, class_name)
+    _check_class("strategy", label, cls, Strategy)
+    return cls
+
+
+def strategy_class(name: str) -> type[Strategy]:
+    if ".py:" in name:
+        path, _, class_name = name.rpartition(":")
+        return load_strategy_file(path, class_name)
+    return _load("strategy", name, _STRATEGIES, STRATEGY_GROUP, Strategy)
+
+
+def make_strategy(spec: str) -> Strategy:
+    """Build a strategy from ``name``, ``name[key=value,...]`` or ``file.py:Class[key=value]``."""
+    try:
+        name, params = parse_spec(spec)
+    except ParameterError as exc:
+        raise PluginError(f"strategy {spec!r}: {exc}") from None
+    cls = strategy_class(name)
+    if cls.training_pool is Strategy.training_pool:
+        raise PluginError(f"strategy {name!r} does not implement the required method training_pool(ctx)")
+    for hook in ("training_pool", "curate", "fit_options", "sample_size"):
+        if not callable(getattr(cls, hook, None)):
+            raise PluginError(f"strategy {name!r}: {hook} must be a method")
+    try:
+        return cls(**params)
+    except ParameterError as exc:
+        raise PluginError(str(exc)) from None
+    except Exception as exc:
+        raise PluginError(f"strategy {name!r} failed to initialise: {type(exc).__name__}: {exc}") from exc
+
+
+def source_sha256(obj: Callable[..., Any] | type) -> str | None:
+    """SHA-256 of the source file that defines ``obj`` (recorded in manifests)."""
+    try:
+        path = inspect.getsourcefile(obj)
+    except TypeError:
+        return None
+    if not path or not Path(path).is_file():
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -1,0 +1,55 @@
+"""Selection helpers for strategies: uniform subsamples and top-k by score.
+
+Both respect replicas (see :mod:`benchmark.pool`): with ``R`` replicas each replica gets its
+own independent selection, and provenance stays per item. A uniform subsample first draws how
+many items come from each origin (multivariate hypergeometric, shared by the replicas), then
+draws the items within each origin independently per replica; every replica is therefore
+marginally an exact uniform sample without replacement.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmark.pool import Pool, PoolError
+
+
+def subsample(pool: Pool, n: int, rng: np.random.Generator) -> Pool:
+    """``n`` items drawn uniformly without replacement."""
+    if not 0 <= n <= len(pool):
+        raise PoolError(f"cannot subsample {n} items from a pool of {len(pool)}")
+    if pool.replicas == 1:
+        return pool.subset(np.sort(rng.choice(len(pool), size=n, replace=False)))
+    origins, counts = np.unique(pool.origin, return_counts=True)
+    if pool.weight is not None and len(np.unique(pool.weight)) > 1:
+        raise PoolError("per-replica subsampling of a weighted pool is not supported; subsample before weighting")
+    quota = rng.multivariate_hypergeometric(counts, n)
+    rows = []
+    for origin, k in zip(origins, quota):
+        if k == 0:
+            continue
+        members = np.flatnonzero(pool.origin == origin)
+        order = np.argsort(rng.random((len(members), pool.replicas)), axis=0)[:k]
+        rows.append(np.sort(members[order], axis=0))
+    if not rows:
+        return pool.subset(np.zeros(0, dtype=np.int64))
+    return pool.subset(np.concatenate(rows))
+
+
+def top_k(pool: Pool, scores: np.ndarray, k: int) -> Pool:
+    """The ``k`` items with the highest ``scores`` (shape ``(n,)``, or ``(n, replicas)``
+    to rank each replica separately; ties keep the earlier item)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if not 0 <= k <= len(pool):
+        raise PoolError(f"cannot keep {k} items of a pool of {len(pool)}")
+    if scores.shape[0] != len(pool):
+        raise PoolError(f"{scores.shape[0]} scores for a pool of {len(pool)} items")
+    if np.isnan(scores).any():
+        raise PoolError("scores contain NaN")
+    if scores.ndim == 1:
+        return pool.subset(np.sort(np.argsort(-scores, kind="stable")[:k]))
+    if scores.shape != (len(pool), pool.replicas):
+        raise PoolError(f"scores must have shape ({len(pool)},) or ({len(pool)}, {pool.replicas}); got {scores.shape}")
+    if len(pool.origin_counts()) > 1:
+        raise PoolError("per-replica ranking needs a pool of one origin; rank each origin separately")
+    return pool.subset(np.sort(np.argsort(-scores, axis=0, kind="stable")[:k], axis=0))

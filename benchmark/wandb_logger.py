@@ -1,0 +1,58 @@
+"""Optional Weights & Biases logging of every generation (``collapse-bench run --wandb``).
+
+Offline unless configured: the mode is ``$WANDB_MODE`` if set, else ``online`` when an API
+key is in the environment and ``offline`` otherwise. Offline logs are written inside each
+run directory (``wandb/``) and can be synced later with ``wandb sync``. The files in
+``runs/`` stay the source of truth.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchmarkError
+
+
+def wandb_mode() -> str:
+    return os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+
+
+class WandbLogger:
+    """A loop listener that mirrors each generation record into one W&B run per run directory."""
+
+    def __init__(self, project: str = "collapse-bench") -> None:
+        try:
+            import wandb
+        except ImportError:
+            raise BenchmarkError("--wandb needs the wandb package: pip install 'collapse-bench[wandb]'") from None
+        self._wandb = wandb
+        self.project = project
+        self._runs: dict[Path, Any] = {}
+
+    def __call__(self, run_dir: Path, manifest: Mapping[str, Any], record: Mapping[str, Any]) -> None:
+        run = self._runs.get(run_dir)
+        if run is None:
+            strategy, task = manifest["strategy"], manifest["task"]
+            run = self._wandb.init(
+                project=self.project,
+                dir=str(run_dir),
+                mode=wandb_mode(),
+                name=f"{task['name']}/{strategy['spec']}/seed-{manifest['seed']}",
+                group=f"{task['name']}/{task['preset']}",
+                config={"task": task, "strategy": strategy, "seed": manifest["seed"]},
+                reinit="create_new",
+            )
+            self._runs[run_dir] = run
+        data = {f"metrics/{k}": v for k, v in record["metrics"].items()}
+        data.update({f"compute/{k}": v for k, v in record["compute"].items()})
+        data["composition/real"] = record["composition"]["real"]
+        data["composition/total"] = record["composition"]["total"]
+        run.log(data, step=int(record["generation"]))
+
+    def close(self) -> None:
+        for run in self._runs.values():
+            run.finish()
+        self._runs.clear()
