@@ -27,7 +27,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     if what in ("tasks", "all"):
         rows = []
         for name in registry.task_names():
-            cls = registry.task_class(name)
+            try:
+                cls = registry.task_class(name)
+            except BenchmarkError as exc:
+                rows.append([name, "-", "(unavailable)", "-", str(exc)])
+                continue
             rows.append([name, cls.version, cls.metadata.modality, ", ".join(cls.presets), cls.metadata.citation])
         headers = ["task", "version", "modality", "presets", "source"]
         print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
@@ -36,7 +40,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     if what in ("strategies", "all"):
         rows = []
         for name in registry.strategy_names():
-            cls = registry.strategy_class(name)
+            try:
+                cls = registry.strategy_class(name)
+            except BenchmarkError as exc:
+                rows.append([name, "-", "(unavailable)", str(exc)])
+                continue
             params = ", ".join(f"{k}={v}" for k, v in cls.parameters.items()) or "-"
             track = "extra real data" if cls.uses_extra_real_data else "standard"
             rows.append([name, params, track, cls.citation])

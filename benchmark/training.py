@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from pathlib import Path
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -104,3 +105,14 @@ def train(
         trainer.fit(module, train_dataloaders=loader)
     module.cpu()
     return module, Compute(examples=guard.examples, steps=int(trainer.global_step))
+
+
+def save_state(module: torch.nn.Module, path: Path) -> None:
+    """Write a module's parameters and buffers (``torch.save`` of its ``state_dict``)."""
+    torch.save(module.state_dict(), path)
+
+
+def load_state(module: M, path: Path) -> M:
+    """Load parameters written by :func:`save_state` into ``module`` (weights only, no pickle code)."""
+    module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return module.eval()
