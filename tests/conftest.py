@@ -1,0 +1,14 @@
+"""Shared test set-up: caches go to a session-wide temporary folder, never the user's."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    os.environ["COLLAPSE_BENCH_CACHE"] = str(tmp_path_factory.mktemp("collapse-bench-cache"))
+    os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
