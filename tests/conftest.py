@@ -11,4 +11,3 @@ import pytest
 def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["COLLAPSE_BENCH_CACHE"] = str(tmp_path_factory.mktemp("collapse-bench-cache"))
     os.environ.setdefault("WANDB_MODE", "offline")
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
