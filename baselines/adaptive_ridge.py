@@ -1,18 +1,27 @@
-"""Adaptive ridge: replace, with a ridge penalty re-tuned for how often labels were recycled.
+"""Adaptive ridge: replace, with a ridge penalty re-tuned every generation for the noise the
+recycled labels have accumulated.
 
 Dohmatob, Feng & Kempe 2024, "Model Collapse Demystified: The Case of Regression"
 (NeurIPS 2024, arXiv 2402.07712) show that the test error under recursive relabelling grows
-linearly in the number of generations and that the ridge penalty must grow with them to
-counter it (their adaptive regularisation).
+linearly with the number of generations and that the ridge penalty must be adapted to the
+generation to counter it (their adaptive regularisation; there, only the final model is
+regularised). In this loop every generation's model is both evaluated and relabels the next
+generation's data, so the penalty must account for the shrinkage it passes on.
 
-Schedule implemented. Under replace with a fixed design, the OLS fit of generation g sees
-w* through g+1 independent label-noise draws: w_OLS ~ N(w*, (g+1) sigma^2 (X^T X)^{-1}),
-exactly as one fit with noise variance (g+1) sigma^2. For a prior w* ~ N(0, (E/d) I) with
-signal energy E = ||w*||^2, the Bayes-optimal (posterior-mean) ridge penalty for that noise
-level is lambda_g = (g+1) sigma^2 d / E. So the penalty grows linearly with the generation,
-as the error it counters does. Generation 0 (the real-data fit) stays plain OLS, like every
-strategy's. It needs a task with the fit option ``ridge_lambda`` and config keys
-``noise_var`` and ``dim``; the regression task draws ||w*|| = 1, hence ``signal_energy=1``.
+Schedule implemented (a per-generation posterior-mean rule). With an isotropic design,
+X^T X ~ T I, so ridge scales the fit by s = T / (T + lambda). Track, per coordinate, the
+model's signal gain a_g and noise variance v_g with w_g = a_g w* + noise:
+generation 0 is plain OLS (a_0 = 1, v_0 = u with u = sigma^2 / (T - d - 1)); a replace step
+fits labels of w_{g-1} plus fresh noise, giving the OLS estimate a_{g-1} w* + noise of
+variance v_{g-1} + u, which the penalty then scales by s_g. Under the prior w* ~ N(0, tau^2 I)
+with tau^2 = ||w*||^2 / d, the s_g minimising E(w_g - w*)^2 is
+
+    s_g = a_{g-1} tau^2 / (a_{g-1}^2 tau^2 + v_{g-1} + u),   lambda_g = T (1/s_g - 1),
+
+then a_g = s_g a_{g-1} and v_g = s_g^2 (v_{g-1} + u). The penalty thus rises with the
+generation as the signal-to-noise ratio of the recycled labels falls. It needs a task with
+the fit option ``ridge_lambda`` and config keys ``noise_var``, ``dim`` and ``n_samples``; the
+regression task draws ||w*|| = 1, hence ``signal_energy=1``.
 """
 
 from __future__ import annotations
@@ -23,6 +32,21 @@ from typing import Any
 from benchmark import Pool, Strategy, StrategyContext
 from benchmark.errors import PluginError
 from benchmark.params import ParameterError
+
+REQUIRED_CONFIG = ("noise_var", "dim", "n_samples")
+
+
+def ridge_schedule(generations: int, noise_var: float, dim: int, n_samples: int, signal_energy: float) -> list[float]:
+    """lambda_1..lambda_generations of the posterior-mean rule above (generation 0 is OLS)."""
+    tau2 = signal_energy / dim
+    unit = noise_var / (n_samples - dim - 1)
+    gain, variance = 1.0, unit
+    penalties = []
+    for _ in range(generations):
+        shrink = gain * tau2 / (gain**2 * tau2 + variance + unit)
+        penalties.append(n_samples * (1.0 / shrink - 1.0))
+        gain, variance = shrink * gain, shrink**2 * (variance + unit)
+    return penalties
 
 
 class AdaptiveRidge(Strategy):
@@ -35,17 +59,19 @@ class AdaptiveRidge(Strategy):
             raise ParameterError(f"signal_energy must be positive, got {self.signal_energy}")
 
     def check_task(self, task: Mapping[str, Any]) -> None:
-        missing = [k for k in ("noise_var", "dim") if k not in task["config"]]
-        if "ridge_lambda" not in task["fit_options"] or missing:
+        config = task["config"]
+        if "ridge_lambda" not in task["fit_options"] or any(k not in config for k in REQUIRED_CONFIG):
             raise PluginError(
                 f"strategy {self.name!r} needs a task with the fit option 'ridge_lambda' and config keys "
-                f"'noise_var' and 'dim'; task {task['name']!r} does not have them"
+                f"{', '.join(REQUIRED_CONFIG)}; task {task['name']!r} does not have them"
             )
+        if config["n_samples"] <= config["dim"] + 1:
+            raise PluginError(f"strategy {self.name!r} needs n_samples > dim + 1")
 
     def training_pool(self, ctx: StrategyContext) -> Pool:
         return ctx.latest
 
     def fit_options(self, ctx: StrategyContext) -> dict[str, Any]:
-        config = ctx.task["config"]
-        penalty = (ctx.generation + 1) * config["noise_var"] * config["dim"] / self.signal_energy
-        return {"ridge_lambda": float(penalty)}
+        c = ctx.task["config"]
+        schedule = ridge_schedule(ctx.generation, c["noise_var"], c["dim"], c["n_samples"], self.signal_energy)
+        return {"ridge_lambda": schedule[-1]}
