@@ -70,7 +70,8 @@ def _load(kind: str, name: str, local: Mapping[str, type], group: str, base: typ
     eps = _entry_points(group)
     if name not in eps:
         known = ", ".join(sorted(set(local) | set(eps))) or "none"
-        raise PluginError(f"unknown {kind} {name!r}; known {kind}s: {known}")
+        plural = {"task": "tasks", "strategy": "strategies"}[kind]
+        raise PluginError(f"unknown {kind} {name!r}; known {plural}: {known}")
     try:
         cls = eps[name].load()
     except Exception as exc:  # any import-time failure of a plugin is reported the same way

@@ -1,0 +1,158 @@
+"""The generation loop: determinism, resume after interruption or kill, extension, conflicts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmark import results
+from benchmark.errors import RunConflictError, TaskError
+from benchmark.loop import RunSpec, execute
+from benchmark.registry import make_strategy
+from tasks.linear_regression import LinearRegressionTask
+from tests.helpers import metric_curves, run_strategy
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
+    a = run_strategy(tmp_path / "a", "linear_regression", "accumulate-subsample", seed=3)
+    b = run_strategy(tmp_path / "b", "linear_regression", "accumulate-subsample", seed=3)
+    c = run_strategy(tmp_path / "c", "linear_regression", "accumulate-subsample", seed=4)
+    assert metric_curves(a) == metric_curves(b)
+    assert metric_curves(a)[1:] != metric_curves(c)[1:]
+    assert (a.path / "pools" / "gen-0003.npz").read_bytes() == (b.path / "pools" / "gen-0003.npz").read_bytes()
+
+
+class Interrupt:
+    """A listener that raises KeyboardInterrupt once generation ``after`` is written."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+
+    def __call__(self, run_dir, manifest, record):
+        if record["generation"] == self.after:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_run_resumes_with_identical_numbers(tmp_path):
+    reference = run_strategy(tmp_path / "ref", "linear_regression", "mix", generations=6)
+    with pytest.raises(KeyboardInterrupt):
+        run_strategy(tmp_path / "cut", "linear_regression", "mix", generations=6, listeners=(Interrupt(2),))
+    stopped = results.load_run(reference.path.parents[4] / "cut" / reference.path.relative_to(tmp_path / "ref"))
+    assert stopped.manifest["status"] == "failed"
+    assert stopped.manifest["error"]["type"] == "KeyboardInterrupt"
+    assert len(stopped.records) == 3
+    resumed = run_strategy(tmp_path / "cut", "linear_regression", "mix", generations=6)
+    assert resumed.complete
+    assert metric_curves(resumed) == metric_curves(reference)
+
+
+def test_extending_a_finished_run_equals_running_longer_at_once(tmp_path):
+    short = run_strategy(tmp_path / "x", "linear_regression", "accumulate", generations=2)
+    assert len(short.records) == 3
+    extended = run_strategy(tmp_path / "x", "linear_regression", "accumulate", generations=5)
+    straight = run_strategy(tmp_path / "y", "linear_regression", "accumulate", generations=5)
+    assert metric_curves(extended) == metric_curves(straight)
+    assert extended.manifest["generations"] == 5
+
+
+SLOW_PLUGIN = '''
+import os, time
+from pathlib import Path
+from benchmark import Strategy
+
+class SlowAccumulate(Strategy):
+    name = "slow-accumulate"
+
+    def training_pool(self, ctx):
+        marker = os.environ.get("SLOW_MARKER")
+        if marker and ctx.generation == 3:
+            Path(marker).touch()
+            time.sleep(60)
+        return ctx.accumulated()
+'''
+
+
+def test_killed_process_resumes_with_identical_numbers(tmp_path):
+    plugin = tmp_path / "slow.py"
+    plugin.write_text(SLOW_PLUGIN)
+    spec = f"{plugin}:SlowAccumulate"
+    command = [sys.executable, "-m", "benchmark.cli", "run", "--task", "linear_regression", "--strategy", spec,
+               "--preset", "smoke", "--generations", "5", "--no-progress", "--report-dir", str(tmp_path / "rep")]
+    marker = tmp_path / "marker"
+    env = {**os.environ, "SLOW_MARKER": str(marker)}
+    process = subprocess.Popen([*command, "--out", str(tmp_path / "killed")], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not marker.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), "the run never reached generation 3"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    (run_dir,) = results.find_runs([tmp_path / "killed"])
+    assert run_dir.manifest["status"] == "running"  # killed without a chance to say so
+    assert len(run_dir.records) == 3
+    env.pop("SLOW_MARKER")
+    for out in ("killed", "straight"):
+        subprocess.run([*command, "--out", str(tmp_path / out)], env=env, check=True, capture_output=True)
+    (resumed,) = results.find_runs([tmp_path / "killed"])
+    (straight,) = results.find_runs([tmp_path / "straight"])
+    assert resumed.complete and len(resumed.records) == 6
+    assert metric_curves(resumed) == metric_curves(straight)
+
+
+def test_resume_refuses_changed_strategy_code(tmp_path):
+    plugin = tmp_path / "mine.py"
+    plugin.write_text("from benchmark import Strategy\n\nclass Mine(Strategy):\n    name = 'mine'\n\n"
+                      "    def training_pool(self, ctx):\n        return ctx.latest\n")
+    run_strategy(tmp_path, "linear_regression", f"{plugin}:Mine", generations=1)
+    plugin.write_text(plugin.read_text() + "\n# changed\n")
+    with pytest.raises(RunConflictError, match="strategy source"):
+        run_strategy(tmp_path, "linear_regression", f"{plugin}:Mine", generations=2)
+
+
+class DivergingTask(LinearRegressionTask):
+    """Regression whose evaluation turns NaN at generation 2, as a diverged training would."""
+
+    name = "diverging_regression"
+    calls = 0
+
+    def evaluate(self, model):
+        metrics = super().evaluate(model)
+        DivergingTask.calls += 1
+        return {**metrics, "loss": float("nan")} if DivergingTask.calls == 3 else metrics
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_earlier_generations(tmp_path):
+    spec = RunSpec(DivergingTask("smoke"), make_strategy("replace"), 0, 4, tmp_path, command=["pytest"])
+    with pytest.raises(TaskError, match="metric 'loss' is nan at generation 2"):
+        execute(spec, progress=False)
+    run = results.load_run(spec.directory)
+    assert run.manifest["status"] == "failed"
+    assert run.manifest["error"]["generation"] == 2
+    assert [r["generation"] for r in run.records] == [0, 1]
+
+
+def test_run_directory_layout_and_manifest(tmp_path):
+    run = run_strategy(tmp_path, "linear_regression", "mix[real_fraction=0.25]", seed=2, overrides={"dim": 4})
+    relative = run.path.relative_to(tmp_path)
+    assert relative.parts[0] == "linear_regression"
+    assert relative.parts[1].startswith("mix-")
+    assert relative.parts[2].startswith("smoke-")  # --set changed the configuration
+    assert relative.parts[3] == "seed-2"
+    manifest = run.manifest
+    assert manifest["schema_version"] == results.SCHEMA_VERSION
+    assert manifest["task"]["config"]["dim"] == 4
+    assert manifest["strategy"]["params"] == {"real_fraction": 0.25}
+    assert len(manifest["strategy"]["source_sha256"]) == 64
+    assert manifest["environment"]["torch"] and manifest["environment"]["python"]
+    assert manifest["task"]["data"]["real_sha256"]
+    assert sorted(p.name for p in (run.path / "pools").iterdir()) == [f"gen-{g:04d}.npz" for g in (1, 2, 3)]
+    assert sorted(p.name for p in (run.path / "models").iterdir()) == ["gen-0000.model", "gen-0003.model"]
+    for record in run.records:
+        assert set(record) >= {"generation", "metrics", "composition", "compute", "seconds"}

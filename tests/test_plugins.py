@@ -1,0 +1,128 @@
+"""Strategy plugins: every way a plugin can be broken gets one clear error, and the run
+directory stays consistent."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from benchmark import registry, results
+from benchmark.errors import PluginError
+from tests.helpers import run_strategy
+
+HEADER = "from benchmark import Strategy, Pool\n\n"
+
+
+def plugin(tmp_path, body: str, name: str = "plug.py") -> str:
+    path = tmp_path / name
+    path.write_text(HEADER + body)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "body,cls,message",
+    [
+        ("import not_a_module_anywhere\n", "X", "failed to import: ModuleNotFoundError"),
+        ("def broken(:\n", "X", "failed to import: SyntaxError"),
+        ("raise RuntimeError('boom at import')\n", "X", "boom at import"),
+        ("class Y(Strategy):\n    name = 'y'\n", "X", "defines no 'X'"),
+        ("class X:\n    name = 'x'\n    def training_pool(self, ctx):\n        return ctx.latest\n", "X",
+         "not a subclass of benchmark.Strategy"),
+        ("class X(Strategy):\n    name = 'x'\n", "X", "does not implement the required method training_pool"),
+        ("class X(Strategy):\n    def training_pool(self, ctx):\n        return ctx.latest\n", "X",
+         "non-empty class attribute `name`"),
+        ("class X(Strategy):\n    name = 'x'\n    def __init__(self, **kw):\n        raise ValueError('no')\n"
+         "    def training_pool(self, ctx):\n        return ctx.latest\n", "X", "failed to initialise: ValueError: no"),
+    ],
+)
+def test_broken_plugin_files_name_the_plugin_and_the_problem(tmp_path, body, cls, message):
+    path = plugin(tmp_path, body)
+    with pytest.raises(PluginError, match=message) as info:
+        registry.make_strategy(f"{path}:{cls}")
+    assert str(path) in str(info.value) or "'x'" in str(info.value)
+
+
+def test_missing_file_and_unknown_names():
+    with pytest.raises(PluginError, match="no such file"):
+        registry.make_strategy("/nonexistent/dir/strategy.py:Mine")
+    with pytest.raises(PluginError, match="unknown strategy 'nope'.*known strategies: accumulate"):
+        registry.make_strategy("nope")
+    with pytest.raises(PluginError, match="unknown task 'nope'"):
+        registry.make_task("nope")
+
+
+def test_parameters_are_checked():
+    assert registry.make_strategy("mix[real_fraction=0.2]").real_fraction == 0.2
+    with pytest.raises(PluginError, match="no parameter 'fraction'.*real_fraction"):
+        registry.make_strategy("mix[fraction=0.2]")
+    with pytest.raises(PluginError, match="expects a finite number"):
+        registry.make_strategy("mix[real_fraction=lots]")
+    with pytest.raises(PluginError, match=r"real_fraction must be in \[0, 1\]"):
+        registry.make_strategy("mix[real_fraction=1.5]")
+    with pytest.raises(PluginError, match="expected key=value"):
+        registry.make_strategy("mix[real_fraction]")
+
+
+RUNTIME_FAILURES = {
+    "wrong type": ("def training_pool(self, ctx):\n        return [1, 2]\n",
+                   "training_pool\\(\\) returned list, expected a benchmark.Pool"),
+    "raises": ("def training_pool(self, ctx):\n        if ctx.generation == 2:\n            raise ValueError('bad gen')\n"
+               "        return ctx.latest\n", "raised in training_pool\\(\\) at generation 2: ValueError: bad gen"),
+    "empty pool": ("def training_pool(self, ctx):\n        return ctx.latest.subset([])\n", "returned an empty pool"),
+    "foreign payload": ("def training_pool(self, ctx):\n        import numpy as np\n"
+                        "        return Pool({'z': np.zeros((3, 200))}, -1, replicas=200)\n",
+                        "the task's pools have \\('x', 'y'\\)"),
+    "unknown option": ("def training_pool(self, ctx):\n        return ctx.latest\n"
+                       "    def fit_options(self, ctx):\n        return {'learning_rate': 1.0}\n",
+                       "unknown fit option\\(s\\) \\['learning_rate'\\]; this task's options: ridge_lambda"),
+    "curate raises": ("def training_pool(self, ctx):\n        return ctx.latest\n"
+                      "    def curate(self, ctx, samples):\n        return 1 / 0\n",
+                      "raised in curate\\(\\) at generation 1: ZeroDivisionError"),
+    "fresh real without declaring": ("def training_pool(self, ctx):\n        return ctx.fresh_real(5)\n",
+                                     "PermissionError: this strategy does not declare uses_extra_real_data"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RUNTIME_FAILURES))
+def test_misbehaving_plugin_stops_cleanly(tmp_path, case):
+    method, message = RUNTIME_FAILURES[case]
+    path = plugin(tmp_path, "class Bad(Strategy):\n    name = 'bad'\n\n    " + method)
+    with pytest.raises(PluginError, match=message) as info:
+        run_strategy(tmp_path / "runs", "linear_regression", f"{path}:Bad", generations=3)
+    assert "strategy 'bad'" in str(info.value) or "bad." in str(info.value)
+    (run,) = results.find_runs([tmp_path / "runs"])
+    assert run.manifest["status"] == "failed"
+    assert run.manifest["error"]["message"] == str(info.value)
+    failed_at = run.manifest["error"]["generation"]
+    assert [r["generation"] for r in run.records] == list(range(failed_at))
+    assert failed_at >= 1  # generation 0 never calls the strategy
+
+
+def test_command_line_prints_one_line_and_exits_2(tmp_path):
+    path = plugin(tmp_path, "class Bad(Strategy):\n    name = 'bad'\n\n    " + RUNTIME_FAILURES["wrong type"][0])
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmark.cli", "run", "--task", "linear_regression", "--strategy", f"{path}:Bad",
+         "--preset", "smoke", "--out", str(tmp_path / "runs"), "--no-progress"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    assert "collapse-bench: error: bad.training_pool() returned list, expected a benchmark.Pool" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_entry_point_and_decorator_registration():
+    from benchmark import Strategy, register_strategy
+
+    @register_strategy
+    class InProcess(Strategy):
+        name = "in-process-test"
+
+        def training_pool(self, ctx):
+            return ctx.latest
+
+    assert "in-process-test" in registry.strategy_names()
+    assert isinstance(registry.make_strategy("in-process-test"), InProcess)
+    assert {"replace", "accumulate", "mix", "fresh-real", "verifier-filter"} <= set(registry.strategy_names())
+    assert "linear_regression" in registry.task_names()
