@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from benchmark.errors import PluginError, TaskError
-from benchmark.pool import Pool, PoolError
+from benchmark.pool import Pool
 
 
 def call_strategy(strategy_name: str, hook: str, generation: int, fn: Callable[..., Any], *args: Any) -> Any:
@@ -39,10 +39,12 @@ def check_pool(
             f"{who} returned a pool with payload {value.keys} x{value.replicas} replicas; "
             f"the task's pools have {like.keys} x{like.replicas}"
         )
-    try:
-        Pool.concat([like.subset([]), value])
-    except PoolError as exc:
-        raise PluginError(f"{who} returned a pool whose items do not match the task's: {exc}") from None
+    for key in like.keys:
+        if value[key].shape[1:] != like[key].shape[1:] or value[key].dtype != like[key].dtype:
+            raise PluginError(
+                f"{who} returned items whose {key!r} has shape/dtype {value[key].shape[1:]}/{value[key].dtype}; "
+                f"the task's are {like[key].shape[1:]}/{like[key].dtype}"
+            )
     bad = set(value.origin_counts()) - allowed_origins
     if bad:
         raise PluginError(f"{who} returned items of origin(s) {sorted(bad)}; allowed here: {sorted(allowed_origins)}")

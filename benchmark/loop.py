@@ -130,6 +130,7 @@ class _Run:
         self.identity = _identity(spec)
         self.manifest: dict[str, Any] = {}
         self.records: list[dict[str, Any]] = []
+        self.lines: list[str] = []
         self.synthetic: list[Pool] = []
         self.fresh_real = 0
         self.verifier: Any = None
@@ -142,6 +143,7 @@ class _Run:
             existing = results.read_manifest(self.dir)
             _check_resumable(self.dir, existing, self.identity)
             self.records = results.read_records(self.dir)
+            self.lines = [results.record_line(self.dir, r) for r in self.records]
             self.manifest = existing
         else:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -277,8 +279,9 @@ class _Run:
             self.verifier = fitted.model
         previous = g - 1
         self.model = fitted.model
+        self.lines.append(results.record_line(self.dir, record))
+        results.write_record_lines(self.dir, self.lines)
         self.records.append(record)
-        results.write_records(self.dir, self.records)
         self._drop_model(previous)
         return record
 

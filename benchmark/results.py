@@ -160,14 +160,16 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
-def write_records(directory: Path, records: Sequence[Mapping[str, Any]]) -> None:
-    """Rewrite ``generations.jsonl`` with ``records`` (atomically: all lines or the old file)."""
-    path = Path(directory) / GENERATIONS
-    lines = []
-    for record in records:
-        strict_json.validate(record, RECORD_SCHEMA, f"{path} (generation {record.get('generation')})")
-        lines.append(strict_json.dumps(record))
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
+def record_line(directory: Path, record: Mapping[str, Any]) -> str:
+    """One validated strict-JSON line of ``generations.jsonl``."""
+    source = f"{Path(directory) / GENERATIONS} (generation {record.get('generation')})"
+    strict_json.validate(record, RECORD_SCHEMA, source)
+    return strict_json.dumps(record)
+
+
+def write_record_lines(directory: Path, lines: Sequence[str]) -> None:
+    """Rewrite ``generations.jsonl`` with ``lines`` (atomically: all lines or the old file)."""
+    atomic_write_text(Path(directory) / GENERATIONS, "".join(line + "\n" for line in lines))
 
 
 def read_records(directory: Path) -> list[dict[str, Any]]:

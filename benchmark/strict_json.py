@@ -38,9 +38,14 @@ def load_file(path: Path) -> Any:
     return loads(text, str(path))
 
 
+_VALIDATORS: dict[int, jsonschema.Draft202012Validator] = {}
+
+
 def validate(instance: Any, schema: Mapping[str, Any], source: str) -> None:
     """Raise :class:`ResultFileError` naming ``source`` and the first offending field."""
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _VALIDATORS.get(id(schema))
+    if validator is None:
+        validator = _VALIDATORS[id(schema)] = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         error = errors[0]

@@ -104,10 +104,11 @@ class LinearRegressionTask(Task):
 
     # ----------------------------------------------------------------- model
     def fit(self, pool: Pool, options: Mapping[str, Any], rng: np.random.Generator) -> FitResult:
-        x, y = pool["x"], pool["y"]
-        w = np.ones(len(pool)) if pool.weight is None else pool.weight
-        gram = np.einsum("n,ntd,nte->tde", w, x, x)
-        moment = np.einsum("n,ntd,nt->td", w, x, y)
+        x = pool["x"].transpose(1, 0, 2)  # (trials, n, d): one BLAS matmul per trial below
+        y = pool["y"].T[..., None]
+        weighted = x if pool.weight is None else x * pool.weight[None, :, None]
+        gram = weighted.transpose(0, 2, 1) @ x
+        moment = (weighted.transpose(0, 2, 1) @ y)[..., 0]
         lam = float(options.get("ridge_lambda", 0.0))
         if lam:
             gram = gram + lam * np.eye(gram.shape[-1])
