@@ -141,7 +141,80 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ sweep
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from benchmark import sweep
+
+    tasks, strategies = sweep.names(args.tasks, "task"), sweep.names(args.strategies, "strategy")
+    jobs, outcome = sweep.sweep(
+        tasks, strategies, parse_seeds(args.seeds), args.preset, args.generations, Path(args.out), args.jobs,
+        progress=not args.no_progress,
+    )
+    print(sweep.summary(jobs, outcome))
+    return 130 if outcome.interrupted else (0 if outcome.ok else 1)
+
+
+# ----------------------------------------------------------------- submit
+def cmd_submit(args: argparse.Namespace) -> int:
+    from benchmark import submit
+
+    notes = submit.write_entry([Path(p) for p in args.run_dirs], Path(args.out), args.name, args.description, args.url,
+                               merge_into=args.merge)
+    print("\n".join(notes))
+    return 0
+
+
+# ------------------------------------------------------------ leaderboard
+def cmd_leaderboard_validate(args: argparse.Namespace) -> int:
+    from benchmark import submission
+
+    lines, ok = submission.check_files([Path(p) for p in args.files])
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
+def cmd_leaderboard_build(args: argparse.Namespace) -> int:
+    import time
+
+    from leaderboard import site, text
+
+    start = time.perf_counter()
+    board = site.build(Path(args.out), Path(args.submissions))
+    print(text.overall(board))
+    print(f"\nwrote {Path(args.out) / 'index.html'}: {len(board['entries'])} entries, {len(board['tasks'])} task(s) "
+          f"in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def cmd_leaderboard_serve(args: argparse.Namespace) -> int:
+    from leaderboard import serve
+
+    if not args.no_build:
+        cmd_leaderboard_build(args)
+    serve.serve(Path(args.out), args.port)
+    return 0
+
+
+# -------------------------------------------------------------- reproduce
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from benchmark import reproduce, sweep
+
+    path = reproduce.resolve(args.entry, Path(args.submissions))
+    tasks = sweep.split_list(args.tasks) if args.tasks else None
+    seeds = parse_seeds(args.seeds) if args.seeds else None
+    report, ok = reproduce.reproduce(path, tasks, seeds, Path(args.out), args.jobs, args.strategy,
+                                     progress=not args.no_progress)
+    print(report)
+    return 0 if ok else 1
+
+
 # ----------------------------------------------------------------- parser
+def _submissions() -> Path:
+    from leaderboard import SUBMISSIONS
+
+    return SUBMISSIONS
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="collapse-bench",
@@ -176,6 +249,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories or folders holding them")
     p.add_argument("--out", default="reports", help="where the PNG plots and report.json go (default reports/)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("sweep", help="run a grid of tasks x strategies x seeds (parallel, resumable)")
+    p.add_argument("--tasks", required=True, help="comma-separated task names, or all")
+    p.add_argument("--strategies", required=True, help="comma-separated strategy specs (NAME[key=value,...]), or all")
+    p.add_argument("--seeds", default="0-2", help="e.g. 0-2 (default) or 0,1,5")
+    p.add_argument("--preset", default="cpu", help="smoke | cpu (default, the leaderboard's) | paper")
+    p.add_argument("--generations", type=int, default=None, help="default: the preset's")
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel, each with a fair share of the cores")
+    p.add_argument("--out", default="runs", help="root folder of run directories (default runs/)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("submit", help="write a leaderboard submission from finished run directories")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories or folders holding them")
+    p.add_argument("--name", help="entry name: lowercase letters, digits, '.', '_', '-'")
+    p.add_argument("--description", help="one paragraph: what the strategy does")
+    p.add_argument("--url", default=None, help="http(s) link to the paper or code")
+    p.add_argument("--out", required=True, help="the submission file, e.g. leaderboard/submissions/NAME.json")
+    p.add_argument("--merge", action="store_true", help="add these runs' tasks to the existing entry in --out")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("leaderboard", help="validate submissions, build or serve the static site")
+    board = p.add_subparsers(dest="action", required=True)
+    q = board.add_parser("validate", help="check submission files against the leaderboard's rules")
+    q.add_argument("files", nargs="+", metavar="FILE")
+    q.set_defaults(func=cmd_leaderboard_validate)
+    for action, func, text in (("build", cmd_leaderboard_build, "write the static site"),
+                               ("serve", cmd_leaderboard_serve, "build, then preview the site on localhost")):
+        q = board.add_parser(action, help=text)
+        q.add_argument("--out", default="site", help="site folder (default site/)")
+        q.add_argument("--submissions", default=str(_submissions()), help="folder of submission files")
+        if action == "serve":
+            q.add_argument("--port", type=int, default=8000)
+            q.add_argument("--no-build", action="store_true", help="serve --out as it is")
+        q.set_defaults(func=func)
+
+    p = sub.add_parser("reproduce", help="re-run a published entry and compare with its numbers")
+    p.add_argument("entry", metavar="NAME", help="entry name (leaderboard/submissions/NAME.json) or a submission file")
+    p.add_argument("--tasks", default=None, help="comma-separated tasks (default: all of the entry's)")
+    p.add_argument("--seeds", default=None, help="seeds to run (default: the published ones)")
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel")
+    p.add_argument("--out", default="runs/reproduce", help="where the re-runs go (default runs/reproduce/)")
+    p.add_argument("--strategy", default=None, help="where the strategy's code is, e.g. path/to/file.py:ClassName")
+    p.add_argument("--submissions", default=str(_submissions()), help="folder of submission files")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_reproduce)
     return parser
 
 

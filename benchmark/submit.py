@@ -1,0 +1,143 @@
+"""``collapse-bench submit``: turn finished run directories into one submission entry.
+
+The runs must form one entry: one strategy with one parameter set, one preset, and per task
+one task version, configuration, data and strategy source. Unfinished runs are refused. With
+``merge``, the tasks of the new runs are added to an existing entry (replacing the sections of
+the tasks they cover), which is how a task that lands later joins the published entries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmark import submission
+from benchmark.report import strategy_display
+from benchmark.results import Run, find_runs
+from benchmark.submission import SubmissionError
+
+RECORD_FIELDS = ("generation", "metrics", "composition", "compute", "seconds", "fit_options")
+
+
+def _one(values: Mapping[str, Any], what: str) -> Any:
+    """The single value shared by every run, or a refusal listing where the runs differ."""
+    distinct = {json.dumps(v, sort_keys=True): v for v in values.values()}
+    if len(distinct) > 1:
+        listing = "\n  ".join(f"{path}: {value!r}" for path, value in sorted(values.items()))
+        raise SubmissionError([f"these runs mix {what}; an entry needs one:\n  {listing}"])
+    return next(iter(distinct.values()))
+
+
+def _section(task: str, runs: Sequence[Run]) -> dict[str, Any]:
+    by_path = {str(run.path): run for run in runs}
+    version = _one({p: r.manifest["task"]["version"] for p, r in by_path.items()}, f"versions of task {task!r}")
+    config = _one({p: r.manifest["task"]["config"] for p, r in by_path.items()}, f"configurations of task {task!r}")
+    data = _one({p: r.manifest["task"].get("data", {}) for p, r in by_path.items()}, f"data of task {task!r}")
+    _one({p: r.manifest["strategy"].get("source_sha256") for p, r in by_path.items()}, f"strategy code on task {task!r}")
+    generations = _one({p: r.manifest["generations"] for p, r in by_path.items()}, f"generation counts on task {task!r}")
+    seeds: dict[int, str] = {}
+    for run in runs:
+        if run.seed in seeds:
+            raise SubmissionError([f"task {task!r}: seed {run.seed} appears twice ({seeds[run.seed]} and {run.path})"])
+        seeds[run.seed] = str(run.path)
+    return {
+        "version": version,
+        "config": config,
+        "data": data,
+        "generations": generations,
+        "runs": [
+            {
+                "seed": run.seed,
+                "manifest": run.manifest,
+                "records": [{k: r[k] for k in RECORD_FIELDS if k in r} for r in run.records],
+            }
+            for run in sorted(runs, key=lambda r: r.seed)
+        ],
+    }
+
+
+def build(runs: Sequence[Run], name: str, description: str, url: str | None) -> dict[str, Any]:
+    """The submission for ``runs``; refuses unfinished runs and runs that mix set-ups."""
+    if not runs:
+        raise SubmissionError(["no run directories given"])
+    unfinished = [
+        f"{run.path}: status {run.manifest['status']!r}, {len(run.records)} of {run.manifest['generations'] + 1} "
+        "generations recorded (finish it with `collapse-bench sweep` or `run`, which resume)"
+        for run in runs
+        if not run.complete or len(run.records) != run.manifest["generations"] + 1
+    ]
+    if unfinished:
+        raise SubmissionError(unfinished)
+    by_path = {str(run.path): run for run in runs}
+    strategies = {p: strategy_display(r.manifest["strategy"]["name"], r.manifest["strategy"]["params"]) for p, r in by_path.items()}
+    _one(strategies, "strategies or strategy parameters")
+    preset = _one({p: r.manifest["task"]["preset"] for p, r in by_path.items()}, "presets")
+    first = runs[0].manifest["strategy"]
+    by_task: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        by_task[run.task].append(run)
+    return {
+        "schema_version": submission.SCHEMA_VERSION,
+        "name": name,
+        "description": description,
+        "url": url,
+        "strategy": {
+            "name": first["name"],
+            "params": first["params"],
+            "citation": first.get("citation", ""),
+            "uses_extra_real_data": first["uses_extra_real_data"],
+        },
+        "preset": preset,
+        "tasks": {task: _section(task, members) for task, members in sorted(by_task.items())},
+    }
+
+
+def merge(existing: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """``existing`` with the task sections of ``new`` added (or replaced); the rest must agree."""
+    for key in ("strategy", "preset"):
+        if existing[key] != new[key]:
+            raise SubmissionError(
+                [f"cannot merge: the existing entry has {key} {existing[key]!r}, the new runs {new[key]!r}"]
+            )
+    merged = dict(existing)
+    merged.update({k: new[k] for k in ("name", "description", "url")})
+    merged["tasks"] = {**existing["tasks"], **new["tasks"]}
+    merged["tasks"] = dict(sorted(merged["tasks"].items()))
+    return merged
+
+
+def write_entry(
+    run_dirs: Sequence[Path],
+    out: Path,
+    name: str | None,
+    description: str | None,
+    url: str | None,
+    merge_into: bool = False,
+) -> list[str]:
+    """Build the entry from ``run_dirs`` (merged into ``out`` if asked), write it, return notes for the user.
+
+    Notes list what the file holds and, if it breaks a leaderboard rule (preset, seeds...),
+    why ``leaderboard validate`` will refuse it.
+    """
+    existing = submission.read(out, submission.STRUCTURE_ONLY) if merge_into and Path(out).exists() else None
+    name = name or (existing["name"] if existing else None)
+    description = description or (existing["description"] if existing else None)
+    url = url if url is not None else (existing["url"] if existing else None)
+    if not name or not description:
+        raise SubmissionError(["--name and --description are required (unless --merge reads them from an existing entry)"])
+    entry = build(find_runs(list(run_dirs)), name, description, url)
+    if existing is not None:
+        entry = merge(existing, entry)
+    submission.write(out, entry)
+    notes = [f"wrote {out}: entry {entry['name']!r}, strategy {strategy_display(entry['strategy']['name'], entry['strategy']['params'])}, "
+             f"preset {entry['preset']}"]
+    notes += [f"  {task}: seeds {[run['seed'] for run in section['runs']]}, G={section['generations']}"
+              for task, section in entry["tasks"].items()]
+    refusals = submission.problems(entry, str(out), submission.LEADERBOARD)
+    if refusals:
+        notes.append("note: the leaderboard will refuse this file as it is:")
+        notes += [f"  {problem}" for problem in refusals]
+    return notes
