@@ -17,9 +17,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -44,6 +45,7 @@ class Job:
     generations: int
     root: str
     directory: str
+    identity: str = "{}"
 
     @property
     def label(self) -> str:
@@ -62,11 +64,15 @@ class Job:
             return 0
 
     def complete(self) -> bool:
+        """Finished, with the same task version, configuration, strategy parameters and code as planned."""
         try:
             manifest = results.read_manifest(self.path)
         except (OSError, ValueError):
             return False
-        return manifest["status"] == "complete" and self.recorded() >= self.generations + 1
+        found = _identity(manifest["task"]["version"], manifest["task"]["config"], manifest["strategy"]["params"],
+                          manifest["strategy"].get("source_sha256"))
+        done = manifest["status"] == "complete" and self.recorded() >= self.generations + 1
+        return done and found == self.identity
 
 
 @dataclass
@@ -83,6 +89,10 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return not self.failed and not self.interrupted
+
+
+def _identity(version: str, config: Mapping[str, Any], params: Mapping[str, Any], source: str | None) -> str:
+    return json.dumps({"version": version, "config": config, "params": params, "source": source}, sort_keys=True)
 
 
 def split_list(text: str) -> list[str]:
@@ -151,7 +161,8 @@ def plan(
                 continue
             for seed in seeds:
                 directory = RunSpec(task, strategy, seed, count, Path(root), strategy_spec=spec).directory
-                jobs.append(Job(task_name, spec, int(seed), preset, count, str(root), str(directory)))
+                identity = _identity(task.version, task.config, strategy.params, registry.source_sha256(type(strategy)))
+                jobs.append(Job(task_name, spec, int(seed), preset, count, str(root), str(directory), identity))
     return jobs, not_applicable
 
 

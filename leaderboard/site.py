@@ -44,6 +44,10 @@ def _fixed(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def _times(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}×"
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.0f}%"
 
@@ -69,7 +73,7 @@ def environment() -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(sig=_sig, fixed=_fixed, pct=_pct, dv=_dv, pm=_pm)
+    env.filters.update(sig=_sig, fixed=_fixed, pct=_pct, dv=_dv, pm=_pm, times=_times)
     return env
 
 

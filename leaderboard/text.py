@@ -28,7 +28,7 @@ def overall(board: Mapping[str, Any]) -> str:
                 found = entry["tasks"].get(task)
                 row += ["-", "-"] if found is None else [_score(found["score"]), f"{found['ratio']['mean']:.3g}"]
             compute = entry["compute_ratio"]
-            row += ["n/a" if compute is None else f"{compute:.3g}x", f"{100 * entry['real_fraction']:.0f}%"]
+            row += ["n/a" if compute is None else f"{compute:.2f}x", f"{100 * entry['real_fraction']:.0f}%"]
             rows.append(row)
         headers = ["rank", "entry", "overall score [95% CI]", "coverage"]
         for task in tasks:

@@ -1,0 +1,80 @@
+"""Regenerate the shipped baselines' leaderboard entries: one sweep, then one submit per baseline.
+
+    python -m leaderboard.baselines --tasks all --jobs 2          # every task, every baseline
+    python -m leaderboard.baselines --tasks mnist_vae --jobs 2    # add a task that landed later
+
+The baselines are the strategies whose entry points live in the ``baselines`` package, run
+with their default parameters at the ``cpu`` preset, seeds 0-2. Each baseline's runs are
+merged into ``leaderboard/submissions/<name>.json``: the tasks swept now are added or
+replaced, the entry's other tasks are kept. Pairs a baseline cannot run (its own
+``check_task``, or fresh real data the task lacks) are listed and left out; failed runs are
+listed, leave that task out of the entry, and make the command exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from benchmark import registry, submit, sweep
+from benchmark.params import parse_seeds
+from benchmark.submission import LEADERBOARD_PRESET
+from leaderboard import SUBMISSIONS
+
+PACKAGE = "baselines"
+
+
+def shipped() -> list[str]:
+    """Names of the strategies shipped in the ``baselines`` package."""
+    return sorted(ep.name for ep in entry_points(group=registry.STRATEGY_GROUP) if ep.value.startswith(f"{PACKAGE}."))
+
+
+def description(name: str) -> str:
+    """The entry's description: the first paragraph of the baseline module's docstring."""
+    cls = registry.strategy_class(name)
+    module = sys.modules[cls.__module__]
+    text = (module.__doc__ or cls.__doc__ or name).strip().split("\n\n")[0]
+    return " ".join(text.split()) + " Shipped CollapseBench baseline."
+
+
+def regenerate(
+    tasks: Sequence[str], names: Sequence[str], seeds: Sequence[int], out: Path, submissions: Path, parallel: int
+) -> bool:
+    """Sweep ``names`` x ``tasks`` and merge each baseline's finished runs into its entry."""
+    jobs, outcome = sweep.sweep(tasks, names, seeds, LEADERBOARD_PRESET, None, out, parallel)
+    print(sweep.summary(jobs, outcome))
+    failed_pairs = {(job.task, job.strategy) for job, _ in outcome.failed}
+    by_baseline: dict[str, list[Path]] = defaultdict(list)
+    for job in jobs:
+        if (job.task, job.strategy) not in failed_pairs:
+            by_baseline[job.strategy].append(job.path)
+    if outcome.interrupted:
+        return False
+    for name in names:
+        if by_baseline[name]:
+            notes = submit.write_entry(by_baseline[name], submissions / f"{name}.json", name, description(name), None,
+                                       merge_into=True)
+            print("\n".join(notes))
+    return outcome.ok
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m leaderboard.baselines", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", default="all", help="comma-separated tasks, or all (default)")
+    parser.add_argument("--strategies", default=",".join(shipped()), help="baselines to run (default: all shipped)")
+    parser.add_argument("--seeds", default="0-2")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel")
+    parser.add_argument("--out", default="runs", help="root folder of the run directories (default runs/)")
+    parser.add_argument("--submissions", default=str(SUBMISSIONS), help="folder of the entries")
+    args = parser.parse_args(argv)
+    ok = regenerate(sweep.names(args.tasks, "task"), sweep.split_list(args.strategies), parse_seeds(args.seeds),
+                    Path(args.out), Path(args.submissions), args.jobs)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Submission files: validation rejects every kind of bad entry with the file and the field; submit
+builds entries from runs and refuses unfinished or mixed ones; the committed baselines validate."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmark import results, submission, submit
+from benchmark.cli import main
+from benchmark.submission import SubmissionError
+from leaderboard import SUBMISSIONS, baselines
+from tests.helpers import run_strategy
+
+TASK = "linear_regression"
+
+
+def committed(name: str = "replace") -> dict[str, Any]:
+    return json.loads((SUBMISSIONS / f"{name}.json").read_text())
+
+
+def save(tmp_path: Path, data: dict[str, Any], name: str = "entry.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_committed_baseline_entries_validate_and_cover_every_shipped_baseline():
+    files = sorted(SUBMISSIONS.glob("*.json"))
+    lines, ok = submission.check_files(files)
+    assert ok, "\n".join(lines)
+    assert {f.stem for f in files} == set(baselines.shipped())
+    for path in files:
+        entry = json.loads(path.read_text())
+        assert entry["preset"] == "cpu" and TASK in entry["tasks"]
+        assert [run["seed"] for run in entry["tasks"][TASK]["runs"]] == [0, 1, 2]
+
+
+def _set_seed(data: dict[str, Any], index: int, seed: int) -> None:
+    run = data["tasks"][TASK]["runs"][index]
+    run["seed"] = run["manifest"]["seed"] = seed
+
+
+def _records(data: dict[str, Any], run: int = 0) -> list[dict[str, Any]]:
+    return data["tasks"][TASK]["runs"][run]["records"]
+
+
+BAD = {
+    "missing field": (lambda d: d.pop("description"), "field (top level): 'description' is a required property"),
+    "missing nested field": (
+        lambda d: _records(d)[3]["metrics"].pop("loss"),
+        f"field tasks/{TASK}/runs/0/records/3/metrics: 'loss' is a required property",
+    ),
+    "NaN": (lambda d: _records(d)[2]["metrics"].update(loss=float("nan")),
+            f"field tasks/{TASK}/runs/0/records/2/metrics/loss: nan is not allowed"),
+    "Infinity": (lambda d: _records(d, 1)[0]["compute"].update(examples=float("inf")),
+                 f"field tasks/{TASK}/runs/1/records/0/compute/examples: inf is not allowed"),
+    "wrong preset": (lambda d: d.update(preset="smoke"), "field preset: 'smoke' is not the leaderboard preset 'cpu'"),
+    "missing seeds": (lambda d: d["tasks"][TASK]["runs"].pop(2), f"field tasks/{TASK}/runs: missing seed(s) [2]"),
+    "seed picking": (lambda d: d["tasks"][TASK]["runs"].append(
+        {**copy.deepcopy(d["tasks"][TASK]["runs"][0]), "seed": 4}) or _set_seed(d, 3, 4),
+        f"field tasks/{TASK}/runs: seeds [0, 1, 2, 4] skip some"),
+    "duplicate seed": (lambda d: _set_seed(d, 2, 1), "seed(s) [1] appear more than once"),
+    "unknown task version": (lambda d: d["tasks"][TASK].update(version="0.9"),
+                             f"field tasks/{TASK}/version: unknown task version '0.9'"),
+    "unknown task": (lambda d: d["tasks"].update(no_such_task=d["tasks"].pop(TASK)),
+                     "field tasks/no_such_task: unknown or unavailable task"),
+    "changed config": (lambda d: d["tasks"][TASK]["config"].update(dim=3),
+                       f"field tasks/{TASK}/config: differs from preset 'cpu' in ['dim']"),
+    "too few generations": (lambda d: _records(d).pop(), f"field tasks/{TASK}/runs/0/records: 10 generation records, expected 11"),
+    "unfinished run": (lambda d: d["tasks"][TASK]["runs"][1]["manifest"].update(status="running"),
+                       f"field tasks/{TASK}/runs/1/manifest/status: 'running' does not match 'complete'"),
+    "manifest of another strategy": (lambda d: d["tasks"][TASK]["runs"][0]["manifest"]["strategy"].update(name="mix"),
+                                     f"field tasks/{TASK}/runs/0/manifest/strategy/name: 'mix' does not match 'replace'"),
+    "undeclared fresh real data": (lambda d: _records(d)[4]["composition"].update(fresh_real=10),
+                                   "composition/fresh_real: extra real data used"),
+    "name escaping the output folder": (lambda d: d.update(name="../../index"),
+                                        "field name: '../../index' is not a safe entry name"),
+    "script url": (lambda d: d.update(url="javascript:alert(1)"), "field url: 'javascript:alert(1)' must be an http://"),
+    "unknown top-level field": (lambda d: d.update(extra=1), "Additional properties are not allowed ('extra'"),
+    "schema version": (lambda d: d.update(schema_version=2), "field schema_version: 1 was expected"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_validation_rejects_bad_submissions_naming_file_and_field(case, tmp_path):
+    mutate, expected = BAD[case]
+    data = committed()
+    mutate(data)
+    path = save(tmp_path, data)
+    with pytest.raises(SubmissionError) as info:
+        submission.read(path)
+    message = str(info.value)
+    assert str(path) in message and expected in message, message
+
+
+def test_oversized_and_malformed_files_are_refused_before_parsing(tmp_path):
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps(committed()) + " " * submission.MAX_BYTES)
+    with pytest.raises(SubmissionError, match=r"big.json: file is [\d,]+ bytes; submissions are limited to"):
+        submission.read(big)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"name": ')
+    with pytest.raises(SubmissionError, match="broken.json: not valid JSON"):
+        submission.read(broken)
+
+
+def test_validate_command_reports_each_file(tmp_path, capsys):
+    good = SUBMISSIONS / "mix.json"
+    bad_data = committed("mix")
+    bad_data["preset"] = "paper"
+    bad = save(tmp_path, bad_data, "bad.json")
+    assert main(["leaderboard", "validate", str(good), str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert f"ok      {good}: entry 'mix', preset cpu, {TASK} (seeds 3)" in out
+    assert f"INVALID {bad}" in out and "field preset: 'paper'" in out
+
+
+# ------------------------------------------------------------------ submit
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    for strategy in ("replace", "mix[real_fraction=0.25]", "mix[real_fraction=0.75]"):
+        for seed in range(3):
+            run_strategy(root, TASK, strategy, seed)
+    return root
+
+
+def test_submit_writes_an_entry_that_holds_every_seed_and_generation(smoke_runs, tmp_path, capsys):
+    out = tmp_path / "replace.json"
+    args = ["submit", str(smoke_runs / TASK / "replace"), "--name", "replace", "--description", "d", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert f"{TASK}: seeds [0, 1, 2], G=3" in printed
+    assert "field preset: 'smoke' is not the leaderboard preset 'cpu'" in printed  # warned, not refused
+    entry = submission.read(out, submission.Rules(preset="smoke"))
+    runs = entry["tasks"][TASK]["runs"]
+    assert [r["seed"] for r in runs] == [0, 1, 2] and all(len(r["records"]) == 4 for r in runs)
+    on_disk = results.load_run(smoke_runs / TASK / "replace" / "smoke" / "seed-1")
+    assert runs[1]["records"][3]["metrics"] == on_disk.records[3]["metrics"]
+    assert runs[1]["manifest"] == on_disk.manifest
+    first = out.read_bytes()
+    assert main(args) == 0 and out.read_bytes() == first  # same runs, same bytes
+
+
+def test_submit_refuses_unfinished_runs(smoke_runs, tmp_path):
+    run = tmp_path / "unfinished"
+    run_strategy(run, TASK, "replace", 0)
+    directory = run / TASK / "replace" / "smoke" / "seed-0"
+    manifest = results.read_manifest(directory)
+    results.write_manifest(directory, {**manifest, "status": "running"})
+    with pytest.raises(SubmissionError, match="status 'running'"):
+        submit.build(results.find_runs([run]), "x", "d", None)
+
+
+def test_submit_refuses_mixed_parameters_and_presets(smoke_runs, tmp_path):
+    with pytest.raises(SubmissionError, match="these runs mix strategies or strategy parameters"):
+        submit.build(results.find_runs([smoke_runs / TASK]), "x", "d", None)
+    other = tmp_path / "cpu"
+    run_strategy(other, TASK, "replace", 3, preset="cpu", generations=1)
+    with pytest.raises(SubmissionError, match="these runs mix presets"):
+        submit.build(results.find_runs([smoke_runs / TASK / "replace", other]), "x", "d", None)
+
+
+def test_submit_merge_replaces_the_tasks_it_covers_and_keeps_the_rest(smoke_runs, tmp_path):
+    out = tmp_path / "replace.json"
+    replace_dir = smoke_runs / TASK / "replace"
+    submit.write_entry([replace_dir / "smoke" / "seed-0", replace_dir / "smoke" / "seed-1"], out, "replace", "first", None)
+    notes = submit.write_entry([replace_dir], out, None, None, None, merge_into=True)
+    entry = json.loads(out.read_text())
+    assert entry["description"] == "first"  # kept from the existing entry
+    assert [r["seed"] for r in entry["tasks"][TASK]["runs"]] == [0, 1, 2]
+    assert notes[0].startswith(f"wrote {out}: entry 'replace'")
+    mix = [p.parent for p in (smoke_runs / TASK).glob("mix-*/smoke/seed-0/manifest.json")][0]
+    with pytest.raises(SubmissionError, match="cannot merge: the existing entry has strategy"):
+        submit.write_entry([mix], out, None, None, None, merge_into=True)
