@@ -1,0 +1,143 @@
+"""Text corpora and their deterministic split into byte chunks.
+
+A corpus is a list of documents (bytes). Three sources:
+
+- ``pydoc`` (default): the English help topics that ship inside every CPython
+  (``pydoc_data.topics``, ~465 KB, 79 documents). No download, no extra package. The text
+  differs between Python versions; the data fingerprint in each run's manifest records which
+  one a run used.
+- ``tinystories``: TinyStories (Eldan & Li 2023, arXiv 2305.07759), the corpus of Gerstgrasser
+  et al. 2024, read through the optional ``datasets`` package from the local Hugging Face
+  cache only (nothing is downloaded unless ``HF_HUB_OFFLINE=0`` is set by the user).
+- a path to a local UTF-8 text file: documents are its blank-line-separated paragraphs.
+
+The split is by document, so no held-out byte shares a document with the training side:
+documents are taken in an order shuffled with ``data_seed`` into the test set as long as it
+stays within ``test_fraction`` of the bytes. The training side is concatenated and cut into non-overlapping
+chunks of ``context`` bytes; ``train_chunks`` of them, chosen at random with ``data_seed``,
+are the real pool and the others the reserve that fresh real data are drawn from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.errors import TaskError
+
+SEPARATOR = b"\n\n"
+TINYSTORIES = "roneneldan/TinyStories"
+
+
+def pydoc_documents() -> list[bytes]:
+    """The CPython help topics, one document per topic, in topic order."""
+    from pydoc_data.topics import topics
+
+    return [topics[key].encode("utf-8") for key in sorted(topics)]
+
+
+def file_documents(path: Path) -> list[bytes]:
+    """The blank-line-separated paragraphs of a UTF-8 text file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TaskError(f"task 'text_lm': cannot read corpus {path} as UTF-8 text: {exc}") from None
+    paragraphs = [p.strip("\n") for p in text.replace("\r\n", "\n").split("\n\n")]
+    return [p.encode("utf-8") for p in paragraphs if p.strip()]
+
+
+def tinystories_documents(max_documents: int) -> list[bytes]:
+    """The first ``max_documents`` stories (0: all) of TinyStories' train split, from the local cache."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    try:
+        import datasets
+    except ImportError:
+        raise TaskError(
+            "task 'text_lm': corpus=tinystories needs the optional package `datasets` "
+            "(pip install 'collapse-bench[text]')"
+        ) from None
+    split = "train" if max_documents <= 0 else f"train[:{max_documents}]"
+    try:
+        stories = datasets.load_dataset(TINYSTORIES, split=split)["text"]
+    except Exception as exc:  # datasets raises many types for a missing offline cache
+        raise TaskError(
+            f"task 'text_lm': TinyStories is not in the local Hugging Face cache ({type(exc).__name__}: {exc}). "
+            f"Fetch it once with `python -c \"import datasets; datasets.load_dataset('{TINYSTORIES}')\"` "
+            "or pass corpus=PATH to a local text file."
+        ) from None
+    return [story.strip().encode("utf-8") for story in stories if story.strip()]
+
+
+def load_documents(corpus: str, max_documents: int) -> list[bytes]:
+    """The documents of ``corpus`` (``pydoc``, ``tinystories`` or a file path)."""
+    if corpus == "pydoc":
+        return pydoc_documents()
+    if corpus == "tinystories":
+        return tinystories_documents(max_documents)
+    path = Path(corpus).expanduser()
+    if not path.is_file():
+        raise TaskError(f"task 'text_lm': corpus must be 'pydoc', 'tinystories' or a text file; {corpus!r} is none")
+    return file_documents(path)
+
+
+def chunk(documents: list[bytes], length: int) -> np.ndarray:
+    """The documents joined by blank lines and cut into ``(n, length)`` uint8 chunks (the tail dropped)."""
+    stream = np.frombuffer(SEPARATOR.join(documents), dtype=np.uint8)
+    n = len(stream) // length
+    return stream[: n * length].reshape(n, length).copy()
+
+
+@dataclass(frozen=True)
+class Split:
+    """Chunks of the real pool, the reserve (fresh real data) and the held-out test set."""
+
+    train: np.ndarray
+    reserve: np.ndarray
+    test: np.ndarray
+    fingerprint: dict[str, object]
+
+
+def split_corpus(
+    documents: list[bytes], context: int, train_chunks: int, test_fraction: float, data_seed: int
+) -> Split:
+    """Split ``documents`` by document into test and training side, then chunk (see module docstring)."""
+    if len(documents) < 2:
+        raise TaskError(f"task 'text_lm': the corpus needs at least 2 documents, it has {len(documents)}")
+    rng = np.random.default_rng([data_seed, 4])
+    order = rng.permutation(len(documents))
+    target, total, held_out = test_fraction * sum(len(d) for d in documents), 0, []
+    for i in order:
+        if total + len(documents[i]) <= target:
+            held_out.append(int(i))
+            total += len(documents[i])
+    held_out = held_out or [int(order[0])]
+    kept = set(held_out)
+    test = chunk([documents[i] for i in held_out], context)
+    side = chunk([documents[i] for i in order if i not in kept], context)
+    if train_chunks > len(side):
+        raise TaskError(
+            f"task 'text_lm': train_chunks={train_chunks} but the training side of the corpus has only "
+            f"{len(side)} chunks of {context} bytes; lower train_chunks or use a larger corpus"
+        )
+    if len(test) == 0:
+        raise TaskError("task 'text_lm': the held-out documents are shorter than one context; raise test_fraction")
+    pick = rng.permutation(len(side))
+    train, reserve = side[np.sort(pick[:train_chunks])], side[pick[train_chunks:]]
+    digest = hashlib.sha256()
+    for document in documents:
+        digest.update(hashlib.sha256(document).digest())
+    split_digest = hashlib.sha256(train.tobytes() + b"|" + test.tobytes()).hexdigest()
+    fingerprint = {
+        "documents": len(documents),
+        "corpus_sha256": digest.hexdigest(),
+        "split_sha256": split_digest,
+        "train_bytes": int(train.size),
+        "test_bytes": int(test.size),
+        "reserve_chunks": int(len(reserve)),
+    }
+    return Split(train, reserve, test, fingerprint)

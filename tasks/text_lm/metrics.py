@@ -1,0 +1,73 @@
+"""Text metrics computed on byte samples (NumPy only; the model-based loss lives in the task).
+
+- distinct-n (Li et al. 2016, "A Diversity-Promoting Objective Function for Neural
+  Conversation Models", NAACL): distinct word n-grams divided by all word n-grams, words
+  being whitespace-separated, n-grams counted within each sample.
+- unigram entropy: Shannon entropy (bits) of the byte histogram.
+- repetition: seq-rep-n of Welleck et al. 2020 ("Neural Text Generation with Unlikelihood
+  Training", ICLR): per sample, the fraction of its byte n-grams that repeat an earlier
+  n-gram of the same sample, averaged over samples (byte 8-grams: in real text these are
+  mostly runs of indentation; loops of generated text raise it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+REPETITION_N = 8
+
+
+def words(sample: bytes) -> list[bytes]:
+    return sample.split()
+
+
+def distinct_n(samples: Iterable[bytes], n: int) -> float:
+    """Distinct word n-grams / total word n-grams over ``samples`` (0 when there are none)."""
+    seen: set[tuple[bytes, ...]] = set()
+    total = 0
+    for sample in samples:
+        tokens = words(sample)
+        grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+        seen.update(grams)
+        total += len(grams)
+    return len(seen) / total if total else 0.0
+
+
+def unigram_entropy(chunks: np.ndarray) -> float:
+    """Entropy in bits of the byte distribution of ``chunks`` (any shape of uint8)."""
+    counts = np.bincount(np.asarray(chunks, dtype=np.uint8).ravel(), minlength=256)
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def repetition(chunks: np.ndarray, n: int) -> float:
+    """Mean over rows of ``chunks`` of 1 - (distinct byte n-grams / byte n-grams) in the row."""
+    rows = np.asarray(chunks, dtype=np.uint8)
+    width = rows.shape[1] - n + 1
+    if width < 1:
+        return 0.0
+    windows = np.lib.stride_tricks.sliding_window_view(rows, n, axis=1)
+    codes = windows.astype(np.uint64) @ (np.uint64(256) ** np.arange(n, dtype=np.uint64))
+    distinct = np.array([len(np.unique(row)) for row in codes])
+    return float(np.mean(1.0 - distinct / width))
+
+
+def text_metrics(samples: np.ndarray) -> dict[str, float]:
+    """distinct-1/2/3, unigram entropy and repetition of byte samples ``(n, length)``."""
+    as_bytes = [row.tobytes() for row in np.asarray(samples, dtype=np.uint8)]
+    return {
+        "distinct_1": distinct_n(as_bytes, 1),
+        "distinct_2": distinct_n(as_bytes, 2),
+        "distinct_3": distinct_n(as_bytes, 3),
+        "unigram_entropy": unigram_entropy(samples),
+        "repetition": repetition(samples, REPETITION_N),
+    }
+
+
+
+def printable(sample: bytes) -> str:
+    """``sample`` decoded as UTF-8 for reading: invalid bytes become U+FFFD, control bytes ``\\xNN``."""
+    text = sample.decode("utf-8", errors="replace")
+    return "".join(ch if ch in "\n\t" or ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
