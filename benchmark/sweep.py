@@ -45,7 +45,7 @@ class Job:
     generations: int
     root: str
     directory: str
-    identity: str = "{}"
+    identity: str
 
     @property
     def label(self) -> str:

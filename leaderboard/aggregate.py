@@ -110,7 +110,7 @@ def task_row(section: Mapping[str, Any], reference: Mapping[str, Any] | None) ->
         "samples_ratio": None,
         "real_fraction": float(np.mean(list(_per_seed(section, _real_fraction).values()))),
         "extra_real_fraction": float(np.mean(list(_per_seed(section, _extra_real).values()))),
-        "fit_seconds": float(np.mean([sum(r["seconds"]["fit"] for r in run["records"]) for run in section["runs"]])),
+        "fit_seconds": float(np.mean([sum(r["seconds"].get("fit", 0.0) for r in run["records"]) for run in section["runs"]])),
         "curve": band(loss),
         "ratio_curve": band({s: [v / c[0] for v in c] for s, c in loss.items()}),
         "metrics": {},
