@@ -199,13 +199,20 @@ def cmd_leaderboard_serve(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from benchmark import reproduce, sweep
 
-    path = reproduce.resolve(args.entry, Path(args.submissions))
+    if args.all == bool(args.entry):
+        raise ParameterError("give one entry NAME or --all")
+    submissions = Path(args.submissions)
+    paths = sorted(submissions.glob("*.json")) if args.all else [reproduce.resolve(args.entry, submissions)]
     tasks = sweep.split_list(args.tasks) if args.tasks else None
     seeds = parse_seeds(args.seeds) if args.seeds else None
-    report, ok = reproduce.reproduce(path, tasks, seeds, Path(args.out), args.jobs, args.strategy,
-                                     progress=not args.no_progress)
-    print(report)
-    return 0 if ok else 1
+    verdicts = {}
+    for path in paths:
+        report, verdicts[path.stem] = reproduce.reproduce(path, tasks, seeds, Path(args.out), args.jobs, args.strategy,
+                                                          progress=not args.no_progress, missing_ok=args.all)
+        print(report + "\n")
+    if len(paths) > 1:
+        print(", ".join(f"{name}: {'PASS' if ok else 'FAIL'}" for name, ok in verdicts.items()))
+    return 0 if all(verdicts.values()) else 1
 
 
 # ----------------------------------------------------------------- parser
@@ -286,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.set_defaults(func=func)
 
     p = sub.add_parser("reproduce", help="re-run a published entry and compare with its numbers")
-    p.add_argument("entry", metavar="NAME", help="entry name (leaderboard/submissions/NAME.json) or a submission file")
+    p.add_argument("entry", metavar="NAME", nargs="?", help="entry name (leaderboard/submissions/NAME.json) or a file")
+    p.add_argument("--all", action="store_true", help="reproduce every published entry")
     p.add_argument("--tasks", default=None, help="comma-separated tasks (default: all of the entry's)")
     p.add_argument("--seeds", default=None, help="seeds to run (default: the published ones)")
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel")

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from benchmark import registry, submission, sweep
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, PluginError
+from benchmark.params import parse_spec
 from benchmark.report import strategy_display
 from benchmark.results import load_run
 
@@ -78,11 +79,21 @@ def resolve(entry: str, submissions: Path) -> Path:
 
 
 def strategy_spec(entry: Mapping[str, Any], override: str | None) -> str:
-    """The spec that rebuilds the entry's strategy with its parameters (``override`` names the code)."""
+    """The spec that rebuilds the entry's strategy with its parameters.
+
+    The code is ``override`` if given, else the strategy installed under the entry's name,
+    else the ``file.py:Class`` the runs were made with (relative to the current folder).
+    """
     strategy = entry["strategy"]
     base = override or strategy["name"]
+    if override is None and strategy["name"] not in registry.strategy_names():
+        recorded = next(iter(entry["tasks"].values()))["runs"][0]["manifest"]["strategy"]["spec"]
+        base = parse_spec(recorded)[0]
     spec = strategy_display(base, strategy["params"])
-    built = registry.make_strategy(spec)
+    try:
+        built = registry.make_strategy(spec)
+    except PluginError as exc:
+        raise BenchmarkError(f"{exc}; point at the strategy's code with --strategy path/to/file.py:ClassName") from None
     if built.params != strategy["params"]:
         raise BenchmarkError(f"{spec} builds parameters {built.params}, the entry has {strategy['params']}")
     return spec
@@ -127,14 +138,22 @@ def reproduce(
     parallel: int = 1,
     strategy: str | None = None,
     progress: bool = True,
+    missing_ok: bool = False,
 ) -> tuple[str, bool]:
-    """Re-run the entry and return the side-by-side report and whether everything passed."""
+    """Re-run the entry and return the side-by-side report and whether everything passed.
+
+    ``missing_ok``: re-run those of ``tasks`` the entry has (for ``--all``) instead of refusing.
+    """
     from tabulate import tabulate
 
     entry = submission.read(entry_path)
     chosen = list(tasks or entry["tasks"])
     unknown = sorted(set(chosen) - set(entry["tasks"]))
-    if unknown:
+    if missing_ok:
+        chosen = [task for task in chosen if task in entry["tasks"]]
+        if not chosen:
+            return f"reproduce {entry['name']}: none of {list(tasks or [])} published; nothing to do", True
+    elif unknown:
         raise BenchmarkError(f"entry {entry['name']!r} has no task(s) {unknown}; it has {sorted(entry['tasks'])}")
     spec = strategy_spec(entry, strategy)
     jobs: list[sweep.Job] = []

@@ -104,15 +104,18 @@ def test_entries_covering_more_tasks_rank_first_and_the_overall_score_averages_t
     assert rows["mix"]["overall"]["mean"] == pytest.approx(np.mean(per_task))
 
 
-def test_build_escapes_submitted_text_and_rebuilds_byte_identical(tmp_path):
+def test_build_escapes_submitted_text_never_imports_submitted_code_and_rebuilds_byte_identical(tmp_path):
+    evil = tmp_path / "evil.py"
+    evil.write_text(f"open({str(tmp_path / 'imported')!r}, 'w').close()\n")
     hostile = committed("mix")
     hostile.update(name="html-in-text", description=HOSTILE, url="https://example.org/?a=1&b=2")
-    hostile["strategy"]["citation"] = "<img src=x onerror=alert(1)>"
+    hostile["strategy"].update(name=f"{evil}:Evil", citation="<img src=x onerror=alert(1)>")
     for run in hostile["tasks"][TASK]["runs"]:
-        run["manifest"]["strategy"]["citation"] = hostile["strategy"]["citation"]
+        run["manifest"]["strategy"].update(name=hostile["strategy"]["name"], citation=hostile["strategy"]["citation"])
     subs = write_all(tmp_path / "subs", [committed(n) for n in baseline_names()] + [hostile])
     out = tmp_path / "site"
     site.build(out, subs)
+    assert not (tmp_path / "imported").exists()
     first = files(out)
     index = first["index.html"].decode()
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;" in index
