@@ -80,6 +80,7 @@ BAD = {
                                    "composition/fresh_real: extra real data used"),
     "name escaping the output folder": (lambda d: d.update(name="../../index"),
                                         "field name: '../../index' is not a safe entry name"),
+    "HTML in the name": (lambda d: d.update(name="<b>x</b>"), "field name: '<b>x</b>' is not a safe entry name"),
     "script url": (lambda d: d.update(url="javascript:alert(1)"), "field url: 'javascript:alert(1)' must be an http://"),
     "unknown top-level field": (lambda d: d.update(extra=1), "Additional properties are not allowed ('extra'"),
     "schema version": (lambda d: d.update(schema_version=2), "field schema_version: 1 was expected"),
