@@ -11,11 +11,13 @@ A corpus is a list of documents (bytes). Three sources:
   cache only (nothing is downloaded unless ``HF_HUB_OFFLINE=0`` is set by the user).
 - a path to a local UTF-8 text file: documents are its blank-line-separated paragraphs.
 
-The split is by document, so no held-out byte shares a document with the training side:
-documents are taken in an order shuffled with ``data_seed`` into the test set as long as it
-stays within ``test_fraction`` of the bytes. The training side is concatenated and cut into non-overlapping
-chunks of ``context`` bytes; ``train_chunks`` of them, chosen at random with ``data_seed``,
-are the real pool and the others the reserve that fresh real data are drawn from.
+The split is by document, so no held-out byte shares a document with the training side.
+Documents that share a paragraph of 64 bytes or more (the CPython help repeats passages
+across topics) are grouped and stay on one side. Groups are taken in an order shuffled with
+``data_seed`` into the test set as long as it stays within ``test_fraction`` of the bytes.
+The training side is concatenated and cut into non-overlapping chunks of ``context`` bytes;
+``train_chunks`` of them, chosen at random with ``data_seed``, are the real pool and the
+others the reserve that fresh real data are drawn from.
 """
 
 from __future__ import annotations
@@ -85,6 +87,32 @@ def load_documents(corpus: str, max_documents: int) -> list[bytes]:
     return file_documents(path)
 
 
+def duplicate_groups(documents: list[bytes], min_length: int = 64) -> list[list[int]]:
+    """Indices of documents grouped so that two documents sharing a paragraph of at least
+    ``min_length`` bytes are in one group (exact-duplicate grouping, after Lee et al. 2022,
+    "Deduplicating Training Data Makes Language Models Better", ACL): a group never straddles
+    the train/test split."""
+    parent = list(range(len(documents)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[bytes, int] = {}
+    for i, document in enumerate(documents):
+        for paragraph in document.split(SEPARATOR):
+            paragraph = paragraph.strip()
+            if len(paragraph) >= min_length:
+                key = hashlib.sha256(paragraph).digest()
+                parent[root(i)] = root(first.setdefault(key, i))
+    groups: dict[int, list[int]] = {}
+    for i in range(len(documents)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
 def chunk(documents: list[bytes], length: int) -> np.ndarray:
     """The documents joined by blank lines and cut into ``(n, length)`` uint8 chunks (the tail dropped)."""
     stream = np.frombuffer(SEPARATOR.join(documents), dtype=np.uint8)
@@ -105,20 +133,25 @@ class Split:
 def split_corpus(
     documents: list[bytes], context: int, train_chunks: int, test_fraction: float, data_seed: int
 ) -> Split:
-    """Split ``documents`` by document into test and training side, then chunk (see module docstring)."""
+    """Split ``documents`` by groups of documents into test and training side, then chunk (module docstring)."""
     if len(documents) < 2:
         raise TaskError(f"task 'text_lm': the corpus needs at least 2 documents, it has {len(documents)}")
     rng = np.random.default_rng([data_seed, 4])
-    order = rng.permutation(len(documents))
+    groups = duplicate_groups(documents)
     target, total, held_out = test_fraction * sum(len(d) for d in documents), 0, []
-    for i in order:
-        if total + len(documents[i]) <= target:
-            held_out.append(int(i))
-            total += len(documents[i])
-    held_out = held_out or [int(order[0])]
+    order = rng.permutation(len(groups))
+    for g in order:
+        size = sum(len(documents[i]) for i in groups[g])
+        if total + size <= target:
+            held_out.extend(groups[g])
+            total += size
+    if not held_out:
+        raise TaskError(
+            f"task 'text_lm': no group of documents fits in test_fraction={test_fraction} of the corpus; raise it"
+        )
     kept = set(held_out)
     test = chunk([documents[i] for i in held_out], context)
-    side = chunk([documents[i] for i in order if i not in kept], context)
+    side = chunk([documents[i] for g in order for i in groups[g] if i not in kept], context)
     if train_chunks > len(side):
         raise TaskError(
             f"task 'text_lm': train_chunks={train_chunks} but the training side of the corpus has only "

@@ -198,7 +198,7 @@ class TextLMTask(Task):
         out = []
         with torch.no_grad():
             for i in range(0, len(chunks), batch):
-                items = torch.from_numpy(np.ascontiguousarray(chunks[i : i + batch])).to(self._device)
+                items = torch.tensor(chunks[i : i + batch], device=self._device)
                 out.append(model.byte_nll(items).mean(dim=1).double().cpu().numpy())
         return np.concatenate(out) / math.log(2)
 

@@ -1,0 +1,207 @@
+"""Tests of the byte-level language-model task on its smoke preset."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmark import Pool
+from benchmark.errors import PluginError, TaskError
+from benchmark.loop import RunSpec, execute
+from benchmark.registry import make_strategy, make_task
+from benchmark.task import ConfigError
+from tasks.text_lm import TextLMTask, corpus, metrics
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def task() -> TextLMTask:
+    return make_task("text_lm", "smoke")
+
+
+@pytest.fixture(scope="module")
+def model(task: TextLMTask):
+    return task.fit(task.real_pool(), task.fit_options, np.random.default_rng(0)).model
+
+
+def _run(root: Path, strategy: str = "replace", generations: int = 2, seed: int = 0):
+    spec = RunSpec(make_task("text_lm", "smoke"), make_strategy(strategy), seed, generations, root)
+    return execute(spec, progress=False)
+
+
+def _losses(run) -> list[float]:
+    return [r["metrics"]["loss"] for r in run.records]
+
+
+# ----------------------------------------------------------------------- data
+def test_split_is_disjoint_and_deterministic(task: TextLMTask) -> None:
+    split = task._split
+    c = task.config
+    assert split.train.shape == (c["train_chunks"], c["context"]) and split.train.dtype == np.uint8
+    again = make_task("text_lm", "smoke")._split
+    assert np.array_equal(split.train, again.train) and np.array_equal(split.test, again.test)
+    other = make_task("text_lm", "smoke", {"data_seed": 1})
+    assert other.data_fingerprint()["split_sha256"] != task.data_fingerprint()["split_sha256"]
+    side = len(split.train) + len(split.reserve)
+    assert side * c["context"] + split.test.size > 0.99 * sum(len(d) for d in corpus.pydoc_documents())
+    held = split.test.size / (split.test.size + split.train.size + split.reserve.size)
+    assert 0.03 < held <= c["test_fraction"] + 0.01
+
+
+def test_no_training_text_in_the_test_set() -> None:
+    """Held out by groups of documents that share paragraphs: no 128-byte training-side
+    chunk of the cpu preset occurs anywhere in its test text (without grouping, 24 do)."""
+    split = make_task("text_lm", "cpu")._split
+    test_text = split.test.tobytes()
+    assert not any(row.tobytes() in test_text for row in np.concatenate([split.train, split.reserve]))
+
+
+def test_fresh_real_pool_comes_from_the_reserve(task: TextLMTask) -> None:
+    pool = task.fresh_real_pool(20, np.random.default_rng(3))
+    assert len(pool) == 20 and set(pool.origin_counts()) == {-1}
+    train_rows = {row.tobytes() for row in task.real_pool()["tokens"]}
+    reserve_rows = {row.tobytes() for row in task._split.reserve}
+    assert all(row.tobytes() in reserve_rows and row.tobytes() not in train_rows for row in pool["tokens"])
+    with pytest.raises(TaskError, match="reserve"):
+        task.fresh_real_pool(len(task._split.reserve) + 1, np.random.default_rng(0))
+
+
+def test_local_text_file_corpus(tmp_path: Path) -> None:
+    words = "alpha beta gamma delta epsilon zeta eta theta".split()
+    rng = np.random.default_rng(0)
+    paragraphs = [" ".join(rng.choice(words, size=40)) for _ in range(60)]
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n\n".join(paragraphs), encoding="utf-8")
+    documents = corpus.load_documents(str(path), 0)
+    assert len(documents) == 60
+    text_task = make_task("text_lm", "smoke", {"corpus": str(path), "train_chunks": 100})
+    assert len(text_task.real_pool()) == 100
+    assert text_task.data_fingerprint()["documents"] == 60
+    with pytest.raises(TaskError, match="train_chunks"):
+        make_task("text_lm", "smoke", {"corpus": str(path), "train_chunks": 10_000}).real_pool()
+    with pytest.raises(TaskError, match="corpus must be"):
+        make_task("text_lm", "smoke", {"corpus": str(tmp_path / "missing.txt")}).real_pool()
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(ConfigError, match="divisible"):
+        make_task("text_lm", "smoke", {"d_model": 30, "n_head": 4})
+    with pytest.raises(ConfigError, match="temperature"):
+        make_task("text_lm", "smoke", {"temperature": 0.0})
+    with pytest.raises(ConfigError, match="no config key"):
+        make_task("text_lm", "smoke", {"layers": 3})
+    paper = make_task("text_lm", "paper")
+    assert paper.config["accelerator"] == "auto" and paper.config["corpus"] == "tinystories"
+
+
+# -------------------------------------------------------------------- metrics
+def test_text_metrics_on_known_inputs() -> None:
+    assert metrics.distinct_n([b"a b a b", b"c"], 1) == pytest.approx(3 / 5)
+    assert metrics.distinct_n([b"a b a b"], 2) == pytest.approx(2 / 3)
+    assert metrics.distinct_n([b"one"], 2) == 0.0
+    uniform = np.arange(256, dtype=np.uint8)[None, :]
+    assert metrics.unigram_entropy(uniform) == pytest.approx(8.0)
+    assert metrics.unigram_entropy(np.zeros((3, 5), dtype=np.uint8)) == 0.0
+    loop = np.frombuffer(b"abcd" * 8, dtype=np.uint8)[None, :]
+    assert metrics.repetition(loop, 4) == pytest.approx(1 - 4 / 29)
+    assert metrics.repetition(uniform, 8) == 0.0
+    assert metrics.printable(b"ok\x00\xff\n") == "ok\\x00\ufffd\n"
+
+
+# ---------------------------------------------------------------------- model
+def test_weighted_loss_weights_each_item(task: TextLMTask, model) -> None:
+    items = torch.tensor(task.real_pool()["tokens"][:4])
+    per_item = model.byte_nll(items).mean(dim=1)
+    weights = torch.tensor([1.0, 0.0, 2.0, 1.0])
+    loss = model.training_step((items, weights), 0).detach()
+    assert float(loss) == pytest.approx(float((per_item * weights).mean()), rel=1e-6)
+    assert float(loss) != pytest.approx(float(per_item.mean()), rel=1e-3)
+
+
+def test_weighted_pool_fits_and_all_zero_weights_fail(task: TextLMTask) -> None:
+    pool = task.real_pool()
+    weighted = pool.with_weight(np.linspace(0.5, 1.5, len(pool)))
+    result = task.fit(weighted, task.fit_options, np.random.default_rng(0))
+    assert result.compute.examples == len(pool) * task.config["epochs"] and result.compute.steps > 0
+    with pytest.raises(TaskError, match="weight 0"):
+        task.fit(pool.with_weight(np.zeros(len(pool))), task.fit_options, np.random.default_rng(0))
+
+
+def test_cached_sampler_gives_the_same_tokens_as_recomputing(task: TextLMTask, model) -> None:
+    from tasks.text_lm.sampling import sample_bytes
+
+    device = torch.device("cpu")
+    length = task.config["context"]
+    cached = sample_bytes(model, 12, length, np.random.default_rng(5), 1.0, device, 5, cached=True)
+    plain = sample_bytes(model, 12, length, np.random.default_rng(5), 1.0, device, 5, cached=False)
+    assert cached.shape == (12, length) and cached.dtype == np.uint8
+    assert np.array_equal(cached, plain)
+    other = sample_bytes(model, 12, length, np.random.default_rng(6), 1.0, device, 5)
+    assert not np.array_equal(cached, other)
+    cold = sample_bytes(model, 12, length, np.random.default_rng(5), 0.05, device, 5)
+    assert metrics.unigram_entropy(cold) < metrics.unigram_entropy(cached)
+
+
+def test_sample_evaluate_score(task: TextLMTask, model) -> None:
+    pool = task.sample(model, 10, np.random.default_rng(1))
+    assert pool["tokens"].shape == (10, task.config["context"])
+    assert pool.equals(task.sample(model, 10, np.random.default_rng(1)))
+    first, second = task.evaluate(model), task.evaluate(model)
+    assert first == second
+    assert all(math.isfinite(v) for v in first.values())
+    assert set(first) == {"loss"} | set(task.metadata.secondary_metrics)
+    assert 0 < first["loss"] < 8.0  # better than uniform bytes after training
+    real, noise = task.real_pool().subset(np.arange(10)), np.random.default_rng(0).integers(0, 256, (10, 32))
+    scores = task.score(model, real)
+    assert scores.shape == (10,)
+    assert scores.mean() > task.score(model, Pool({"tokens": noise.astype(np.uint8)}, origin=0)).mean()
+
+
+def test_save_load_roundtrip(task: TextLMTask, model, tmp_path: Path) -> None:
+    path = tmp_path / "model.pt"
+    task.save_model(model, path)
+    assert task.evaluate(task.load_model(path)) == task.evaluate(model)
+
+
+# ----------------------------------------------------------------------- loop
+def test_smoke_run_completes_with_artifacts(tmp_path: Path) -> None:
+    run = _run(tmp_path, "replace")
+    assert run.complete and len(run.records) == 3
+    for record in run.records:
+        assert all(math.isfinite(v) for v in record["metrics"].values())
+        (artifact,) = record["artifacts"]
+        text = (run.path / artifact).read_text(encoding="utf-8")
+        assert text.count("--- sample") == 16
+    assert run.manifest["task"]["data"]["train_bytes"] == 64 * 32
+
+
+def test_same_seed_same_numbers_and_resume(tmp_path: Path) -> None:
+    straight = _run(tmp_path / "a", "accumulate", generations=2)
+    _run(tmp_path / "b", "accumulate", generations=1)
+    resumed = _run(tmp_path / "b", "accumulate", generations=2)
+    assert [r["metrics"] for r in straight.records] == [r["metrics"] for r in resumed.records]
+    assert straight.records[-1]["composition"]["synthetic"] == {"1": 64, "2": 64}
+    other_seed = _run(tmp_path / "c", "accumulate", generations=1, seed=1)
+    assert _losses(other_seed) != _losses(straight)[:2]
+
+
+@pytest.mark.parametrize(
+    "strategy", ["accumulate-subsample", "mix", "fresh-real", "verifier-filter", "verifier-filter[accumulate=true]"]
+)
+def test_baselines_run(tmp_path: Path, strategy: str) -> None:
+    run = _run(tmp_path, strategy, generations=1)
+    assert run.complete and all(math.isfinite(v) for v in run.records[-1]["metrics"].values())
+    composition = run.records[-1]["composition"]
+    if strategy == "fresh-real":
+        assert composition["fresh_real"] == 32
+    if strategy.startswith("verifier-filter"):
+        assert run.records[-1]["compute"]["samples"] == 128
+
+
+def test_adaptive_ridge_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(PluginError, match="ridge_lambda"):
+        _run(tmp_path, "adaptive-ridge", generations=1)
