@@ -1,0 +1,97 @@
+"""The task's data: molecules, their graphs, reference ensembles and the split by molecule.
+
+Molecules are split (seeded shuffle) into held-out test molecules, a reserve for the
+fresh-real oracle, and training molecules. An item of a pool is one conformer: the molecule's
+index into the graph table (``mol``) and its coordinates padded to the largest molecule
+(``pos``, Angstrom, zeros in the padding).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tasks.conformer_diffusion import molecules, reference
+
+
+@dataclass(frozen=True)
+class Split:
+    """Molecule indices of each part (disjoint)."""
+
+    train: np.ndarray
+    reserve: np.ndarray
+    test: np.ndarray
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        for part in (self.train, self.reserve, self.test):
+            digest.update(np.ascontiguousarray(part, dtype=np.int64).tobytes() + b"|")
+        return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ConformerData:
+    table: molecules.GraphTable
+    ensembles: reference.Ensembles
+    split: Split
+
+    @property
+    def max_atoms(self) -> int:
+        return self.table.max_atoms
+
+    def heavy_atoms(self, m: int) -> int:
+        return int(np.sum(self.table.atom_feat[self.table.atom_ptr[m] : self.table.atom_ptr[m + 1], 0] == 0))
+
+    def conformers(self, m: int) -> np.ndarray:
+        """Reference conformers of molecule ``m`` over the graph's atoms, shape (k, atoms, 3)."""
+        return self.ensembles.conformers(m)[:, : int(self.table.n_atoms[m])]
+
+    def items(self, mols: np.ndarray) -> dict[str, np.ndarray]:
+        """Every reference conformer of molecules ``mols`` as a pool payload."""
+        ids, pos = [], []
+        for m in mols:
+            conformers = self.conformers(int(m))
+            padded = np.zeros((len(conformers), self.max_atoms, 3), dtype=np.float32)
+            padded[:, : conformers.shape[1]] = conformers
+            ids.append(np.full(len(conformers), m, dtype=np.int64))
+            pos.append(padded)
+        return {"mol": np.concatenate(ids), "pos": np.concatenate(pos)}
+
+    def fingerprint(self) -> dict[str, Any]:
+        import rdkit
+
+        return {
+            "molecules_sha256": hashlib.sha256("\n".join(self.table.smiles).encode()).hexdigest(),
+            "reference_sha256": self.ensembles.sha256(),
+            "split_sha256": self.split.sha256(),
+            "rdkit": rdkit.__version__,
+            "molecules": {"train": len(self.split.train), "reserve": len(self.split.reserve), "test": len(self.split.test)},
+            "reference_conformers": {
+                part: int(self.ensembles.counts[getattr(self.split, part)].sum()) for part in ("train", "reserve", "test")
+            },
+        }
+
+
+def reference_settings(config: Mapping[str, Any]) -> reference.EmbedSettings:
+    return reference.EmbedSettings(seed=int(config["ref_seed"]), mmff=True, prune_rms=float(config["ref_prune_rms"]))
+
+
+def load(config: Mapping[str, Any]) -> ConformerData:
+    """Molecules, cached reference ensembles and the split for a task configuration."""
+    smiles = molecules.nci_smiles(int(config["min_heavy"]), int(config["max_heavy"]))
+    if config["molecules"]:
+        smiles = smiles[: int(config["molecules"])]
+    ensembles = reference.ensembles(smiles, [int(config["ref_embed"])] * len(smiles), reference_settings(config))
+    ensembles = ensembles.select(np.flatnonzero(ensembles.counts > 0))
+    order = np.random.default_rng([int(config["split_seed"]), 5]).permutation(len(ensembles.smiles))
+    n_test, n_reserve = int(config["n_test"]), int(config["n_reserve"])
+    split = Split(
+        train=np.sort(order[n_test + n_reserve :]),
+        reserve=np.sort(order[n_test : n_test + n_reserve]),
+        test=np.sort(order[:n_test]),
+    )
+    return ConformerData(molecules.graph_table(ensembles.smiles, bool(config["hydrogens"])), ensembles, split)

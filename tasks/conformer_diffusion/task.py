@@ -1,0 +1,279 @@
+"""Molecular conformer diffusion under recursive training (the GeoDiff experiment at CPU scale).
+
+Gerstgrasser et al. 2024 ("Is Model Collapse Inevitable?", arXiv 2404.01413) retrained GeoDiff
+(Xu et al. 2022, ICLR), a diffusion model of molecular conformers, on its own samples: the
+held-out test loss rose when data were replaced and stayed flat when they accumulated. Here:
+
+* real data: RDKit ETKDGv3 + MMFF94 conformer ensembles (cached) of small H/C/N/O/F
+  molecules from the NCI set RDKit ships, split by molecule into train / reserve / test;
+* model: an E(3)-equivariant e3nn denoiser over atom coordinates conditioned on the
+  molecular graph (bonds plus 1-3 and 1-4 pairs, optionally a radius graph), trained with
+  PyTorch Lightning for a fixed number of epochs over each generation's pool;
+* synthetic data: conformers the model samples for the training molecules' graphs;
+* primary metric: the denoising loss on the test molecules' reference conformers at fixed
+  noise levels and noise draws; secondary: COV/MAT (heavy-atom RMSD, 0.5 A) with twice as
+  many generated as reference conformers per test molecule, and bond-length error.
+
+Pool payload: ``mol`` (n,) molecule index, ``pos`` (n, max_atoms, 3) coordinates in A.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark import FitResult, Pool, Task, TaskMetadata
+from benchmark.seeding import derive_int
+from benchmark.errors import TaskError
+from benchmark.task import ConfigError
+
+EVAL_SEED = 20240402  # fixed noise draws and samples of evaluate(): same model, same numbers
+SCORE_SEED = 20240403
+ETKDG_SEED_OFFSET = 1000  # the ETKDG reference rows use seeds disjoint from the reference's
+
+_MODEL = {"scalars": 32, "vectors": 8, "layers": 3, "hidden": 64, "radius": 0.0}
+
+
+def _preset(**values: Any) -> dict[str, Any]:
+    base = {
+        "min_heavy": 4, "max_heavy": 9, "molecules": 0, "hydrogens": False,
+        "n_test": 60, "n_reserve": 40, "split_seed": 0,
+        "ref_embed": 10, "ref_prune_rms": 0.25, "ref_seed": 1,
+        **_MODEL,
+        "epochs": 3, "batch_size": 32, "lr": 2e-3,
+        "sample_steps": 25, "eval_levels": 8, "eval_batch": 512, "cov_threshold": 0.5, "sdf_molecules": 12,
+        "accelerator": "cpu", "generations": 10,
+    }
+    unknown = set(values) - set(base)
+    if unknown:
+        raise KeyError(f"unknown preset keys {sorted(unknown)}")
+    return {**base, **values}
+
+
+class ConformerDiffusionTask(Task):
+    name = "conformer_diffusion"
+    version = "1.0"
+    metadata = TaskMetadata(
+        modality="molecules (3D conformers)",
+        description="E(3)-equivariant diffusion (e3nn) over conformers of NCI molecules; denoising loss on held-out molecules.",
+        citation="Gerstgrasser et al. 2024, arXiv 2404.01413; Xu et al. 2022 (GeoDiff), ICLR",
+        loss_unit="epsilon MSE per coordinate on held-out molecules (8 fixed noise levels)",
+        secondary_metrics={
+            "cov_r": "COV-R: share of reference conformers within 0.5 A heavy-atom RMSD of a sample",
+            "mat_r": "MAT-R (A): mean RMSD from each reference conformer to its closest sample",
+            "cov_p": "COV-P: share of samples within 0.5 A of a reference conformer",
+            "mat_p": "MAT-P (A): mean RMSD from each sample to its closest reference conformer",
+            "bond_mae": "mean absolute bond-length error of samples against the MMFF reference (A)",
+        },
+    )
+    presets = {
+        "smoke": _preset(
+            max_heavy=6, molecules=40, n_test=6, n_reserve=4, ref_embed=4, scalars=8, vectors=2, layers=1,
+            hidden=16, epochs=2, batch_size=16, sample_steps=4, eval_levels=2, sdf_molecules=2, generations=2,
+        ),
+        "cpu": _preset(),
+        "paper": _preset(
+            max_heavy=15, hydrogens=True, n_test=200, n_reserve=200, ref_embed=20, scalars=64, vectors=16,
+            layers=4, hidden=128, radius=6.0, epochs=50, batch_size=64, lr=1e-3, sample_steps=100,
+            eval_batch=1024, accelerator="auto", generations=10,
+        ),
+    }
+    fit_options = {"epochs": 3}
+
+    def __init__(self, preset: str = "cpu", overrides: Mapping[str, Any] | None = None) -> None:
+        super().__init__(preset, overrides)
+        # Instance-level: the default number of epochs is the preset's.
+        self.fit_options = {"epochs": int(self.config["epochs"])}
+
+    def check_config(self, config: Mapping[str, Any]) -> None:
+        positive = ("max_heavy", "n_test", "ref_embed", "scalars", "vectors", "layers", "hidden", "epochs",
+                    "batch_size", "sample_steps", "eval_levels", "eval_batch")
+        for key in positive:
+            if config[key] < 1:
+                raise ConfigError(f"{key} must be >= 1, got {config[key]}")
+        if not 1 <= config["min_heavy"] <= config["max_heavy"]:
+            raise ConfigError(f"need 1 <= min_heavy <= max_heavy, got {config['min_heavy']}, {config['max_heavy']}")
+        for key in ("molecules", "n_reserve", "sdf_molecules"):
+            if config[key] < 0:
+                raise ConfigError(f"{key} must be >= 0, got {config[key]}")
+        if config["lr"] <= 0 or config["cov_threshold"] <= 0 or config["radius"] < 0:
+            raise ConfigError("lr and cov_threshold must be positive and radius >= 0")
+
+    # ------------------------------------------------------------------ data
+    @cached_property
+    def _data(self):  # -> data.ConformerData
+        from tasks.conformer_diffusion import data
+
+        loaded = data.load(self.config)
+        if len(loaded.split.train) < 1:
+            raise ConfigError(
+                f"n_test + n_reserve = {self.config['n_test'] + self.config['n_reserve']} leaves no training "
+                f"molecules out of {len(loaded.table)}"
+            )
+        return loaded
+
+    @cached_property
+    def _real(self) -> Pool:
+        return Pool(self._data.items(self._data.split.train), origin=-1)
+
+    @cached_property
+    def _reserve(self) -> Pool:
+        if not len(self._data.split.reserve):
+            raise NotImplementedError("this configuration keeps no reserve molecules (n_reserve=0)")
+        return Pool(self._data.items(self._data.split.reserve), origin=-1)
+
+    @cached_property
+    def _test(self) -> dict[str, np.ndarray]:
+        return self._data.items(self._data.split.test)
+
+    def real_pool(self) -> Pool:
+        return self._real
+
+    def fresh_real_pool(self, n: int, rng: np.random.Generator) -> Pool:
+        """Reference conformers of the reserve molecules (never trained on by the standard track)."""
+        return self._reserve.subset(_draw(len(self._reserve), n, rng))
+
+    def data_fingerprint(self) -> dict[str, Any]:
+        return self._data.fingerprint()
+
+    def device(self) -> str:
+        if self.config["accelerator"] == "cpu":
+            return "cpu"
+        import torch
+
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+    # ----------------------------------------------------------------- model
+    def _build(self, max_steps: int = 1):  # -> model.ConformerDiffusion
+        from tasks.conformer_diffusion.model import ConformerDiffusion, ModelSpec
+
+        c = self.config
+        spec = ModelSpec(scalars=c["scalars"], vectors=c["vectors"], layers=c["layers"], hidden=c["hidden"], radius=c["radius"])
+        return ConformerDiffusion(self._data.table, spec, lr=c["lr"], max_steps=max_steps)
+
+    def fit(self, pool: Pool, options: Mapping[str, Any], rng: np.random.Generator) -> FitResult:
+        """A fresh denoiser trained for ``epochs`` over ``pool``; item weights (normalised to mean 1)
+        scale each conformer's loss."""
+        import torch
+
+        from benchmark.training import make_loader, train
+
+        c = self.config
+        epochs = int(options["epochs"])
+        if epochs < 1:
+            raise TaskError(f"task {self.name!r}: fit option epochs must be >= 1, got {epochs}")
+        weight = np.ones(len(pool)) if pool.weight is None else np.asarray(pool.weight, dtype=np.float64)
+        if not weight.sum() > 0:
+            raise TaskError(f"task {self.name!r}: every item of the training pool has weight 0")
+        weight = weight / weight.mean()
+        tensors = [torch.tensor(pool["mol"]), torch.tensor(pool["pos"]), torch.tensor(weight, dtype=torch.float32)]
+        loader = make_loader(tensors, c["batch_size"], rng)
+        steps = epochs * len(loader)
+        model, compute = train(
+            lambda: self._build(steps), loader, rng, self.name, epochs=epochs,
+            accelerator=c["accelerator"], gradient_clip_val=1.0,
+        )
+        return FitResult(model.eval(), compute)
+
+    def _sample(self, model: Any, mols: np.ndarray, seed: int) -> np.ndarray:
+        from tasks.conformer_diffusion.evaluation import sample_positions
+
+        c = self.config
+        return sample_positions(model, mols, c["sample_steps"], seed, c["eval_batch"], self.device())
+
+    def sample(self, model: Any, n: int, rng: np.random.Generator) -> Pool:
+        """``n`` new conformers for training molecules, drawn with the real pool's molecule mix."""
+        mols = np.asarray(self._real["mol"])[_draw(len(self._real), n, rng)]
+        return Pool({"mol": mols, "pos": self._sample(model, mols, derive_int(rng))}, origin=0)
+
+    def _losses(self, model: Any, mol: np.ndarray, pos: np.ndarray, seed: int) -> np.ndarray:
+        from tasks.conformer_diffusion.evaluation import item_losses
+
+        c = self.config
+        return item_losses(model, mol, pos, c["eval_levels"], seed, c["eval_batch"], self.device())
+
+    def _test_samples(self, model: Any) -> tuple[np.ndarray, list[np.ndarray], dict[str, float]]:
+        """Twice as many samples as reference conformers per test molecule (fixed seed) and their
+        ensemble metrics; memoised for the model last evaluated, so that the artifacts show the
+        conformers that were scored without sampling them again."""
+        from tasks.conformer_diffusion.evaluation import ensemble_metrics
+
+        memo = getattr(self, "_memo", None)
+        if memo is not None and memo[0] is model:
+            return memo[1:]
+        test = self._data.split.test
+        counts = 2 * self._data.ensembles.counts[test]
+        flat = self._sample(model, np.repeat(test, counts), EVAL_SEED)
+        parts = np.split(flat, np.cumsum(counts)[:-1])
+        generated = [conf[:, : int(self._data.table.n_atoms[m])] for m, conf in zip(test, parts)]
+        metrics = ensemble_metrics(self._data, test, generated, self.config["cov_threshold"])
+        self._memo = (model, test, generated, metrics)
+        return test, generated, metrics
+
+    def evaluate(self, model: Any) -> dict[str, float]:
+        loss = float(self._losses(model, self._test["mol"], self._test["pos"], EVAL_SEED).mean())
+        return {"loss": loss, **self._test_samples(model)[2]}
+
+    def score(self, model: Any, pool: Pool) -> np.ndarray:
+        """Negative fixed-noise denoising loss of each conformer under ``model`` (higher = more plausible)."""
+        return -self._losses(model, np.asarray(pool["mol"]), np.asarray(pool["pos"]), SCORE_SEED)
+
+    @cached_property
+    def _etkdg_rows(self) -> dict[str, dict[str, float]]:
+        """COV/MAT of RDKit itself on the test molecules (same sample counts as the model)."""
+        from tasks.conformer_diffusion import reference
+        from tasks.conformer_diffusion.evaluation import ensemble_metrics
+
+        d, test = self._data, self._data.split.test
+        smiles = [d.table.smiles[m] for m in test]
+        counts = [2 * int(d.ensembles.counts[m]) for m in test]
+        rows = {}
+        for label, mmff in (("RDKit ETKDGv3", False), ("RDKit ETKDGv3 + MMFF94", True)):
+            settings = reference.EmbedSettings(seed=self.config["ref_seed"] + ETKDG_SEED_OFFSET, mmff=mmff, prune_rms=0.0)
+            ens = reference.ensembles(smiles, counts, settings)
+            generated = [ens.conformers(i)[:, : int(d.table.n_atoms[m])] for i, m in enumerate(test)]
+            rows[label] = ensemble_metrics(d, test, generated, self.config["cov_threshold"])
+        return rows
+
+    def write_artifacts(self, model: Any, generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
+        from tasks.conformer_diffusion import artifacts
+
+        c = self.config
+        mols, generated, metrics = self._test_samples(model)
+        names = []
+        if c["sdf_molecules"]:
+            sdf = f"samples-gen-{generation:04d}.sdf"
+            k = c["sdf_molecules"]
+            artifacts.write_sdf(directory / sdf, self._data, mols[:k], generated[:k], generation)
+            names.append(sdf)
+        rows = {f"model, generation {generation}": metrics}
+        rows.update(self._etkdg_rows)
+        counts = (
+            f"{len(mols)} test molecules, {int(self._data.ensembles.counts[mols].sum())} reference and "
+            f"{sum(len(g) for g in generated)} generated conformers"
+        )
+        table = f"coverage-gen-{generation:04d}.txt"
+        (directory / table).write_text(artifacts.coverage_table(rows, c["cov_threshold"], counts))
+        names.append(table)
+        return names
+
+    def save_model(self, model: Any, path: Path) -> None:
+        from benchmark.training import save_state
+
+        save_state(model, path)
+
+    def load_model(self, path: Path) -> Any:
+        from benchmark.training import load_state
+
+        return load_state(self._build(), path)
+
+
+def _draw(size: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` indices into ``range(size)``: whole random permutations, then part of one more,
+    so every index is used as evenly as possible."""
+    repeats = -(-n // size)
+    return np.concatenate([rng.permutation(size) for _ in range(repeats)])[:n]
