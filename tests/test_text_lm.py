@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,32 @@ def test_local_text_file_corpus(tmp_path: Path) -> None:
         make_task("text_lm", "smoke", {"corpus": str(tmp_path / "missing.txt")}).real_pool()
 
 
+def test_tinystories_reads_the_local_cache_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The TinyStories path asks ``datasets`` for the train split, offline, and reports a missing cache."""
+    import sys
+    import types
+
+    calls = []
+
+    def load_dataset(name: str, split: str):
+        calls.append((name, split, os.environ.get("HF_HUB_OFFLINE")))
+        return {"text": [f"Once upon a time {i}. " * 20 for i in range(40)] + ["  "]}
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    stories = make_task("text_lm", "smoke", {"corpus": "tinystories", "max_documents": 41, "train_chunks": 100})
+    assert len(stories.real_pool()) == 100 and stories.data_fingerprint()["documents"] == 40
+    assert calls == [(corpus.TINYSTORIES, "train[:41]", "1")]
+
+    def missing(name: str, split: str):
+        raise ConnectionError("offline and not cached")
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=missing))
+    with pytest.raises(TaskError, match="not in the local Hugging Face cache"):
+        make_task("text_lm", "smoke", {"corpus": "tinystories"}).real_pool()
+
+
 def test_config_is_validated() -> None:
     with pytest.raises(ConfigError, match="divisible"):
         make_task("text_lm", "smoke", {"d_model": 30, "n_head": 4})
@@ -106,6 +133,9 @@ def test_text_metrics_on_known_inputs() -> None:
     uniform = np.arange(256, dtype=np.uint8)[None, :]
     assert metrics.unigram_entropy(uniform) == pytest.approx(8.0)
     assert metrics.unigram_entropy(np.zeros((3, 5), dtype=np.uint8)) == 0.0
+    text = np.frombuffer(b"the cat sat on the mat " * 20, dtype=np.uint8)
+    assert metrics.unigram_kl(text, text) == pytest.approx(0.0, abs=1e-12)
+    assert metrics.unigram_kl(text, np.full(400, ord("x"), dtype=np.uint8)) > 5.0
     loop = np.frombuffer(b"abcd" * 8, dtype=np.uint8)[None, :]
     assert metrics.repetition(loop, 4) == pytest.approx(1 - 4 / 29)
     assert metrics.repetition(uniform, 8) == 0.0
@@ -205,3 +235,12 @@ def test_baselines_run(tmp_path: Path, strategy: str) -> None:
 def test_adaptive_ridge_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PluginError, match="ridge_lambda"):
         _run(tmp_path, "adaptive-ridge", generations=1)
+
+
+@pytest.mark.slow
+def test_paper_architecture_runs_on_the_embedded_corpus(tmp_path: Path) -> None:
+    """The paper preset's model (6 layers, d=384, context 256) through one generation, on CPU."""
+    overrides = {"corpus": "pydoc", "train_chunks": 64, "accelerator": "cpu", "eval_samples": 4, "sample_batch": 64}
+    task = make_task("text_lm", "paper", overrides)
+    run = execute(RunSpec(task, make_strategy("replace"), 0, 1, tmp_path), progress=False)
+    assert run.complete and all(math.isfinite(v) for v in run.records[-1]["metrics"].values())

@@ -3,7 +3,9 @@
 - distinct-n (Li et al. 2016, "A Diversity-Promoting Objective Function for Neural
   Conversation Models", NAACL): distinct word n-grams divided by all word n-grams, words
   being whitespace-separated, n-grams counted within each sample.
-- unigram entropy: Shannon entropy (bits) of the byte histogram.
+- unigram entropy: Shannon entropy (bits) of the byte histogram; and the Kullback-Leibler
+  divergence KL(real || samples) in bits between the byte histograms of held-out real text
+  and of the samples, each count smoothed by 1/2 (the Krichevsky-Trofimov estimator).
 - repetition: seq-rep-n of Welleck et al. 2020 ("Neural Text Generation with Unlikelihood
   Training", ICLR): per sample, the fraction of its byte n-grams that repeat an earlier
   n-gram of the same sample, averaged over samples (byte 8-grams: in real text these are
@@ -35,11 +37,23 @@ def distinct_n(samples: Iterable[bytes], n: int) -> float:
     return len(seen) / total if total else 0.0
 
 
+def byte_counts(chunks: np.ndarray) -> np.ndarray:
+    """How often each of the 256 byte values occurs in ``chunks`` (any shape of uint8)."""
+    return np.bincount(np.asarray(chunks, dtype=np.uint8).ravel(), minlength=256)
+
+
 def unigram_entropy(chunks: np.ndarray) -> float:
-    """Entropy in bits of the byte distribution of ``chunks`` (any shape of uint8)."""
-    counts = np.bincount(np.asarray(chunks, dtype=np.uint8).ravel(), minlength=256)
+    """Entropy in bits of the byte distribution of ``chunks``."""
+    counts = byte_counts(chunks)
     p = counts[counts > 0] / counts.sum()
     return float(-(p * np.log2(p)).sum())
+
+
+def unigram_kl(real: np.ndarray, samples: np.ndarray) -> float:
+    """KL(real || samples) in bits between byte histograms, counts smoothed by 1/2."""
+    p, q = byte_counts(real) + 0.5, byte_counts(samples) + 0.5
+    p, q = p / p.sum(), q / q.sum()
+    return float((p * np.log2(p / q)).sum())
 
 
 def repetition(chunks: np.ndarray, n: int) -> float:
@@ -54,14 +68,15 @@ def repetition(chunks: np.ndarray, n: int) -> float:
     return float(np.mean(1.0 - distinct / width))
 
 
-def text_metrics(samples: np.ndarray) -> dict[str, float]:
-    """distinct-1/2/3, unigram entropy and repetition of byte samples ``(n, length)``."""
+def text_metrics(samples: np.ndarray, real: np.ndarray) -> dict[str, float]:
+    """distinct-1/2/3, unigram entropy, repetition and unigram KL from ``real`` of byte samples ``(n, length)``."""
     as_bytes = [row.tobytes() for row in np.asarray(samples, dtype=np.uint8)]
     return {
         "distinct_1": distinct_n(as_bytes, 1),
         "distinct_2": distinct_n(as_bytes, 2),
         "distinct_3": distinct_n(as_bytes, 3),
         "unigram_entropy": unigram_entropy(samples),
+        "unigram_kl": unigram_kl(real, samples),
         "repetition": repetition(samples, REPETITION_N),
     }
 
