@@ -58,7 +58,7 @@ def test_table_lists_every_entry_and_sorts_on_header_clicks(built, tmp_path):
         assert ranks == sorted(ranks)
         browser.click("#overall th[data-col='2'] button")  # overall score: best first
         scores = column(browser, "overall", 2)
-        assert scores == sorted(scores, reverse=True) and rows(browser, "overall")[-1] == "replace"
+        assert scores == sorted(scores, reverse=True)
         assert browser.evaluate("document.querySelector(\"#overall th[data-col='2']\").getAttribute('aria-sort')") == "descending"
         browser.click("#overall th[data-col='2'] button")
         assert column(browser, "overall", 2) == sorted(scores)
