@@ -161,6 +161,8 @@ def plan(
                 continue
             for seed in seeds:
                 directory = RunSpec(task, strategy, seed, count, Path(root), strategy_spec=spec).directory
+                if str(directory) in {job.directory for job in jobs}:
+                    continue  # the same run named twice (e.g. ``mix`` and ``mix[real_fraction=0.5]``)
                 identity = _identity(task.version, task.config, strategy.params, registry.source_sha256(type(strategy)))
                 jobs.append(Job(task_name, spec, int(seed), preset, count, str(root), str(directory), identity))
     return jobs, not_applicable

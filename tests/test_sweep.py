@@ -123,3 +123,10 @@ def test_sweep_resumes_a_killed_run_to_the_same_numbers(tmp_path, monkeypatch):
 def test_all_names_the_plugins_that_import():
     assert "linear_regression" in sweep.names("all", "task")
     assert {"replace", "accumulate", "fresh-real"} <= set(sweep.names("all", "strategy"))
+
+
+def test_plan_names_each_run_directory_once(tmp_path):
+    jobs, _ = sweep.plan([TASK], ["mix", "mix[real_fraction=0.5]", "mix[real_fraction=0.3]"], [0, 1], "smoke", None, tmp_path)
+    assert [(job.strategy, job.seed) for job in jobs] == [
+        ("mix", 0), ("mix", 1), ("mix[real_fraction=0.3]", 0), ("mix[real_fraction=0.3]", 1)]
+    assert len({job.directory for job in jobs}) == 4
