@@ -249,6 +249,14 @@ def read(path: Path, rules: Rules = LEADERBOARD) -> dict[str, Any]:
     return data
 
 
+def read_stored(path: Path, rules: Rules = LEADERBOARD) -> dict[str, Any]:
+    """:func:`read`, and the file must be named ``<name>.json``, as the leaderboard stores entries."""
+    entry = read(path, rules)
+    if Path(path).name != f"{entry['name']}.json":
+        raise SubmissionError([f"{path}: field name: the entry {entry['name']!r} must be stored as {entry['name']}.json"])
+    return entry
+
+
 def _non_finite(value: Any, where: str = "") -> list[tuple[str, float]]:
     """(field, value) of every NaN or infinite number in a parsed JSON document."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -278,7 +286,7 @@ def check_files(paths: Sequence[Path], rules: Rules = LEADERBOARD) -> tuple[list
     lines, ok = [], True
     for path in paths:
         try:
-            entry = read(Path(path), rules)
+            entry = read_stored(Path(path), rules)
         except SubmissionError as exc:
             ok = False
             lines.append(f"INVALID {path}")

@@ -224,12 +224,9 @@ def load_entries(directory: Path, rules: submission.Rules = submission.LEADERBOA
     problems: list[str] = []
     for path in sorted(Path(directory).glob("*.json")):
         try:
-            entry = submission.read(path, rules)
+            entry = submission.read_stored(path, rules)
         except SubmissionError as exc:
             problems.extend(exc.problems)
-            continue
-        if path.name != f"{entry['name']}.json":
-            problems.append(f"{path}: field name: the entry {entry['name']!r} must be stored as {entry['name']}.json")
             continue
         entries[entry["name"]] = entry
     return entries, problems

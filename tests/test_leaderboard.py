@@ -67,12 +67,14 @@ def test_scores_are_the_scorers_paired_by_seed_and_oracles_have_their_own_track(
     assert not problems
     board = aggregate.aggregate(entries)
     rows = {row["name"]: row for row in board["entries"]}
-    reference = submission.curves(entries["replace"]["tasks"][TASK])
     for name in ("accumulate", "mix", "verifier-filter"):
-        ours = submission.curves(entries[name]["tasks"][TASK])
-        expected = np.mean(scorer.paired_scores(ours, reference, 10))
-        assert rows[name]["tasks"][TASK]["score"]["mean"] == pytest.approx(expected, rel=1e-12)
-        assert rows[name]["overall"]["mean"] == pytest.approx(expected, rel=1e-12)
+        per_task = []
+        for task, section in entries[name]["tasks"].items():
+            reference = submission.curves(entries["replace"]["tasks"][task])
+            scores = scorer.paired_scores(submission.curves(section), reference, section["generations"])
+            per_task.append(np.mean(scores))
+            assert rows[name]["tasks"][task]["score"]["mean"] == pytest.approx(per_task[-1], rel=1e-12)
+        assert rows[name]["overall"]["mean"] == pytest.approx(np.mean(per_task), rel=1e-12)
     assert rows["replace"]["overall"]["mean"] == 0.0 and rows["replace"]["reference"]
     assert rows["fresh-real"]["track"] == "extra real data" and rows["fresh-real"]["rank"] == 1
     standard = [row for row in board["entries"] if row["track"] == "standard"]

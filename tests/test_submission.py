@@ -114,11 +114,13 @@ def test_validate_command_reports_each_file(tmp_path, capsys):
     good = SUBMISSIONS / "mix.json"
     bad_data = committed("mix")
     bad_data["preset"] = "paper"
-    bad = save(tmp_path, bad_data, "bad.json")
-    assert main(["leaderboard", "validate", str(good), str(bad)]) == 1
+    bad = save(tmp_path, bad_data, "mix.json")
+    renamed = save(tmp_path, committed("mix"), "renamed.json")
+    assert main(["leaderboard", "validate", str(good), str(bad), str(renamed)]) == 1
     out = capsys.readouterr().out
-    assert f"ok      {good}: entry 'mix', preset cpu, {TASK} (seeds 3)" in out
+    assert f"ok      {good}: entry 'mix', preset cpu, {TASK} (seeds 3" in out
     assert f"INVALID {bad}" in out and "field preset: 'paper'" in out
+    assert f"INVALID {renamed}" in out and "field name: the entry 'mix' must be stored as mix.json" in out
 
 
 # ------------------------------------------------------------------ submit
