@@ -79,8 +79,8 @@ def test_scores_are_the_scorers_paired_by_seed_and_oracles_have_their_own_track(
     assert rows["fresh-real"]["track"] == "extra real data" and rows["fresh-real"]["rank"] == 1
     standard = [row for row in board["entries"] if row["track"] == "standard"]
     assert [row["rank"] for row in standard] == list(range(1, len(standard) + 1))
-    means = [row["overall"]["mean"] for row in standard]
-    assert means == sorted(means, reverse=True)
+    keys = [(-row["coverage"], -row["overall"]["mean"]) for row in standard]
+    assert keys == sorted(keys)
     assert rows["accumulate"]["compute_ratio"] > 5 and rows["replace"]["compute_ratio"] == 1.0
     assert rows["accumulate"]["real_fraction"] == 1.0 and rows["replace"]["real_fraction"] == 0.0
 
