@@ -82,8 +82,13 @@ def sample(
     generator: torch.Generator,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
+    clip: float = 0.0,
 ) -> torch.Tensor:
-    """Ancestral sampling from t = 1 to 0 in ``steps`` uniform steps; returns centred x_0 (nodes, 3)."""
+    """Ancestral sampling from t = 1 to 0 in ``steps`` uniform steps; returns centred x_0 (nodes, 3).
+
+    With ``clip`` > 0 each step's x0 estimate is clamped to [-clip, clip] A per coordinate
+    (the x0 clipping of Ho et al. 2020's image sampler), which keeps an inaccurate model's
+    early, high-noise estimates from throwing atoms far away."""
     x = noise_like(torch.zeros(len(graph), 3, dtype=dtype, device=device), graph, n_graphs, generator)
     grid = torch.linspace(1.0, 0.0, steps + 1, dtype=dtype)
     for k in range(steps):
@@ -91,6 +96,8 @@ def sample(
         alpha_t, sigma_t = alpha_sigma(t)
         eps_hat = denoise(x, torch.full((len(graph),), float(t), dtype=dtype, device=device))
         x0_hat = (x - sigma_t * eps_hat) / alpha_t
+        if clip > 0:
+            x0_hat = x0_hat.clamp(-clip, clip)
         if k == steps - 1:
             return center(x0_hat, graph, n_graphs)
         alpha_s, sigma_s = alpha_sigma(s)

@@ -41,7 +41,7 @@ def item_losses(
 
 @torch.no_grad()
 def sample_positions(
-    model: ConformerDiffusion, mol: np.ndarray, steps: int, seed: int, batch_size: int, device: str
+    model: ConformerDiffusion, mol: np.ndarray, steps: int, seed: int, batch_size: int, device: str, clip: float = 0.0
 ) -> np.ndarray:
     """One sampled conformer per entry of ``mol``, padded: shape (len(mol), max_atoms, 3)."""
     model.eval().to(device)
@@ -49,7 +49,7 @@ def sample_positions(
     out = np.zeros((len(mol), model.graphs.max_atoms, 3), dtype=np.float32)
     for lo in range(0, len(mol), batch_size):
         batch = model.batch(torch.tensor(mol[lo : lo + batch_size]).to(device))
-        x = diffusion.sample(model.eps_fn(batch), batch.graph, batch.n_graphs, steps, generator, device=device)
+        x = diffusion.sample(model.eps_fn(batch), batch.graph, batch.n_graphs, steps, generator, device=device, clip=clip)
         out[lo : lo + batch_size] = batch.unflatten(x).cpu().numpy()
     return out
 

@@ -5,7 +5,7 @@ The denoiser is a tensor-field network in the NequIP form (Thomas et al. 2018, a
 ``Cx0e + Vx1o``; a layer sends along every edge the tensor product of the source's features
 with the spherical harmonics (l <= 1) of the edge direction, weighted per edge by an MLP of
 invariant edge features (radial basis of the current distance, the edge's topological
-relation, the noise level and both endpoints' scalar features), sums the messages, mixes them
+relation, both endpoints' scalar features and the noise level), sums the messages, mixes them
 linearly with a self-connection and applies a gated nonlinearity (Weiler et al. 2018). The last
 layer emits one ``1o`` vector per atom: the predicted noise, made zero-mean per molecule. The
 output rotates with the input and ignores translations (tested numerically).
@@ -82,7 +82,9 @@ def _uvu(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: o3.Irreps) -> t
 class Interaction(torch.nn.Module):
     """One equivariant message-passing layer (gated, or linear for the output layer)."""
 
-    def __init__(self, irreps_in: o3.Irreps, irreps_out: o3.Irreps, edge_dim: int, hidden: int, gated: bool) -> None:
+    def __init__(
+        self, irreps_in: o3.Irreps, irreps_out: o3.Irreps, edge_dim: int, time_dim: int, hidden: int, gated: bool
+    ) -> None:
         super().__init__()
         self.irreps_in, self.irreps_out = irreps_in, irreps_out
         self.n_scalars = irreps_in.count("0e")
@@ -92,7 +94,12 @@ class Interaction(torch.nn.Module):
         self.tp = o3.TensorProduct(
             irreps_in, irreps_sh, irreps_mid, instructions, internal_weights=False, shared_weights=False
         )
-        self.weights = _mlp([edge_dim + 2 * self.n_scalars, hidden, self.tp.weight_numel])
+        # the per-edge weight MLP's first layer, split into an edge part and per-node parts for
+        # the two endpoints (node projections are computed once per node, then gathered)
+        self.edge_in = torch.nn.Linear(edge_dim, hidden)
+        self.src_in = torch.nn.Linear(self.n_scalars, hidden, bias=False)
+        self.dst_in = torch.nn.Linear(self.n_scalars + time_dim, hidden, bias=False)
+        self.weights = torch.nn.Sequential(torch.nn.SiLU(), torch.nn.Linear(hidden, self.tp.weight_numel))
         if gated:
             scalars = o3.Irreps([(m, ir) for m, ir in irreps_out if ir.l == 0])
             gated_irreps = o3.Irreps([(m, ir) for m, ir in irreps_out if ir.l > 0])
@@ -108,11 +115,12 @@ class Interaction(torch.nn.Module):
         self.residual = gated and irreps_in == irreps_out
 
     def forward(
-        self, h: torch.Tensor, sh: torch.Tensor, edge_feat: torch.Tensor, src: torch.Tensor, dst: torch.Tensor,
-        envelope: torch.Tensor, norm: float,
+        self, h: torch.Tensor, temb: torch.Tensor, sh: torch.Tensor, edge_feat: torch.Tensor, src: torch.Tensor,
+        dst: torch.Tensor, envelope: torch.Tensor, norm: float,
     ) -> torch.Tensor:
         s = h[:, : self.n_scalars]
-        weight = self.weights(torch.cat([edge_feat, s[src], s[dst]], dim=1)) * envelope[:, None]
+        first = self.edge_in(edge_feat) + self.src_in(s)[src] + self.dst_in(torch.cat([s, temb], dim=1))[dst]
+        weight = self.weights(first) * envelope[:, None]
         msg = self.tp(self.pre(h)[src], sh, weight)
         agg = torch.zeros(len(h), msg.shape[1], dtype=msg.dtype, device=msg.device).index_add_(0, dst, msg)
         out = self.post(agg / norm) + self.skip(h)
@@ -133,33 +141,35 @@ class Denoiser(torch.nn.Module):
         self.register_buffer("centers", torch.linspace(0.0, spec.rbf_max, spec.rbf), persistent=False)
         self.width = spec.rbf_max / (spec.rbf - 1)
         self.embed = _mlp([ATOM_FEATURES + spec.time_features, spec.hidden, spec.scalars])
-        edge_dim = spec.rbf + N_RELATIONS + spec.time_features
+        edge_dim, time_dim = spec.rbf + N_RELATIONS, spec.time_features
         hidden = o3.Irreps(f"{spec.scalars}x0e + {spec.vectors}x1o")
         irreps = [o3.Irreps(f"{spec.scalars}x0e")] + [hidden] * spec.layers
         self.layers = torch.nn.ModuleList(
-            Interaction(a, b, edge_dim, spec.hidden, gated=True) for a, b in zip(irreps[:-1], irreps[1:])
+            Interaction(a, b, edge_dim, time_dim, spec.hidden, gated=True) for a, b in zip(irreps[:-1], irreps[1:])
         )
-        self.out = Interaction(hidden, o3.Irreps("1x1o"), edge_dim, spec.hidden, gated=False)
+        self.out = Interaction(hidden, o3.Irreps("1x1o"), edge_dim, time_dim, spec.hidden, gated=False)
 
     def forward(self, batch: Batch, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Predicted zero-mean noise (nodes, 3) for centred coordinates ``x`` at per-node times ``t``."""
-        src, dst = batch.src, batch.dst
+        src, dst, relation = batch.src, batch.dst, batch.relation
         vec = x[dst] - x[src]
         dist = vec.norm(dim=1)
+        if self.spec.radius > 0:  # far pairs take part only within the radius
+            keep = (relation != RELATION_RADIUS) | (dist < self.spec.radius)
+            src, dst, relation, vec, dist = src[keep], dst[keep], relation[keep], vec[keep], dist[keep]
         sh = o3.spherical_harmonics("0e + 1o", vec, normalize=True, normalization="component")
         temb = self.time(t)
         rbf = torch.exp(-(((dist[:, None] - self.centers) / self.width) ** 2))
-        rel = torch.nn.functional.one_hot(batch.relation, N_RELATIONS).to(x.dtype)
-        edge_feat = torch.cat([rbf, rel, temb[dst]], dim=1)
+        rel = torch.nn.functional.one_hot(relation, N_RELATIONS).to(x.dtype)
+        edge_feat = torch.cat([rbf, rel], dim=1)
         envelope = torch.ones_like(dist)
-        if self.spec.radius > 0:
-            far = batch.relation == RELATION_RADIUS
-            cut = 0.5 * (torch.cos(math.pi * dist / self.spec.radius) + 1.0) * (dist < self.spec.radius)
-            envelope = torch.where(far, cut, envelope)
+        if self.spec.radius > 0:  # smooth cutoff, so that an atom crossing the radius changes nothing abruptly
+            cut = 0.5 * (torch.cos(math.pi * dist / self.spec.radius) + 1.0)
+            envelope = torch.where(relation == RELATION_RADIUS, cut, envelope)
         h = self.embed(torch.cat([batch.atom_feat, temb], dim=1))
         for layer in self.layers:
-            h = layer(h, sh, edge_feat, src, dst, envelope, self.norm)
-        eps = self.out(h, sh, edge_feat, src, dst, envelope, self.norm)
+            h = layer(h, temb, sh, edge_feat, src, dst, envelope, self.norm)
+        eps = self.out(h, temb, sh, edge_feat, src, dst, envelope, self.norm)
         return diffusion.center(eps, batch.graph, batch.n_graphs)
 
 

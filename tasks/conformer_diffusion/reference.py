@@ -29,7 +29,7 @@ import numpy as np
 
 from benchmark.cache import cached
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # bump when the way conformers are made or pruned changes
 NAMESPACE = "conformer_diffusion"
 
 
@@ -122,6 +122,13 @@ def _embed_task(args: tuple[str, int, EmbedSettings]) -> np.ndarray:
     return embed(*args)
 
 
+def _can_spawn() -> bool:
+    """Whether worker processes can start: a spawned worker re-imports ``__main__`` from its
+    file, which a script read from standard input does not have."""
+    main = getattr(sys.modules.get("__main__"), "__file__", None)
+    return main is None or os.path.exists(main)
+
+
 def build_ensembles(
     smiles: Sequence[str], counts: Sequence[int], settings: EmbedSettings, workers: int | None = None
 ) -> Ensembles:
@@ -129,7 +136,7 @@ def build_ensembles(
     from tqdm.auto import tqdm
 
     jobs = [(s, int(c), settings) for s, c in zip(smiles, counts)]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) // 16))
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) // 16)) if _can_spawn() else 1
     with contextlib.ExitStack() as stack:
         if workers > 1:
             pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=get_context("spawn")))

@@ -4,7 +4,8 @@ RMSD after optimal superposition uses the closed form of Kabsch (1976, Acta Crys
 for centred coordinates A, B (n atoms) with H = A^T B and singular values s1 >= s2 >= s3,
 n RMSD^2 = |A|^2 + |B|^2 - 2 (s1 + s2 + sign(det H) s3) (proper rotations only). Symmetry is
 handled as RDKit's ``GetBestRMS`` does: the minimum over the graph automorphisms of the
-molecule (its substructure matches onto itself), here vectorised over all conformer pairs.
+molecule (its substructure matches onto itself, with conjugated terminal groups symmetrised),
+here vectorised over all conformer pairs.
 
 COV and MAT follow Xu et al. 2021 (ConfGF, ICML) and Xu et al. 2022 (GeoDiff, ICLR):
 COV-R is the fraction of reference conformers within ``threshold`` of some generated one,
@@ -14,14 +15,37 @@ COV-P and MAT-P swap the roles of the two sets.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 
+# conjugated terminal O/N pairs such as C(=O)O, C(=O)[O-] and [N+](=O)[O-] (RDKit's
+# MolAlign::details::symmetrizeTerminalAtoms, used by GetBestRMS by default)
+_TERMINAL = "[O,N;D1;$([O,N;D1]-[*]=[O,N;D1]),$([O,N;D1]=[*]-[O,N;D1])]~[*]"
+
+
+@functools.cache
+def _terminal_pattern():  # -> rdkit.Chem.Mol
+    from rdkit import Chem
+
+    return Chem.MolFromSmarts(_TERMINAL)
+
+
 def automorphisms(mol, max_matches: int = 1000) -> np.ndarray:
-    """The graph automorphisms of ``mol`` (heavy atoms) as index arrays, shape (P, atoms)."""
-    matches = mol.GetSubstructMatches(mol, uniquify=False, useChirality=False, maxMatches=max_matches)
+    """The graph automorphisms of ``mol`` (heavy atoms) as index arrays, shape (P, atoms).
+
+    As in RDKit's ``GetBestRMS`` (defaults), the terminal atoms of conjugated groups count as
+    equivalent: their charges are ignored and their bonds match single or double."""
+    from rdkit import Chem
+
+    query = Chem.RWMol(mol)
+    for terminal, neighbour in mol.GetSubstructMatches(_terminal_pattern()):
+        query.GetAtomWithIdx(terminal).SetFormalCharge(0)
+        bond = mol.GetBondBetweenAtoms(terminal, neighbour).GetIdx()
+        query.ReplaceBond(bond, Chem.BondFromSmarts("-,="), preserveProps=False)
+    matches = mol.GetSubstructMatches(query, uniquify=False, useChirality=False, maxMatches=max_matches)
     return np.asarray(matches, dtype=np.int64).reshape(-1, mol.GetNumAtoms())
 
 

@@ -22,14 +22,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from benchmark import FitResult, Pool, Task, TaskMetadata
-from benchmark.seeding import derive_int
 from benchmark.errors import TaskError
+from benchmark.seeding import derive_int
 from benchmark.task import ConfigError
+
+if TYPE_CHECKING:  # heavy modules (torch, e3nn, RDKit) load only when a task method needs them
+    from tasks.conformer_diffusion.data import ConformerData
+    from tasks.conformer_diffusion.model import ConformerDiffusion
 
 EVAL_SEED = 20240402  # fixed noise draws and samples of evaluate(): same model, same numbers
 SCORE_SEED = 20240403
@@ -41,11 +45,11 @@ _MODEL = {"scalars": 32, "vectors": 8, "layers": 3, "hidden": 64, "radius": 0.0}
 def _preset(**values: Any) -> dict[str, Any]:
     base = {
         "min_heavy": 4, "max_heavy": 9, "molecules": 0, "hydrogens": False,
-        "n_test": 60, "n_reserve": 40, "split_seed": 0,
+        "n_test": 60, "n_reserve": 60, "split_seed": 0,
         "ref_embed": 10, "ref_prune_rms": 0.25, "ref_seed": 1,
         **_MODEL,
-        "epochs": 3, "batch_size": 32, "lr": 2e-3,
-        "sample_steps": 25, "eval_levels": 8, "eval_batch": 512, "cov_threshold": 0.5, "sdf_molecules": 12,
+        "epochs": 2, "batch_size": 32, "lr": 1e-2,
+        "sample_steps": 25, "x0_clip": 8.0, "eval_levels": 8, "eval_batch": 512, "cov_threshold": 0.5, "sdf_molecules": 12,
         "accelerator": "cpu", "generations": 10,
     }
     unknown = set(values) - set(base)
@@ -61,7 +65,7 @@ class ConformerDiffusionTask(Task):
         modality="molecules (3D conformers)",
         description="E(3)-equivariant diffusion (e3nn) over conformers of NCI molecules; denoising loss on held-out molecules.",
         citation="Gerstgrasser et al. 2024, arXiv 2404.01413; Xu et al. 2022 (GeoDiff), ICLR",
-        loss_unit="epsilon MSE per coordinate on held-out molecules (8 fixed noise levels)",
+        loss_unit="epsilon MSE per coordinate on held-out molecules' conformers (fixed noise levels and draws)",
         secondary_metrics={
             "cov_r": "COV-R: share of reference conformers within 0.5 A heavy-atom RMSD of a sample",
             "mat_r": "MAT-R (A): mean RMSD from each reference conformer to its closest sample",
@@ -78,16 +82,17 @@ class ConformerDiffusionTask(Task):
         "cpu": _preset(),
         "paper": _preset(
             max_heavy=15, hydrogens=True, n_test=200, n_reserve=200, ref_embed=20, scalars=64, vectors=16,
-            layers=4, hidden=128, radius=6.0, epochs=50, batch_size=64, lr=1e-3, sample_steps=100,
+            layers=4, hidden=128, radius=6.0, epochs=50, batch_size=64, lr=1e-3, sample_steps=100, x0_clip=10.0,
             eval_batch=1024, accelerator="auto", generations=10,
         ),
     }
-    fit_options = {"epochs": 3}
+    fit_options = {"epochs": 2}
 
     def __init__(self, preset: str = "cpu", overrides: Mapping[str, Any] | None = None) -> None:
         super().__init__(preset, overrides)
         # Instance-level: the default number of epochs is the preset's.
         self.fit_options = {"epochs": int(self.config["epochs"])}
+        self._memo: tuple[Any, ...] | None = None  # the last evaluated model's test samples
 
     def check_config(self, config: Mapping[str, Any]) -> None:
         positive = ("max_heavy", "n_test", "ref_embed", "scalars", "vectors", "layers", "hidden", "epochs",
@@ -100,12 +105,12 @@ class ConformerDiffusionTask(Task):
         for key in ("molecules", "n_reserve", "sdf_molecules"):
             if config[key] < 0:
                 raise ConfigError(f"{key} must be >= 0, got {config[key]}")
-        if config["lr"] <= 0 or config["cov_threshold"] <= 0 or config["radius"] < 0:
-            raise ConfigError("lr and cov_threshold must be positive and radius >= 0")
+        if config["lr"] <= 0 or config["cov_threshold"] <= 0 or config["radius"] < 0 or config["x0_clip"] < 0:
+            raise ConfigError("lr and cov_threshold must be positive, radius and x0_clip >= 0")
 
     # ------------------------------------------------------------------ data
     @cached_property
-    def _data(self):  # -> data.ConformerData
+    def _data(self) -> "ConformerData":
         from tasks.conformer_diffusion import data
 
         loaded = data.load(self.config)
@@ -148,7 +153,7 @@ class ConformerDiffusionTask(Task):
         return "cuda:0" if torch.cuda.is_available() else "cpu"
 
     # ----------------------------------------------------------------- model
-    def _build(self, max_steps: int = 1):  # -> model.ConformerDiffusion
+    def _build(self, max_steps: int = 1) -> "ConformerDiffusion":
         from tasks.conformer_diffusion.model import ConformerDiffusion, ModelSpec
 
         c = self.config
@@ -179,32 +184,31 @@ class ConformerDiffusionTask(Task):
         )
         return FitResult(model.eval(), compute)
 
-    def _sample(self, model: Any, mols: np.ndarray, seed: int) -> np.ndarray:
+    def _sample(self, model: "ConformerDiffusion", mols: np.ndarray, seed: int) -> np.ndarray:
         from tasks.conformer_diffusion.evaluation import sample_positions
 
         c = self.config
-        return sample_positions(model, mols, c["sample_steps"], seed, c["eval_batch"], self.device())
+        return sample_positions(model, mols, c["sample_steps"], seed, c["eval_batch"], self.device(), c["x0_clip"])
 
-    def sample(self, model: Any, n: int, rng: np.random.Generator) -> Pool:
+    def sample(self, model: "ConformerDiffusion", n: int, rng: np.random.Generator) -> Pool:
         """``n`` new conformers for training molecules, drawn with the real pool's molecule mix."""
         mols = np.asarray(self._real["mol"])[_draw(len(self._real), n, rng)]
         return Pool({"mol": mols, "pos": self._sample(model, mols, derive_int(rng))}, origin=0)
 
-    def _losses(self, model: Any, mol: np.ndarray, pos: np.ndarray, seed: int) -> np.ndarray:
+    def _losses(self, model: "ConformerDiffusion", mol: np.ndarray, pos: np.ndarray, seed: int) -> np.ndarray:
         from tasks.conformer_diffusion.evaluation import item_losses
 
         c = self.config
         return item_losses(model, mol, pos, c["eval_levels"], seed, c["eval_batch"], self.device())
 
-    def _test_samples(self, model: Any) -> tuple[np.ndarray, list[np.ndarray], dict[str, float]]:
+    def _test_samples(self, model: "ConformerDiffusion") -> tuple[np.ndarray, list[np.ndarray], dict[str, float]]:
         """Twice as many samples as reference conformers per test molecule (fixed seed) and their
         ensemble metrics; memoised for the model last evaluated, so that the artifacts show the
         conformers that were scored without sampling them again."""
         from tasks.conformer_diffusion.evaluation import ensemble_metrics
 
-        memo = getattr(self, "_memo", None)
-        if memo is not None and memo[0] is model:
-            return memo[1:]
+        if self._memo is not None and self._memo[0] is model:
+            return self._memo[1:]
         test = self._data.split.test
         counts = 2 * self._data.ensembles.counts[test]
         flat = self._sample(model, np.repeat(test, counts), EVAL_SEED)
@@ -214,11 +218,11 @@ class ConformerDiffusionTask(Task):
         self._memo = (model, test, generated, metrics)
         return test, generated, metrics
 
-    def evaluate(self, model: Any) -> dict[str, float]:
+    def evaluate(self, model: "ConformerDiffusion") -> dict[str, float]:
         loss = float(self._losses(model, self._test["mol"], self._test["pos"], EVAL_SEED).mean())
         return {"loss": loss, **self._test_samples(model)[2]}
 
-    def score(self, model: Any, pool: Pool) -> np.ndarray:
+    def score(self, model: "ConformerDiffusion", pool: Pool) -> np.ndarray:
         """Negative fixed-noise denoising loss of each conformer under ``model`` (higher = more plausible)."""
         return -self._losses(model, np.asarray(pool["mol"]), np.asarray(pool["pos"]), SCORE_SEED)
 
@@ -239,7 +243,7 @@ class ConformerDiffusionTask(Task):
             rows[label] = ensemble_metrics(d, test, generated, self.config["cov_threshold"])
         return rows
 
-    def write_artifacts(self, model: Any, generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
+    def write_artifacts(self, model: "ConformerDiffusion", generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
         from tasks.conformer_diffusion import artifacts
 
         c = self.config
@@ -261,12 +265,12 @@ class ConformerDiffusionTask(Task):
         names.append(table)
         return names
 
-    def save_model(self, model: Any, path: Path) -> None:
+    def save_model(self, model: "ConformerDiffusion", path: Path) -> None:
         from benchmark.training import save_state
 
         save_state(model, path)
 
-    def load_model(self, path: Path) -> Any:
+    def load_model(self, path: Path) -> "ConformerDiffusion":
         from benchmark.training import load_state
 
         return load_state(self._build(), path)
