@@ -140,6 +140,7 @@ def test_text_metrics_on_known_inputs() -> None:
     assert metrics.repetition(loop, 4) == pytest.approx(1 - 4 / 29)
     assert metrics.repetition(uniform, 8) == 0.0
     assert metrics.printable(b"ok\x00\xff\n") == "ok\\x00\ufffd\n"
+    assert metrics.printable("a\u2000b".encode()) == "a\\u2000b"
 
 
 # ---------------------------------------------------------------------- model

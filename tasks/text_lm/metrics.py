@@ -81,8 +81,13 @@ def text_metrics(samples: np.ndarray, real: np.ndarray) -> dict[str, float]:
     }
 
 
-
 def printable(sample: bytes) -> str:
-    """``sample`` decoded as UTF-8 for reading: invalid bytes become U+FFFD, control bytes ``\\xNN``."""
+    """``sample`` decoded as UTF-8 for reading: invalid bytes become U+FFFD, other unprintable
+    characters ``\\xNN`` (or ``\\uNNNN``)."""
     text = sample.decode("utf-8", errors="replace")
-    return "".join(ch if ch in "\n\t" or ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+    return "".join(ch if ch in "\n\t" or ch.isprintable() else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
