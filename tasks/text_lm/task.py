@@ -195,7 +195,7 @@ class TextLMTask(Task):
         import torch
 
         model = model.to(self._device).eval()
-        batch = max(1, self.config["sample_batch"])
+        batch = self.config["sample_batch"]
         out = []
         with torch.no_grad():
             for i in range(0, len(chunks), batch):
