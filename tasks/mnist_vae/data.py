@@ -52,9 +52,6 @@ class Digits:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def take(self, indices: np.ndarray) -> "Digits":
-        return Digits(self.images[indices], self.labels[indices])
-
 
 @dataclass(frozen=True)
 class Splits:
