@@ -169,6 +169,16 @@ def test_submit_refuses_mixed_parameters_and_presets(smoke_runs, tmp_path):
         submit.build(results.find_runs([smoke_runs / TASK / "replace", other]), "x", "d", None)
 
 
+def test_submit_refuses_mixed_task_versions(tmp_path):
+    for seed in (0, 1):
+        run_strategy(tmp_path, TASK, "replace", seed)
+    directory = tmp_path / TASK / "replace" / "smoke" / "seed-1"
+    manifest = results.read_manifest(directory)
+    results.write_manifest(directory, {**manifest, "task": {**manifest["task"], "version": "0.9"}})
+    with pytest.raises(SubmissionError, match=f"these runs mix versions of task '{TASK}'"):
+        submit.build(results.find_runs([tmp_path]), "x", "d", None)
+
+
 def test_submit_merge_replaces_the_tasks_it_covers_and_keeps_the_rest(smoke_runs, tmp_path):
     out = tmp_path / "replace.json"
     replace_dir = smoke_runs / TASK / "replace"
