@@ -233,7 +233,6 @@ def test_evaluation_is_deterministic(smoke) -> None:
     assert smoke.evaluate(fitted.model) == first
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "strategy", ["accumulate", "accumulate-subsample", "mix", "fresh-real", "verifier-filter", "verifier-filter[accumulate=true]"]
 )

@@ -143,7 +143,10 @@ def build_ensembles(
             mapped = pool.map(_embed_task, jobs, chunksize=8)
         else:
             mapped = map(_embed_task, jobs)
-        progress = tqdm(mapped, total=len(jobs), desc="RDKit conformers (cached once)", unit="mol", leave=False, file=sys.stderr)
+        progress = tqdm(
+            mapped, total=len(jobs), desc="RDKit conformers (cached once)", unit="mol", leave=False, file=sys.stderr,
+            disable=None,  # shown on a terminal only
+        )
         results = list(progress)
     return Ensembles(
         smiles=tuple(smiles),
