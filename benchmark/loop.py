@@ -286,6 +286,7 @@ class _Run:
         return record
 
     def finish(self, status: str, error: Mapping[str, Any] | None, elapsed: float) -> None:
+        self.manifest["environment"].update(results.thread_settings())  # torch may be loaded by now
         self.manifest["status"] = status
         self.manifest["error"] = error
         self.manifest["timings"]["updated"] = _now()

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import os
 import platform
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +135,17 @@ def environment(device: str) -> dict[str, Any]:
         "torch": version("torch"),
         "platform": platform.platform(),
         "device": device,
+        **thread_settings(),
+    }
+
+
+def thread_settings() -> dict[str, Any]:
+    """Thread counts that change floating-point results (torch's, if loaded, and the env caps)."""
+    torch = sys.modules.get("torch")
+    return {
+        "torch_threads": torch.get_num_threads() if torch is not None else None,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "cpu_count": os.cpu_count(),
     }
 
 
