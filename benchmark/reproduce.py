@@ -99,6 +99,21 @@ def strategy_spec(entry: Mapping[str, Any], override: str | None) -> str:
     return spec
 
 
+def published_threads(entry: Mapping[str, Any], tasks: Sequence[str]) -> int | None:
+    """The thread count the published runs recorded (``OMP_NUM_THREADS``, else torch's), if they all agree.
+
+    Thread counts change floating-point sums, so re-running with the published count is what
+    makes the same seeds reproduce bit for bit on the same kind of machine.
+    """
+    found = set()
+    for task in tasks:
+        for run in entry["tasks"][task]["runs"]:
+            env = run["manifest"]["environment"]
+            found.add(env.get("omp_num_threads") or env.get("torch_threads"))
+    value = found.pop() if len(found) == 1 else None
+    return int(value) if value is not None and str(value).isdigit() and int(value) > 0 else None
+
+
 def _seeds_text(seeds: Sequence[int]) -> str:
     seeds = sorted(seeds)
     if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 1:
@@ -163,8 +178,10 @@ def reproduce(
         if not_applicable:
             raise BenchmarkError(f"{task}: {not_applicable[0][2]}")
         jobs.extend(planned)
-    outcome = sweep.run_jobs(jobs, parallel, progress)
-    lines = [f"reproduce {entry['name']} ({spec}, preset {entry['preset']}): runs in {out}"]
+    threads = published_threads(entry, chosen)
+    outcome = sweep.run_jobs(jobs, parallel, progress, threads)
+    share = f"{threads} as published" if threads else "a fair share of the cores"
+    lines = [f"reproduce {entry['name']} ({spec}, preset {entry['preset']}): runs in {out}, threads per run: {share}"]
     if not outcome.ok:
         lines.append(sweep.summary(jobs, outcome))
         lines.append("FAIL: some runs did not finish")

@@ -111,14 +111,17 @@ class SubmissionError(BenchmarkError):
 
 @dataclass(frozen=True)
 class Rules:
-    """What a valid entry must satisfy. ``preset=None`` accepts any single preset."""
+    """What a valid entry must satisfy. ``preset=None`` accepts any single preset; ``installed``
+    checks each task section against the installed task (version, preset configuration)."""
 
     preset: str | None = LEADERBOARD_PRESET
     required_seeds: tuple[int, ...] = REQUIRED_SEEDS
+    installed: bool = True
 
 
 LEADERBOARD = Rules()
 STRUCTURE_ONLY = Rules(preset=None, required_seeds=())
+SELF_CONSISTENT = Rules(preset=None, required_seeds=(), installed=False)
 
 
 def _schema_problems(data: Any, source: str) -> list[str]:
@@ -136,11 +139,10 @@ def _schema_problems(data: Any, source: str) -> list[str]:
     return problems
 
 
-def _task_problems(name: str, section: Mapping[str, Any], entry: Mapping[str, Any], rules: Rules, source: str) -> list[str]:
-    """The rules for one task section (the schema already holds)."""
+def _installed_problems(name: str, section: Mapping[str, Any], preset: str, field: str) -> list[str]:
+    """The section against the installed task: known, same version, its preset unchanged."""
     from benchmark import registry
 
-    field = f"{source}: field tasks/{name}"
     try:
         cls = registry.task_class(name)
     except BenchmarkError as exc:
@@ -151,13 +153,19 @@ def _task_problems(name: str, section: Mapping[str, Any], entry: Mapping[str, An
             f"{field}/version: unknown task version {section['version']!r}; the installed {name} is version "
             f"{cls.version!r} (re-run the strategy on it)"
         )
-    preset = entry["preset"]
     if preset in cls.presets and dict(cls.presets[preset]) != section["config"]:
         changed = sorted(k for k in set(cls.presets[preset]) | set(section["config"])
                          if cls.presets[preset].get(k) != section["config"].get(k))
         problems.append(f"{field}/config: differs from preset {preset!r} in {changed}; entries run the preset unchanged")
     elif preset not in cls.presets:
         problems.append(f"{field}: task {name!r} has no preset {preset!r}")
+    return problems
+
+
+def _task_problems(name: str, section: Mapping[str, Any], entry: Mapping[str, Any], rules: Rules, source: str) -> list[str]:
+    """The rules for one task section (the schema already holds)."""
+    field = f"{source}: field tasks/{name}"
+    problems = _installed_problems(name, section, entry["preset"], field) if rules.installed else []
     expected_generations = section["config"].get("generations")
     if section["generations"] != expected_generations:
         problems.append(

@@ -122,7 +122,8 @@ def write_entry(
     Notes list what the file holds and, if it breaks a leaderboard rule (preset, seeds...),
     why ``leaderboard validate`` will refuse it.
     """
-    existing = submission.read(out, submission.STRUCTURE_ONLY) if merge_into and Path(out).exists() else None
+    # the existing entry may hold a stale section of a task being re-run: it is checked after the merge
+    existing = submission.read(out, submission.SELF_CONSISTENT) if merge_into and Path(out).exists() else None
     name = name or (existing["name"] if existing else None)
     description = description or (existing["description"] if existing else None)
     url = url if url is not None else (existing["url"] if existing else None)

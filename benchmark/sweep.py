@@ -175,10 +175,10 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def child_environment(parallel: int) -> dict[str, str]:
-    """The parent's environment with each thread pool capped at this job's share of the cores."""
-    threads = str(max(1, available_cpus() // max(1, parallel)))
-    return {**os.environ, **dict.fromkeys(THREAD_VARIABLES, threads)}
+def child_environment(parallel: int, threads: int | None = None) -> dict[str, str]:
+    """The parent's environment with each thread pool capped at ``threads`` (default: this job's share of the cores)."""
+    count = threads or max(1, available_cpus() // max(1, parallel))
+    return {**os.environ, **dict.fromkeys(THREAD_VARIABLES, str(count))}
 
 
 def _failure_reason(job: Job, returncode: int) -> str:
@@ -201,9 +201,9 @@ def _failure_reason(job: Job, returncode: int) -> str:
 class _Runner:
     """Launches the child processes, polls them and keeps the progress bar current."""
 
-    def __init__(self, jobs: Sequence[Job], parallel: int, progress: bool) -> None:
+    def __init__(self, jobs: Sequence[Job], parallel: int, progress: bool, threads: int | None) -> None:
         self.parallel = max(1, parallel)
-        self.env = child_environment(self.parallel)
+        self.env = child_environment(self.parallel, threads)
         self.outcome = Outcome()
         self.pending = [job for job in jobs if not job.complete()]
         self.outcome.skipped = [job for job in jobs if job not in self.pending]
@@ -278,9 +278,10 @@ class _Runner:
         return self.outcome
 
 
-def run_jobs(jobs: Sequence[Job], parallel: int = 1, progress: bool = True) -> Outcome:
-    """Run ``jobs`` (skipping complete ones) with at most ``parallel`` processes at a time."""
-    return _Runner(jobs, parallel, progress).run()
+def run_jobs(jobs: Sequence[Job], parallel: int = 1, progress: bool = True, threads: int | None = None) -> Outcome:
+    """Run ``jobs`` (skipping complete ones) with at most ``parallel`` processes at a time,
+    each with ``threads`` threads (default: a fair share of the cores)."""
+    return _Runner(jobs, parallel, progress, threads).run()
 
 
 def sweep(

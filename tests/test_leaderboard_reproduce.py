@@ -22,6 +22,19 @@ def test_tolerance_comes_from_the_published_seed_spread():
     assert not reproduce.Check(TASK, "L_G", [1.0, 2.0, 3.0], [2.0 - 1.01 * allowed]).passed
 
 
+def test_reproduce_uses_the_published_thread_count_when_the_runs_agree():
+    entry = json.loads((SUBMISSIONS / "replace.json").read_text())
+    runs = entry["tasks"][TASK]["runs"]
+    for run in runs:
+        run["manifest"]["environment"].update(omp_num_threads="1", torch_threads=2)
+    assert reproduce.published_threads(entry, [TASK]) == 1
+    runs[0]["manifest"]["environment"]["omp_num_threads"] = "2"
+    assert reproduce.published_threads(entry, [TASK]) is None
+    for run in runs:
+        run["manifest"]["environment"]["omp_num_threads"] = None
+    assert reproduce.published_threads(entry, [TASK]) == 2
+
+
 @pytest.fixture(scope="module")
 def reruns(tmp_path_factory):
     return tmp_path_factory.mktemp("reproduce")
@@ -42,7 +55,7 @@ def test_reproduce_fails_when_the_published_numbers_are_off(reruns, tmp_path, ca
         run["records"][-1]["metrics"]["loss"] *= 1.5
     tampered = tmp_path / "replace.json"
     tampered.write_text(json.dumps(entry))
-    assert main(["reproduce", str(tampered), "--seeds", "0", "--out", str(reruns), "--no-progress"]) == 1
+    assert main(["reproduce", str(tampered), "--tasks", TASK, "--seeds", "0", "--out", str(reruns), "--no-progress"]) == 1
     out = capsys.readouterr().out
     verdicts = {line.split()[1]: line.split()[-1] for line in out.splitlines()
                 if line.startswith(TASK) and line.split()[-1] in ("PASS", "FAIL")}

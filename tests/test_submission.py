@@ -183,6 +183,11 @@ def test_submit_merge_replaces_the_tasks_it_covers_and_keeps_the_rest(smoke_runs
     out = tmp_path / "replace.json"
     replace_dir = smoke_runs / TASK / "replace"
     submit.write_entry([replace_dir / "smoke" / "seed-0", replace_dir / "smoke" / "seed-1"], out, "replace", "first", None)
+    stale = json.loads(out.read_text())
+    stale["tasks"][TASK]["config"]["trials"] += 1  # the task's preset changed since: this section is stale
+    for run in stale["tasks"][TASK]["runs"]:
+        run["manifest"]["task"]["config"] = stale["tasks"][TASK]["config"]
+    out.write_text(json.dumps(stale))
     notes = submit.write_entry([replace_dir], out, None, None, None, merge_into=True)
     entry = json.loads(out.read_text())
     assert entry["description"] == "first"  # kept from the existing entry

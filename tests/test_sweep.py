@@ -72,6 +72,7 @@ def test_each_child_gets_a_fair_share_of_the_cores(monkeypatch):
     env = sweep.child_environment(3)
     assert {env[k] for k in sweep.THREAD_VARIABLES} == {"2"}
     assert sweep.child_environment(16)["OMP_NUM_THREADS"] == "1"
+    assert sweep.child_environment(3, threads=4)["OPENBLAS_NUM_THREADS"] == "4"
 
 
 def test_sweep_runs_in_parallel_skips_done_runs_and_reports_failures(tmp_path, monkeypatch, capsys):
