@@ -100,7 +100,8 @@ def strategy_spec(entry: Mapping[str, Any], override: str | None) -> str:
 
 
 def published_threads(entry: Mapping[str, Any], tasks: Sequence[str]) -> int | None:
-    """The thread count the published runs recorded (``OMP_NUM_THREADS``, else torch's), if they all agree.
+    """The thread count the published runs recorded (``OMP_NUM_THREADS``, else torch's), if those that
+    recorded one agree.
 
     Thread counts change floating-point sums, so re-running with the published count is what
     makes the same seeds reproduce bit for bit on the same kind of machine.
@@ -109,9 +110,11 @@ def published_threads(entry: Mapping[str, Any], tasks: Sequence[str]) -> int | N
     for task in tasks:
         for run in entry["tasks"][task]["runs"]:
             env = run["manifest"]["environment"]
-            found.add(env.get("omp_num_threads") or env.get("torch_threads"))
-    value = found.pop() if len(found) == 1 else None
-    return int(value) if value is not None and str(value).isdigit() and int(value) > 0 else None
+            value = env.get("omp_num_threads") or env.get("torch_threads")
+            if value is not None:
+                found.add(str(value))
+    value = found.pop() if len(found) == 1 else ""
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def _seeds_text(seeds: Sequence[int]) -> str:

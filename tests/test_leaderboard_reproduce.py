@@ -28,6 +28,8 @@ def test_reproduce_uses_the_published_thread_count_when_the_runs_agree():
     for run in runs:
         run["manifest"]["environment"].update(omp_num_threads="1", torch_threads=2)
     assert reproduce.published_threads(entry, [TASK]) == 1
+    runs[0]["manifest"]["environment"].update(omp_num_threads=None, torch_threads=None)  # recorded nothing
+    assert reproduce.published_threads(entry, [TASK]) == 1
     runs[0]["manifest"]["environment"]["omp_num_threads"] = "2"
     assert reproduce.published_threads(entry, [TASK]) is None
     for run in runs:
