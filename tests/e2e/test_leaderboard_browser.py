@@ -60,6 +60,7 @@ def test_table_lists_every_entry_and_sorts_on_header_clicks(built, tmp_path):
         scores = column(browser, "overall", 2)
         assert scores == sorted(scores, reverse=True)
         assert browser.evaluate("document.querySelector(\"#overall th[data-col='2']\").getAttribute('aria-sort')") == "descending"
+        browser.screenshot(tmp_path / "leaderboard.png")
         browser.click("#overall th[data-col='2'] button")
         assert column(browser, "overall", 2) == sorted(scores)
         browser.click("#overall th[data-col='1'] button")  # entry names, A to Z
@@ -70,7 +71,6 @@ def test_table_lists_every_entry_and_sorts_on_header_clicks(built, tmp_path):
         assert browser.evaluate(f"{description}.children.length") == 0
         assert browser.evaluate("document.title") == "CollapseBench leaderboard"
 
-        browser.screenshot(tmp_path / "leaderboard.png")
         task = board["tasks"][0]["name"]
         browser.open((root / "site" / f"task-{task}.html").as_uri())
         assert browser.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 400)")
