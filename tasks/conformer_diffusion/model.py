@@ -8,7 +8,7 @@ invariant edge features (radial basis of the current distance, the edge's topolo
 relation, both endpoints' scalar features and the noise level), sums the messages, mixes them
 linearly with a self-connection and applies a gated nonlinearity (Weiler et al. 2018). The last
 layer emits one ``1o`` vector per atom: the predicted noise, made zero-mean per molecule. The
-output rotates with the input and ignores translations (tested numerically).
+output rotates (and inverts) with the input and ignores translations (tested numerically).
 """
 
 from __future__ import annotations
@@ -86,7 +86,6 @@ class Interaction(torch.nn.Module):
         self, irreps_in: o3.Irreps, irreps_out: o3.Irreps, edge_dim: int, time_dim: int, hidden: int, gated: bool
     ) -> None:
         super().__init__()
-        self.irreps_in, self.irreps_out = irreps_in, irreps_out
         self.n_scalars = irreps_in.count("0e")
         irreps_sh = o3.Irreps("0e + 1o")
         irreps_mid, instructions = _uvu(irreps_in, irreps_sh, irreps_out)
