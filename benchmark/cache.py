@@ -48,7 +48,7 @@ def cached(
         return load(path)
     value = build()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{suffix}")  # keeps the suffix: np.savez adds none
     try:
         save(value, tmp)
         os.replace(tmp, path)
