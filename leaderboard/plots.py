@@ -8,6 +8,7 @@ without a timestamp, so the same numbers give the same bytes.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,8 @@ def loss_figure(task: Mapping[str, Any], entries: Sequence[Mapping[str, Any]], p
         _draw(ax_loss, row["curve"], palette[entry["name"]], label, dashed)
         _draw(ax_ratio, row["ratio_curve"], palette[entry["name"]], label, dashed)
     ax_loss.set_title(f"{task['name']}: held-out loss, mean and 95% CI over seeds", fontsize=10)
-    ax_loss.set_ylabel(f"{task['loss_unit']} (lower is better)", fontsize=8)
+    label = textwrap.fill(f"{task['loss_unit']} (lower is better)", width=45)
+    ax_loss.set_ylabel(label, fontsize=8)
     ax_ratio.set_title("collapse ratio L_g / L_0", fontsize=10)
     ax_ratio.axhline(1.0, color="grey", lw=0.8, ls=":")
     for ax in (ax_loss, ax_ratio):
