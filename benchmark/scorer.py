@@ -53,9 +53,9 @@ def summarize(values: Sequence[float]) -> Summary:
     mean = float(x.mean())
     if x.size < 2:
         return Summary(mean, None, None, None, 1)
+    if np.all(x == x[0]):  # exactly equal values: no spread (x.std would show rounding noise)
+        return Summary(float(x[0]), 0.0, float(x[0]), float(x[0]), int(x.size))
     std = float(x.std(ddof=1))
-    if std == 0.0:
-        return Summary(mean, 0.0, mean, mean, int(x.size))
     result = stats.bootstrap(
         (x,),
         np.mean,
