@@ -82,3 +82,14 @@ def test_wandb_logs_offline_into_the_run_directory(tmp_path, monkeypatch):
     offline = list((tmp_path / "runs").rglob("offline-run-*"))
     assert offline, "no offline W&B run was written"
     assert list(offline[0].rglob("*.wandb"))
+
+
+def test_accelerator_names_are_checked_the_same_way_for_every_task():
+    from benchmark import registry
+    from benchmark.devices import resolve_device
+    from benchmark.task import ConfigError
+
+    assert str(resolve_device("cpu")) == "cpu"
+    for task in ("mnist_vae", "text_lm", "conformer_diffusion"):
+        with pytest.raises(ConfigError, match="accelerator must be one of"):
+            registry.make_task(task, "smoke", {"accelerator": "tpu-v9"})

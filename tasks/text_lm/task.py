@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from benchmark import FitResult, Pool, Task, TaskMetadata
+from benchmark.devices import check_accelerator, resolve_device
 from benchmark.errors import TaskError
 from benchmark.task import ConfigError
 from tasks.text_lm import corpus, metrics
@@ -99,6 +100,7 @@ class TextLMTask(Task):
                 raise ConfigError(f"{key} must be positive, got {config[key]}")
         if config["weight_decay"] < 0:
             raise ConfigError(f"weight_decay must be >= 0, got {config['weight_decay']}")
+        check_accelerator(config["accelerator"])
 
     # ------------------------------------------------------------------ data
     @cached_property
@@ -128,12 +130,7 @@ class TextLMTask(Task):
 
     @cached_property
     def _device(self) -> "torch.device":
-        import torch
-
-        accelerator = self.config["accelerator"]
-        if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
-            return torch.device("cuda", torch.cuda.current_device())
-        return torch.device("cpu")
+        return resolve_device(self.config["accelerator"])
 
     # ----------------------------------------------------------------- model
     def _model_config(self, total_steps: int = 1, weight_decay: float | None = None) -> "GPTConfig":
