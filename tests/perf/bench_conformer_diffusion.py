@@ -21,17 +21,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # NumPy's BLAS threads fight
 import argparse
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from tabulate import tabulate
-
-
-def timed(fn: Callable[[], object]) -> tuple[float, object]:
-    start = time.perf_counter()
-    value = fn()
-    return time.perf_counter() - start, value
+from timing import timed  # tests/perf/timing.py, beside this script
 
 
 def plain_fit(task, pool, rng: np.random.Generator) -> object:
