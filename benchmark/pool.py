@@ -202,9 +202,6 @@ class Pool:
             first.replicas,
         )
 
-    def __add__(self, other: "Pool") -> "Pool":
-        return Pool.concat([self, other])
-
     def equals(self, other: "Pool") -> bool:
         """Same items, provenance and replicas (exact array equality)."""
         if self.keys != other.keys or self.replicas != other.replicas:

@@ -140,11 +140,3 @@ class Strategy:
     def fit_options(self, ctx: StrategyContext) -> dict[str, Any]:
         """Task fit options for this generation (keys must be among the task's ``fit_options``)."""
         return {}
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "params": dict(self.params),
-            "citation": self.citation,
-            "uses_extra_real_data": self.uses_extra_real_data,
-        }
