@@ -1,2 +1,2 @@
 """The shipped mitigation strategies, one module each; found through the
-``collapse_bench.strategies`` entry points declared in ``pyproject.toml``."""
+``collapselab.strategies`` entry points declared in ``pyproject.toml``."""

@@ -7,7 +7,7 @@ where replacing lets it grow without limit.
 
 from __future__ import annotations
 
-from benchmark import Pool, Strategy, StrategyContext
+from collapselab import Pool, Strategy, StrategyContext
 
 
 class Accumulate(Strategy):

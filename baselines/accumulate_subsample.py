@@ -7,8 +7,8 @@ size, so every generation costs the same compute as replace.
 
 from __future__ import annotations
 
-from benchmark import Pool, Strategy, StrategyContext
-from benchmark.params import ParameterError
+from collapselab import Pool, Strategy, StrategyContext
+from collapselab.contracts.params import ParameterError
 
 
 class AccumulateSubsample(Strategy):

@@ -29,9 +29,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from benchmark import Pool, Strategy, StrategyContext
-from benchmark.errors import PluginError
-from benchmark.params import ParameterError
+from collapselab import Pool, Strategy, StrategyContext
+from collapselab.contracts.errors import PluginError
+from collapselab.contracts.params import ParameterError
 
 REQUIRED_CONFIG = ("noise_var", "dim", "n_samples")
 

@@ -7,8 +7,8 @@ real data beyond the task's real pool, so the leaderboard ranks it in a separate
 
 from __future__ import annotations
 
-from benchmark import Pool, StrategyContext
-from baselines.mix import Mix
+from collapselab import Pool, StrategyContext
+from collapselab.baselines.mix import Mix
 
 
 class FreshReal(Mix):

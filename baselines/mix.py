@@ -9,8 +9,8 @@ size of the real pool.
 
 from __future__ import annotations
 
-from benchmark import Pool, Strategy, StrategyContext
-from benchmark.params import ParameterError
+from collapselab import Pool, Strategy, StrategyContext
+from collapselab.contracts.params import ParameterError
 
 
 class Mix(Strategy):

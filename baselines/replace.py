@@ -6,7 +6,7 @@ The classic self-consuming loop in which collapse was first shown (Shumailov et 
 
 from __future__ import annotations
 
-from benchmark import Pool, Strategy, StrategyContext
+from collapselab import Pool, Strategy, StrategyContext
 
 
 class Replace(Strategy):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 
-from benchmark import Pool, Strategy, StrategyContext
-from benchmark.params import ParameterError
-from benchmark.selection import top_k
+from collapselab import Pool, Strategy, StrategyContext
+from collapselab.contracts.params import ParameterError
+from collapselab.contracts.selection import top_k
 
 
 class VerifierFilter(Strategy):

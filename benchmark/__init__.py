@@ -1,14 +1,14 @@
-"""CollapseBench: a benchmark for model collapse under recursive training.
+"""CollapseLab: a benchmark for model collapse under recursive training.
 
 The public API for strategy and task authors::
 
-    from benchmark import Pool, Strategy, StrategyContext, Task, register_strategy
+    from collapselab import Pool, Strategy, StrategyContext, Task, register_strategy
 """
 
-from benchmark.pool import REAL, Pool
-from benchmark.registry import register_strategy, register_task
-from benchmark.strategy import Budget, Strategy, StrategyContext
-from benchmark.task import Compute, FitResult, Task, TaskMetadata
+from collapselab.contracts.pool import REAL, Pool
+from collapselab.contracts.registry import register_strategy, register_task
+from collapselab.contracts.strategy import Budget, Strategy, StrategyContext
+from collapselab.contracts.task import Compute, FitResult, Task, TaskMetadata
 
 __all__ = [
     "REAL",

@@ -1,4 +1,4 @@
-"""The CollapseBench leaderboard: submission files (``submissions/``) and the static-site builder.
+"""The CollapseLab leaderboard: submission files (``submissions/``) and the static-site builder.
 
 The builder reads submissions as JSON only; it never imports or runs a submitted strategy.
 """

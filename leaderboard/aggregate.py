@@ -1,7 +1,7 @@
 """From validated submissions to the leaderboard's numbers (the ``leaderboard.json`` of the site).
 
 Per entry and task, over seeds: L_0, L_G, the collapse ratio L_G/L_0 and the normalised score
-against the task's replace entry, paired by seed (:mod:`benchmark.scorer`); compute relative
+against the task's replace entry, paired by seed (:mod:`collapselab.scoring.scorer`); compute relative
 to replace; the real data each generation trains on. The overall score is the mean of the
 per-task scores; its 95% interval is a stratified percentile bootstrap (Davison & Hinkley 1997,
 "Bootstrap Methods and their Application", section 3.2): seeds are resampled within each task
@@ -19,9 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from benchmark import registry, scorer, submission
-from benchmark.report import strategy_display
-from benchmark.submission import SubmissionError
+from collapselab.contracts import registry
+from collapselab.scoring import scorer
+from collapselab.operations import submission
+from collapselab.scoring.report import strategy_display
+from collapselab.operations.submission import SubmissionError
 
 REFERENCE = "replace"
 BOOTSTRAP_RESAMPLES = 9999

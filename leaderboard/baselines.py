@@ -20,12 +20,14 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from benchmark import registry, submit, sweep
-from benchmark.params import parse_seeds
-from benchmark.submission import LEADERBOARD_PRESET
-from leaderboard import SUBMISSIONS
+from collapselab.contracts import registry
+from collapselab.operations import submit
+from collapselab.operations import sweep
+from collapselab.contracts.params import parse_seeds
+from collapselab.operations.submission import LEADERBOARD_PRESET
+from collapselab.leaderboard import SUBMISSIONS
 
-PACKAGE = "baselines"
+PACKAGE = "collapselab.baselines"
 
 
 def shipped() -> list[str]:
@@ -38,7 +40,7 @@ def description(name: str) -> str:
     cls = registry.strategy_class(name)
     module = sys.modules[cls.__module__]
     text = (module.__doc__ or cls.__doc__ or name).strip().split("\n\n")[0]
-    return " ".join(text.split()) + " Shipped CollapseBench baseline."
+    return " ".join(text.split()) + " Shipped CollapseLab baseline."
 
 
 def regenerate(

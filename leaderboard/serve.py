@@ -1,4 +1,4 @@
-"""``collapse-bench leaderboard serve``: preview a built site over HTTP on localhost.
+"""``collapselab leaderboard serve``: preview a built site over HTTP on localhost.
 
 The site also works opened from disk; serving it shows it as a web host would.
 """

@@ -1,4 +1,4 @@
-"""``collapse-bench leaderboard build``: submissions -> a static website.
+"""``collapselab leaderboard build``: submissions -> a static website.
 
 Reads the JSON files only (never imports or runs submitted code), validates all of them,
 aggregates (:mod:`leaderboard.aggregate`) and writes::
@@ -14,7 +14,7 @@ aggregates (:mod:`leaderboard.aggregate`) and writes::
 Every text from a submission goes through Jinja's autoescaping, links must be http(s), and a
 Content-Security-Policy allows only the site's own script. The site works opened from disk.
 The build writes into a temporary folder and then replaces the output folder, which must be
-new, empty, or a previous build (it holds ``.collapse-bench-site``): the same submissions
+new, empty, or a previous build (it holds ``.collapselab-site``): the same submissions
 give byte-identical files.
 """
 
@@ -27,13 +27,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from benchmark import strict_json, submission
-from benchmark.errors import BenchmarkError
-from benchmark.submission import SubmissionError
-from leaderboard import SUBMISSIONS, aggregate, plots
+from collapselab.storage import strict_json
+from collapselab.operations import submission
+from collapselab.contracts.errors import CollapseLabError
+from collapselab.operations.submission import SubmissionError
+from collapselab.leaderboard import SUBMISSIONS, aggregate
+from collapselab.scoring import plots
 
 HERE = Path(__file__).resolve().parent
-MARKER = ".collapse-bench-site"
+MARKER = ".collapselab-site"
 
 
 def _sig(value: float | None, digits: int = 4) -> str:
@@ -79,7 +81,7 @@ def environment() -> Any:
 
 def _version() -> str:
     try:
-        return importlib.metadata.version("collapse-bench")
+        return importlib.metadata.version("collapselab")
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
 
@@ -94,7 +96,7 @@ def _prepare(out: Path) -> Path:
     """A fresh temporary folder beside ``out``; refuses an ``out`` that is not a previous build."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
-        raise BenchmarkError(f"{out} exists and is not a leaderboard build; choose a new or empty folder")
+        raise CollapseLabError(f"{out} exists and is not a leaderboard build; choose a new or empty folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     tmp.chmod(0o755)
@@ -124,7 +126,7 @@ def _render(board: Mapping[str, Any], entries: Mapping[str, Any], sources: Mappi
     _write(data / "submission.schema.json", strict_json.dumps(submission.SUBMISSION_SCHEMA, indent=1) + "\n")
     for name in sorted(entries):
         shutil.copyfile(sources[name], data / "submissions" / f"{name}.json")
-    (tmp / MARKER).write_text("built by collapse-bench leaderboard build\n")
+    (tmp / MARKER).write_text("built by collapselab leaderboard build\n")
 
 
 def build(
@@ -135,7 +137,7 @@ def build(
     if problems:
         raise SubmissionError(problems)
     if not entries:
-        raise BenchmarkError(f"no submissions (*.json) in {submissions}")
+        raise CollapseLabError(f"no submissions (*.json) in {submissions}")
     board = aggregate.aggregate(entries)
     tmp = _prepare(out)
     try:

@@ -1,4 +1,4 @@
-"""The leaderboard as plain-text tables (printed by ``collapse-bench leaderboard build``)."""
+"""The leaderboard as plain-text tables (printed by ``collapselab leaderboard build``)."""
 
 from __future__ import annotations
 

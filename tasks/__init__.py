@@ -1,2 +1,2 @@
-"""The benchmark's tasks, one sub-package each; found through the ``collapse_bench.tasks``
+"""The benchmark's tasks, one sub-package each; found through the ``collapselab.tasks``
 entry points declared in ``pyproject.toml``."""

@@ -9,5 +9,5 @@ import pytest
 
 @pytest.fixture(autouse=True, scope="session")
 def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    os.environ["COLLAPSE_BENCH_CACHE"] = str(tmp_path_factory.mktemp("collapse-bench-cache"))
+    os.environ["COLLAPSELAB_CACHE"] = str(tmp_path_factory.mktemp("collapselab-cache"))
     os.environ.setdefault("WANDB_MODE", "offline")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmark import registry
-from benchmark.loop import RunSpec, execute
-from benchmark.results import Run
+from collapselab.contracts import registry
+from collapselab.engine.loop import RunSpec, execute
+from collapselab.engine.rundir import Run
 
 
 def run_strategy(

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from benchmark.cli import main
-from benchmark.params import ParameterError, parse_seeds, parse_spec
+from collapselab.cli.main import main
+from collapselab.contracts.params import ParameterError, parse_seeds, parse_spec
 
 
 def test_parse_seeds_and_specs():
@@ -85,9 +85,9 @@ def test_wandb_logs_offline_into_the_run_directory(tmp_path, monkeypatch):
 
 
 def test_accelerator_names_are_checked_the_same_way_for_every_task():
-    from benchmark import registry
-    from benchmark.devices import resolve_device
-    from benchmark.task import ConfigError
+    from collapselab.contracts import registry
+    from collapselab.toolkit.devices import resolve_device
+    from collapselab.contracts.task import ConfigError
 
     assert str(resolve_device("cpu")) == "cpu"
     for task in ("mnist_vae", "text_lm", "conformer_diffusion"):

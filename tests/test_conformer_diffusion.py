@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark import seeding
-from benchmark.loop import RunSpec, execute
-from benchmark.registry import make_strategy
-from tasks.conformer_diffusion import ConformerDiffusionTask, molecules, reference, rmsd
+from collapselab.engine import seeding
+from collapselab.engine.loop import RunSpec, execute
+from collapselab.contracts.registry import make_strategy
+from collapselab.tasks.conformer_diffusion import ConformerDiffusionTask, molecules, reference, rmsd
 
 torch = pytest.importorskip("torch")
 
@@ -107,7 +107,7 @@ def test_coverage_and_matching_definitions() -> None:
 def test_reference_cache_is_reused_and_rebuilt_when_its_key_changes(tmp_path, monkeypatch) -> None:
     import rdkit
 
-    monkeypatch.setenv("COLLAPSE_BENCH_CACHE", str(tmp_path))
+    monkeypatch.setenv("COLLAPSELAB_CACHE", str(tmp_path))
     calls = []
     build = reference.build_ensembles
 
@@ -149,7 +149,7 @@ def test_reference_is_deterministic_and_pruned() -> None:
 def test_denoiser_is_e3_equivariant(radius: float) -> None:
     from e3nn import o3
 
-    from tasks.conformer_diffusion.model import ConformerDiffusion, ModelSpec
+    from collapselab.tasks.conformer_diffusion.model import ConformerDiffusion, ModelSpec
 
     table = molecules.graph_table(["OCC=O", "c1ccccc1O", "CC(C)C(=O)N"], hydrogens=True)
     torch.manual_seed(0)

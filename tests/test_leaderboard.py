@@ -11,12 +11,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmark import registry, scorer, submission
-from benchmark.cli import main
-from benchmark.errors import BenchmarkError
-from benchmark.submission import SubmissionError
-from leaderboard import SUBMISSIONS, aggregate, site
-from tasks.linear_regression import LinearRegressionTask
+from collapselab.contracts import registry
+from collapselab.scoring import scorer
+from collapselab.operations import submission
+from collapselab.cli.main import main
+from collapselab.contracts.errors import CollapseLabError
+from collapselab.operations.submission import SubmissionError
+from collapselab.leaderboard import SUBMISSIONS, aggregate, site
+from collapselab.tasks.linear_regression import LinearRegressionTask
 
 TASK = "linear_regression"
 TWIN = "regression_twin"
@@ -163,7 +165,7 @@ def test_build_refuses_bad_input_and_foreign_folders_and_keeps_the_old_site(tmp_
     foreign = tmp_path / "documents"
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("precious")
-    with pytest.raises(BenchmarkError, match="is not a leaderboard build"):
+    with pytest.raises(CollapseLabError, match="is not a leaderboard build"):
         site.build(foreign, SUBMISSIONS)
     assert (foreign / "thesis.tex").read_text() == "precious"
 

@@ -1,4 +1,4 @@
-"""``collapse-bench reproduce``: a published baseline re-runs to PASS; tampered numbers FAIL."""
+"""``collapselab reproduce``: a published baseline re-runs to PASS; tampered numbers FAIL."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from benchmark import reproduce
-from benchmark.cli import main
-from leaderboard import SUBMISSIONS
+from collapselab.operations import reproduce
+from collapselab.cli.main import main
+from collapselab.leaderboard import SUBMISSIONS
 
 TASK = "linear_regression"
 

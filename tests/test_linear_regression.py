@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.linear_regression import theory
+from collapselab.tasks.linear_regression import theory
 from tests.helpers import run_strategy
 
 
@@ -85,7 +85,7 @@ def test_verifier_and_adaptive_ridge_beat_replace(tmp_path):
 
 
 def test_score_ranks_examples_by_residual():
-    from benchmark import registry
+    from collapselab.contracts import registry
 
     task = registry.make_task("linear_regression", "smoke")
     model = task.fit(task.real_pool(), {"ridge_lambda": 0.0}, np.random.default_rng(0)).model

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import results
-from benchmark.errors import RunConflictError, TaskError
-from benchmark.loop import RunSpec, execute
-from benchmark.registry import make_strategy
-from tasks.linear_regression import LinearRegressionTask
+from collapselab.engine import rundir as results
+from collapselab.contracts.errors import RunConflictError, TaskError
+from collapselab.engine.loop import RunSpec, execute
+from collapselab.contracts.registry import make_strategy
+from collapselab.tasks.linear_regression import LinearRegressionTask
 from tests.helpers import metric_curves, run_strategy
 
 
@@ -64,7 +64,7 @@ def test_extending_a_finished_run_equals_running_longer_at_once(tmp_path):
 SLOW_PLUGIN = '''
 import os, time
 from pathlib import Path
-from benchmark import Strategy
+from collapselab import Strategy
 
 class SlowAccumulate(Strategy):
     name = "slow-accumulate"
@@ -82,7 +82,7 @@ def test_killed_process_resumes_with_identical_numbers(tmp_path):
     plugin = tmp_path / "slow.py"
     plugin.write_text(SLOW_PLUGIN)
     spec = f"{plugin}:SlowAccumulate"
-    command = [sys.executable, "-m", "benchmark.cli", "run", "--task", "linear_regression", "--strategy", spec,
+    command = [sys.executable, "-m", "collapselab", "run", "--task", "linear_regression", "--strategy", spec,
                "--preset", "smoke", "--generations", "5", "--no-progress", "--report-dir", str(tmp_path / "rep")]
     marker = tmp_path / "marker"
     env = {**os.environ, "SLOW_MARKER": str(marker)}
@@ -108,7 +108,7 @@ def test_killed_process_resumes_with_identical_numbers(tmp_path):
 
 def test_resume_refuses_changed_strategy_code(tmp_path):
     plugin = tmp_path / "mine.py"
-    plugin.write_text("from benchmark import Strategy\n\nclass Mine(Strategy):\n    name = 'mine'\n\n"
+    plugin.write_text("from collapselab import Strategy\n\nclass Mine(Strategy):\n    name = 'mine'\n\n"
                       "    def training_pool(self, ctx):\n        return ctx.latest\n")
     run_strategy(tmp_path, "linear_regression", f"{plugin}:Mine", generations=1)
     plugin.write_text(plugin.read_text() + "\n# changed\n")

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark import Pool, registry
-from benchmark.errors import PluginError, TaskError
-from benchmark.loop import RunSpec, execute
-from benchmark.task import ConfigError
-from tasks.mnist_vae import MnistVaeTask, data, metrics
+from collapselab import Pool
+from collapselab.contracts import registry
+from collapselab.contracts.errors import PluginError, TaskError
+from collapselab.engine.loop import RunSpec, execute
+from collapselab.contracts.task import ConfigError
+from collapselab.tasks.mnist_vae import MnistVaeTask, data, metrics
 
 
 @pytest.fixture(scope="module")
@@ -173,9 +174,9 @@ def test_model_round_trips_through_a_file(task: MnistVaeTask, model, tmp_path: P
 
 # ------------------------------------------------------------------ classifier
 def test_classifier_cache_is_reused_and_rebuilt_on_a_new_key(monkeypatch, tmp_path: Path) -> None:
-    from tasks.mnist_vae import classifier
+    from collapselab.tasks.mnist_vae import classifier
 
-    monkeypatch.setenv("COLLAPSE_BENCH_CACHE", str(tmp_path))
+    monkeypatch.setenv("COLLAPSELAB_CACHE", str(tmp_path))
     builds = []
     original = classifier.fit_classifier
 

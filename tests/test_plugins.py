@@ -8,11 +8,12 @@ import sys
 
 import pytest
 
-from benchmark import registry, results
-from benchmark.errors import PluginError
+from collapselab.contracts import registry
+from collapselab.engine import rundir as results
+from collapselab.contracts.errors import PluginError
 from tests.helpers import run_strategy
 
-HEADER = "from benchmark import Strategy, Pool\n\n"
+HEADER = "from collapselab import Strategy, Pool\n\n"
 
 
 def plugin(tmp_path, body: str, name: str = "plug.py") -> str:
@@ -29,7 +30,7 @@ def plugin(tmp_path, body: str, name: str = "plug.py") -> str:
         ("raise RuntimeError('boom at import')\n", "X", "boom at import"),
         ("class Y(Strategy):\n    name = 'y'\n", "X", "defines no 'X'"),
         ("class X:\n    name = 'x'\n    def training_pool(self, ctx):\n        return ctx.latest\n", "X",
-         "not a subclass of benchmark.Strategy"),
+         "not a subclass of collapselab.Strategy"),
         ("class X(Strategy):\n    name = 'x'\n", "X", "does not implement the required method training_pool"),
         ("class X(Strategy):\n    def training_pool(self, ctx):\n        return ctx.latest\n", "X",
          "non-empty class attribute `name`"),
@@ -67,7 +68,7 @@ def test_parameters_are_checked():
 
 RUNTIME_FAILURES = {
     "wrong type": ("def training_pool(self, ctx):\n        return [1, 2]\n",
-                   "training_pool\\(\\) returned list, expected a benchmark.Pool"),
+                   "training_pool\\(\\) returned list, expected a collapselab.Pool"),
     "raises": ("def training_pool(self, ctx):\n        if ctx.generation == 2:\n            raise ValueError('bad gen')\n"
                "        return ctx.latest\n", "raised in training_pool\\(\\) at generation 2: ValueError: bad gen"),
     "empty pool": ("def training_pool(self, ctx):\n        return ctx.latest.subset([])\n", "returned an empty pool"),
@@ -103,17 +104,17 @@ def test_misbehaving_plugin_stops_cleanly(tmp_path, case):
 def test_command_line_prints_one_line_and_exits_2(tmp_path):
     path = plugin(tmp_path, "class Bad(Strategy):\n    name = 'bad'\n\n    " + RUNTIME_FAILURES["wrong type"][0])
     result = subprocess.run(
-        [sys.executable, "-m", "benchmark.cli", "run", "--task", "linear_regression", "--strategy", f"{path}:Bad",
+        [sys.executable, "-m", "collapselab", "run", "--task", "linear_regression", "--strategy", f"{path}:Bad",
          "--preset", "smoke", "--out", str(tmp_path / "runs"), "--no-progress"],
         capture_output=True, text=True,
     )
     assert result.returncode == 2
-    assert "collapse-bench: error: bad.training_pool() returned list, expected a benchmark.Pool" in result.stderr
+    assert "collapselab: error: bad.training_pool() returned list, expected a collapselab.Pool" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_entry_point_and_decorator_registration():
-    from benchmark import Strategy, register_strategy
+    from collapselab import Strategy, register_strategy
 
     @register_strategy
     class InProcess(Strategy):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark import REAL, Pool
-from benchmark.pool import PoolError
-from benchmark.selection import subsample, top_k
+from collapselab import REAL, Pool
+from collapselab.contracts.pool import PoolError
+from collapselab.contracts.selection import subsample, top_k
 
 
 def make(n: int, origin: int, replicas: int = 1, start: float = 0.0) -> Pool:

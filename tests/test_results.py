@@ -8,9 +8,10 @@ import os
 
 import pytest
 
-from benchmark import results, strict_json
-from benchmark.atomic import WriteError, atomic_write_text
-from benchmark.strict_json import ResultFileError
+from collapselab.engine import rundir as results
+from collapselab.storage import strict_json
+from collapselab.storage.atomic import WriteError, atomic_write_text
+from collapselab.storage.strict_json import ResultFileError
 from tests.helpers import run_strategy
 
 

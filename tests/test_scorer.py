@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark import scorer
+from collapselab.scoring import scorer
 
 
 def test_summarize_mean_std_and_ci():

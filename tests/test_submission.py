@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
-from benchmark import results, submission, submit
-from benchmark.cli import main
-from benchmark.submission import SubmissionError
-from leaderboard import SUBMISSIONS, baselines
+from collapselab.engine import rundir as results
+from collapselab.operations import submission
+from collapselab.operations import submit
+from collapselab.cli.main import main
+from collapselab.operations.submission import SubmissionError
+from collapselab.leaderboard import SUBMISSIONS, baselines
 from tests.helpers import run_strategy
 
 TASK = "linear_regression"

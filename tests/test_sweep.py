@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import textwrap
 
-from benchmark import results, sweep
-from benchmark.cli import main
+from collapselab.engine import rundir as results
+from collapselab.operations import sweep
+from collapselab.cli.main import main
 
 TASK = "linear_regression"
 
@@ -14,8 +15,8 @@ PLUGINS = textwrap.dedent(
     """
     import os
 
-    from benchmark import Strategy
-    from benchmark.errors import PluginError
+    from collapselab import Strategy
+    from collapselab.contracts.errors import PluginError
 
 
     class Boom(Strategy):

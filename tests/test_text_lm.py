@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark import Pool
-from benchmark.errors import PluginError, TaskError
-from benchmark.loop import RunSpec, execute
-from benchmark.registry import make_strategy, make_task
-from benchmark.task import ConfigError
-from tasks.text_lm import TextLMTask, corpus, metrics
+from collapselab import Pool
+from collapselab.contracts.errors import PluginError, TaskError
+from collapselab.engine.loop import RunSpec, execute
+from collapselab.contracts.registry import make_strategy, make_task
+from collapselab.contracts.task import ConfigError
+from collapselab.tasks.text_lm import TextLMTask, corpus, metrics
 
 torch = pytest.importorskip("torch")
 
@@ -164,7 +164,7 @@ def test_weighted_pool_fits_and_all_zero_weights_fail(task: TextLMTask) -> None:
 
 
 def test_cached_sampler_gives_the_same_tokens_as_recomputing(task: TextLMTask, model) -> None:
-    from tasks.text_lm.sampling import sample_bytes
+    from collapselab.tasks.text_lm.sampling import sample_bytes
 
     device = torch.device("cpu")
     length = task.config["context"]

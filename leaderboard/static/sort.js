@@ -1,4 +1,4 @@
-// Sortable tables of the CollapseBench leaderboard: click a column header to sort by it,
+// Sortable tables of the CollapseLab leaderboard: click a column header to sort by it,
 // click again to reverse (score columns start with the best first: data-first="descending"). Cells sort by their data-value (numbers where the column says so);
 // empty values always go last. No dependencies, works from file://.
 (function () {

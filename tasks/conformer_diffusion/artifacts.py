@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from tasks.conformer_diffusion import molecules
-from tasks.conformer_diffusion.data import ConformerData
+from collapselab.tasks.conformer_diffusion import molecules
+from collapselab.tasks.conformer_diffusion.data import ConformerData
 
 
 def write_sdf(

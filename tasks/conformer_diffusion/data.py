@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.conformer_diffusion import molecules, reference
+from collapselab.tasks.conformer_diffusion import molecules, reference
 
 
 @dataclass(frozen=True)

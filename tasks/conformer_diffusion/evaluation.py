@@ -15,9 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from tasks.conformer_diffusion import diffusion, rmsd
-from tasks.conformer_diffusion.data import ConformerData
-from tasks.conformer_diffusion.model import ConformerDiffusion
+from collapselab.tasks.conformer_diffusion import diffusion, rmsd
+from collapselab.tasks.conformer_diffusion.data import ConformerData
+from collapselab.tasks.conformer_diffusion.model import ConformerDiffusion
 
 
 @torch.no_grad()

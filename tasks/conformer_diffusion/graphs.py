@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from tasks.conformer_diffusion.molecules import RELATION_RADIUS, GraphTable
+from collapselab.tasks.conformer_diffusion.molecules import RELATION_RADIUS, GraphTable
 
 
 @dataclass

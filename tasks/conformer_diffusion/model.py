@@ -24,9 +24,9 @@ from e3nn import o3
 
 import pytorch_lightning as pl
 
-from tasks.conformer_diffusion import diffusion
-from tasks.conformer_diffusion.graphs import Batch, GraphIndex
-from tasks.conformer_diffusion.molecules import ATOM_FEATURES, N_RELATIONS, RELATION_RADIUS, GraphTable
+from collapselab.tasks.conformer_diffusion import diffusion
+from collapselab.tasks.conformer_diffusion.graphs import Batch, GraphIndex
+from collapselab.tasks.conformer_diffusion.molecules import ATOM_FEATURES, N_RELATIONS, RELATION_RADIUS, GraphTable
 
 
 @dataclass(frozen=True)

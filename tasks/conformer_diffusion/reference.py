@@ -7,7 +7,7 @@ Each molecule is embedded with explicit hydrogens, optionally MMFF-optimised, an
 greedily (lowest energy first) so that no two kept conformers are within ``prune_rms``
 (symmetry-aware heavy-atom RMSD). Molecules are processed in parallel; every molecule has its
 own seed (from its SMILES), so the result does not depend on the number of workers. Results
-are cached with :func:`benchmark.cache.cached`, keyed by the RDKit version, the settings, this
+are cached with :func:`collapselab.toolkit.cache.cached`, keyed by the RDKit version, the settings, this
 module's format version and the SHA-256 of the molecule list: they are built once.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.cache import cached
+from collapselab.toolkit.cache import cached
 
 FORMAT_VERSION = 2  # bump when the way conformers are made or pruned changes
 NAMESPACE = "conformer_diffusion"
@@ -91,7 +91,7 @@ def embed(smiles: str, count: int, settings: EmbedSettings) -> np.ndarray:
     from rdkit import Chem, rdBase
     from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
 
-    from tasks.conformer_diffusion.rmsd import automorphisms, pairwise_rmsd
+    from collapselab.tasks.conformer_diffusion.rmsd import automorphisms, pairwise_rmsd
 
     mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
     params = rdDistGeom.ETKDGv3()

@@ -26,15 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from benchmark import FitResult, Pool, Task, TaskMetadata
-from benchmark.devices import check_accelerator, resolve_device
-from benchmark.errors import TaskError
-from benchmark.seeding import derive_int
-from benchmark.task import ConfigError
+from collapselab import FitResult, Pool, Task, TaskMetadata
+from collapselab.toolkit.devices import check_accelerator, resolve_device
+from collapselab.contracts.errors import TaskError
+from collapselab.engine.seeding import derive_int
+from collapselab.contracts.task import ConfigError
 
 if TYPE_CHECKING:  # heavy modules (torch, e3nn, RDKit) load only when a task method needs them
-    from tasks.conformer_diffusion.data import ConformerData
-    from tasks.conformer_diffusion.model import ConformerDiffusion
+    from collapselab.tasks.conformer_diffusion.data import ConformerData
+    from collapselab.tasks.conformer_diffusion.model import ConformerDiffusion
 
 EVAL_SEED = 20240402  # fixed noise draws and samples of evaluate(): same model, same numbers
 SCORE_SEED = 20240403
@@ -113,7 +113,7 @@ class ConformerDiffusionTask(Task):
     # ------------------------------------------------------------------ data
     @cached_property
     def _data(self) -> "ConformerData":
-        from tasks.conformer_diffusion import data
+        from collapselab.tasks.conformer_diffusion import data
 
         loaded = data.load(self.config)
         if len(loaded.split.train) < 1:
@@ -152,7 +152,7 @@ class ConformerDiffusionTask(Task):
 
     # ----------------------------------------------------------------- model
     def _build(self, max_steps: int = 1) -> "ConformerDiffusion":
-        from tasks.conformer_diffusion.model import ConformerDiffusion, ModelSpec
+        from collapselab.tasks.conformer_diffusion.model import ConformerDiffusion, ModelSpec
 
         c = self.config
         spec = ModelSpec(scalars=c["scalars"], vectors=c["vectors"], layers=c["layers"], hidden=c["hidden"], radius=c["radius"])
@@ -163,7 +163,7 @@ class ConformerDiffusionTask(Task):
         scale each conformer's loss."""
         import torch
 
-        from benchmark.training import make_loader, train
+        from collapselab.toolkit.training import make_loader, train
 
         c = self.config
         epochs = int(options["epochs"])
@@ -183,7 +183,7 @@ class ConformerDiffusionTask(Task):
         return FitResult(model.eval(), compute)
 
     def _sample(self, model: "ConformerDiffusion", mols: np.ndarray, seed: int) -> np.ndarray:
-        from tasks.conformer_diffusion.evaluation import sample_positions
+        from collapselab.tasks.conformer_diffusion.evaluation import sample_positions
 
         c = self.config
         return sample_positions(model, mols, c["sample_steps"], seed, c["eval_batch"], self.device(), c["x0_clip"])
@@ -194,7 +194,7 @@ class ConformerDiffusionTask(Task):
         return Pool({"mol": mols, "pos": self._sample(model, mols, derive_int(rng))}, origin=0)
 
     def _losses(self, model: "ConformerDiffusion", mol: np.ndarray, pos: np.ndarray, seed: int) -> np.ndarray:
-        from tasks.conformer_diffusion.evaluation import item_losses
+        from collapselab.tasks.conformer_diffusion.evaluation import item_losses
 
         c = self.config
         return item_losses(model, mol, pos, c["eval_levels"], seed, c["eval_batch"], self.device())
@@ -203,7 +203,7 @@ class ConformerDiffusionTask(Task):
         """Twice as many samples as reference conformers per test molecule (fixed seed) and their
         ensemble metrics; memoised for the model last evaluated, so that the artifacts show the
         conformers that were scored without sampling them again."""
-        from tasks.conformer_diffusion.evaluation import ensemble_metrics
+        from collapselab.tasks.conformer_diffusion.evaluation import ensemble_metrics
 
         if self._memo is not None and self._memo[0] is model:
             return self._memo[1:]
@@ -227,8 +227,8 @@ class ConformerDiffusionTask(Task):
     @cached_property
     def _etkdg_rows(self) -> dict[str, dict[str, float]]:
         """COV/MAT of RDKit itself on the test molecules (same sample counts as the model)."""
-        from tasks.conformer_diffusion import reference
-        from tasks.conformer_diffusion.evaluation import ensemble_metrics
+        from collapselab.tasks.conformer_diffusion import reference
+        from collapselab.tasks.conformer_diffusion.evaluation import ensemble_metrics
 
         d, test = self._data, self._data.split.test
         smiles = [d.table.smiles[m] for m in test]
@@ -242,7 +242,7 @@ class ConformerDiffusionTask(Task):
         return rows
 
     def write_artifacts(self, model: "ConformerDiffusion", generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
-        from tasks.conformer_diffusion import artifacts
+        from collapselab.tasks.conformer_diffusion import artifacts
 
         c = self.config
         mols, generated, metrics = self._test_samples(model)
@@ -264,12 +264,12 @@ class ConformerDiffusionTask(Task):
         return names
 
     def save_model(self, model: "ConformerDiffusion", path: Path) -> None:
-        from benchmark.training import save_state
+        from collapselab.toolkit.training import save_state
 
         save_state(model, path)
 
     def load_model(self, path: Path) -> "ConformerDiffusion":
-        from benchmark.training import load_state
+        from collapselab.toolkit.training import load_state
 
         return load_state(self._build(), path)
 

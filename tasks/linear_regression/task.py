@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmark import Compute, FitResult, Pool, Task, TaskMetadata
-from benchmark.task import ConfigError
-from tasks.linear_regression import theory
+from collapselab import Compute, FitResult, Pool, Task, TaskMetadata
+from collapselab.contracts.task import ConfigError
+from collapselab.tasks.linear_regression import theory
 
 
 class LinearRegressionTask(Task):

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmark import cache
-from benchmark.training import load_state, make_loader, save_state, train
+from collapselab.toolkit import cache
+from collapselab.toolkit.training import load_state, make_loader, save_state, train
 
 VERSION = 2
 BATCH_SIZE = 128

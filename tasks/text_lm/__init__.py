@@ -1,5 +1,5 @@
 """The byte-level language-model task (Gerstgrasser et al. 2024, Sec. 3)."""
 
-from tasks.text_lm.task import TextLMTask
+from collapselab.tasks.text_lm.task import TextLMTask
 
 __all__ = ["TextLMTask"]

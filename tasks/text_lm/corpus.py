@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.errors import TaskError
+from collapselab.contracts.errors import TaskError
 
 SEPARATOR = b"\n\n"
 TINYSTORIES = "roneneldan/TinyStories"
@@ -61,7 +61,7 @@ def tinystories_documents(max_documents: int) -> list[bytes]:
     except ImportError:
         raise TaskError(
             "task 'text_lm': corpus=tinystories needs the optional package `datasets` "
-            "(pip install 'collapse-bench[text]')"
+            "(pip install 'collapselab[text]')"
         ) from None
     split = "train" if max_documents <= 0 else f"train[:{max_documents}]"
     try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tasks.text_lm.model import BOS, ByteGPT
+from collapselab.tasks.text_lm.model import BOS, ByteGPT
 
 
 def draw(logits: torch.Tensor, uniforms: torch.Tensor, temperature: float) -> torch.Tensor:

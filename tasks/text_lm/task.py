@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from benchmark import FitResult, Pool, Task, TaskMetadata
-from benchmark.devices import check_accelerator, resolve_device
-from benchmark.errors import TaskError
-from benchmark.task import ConfigError
-from tasks.text_lm import corpus, metrics
+from collapselab import FitResult, Pool, Task, TaskMetadata
+from collapselab.toolkit.devices import check_accelerator, resolve_device
+from collapselab.contracts.errors import TaskError
+from collapselab.contracts.task import ConfigError
+from collapselab.tasks.text_lm import corpus, metrics
 
 if TYPE_CHECKING:
     import torch
 
-    from tasks.text_lm.model import ByteGPT, GPTConfig
+    from collapselab.tasks.text_lm.model import ByteGPT, GPTConfig
 
 EVAL_SEED = 20240401
 ARTIFACT_SAMPLES = 16
@@ -134,7 +134,7 @@ class TextLMTask(Task):
 
     # ----------------------------------------------------------------- model
     def _model_config(self, total_steps: int = 1, weight_decay: float | None = None) -> "GPTConfig":
-        from tasks.text_lm.model import GPTConfig
+        from collapselab.tasks.text_lm.model import GPTConfig
 
         c = self.config
         return GPTConfig(
@@ -152,8 +152,8 @@ class TextLMTask(Task):
         """Train a fresh model for ``epochs`` over ``pool``; item weights scale each item's loss."""
         import torch
 
-        from benchmark.training import make_loader, train
-        from tasks.text_lm.model import ByteGPT
+        from collapselab.toolkit.training import make_loader, train
+        from collapselab.tasks.text_lm.model import ByteGPT
 
         c = self.config
         epochs = int(options["epochs"])
@@ -182,7 +182,7 @@ class TextLMTask(Task):
         return Pool({"tokens": self._sample(model, n, rng)}, origin=0)
 
     def _sample(self, model: "ByteGPT", n: int, rng: np.random.Generator) -> np.ndarray:
-        from tasks.text_lm.sampling import sample_bytes
+        from collapselab.tasks.text_lm.sampling import sample_bytes
 
         c = self.config
         return sample_bytes(model, n, c["context"], rng, c["temperature"], self._device, c["sample_batch"])
@@ -228,12 +228,12 @@ class TextLMTask(Task):
         return [name]
 
     def save_model(self, model: "ByteGPT", path: Path) -> None:
-        from benchmark.training import save_state
+        from collapselab.toolkit.training import save_state
 
         save_state(model, path)
 
     def load_model(self, path: Path) -> "ByteGPT":
-        from benchmark.training import load_state
-        from tasks.text_lm.model import ByteGPT
+        from collapselab.toolkit.training import load_state
+        from collapselab.tasks.text_lm.model import ByteGPT
 
         return load_state(ByteGPT(self._model_config()), path)

@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from leaderboard import SUBMISSIONS, site
+from collapselab.leaderboard import SUBMISSIONS, site
 from tests.e2e.chromium_cdp import Browser, find_chromium
 
 CHROMIUM = find_chromium()
@@ -49,7 +49,7 @@ def test_table_lists_every_entry_and_sorts_on_header_clicks(built, tmp_path):
     root, board = built
     with Browser(CHROMIUM, tmp_path / "profile") as browser:
         browser.open((root / "site" / "index.html").as_uri())
-        assert browser.evaluate("document.title") == "CollapseBench leaderboard"
+        assert browser.evaluate("document.title") == "CollapseLab leaderboard"
         listed = rows(browser, "overall") + rows(browser, "extra")
         assert sorted(listed) == sorted(entry["name"] for entry in board["entries"])
         assert rows(browser, "extra") == ["fresh-real"]
@@ -69,7 +69,7 @@ def test_table_lists_every_entry_and_sorts_on_header_clicks(built, tmp_path):
         description = "document.querySelector('tr[data-entry=\"html-in-text\"] .description')"
         assert browser.evaluate(f"{description}.textContent") == HOSTILE
         assert browser.evaluate(f"{description}.children.length") == 0
-        assert browser.evaluate("document.title") == "CollapseBench leaderboard"
+        assert browser.evaluate("document.title") == "CollapseLab leaderboard"
 
         task = board["tasks"][0]["name"]
         browser.open((root / "site" / f"task-{task}.html").as_uri())

@@ -9,7 +9,7 @@ measured in the same run:
 * seconds per generation (fit, sample, evaluate, artifacts) and the projected 10-generation
   totals of replace and accumulate.
 
-    flock /tmp/collapse-bench-cpu.lock python tests/perf/bench_conformer_diffusion.py [--preset cpu]
+    flock /tmp/collapselab-cpu.lock python tests/perf/bench_conformer_diffusion.py [--preset cpu]
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def plain_fit(task, pool, rng: np.random.Generator) -> object:
     """The reference: the same model, loader, optimiser, schedule and epochs as ``task.fit``, without Lightning."""
     import torch
 
-    from benchmark.seeding import torch_seed
-    from benchmark.training import make_loader
+    from collapselab.engine.seeding import torch_seed
+    from collapselab.toolkit.training import make_loader
 
     tensors = [torch.tensor(pool["mol"]), torch.tensor(pool["pos"]), torch.ones(len(pool))]
     loader = make_loader(tensors, task.config["batch_size"], rng)
@@ -54,7 +54,7 @@ def plain_fit(task, pool, rng: np.random.Generator) -> object:
 
 
 def bench_reference(smiles: list[str], embed: int) -> list[list[object]]:
-    from tasks.conformer_diffusion import reference
+    from collapselab.tasks.conformer_diffusion import reference
 
     settings = reference.EmbedSettings(seed=11, mmff=True, prune_rms=0.25)
     counts = [embed] * len(smiles)
@@ -86,7 +86,7 @@ def bench_rmsd(task) -> list[list[object]]:
     from rdkit import Chem
     from rdkit.Chem import rdMolAlign
 
-    from tasks.conformer_diffusion import rmsd
+    from collapselab.tasks.conformer_diffusion import rmsd
 
     data, rng = task._data, np.random.default_rng(0)
     pairs, ours_s, rdkit_s, worst = 0, 0.0, 0.0, 0.0
@@ -114,18 +114,18 @@ def main() -> None:
     parser.add_argument("--reference-molecules", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    os.environ.setdefault("COLLAPSE_BENCH_CACHE", tempfile.mkdtemp(prefix="bench-conformer-diffusion-"))
+    os.environ.setdefault("COLLAPSELAB_CACHE", tempfile.mkdtemp(prefix="bench-conformer-diffusion-"))
 
     import torch
 
-    from benchmark import seeding
-    from tasks.conformer_diffusion import ConformerDiffusionTask, molecules
-    from tasks.conformer_diffusion.evaluation import sample_positions
+    from collapselab.engine import seeding
+    from collapselab.tasks.conformer_diffusion import ConformerDiffusionTask, molecules
+    from collapselab.tasks.conformer_diffusion.evaluation import sample_positions
 
     task = ConformerDiffusionTask(args.preset)
     c = task.config
     print(f"conformer_diffusion, preset {args.preset}: torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"cache {os.environ['COLLAPSE_BENCH_CACHE']}")
+          f"cache {os.environ['COLLAPSELAB_CACHE']}")
     smiles = molecules.nci_smiles(c["min_heavy"], c["max_heavy"])[: args.reference_molecules]
     rows = bench_reference(smiles, c["ref_embed"])
     setup, real = timed(task.real_pool)

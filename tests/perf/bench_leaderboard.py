@@ -1,11 +1,11 @@
 """Timings of the leaderboard machinery against straightforward references, measured in one run.
 
 1. Sweep: a grid of regression runs at the ``cpu`` preset, (a) one after another in this
-   process (what a loop over ``collapse-bench run`` does, minus the interpreter start-ups),
+   process (what a loop over ``collapselab run`` does, minus the interpreter start-ups),
    (b) ``sweep --jobs 1`` (one child process per run), (c) ``sweep --jobs N``.
 2. Site build from the committed submissions, against only reading and validating them.
 
-    flock /tmp/collapse-bench-cpu.lock python tests/perf/bench_leaderboard.py [--jobs 2] [--seeds 4]
+    flock /tmp/collapselab-cpu.lock python tests/perf/bench_leaderboard.py [--jobs 2] [--seeds 4]
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmark import registry, sweep
-from benchmark.loop import RunSpec, execute
-from leaderboard import SUBMISSIONS, aggregate, site
+from collapselab.contracts import registry
+from collapselab.operations import sweep
+from collapselab.engine.loop import RunSpec, execute
+from collapselab.leaderboard import SUBMISSIONS, aggregate, site
 
 TASK = "linear_regression"
 STRATEGIES = ("replace", "accumulate", "mix", "verifier-filter")

@@ -1,7 +1,7 @@
 """Speed of the regression task through the generic loop against a plain per-trial NumPy loop.
 
 Same configuration for both (d=10, T=100, 100 trials, 100 generations, fixed design, OLS),
-replace and accumulate. The CollapseBench path runs the real protocol (run directory, pool
+replace and accumulate. The CollapseLab path runs the real protocol (run directory, pool
 and model files written durably every generation, records) with the trials vectorised as
 pool replicas; the reference fits each trial separately with ``numpy.linalg.lstsq``. Prints
 the end-to-end seconds, the compute seconds inside them (sample + strategy + fit + evaluate,
@@ -25,9 +25,9 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from benchmark import registry  # noqa: E402
-from benchmark.loop import RunSpec, execute  # noqa: E402
-from tasks.linear_regression import theory  # noqa: E402
+from collapselab.contracts import registry  # noqa: E402
+from collapselab.engine.loop import RunSpec, execute  # noqa: E402
+from collapselab.tasks.linear_regression import theory  # noqa: E402
 
 
 def reference_loop(strategy: str, dim: int, n_samples: int, trials: int, generations: int, seed: int) -> float:
@@ -55,7 +55,7 @@ def reference_loop(strategy: str, dim: int, n_samples: int, trials: int, generat
 COMPUTE_PHASES = ("sample", "curate", "strategy", "fit", "evaluate")
 
 
-def collapse_bench_loop(
+def collapselab_loop(
     strategy: str, dim: int, n_samples: int, trials: int, generations: int, seed: int
 ) -> tuple[float, float]:
     """Final loss and the compute seconds (phases without file writes) of one protocol run."""
@@ -79,7 +79,7 @@ def main() -> None:
     for strategy in ("replace", "accumulate"):
         config = (strategy, args.dim, args.samples, args.trials, args.generations, 0)
         start = time.perf_counter()
-        ours, compute_seconds = collapse_bench_loop(*config)
+        ours, compute_seconds = collapselab_loop(*config)
         ours_seconds = time.perf_counter() - start
         start = time.perf_counter()
         ref = reference_loop(*config)

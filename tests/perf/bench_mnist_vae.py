@@ -3,7 +3,7 @@ overhead of the shared Lightning training loop against a plain PyTorch loop on t
 data and settings. Also prints the task's reference points (classifier accuracy, the
 real-data floors of the sample metrics, the fully collapsed model's loss).
 
-    flock /tmp/collapse-bench-cpu.lock python tests/perf/bench_mnist_vae.py [--preset cpu] [--repeats 3]
+    flock /tmp/collapselab-cpu.lock python tests/perf/bench_mnist_vae.py [--preset cpu] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ def plain_fit(task, pool, rng: np.random.Generator) -> object:
     """The reference: the same VAE, loader, optimiser, loss and epochs as ``task.fit``, without Lightning."""
     import torch
 
-    from benchmark.seeding import torch_seed
-    from benchmark.training import make_loader
+    from collapselab.engine.seeding import torch_seed
+    from collapselab.toolkit.training import make_loader
 
     x = torch.from_numpy(np.asarray(pool["image"], dtype=np.float32).reshape(len(pool), -1))
     loader = make_loader([x, torch.ones(len(pool))], task.config["batch_size"], rng)
@@ -50,11 +50,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--generations", type=int, default=10)
     args = parser.parse_args()
-    os.environ.setdefault("COLLAPSE_BENCH_CACHE", tempfile.mkdtemp(prefix="bench-mnist-vae-"))
+    os.environ.setdefault("COLLAPSELAB_CACHE", tempfile.mkdtemp(prefix="bench-mnist-vae-"))
 
     import torch
 
-    from tasks.mnist_vae import MnistVaeTask, classifier, metrics
+    from collapselab.tasks.mnist_vae import MnistVaeTask, classifier, metrics
 
     start = time.perf_counter()
     task = MnistVaeTask(args.preset)
@@ -103,7 +103,7 @@ def main() -> None:
     for i in range(args.repeats):  # interleaved, so drifting machine load hits both alike
         lightning.append(timed(lambda: task.fit(real, {}, np.random.default_rng(i)))[0])
         plain.append(timed(lambda: plain_fit(task, real, np.random.default_rng(i)))[0])
-    rows = [["benchmark.training.train (Lightning)", min(lightning), statistics.median(lightning)],
+    rows = [["collapselab.toolkit.training.train (Lightning)", min(lightning), statistics.median(lightning)],
             ["plain PyTorch loop", min(plain), statistics.median(plain)]]
     print(tabulate(rows, headers=[f"fit of pool N, {args.repeats} repeats", "min s", "median s"], floatfmt=".3f"))
     print(f"Lightning / plain: {min(lightning) / min(plain):.3f} (min), "

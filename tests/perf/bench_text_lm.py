@@ -1,14 +1,14 @@
 """Speed of the text_lm task at a preset (default ``cpu``): training, sampling, generations.
 
 Prints, each against a straightforward reference measured in the same run:
-- training tokens/s of ``Task.fit`` (Lightning, through ``benchmark.training.train``) and of a
+- training tokens/s of ``Task.fit`` (Lightning, through ``collapselab.toolkit.training.train``) and of a
   plain PyTorch loop over the same model, data and number of steps;
 - sampling tokens/s with the key/value cache and without it (recomputing the prefix), on the
   trained model, and checks that both give the same tokens;
 - seconds per generation of a ``replace`` run (sample, fit, evaluate), and the projected
   time of ten ``accumulate`` generations from the measured costs (fit time grows with the pool).
 
-Run it alone on the machine: ``flock /tmp/collapse-bench-cpu.lock python tests/perf/bench_text_lm.py``.
+Run it alone on the machine: ``flock /tmp/collapselab-cpu.lock python tests/perf/bench_text_lm.py``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def plain_training_seconds(task, steps: int) -> float:
     """The same model, data and optimiser trained by a bare PyTorch loop for ``steps`` steps."""
     import torch
 
-    from tasks.text_lm.model import ByteGPT
+    from collapselab.tasks.text_lm.model import ByteGPT
 
     torch.manual_seed(0)
     model = ByteGPT(task._model_config(steps)).train()
@@ -59,9 +59,9 @@ def main() -> None:
 
     import torch
 
-    from benchmark.loop import RunSpec, execute
-    from benchmark.registry import make_strategy, make_task
-    from tasks.text_lm.sampling import sample_bytes
+    from collapselab.engine.loop import RunSpec, execute
+    from collapselab.contracts.registry import make_strategy, make_task
+    from collapselab.tasks.text_lm.sampling import sample_bytes
 
     task = make_task("text_lm", args.preset)
     c = task.config

@@ -1,4 +1,4 @@
-"""``collapse-bench reproduce``: re-run a published entry and compare with its numbers.
+"""``collapselab reproduce``: re-run a published entry and compare with its numbers.
 
 For each task the entry's strategy (same name and parameters) is run again at the entry's
 preset through the sweep machinery, then the published and the reproduced L_0, L_G and
@@ -24,11 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmark import registry, submission, sweep
-from benchmark.errors import BenchmarkError, PluginError
-from benchmark.params import parse_spec
-from benchmark.report import strategy_display
-from benchmark.results import load_run
+from collapselab.contracts import registry
+from collapselab.operations import submission
+from collapselab.operations import sweep
+from collapselab.contracts.errors import CollapseLabError, PluginError
+from collapselab.contracts.params import parse_spec
+from collapselab.scoring.report import strategy_display
+from collapselab.engine.rundir import load_run
 
 Z = 3.0
 RELATIVE_FLOOR = 1e-9
@@ -75,7 +77,7 @@ def resolve(entry: str, submissions: Path) -> Path:
     if submission.safe_name(entry) and candidate.is_file():
         return candidate
     known = ", ".join(sorted(p.stem for p in Path(submissions).glob("*.json"))) or "none"
-    raise BenchmarkError(f"no published entry {entry!r} in {submissions} (entries: {known})")
+    raise CollapseLabError(f"no published entry {entry!r} in {submissions} (entries: {known})")
 
 
 def strategy_spec(entry: Mapping[str, Any], override: str | None) -> str:
@@ -93,9 +95,9 @@ def strategy_spec(entry: Mapping[str, Any], override: str | None) -> str:
     try:
         built = registry.make_strategy(spec)
     except PluginError as exc:
-        raise BenchmarkError(f"{exc}; point at the strategy's code with --strategy path/to/file.py:ClassName") from None
+        raise CollapseLabError(f"{exc}; point at the strategy's code with --strategy path/to/file.py:ClassName") from None
     if built.params != strategy["params"]:
-        raise BenchmarkError(f"{spec} builds parameters {built.params}, the entry has {strategy['params']}")
+        raise CollapseLabError(f"{spec} builds parameters {built.params}, the entry has {strategy['params']}")
     return spec
 
 
@@ -172,14 +174,14 @@ def reproduce(
         if not chosen:
             return f"reproduce {entry['name']}: none of {list(tasks or [])} published; nothing to do", True
     elif unknown:
-        raise BenchmarkError(f"entry {entry['name']!r} has no task(s) {unknown}; it has {sorted(entry['tasks'])}")
+        raise CollapseLabError(f"entry {entry['name']!r} has no task(s) {unknown}; it has {sorted(entry['tasks'])}")
     spec = strategy_spec(entry, strategy)
     jobs: list[sweep.Job] = []
     for task in chosen:
         published_seeds = [run["seed"] for run in entry["tasks"][task]["runs"]]
         planned, not_applicable = sweep.plan([task], [spec], seeds or published_seeds, entry["preset"], None, out)
         if not_applicable:
-            raise BenchmarkError(f"{task}: {not_applicable[0][2]}")
+            raise CollapseLabError(f"{task}: {not_applicable[0][2]}")
         jobs.extend(planned)
     threads = published_threads(entry, chosen)
     outcome = sweep.run_jobs(jobs, parallel, progress, threads)

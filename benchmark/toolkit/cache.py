@@ -1,6 +1,6 @@
 """A content-keyed cache for expensive derived data (reference conformers, trained classifiers).
 
-Entries live under ``$COLLAPSE_BENCH_CACHE`` (default ``~/.cache/collapse-bench``), never in
+Entries live under ``$COLLAPSELAB_CACHE`` (default ``~/.cache/collapselab``), never in
 the repository. An entry's file name carries the SHA-256 of its key (every setting, library
 version and input hash it depends on), so changing any of them builds a new entry and a
 stale one is never read. Writes are atomic; the key is stored beside the entry as JSON so a
@@ -15,14 +15,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from benchmark import strict_json
-from benchmark.atomic import atomic_write_text
+from collapselab.storage import strict_json
+from collapselab.storage.atomic import atomic_write_text
 
 T = TypeVar("T")
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("COLLAPSE_BENCH_CACHE") or Path.home() / ".cache" / "collapse-bench")
+    return Path(os.environ.get("COLLAPSELAB_CACHE") or Path.home() / ".cache" / "collapselab")
 
 
 def key_digest(key: Mapping[str, Any]) -> str:

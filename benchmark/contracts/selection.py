@@ -1,6 +1,6 @@
 """Selection helpers for strategies: uniform subsamples and top-k by score.
 
-Both respect replicas (see :mod:`benchmark.pool`): with ``R`` replicas each replica gets its
+Both respect replicas (see :mod:`collapselab.contracts.pool`): with ``R`` replicas each replica gets its
 own independent selection, and provenance stays per item. A uniform subsample first draws how
 many items come from each origin (multivariate hypergeometric, shared by the replicas), then
 draws the items within each origin independently per replica; every replica is therefore
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.pool import Pool, PoolError
+from collapselab.contracts.pool import Pool, PoolError
 
 
 def subsample(pool: Pool, n: int, rng: np.random.Generator) -> Pool:

@@ -2,7 +2,7 @@
 
 Three doors, in this order:
 1. classes registered in this process with :func:`register_task` / :func:`register_strategy`;
-2. installed entry points, groups ``collapse_bench.tasks`` and ``collapse_bench.strategies``
+2. installed entry points, groups ``collapselab.tasks`` and ``collapselab.strategies``
    (how the shipped tasks and baselines, and third-party packages, are found);
 3. for strategies, a file: ``path/to/file.py:ClassName``.
 
@@ -21,13 +21,13 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from benchmark.errors import PluginError
-from benchmark.params import ParameterError, parse_spec
-from benchmark.strategy import Strategy
-from benchmark.task import ConfigError, Task
+from collapselab.contracts.errors import PluginError
+from collapselab.contracts.params import ParameterError, parse_spec
+from collapselab.contracts.strategy import Strategy
+from collapselab.contracts.task import ConfigError, Task
 
-TASK_GROUP = "collapse_bench.tasks"
-STRATEGY_GROUP = "collapse_bench.strategies"
+TASK_GROUP = "collapselab.tasks"
+STRATEGY_GROUP = "collapselab.strategies"
 
 _TASKS: dict[str, type[Task]] = {}
 _STRATEGIES: dict[str, type[Strategy]] = {}
@@ -84,7 +84,7 @@ def _load(kind: str, name: str, local: Mapping[str, type], group: str, base: typ
 
 def _check_class(kind: str, label: str, cls: Any, base: type) -> None:
     if not (inspect.isclass(cls) and issubclass(cls, base)):
-        raise PluginError(f"{kind} {label!r} is {cls!r}, not a subclass of benchmark.{base.__name__}")
+        raise PluginError(f"{kind} {label!r} is {cls!r}, not a subclass of collapselab.{base.__name__}")
     if not isinstance(getattr(cls, "name", None), str) or not cls.name:
         raise PluginError(f"{kind} {label!r} needs a non-empty class attribute `name`")
 
@@ -110,7 +110,7 @@ def load_strategy_file(path: str, class_name: str) -> type[Strategy]:
     if not file.is_file():
         raise PluginError(f"strategy {label!r}: no such file {file}")
     digest = hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:12]
-    module_name = f"collapse_bench_plugin_{file.stem}_{digest}"
+    module_name = f"collapselab_plugin_{file.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(module_name, file)
     if spec is None or spec.loader is None:
         raise PluginError(f"strategy {label!r}: {file} is not an importable Python file")

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 
-class BenchmarkError(RuntimeError):
+class CollapseLabError(RuntimeError):
     """Base class of the errors the command line reports as a message."""
 
 
-class PluginError(BenchmarkError):
+class PluginError(CollapseLabError):
     """A task or strategy plugin could not be found, imported, built, or misbehaved while running."""
 
 
-class TaskError(BenchmarkError):
+class TaskError(CollapseLabError):
     """A task produced an invalid result (e.g. a non-finite loss: training diverged)."""
 
 
-class RunConflictError(BenchmarkError):
+class RunConflictError(CollapseLabError):
     """An existing run directory was made with different settings or code; it is left untouched."""

@@ -25,12 +25,14 @@ from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
-from benchmark import guard, results, seeding
-from benchmark.errors import BenchmarkError, RunConflictError
-from benchmark.pool import REAL, Pool
-from benchmark.registry import source_sha256
-from benchmark.strategy import Budget, Strategy, StrategyContext
-from benchmark.task import Task
+from collapselab.engine import guard
+from collapselab.engine import rundir as results
+from collapselab.engine import seeding
+from collapselab.contracts.errors import CollapseLabError, RunConflictError
+from collapselab.contracts.pool import REAL, Pool
+from collapselab.contracts.registry import source_sha256
+from collapselab.contracts.strategy import Budget, Strategy, StrategyContext
+from collapselab.contracts.task import Task
 
 POOLS = "pools"
 MODELS = "models"
@@ -328,7 +330,7 @@ def execute(
                 listener(run.dir, run.manifest, record)
             run.manifest["timings"]["updated"] = _now()
     except BaseException as exc:
-        message = str(exc) if isinstance(exc, BenchmarkError) else f"{type(exc).__name__}: {exc}"
+        message = str(exc) if isinstance(exc, CollapseLabError) else f"{type(exc).__name__}: {exc}"
         error = {
             "generation": len(run.records),
             "type": type(exc).__name__,

@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmark.params import ParameterError, coerce
-from benchmark.pool import Pool
+from collapselab.contracts.params import ParameterError, coerce
+from collapselab.contracts.pool import Pool
 
 PRESETS = ("smoke", "cpu", "paper")
 
@@ -28,7 +28,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TaskMetadata:
-    """Typed description of a task, shown by ``collapse-bench list`` and on the leaderboard."""
+    """Typed description of a task, shown by ``collapselab list`` and on the leaderboard."""
 
     modality: str
     description: str

@@ -1,4 +1,4 @@
-"""The ``collapse-bench`` command line."""
+"""The ``collapselab`` command line."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from benchmark import registry
-from benchmark.errors import BenchmarkError
-from benchmark.params import ParameterError, parse_assignment, parse_seeds
-from benchmark.strict_json import ResultFileError
-from benchmark.task import ConfigError
+from collapselab.contracts import registry
+from collapselab.contracts.errors import CollapseLabError
+from collapselab.contracts.params import ParameterError, parse_assignment, parse_seeds
+from collapselab.storage.strict_json import ResultFileError
+from collapselab.contracts.task import ConfigError
 
-USER_ERRORS = (BenchmarkError, ConfigError, ParameterError, ResultFileError, OSError)
+USER_ERRORS = (CollapseLabError, ConfigError, ParameterError, ResultFileError, OSError)
 
 
 # ------------------------------------------------------------------- list
@@ -29,7 +29,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name in registry.task_names():
             try:
                 cls = registry.task_class(name)
-            except BenchmarkError as exc:
+            except CollapseLabError as exc:
                 rows.append([name, "-", "(unavailable)", "-", str(exc)])
                 continue
             rows.append([name, cls.version, cls.metadata.modality, ", ".join(cls.presets), cls.metadata.citation])
@@ -42,7 +42,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name in registry.strategy_names():
             try:
                 cls = registry.strategy_class(name)
-            except BenchmarkError as exc:
+            except CollapseLabError as exc:
                 rows.append([name, "-", "(unavailable)", str(exc)])
                 continue
             params = ", ".join(f"{k}={v}" for k, v in cls.parameters.items()) or "-"
@@ -90,8 +90,8 @@ def _row_printer() -> Callable[[Path, Mapping[str, Any], Mapping[str, Any]], Non
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.loop import RunSpec, execute
-    from benchmark.report import build_report
+    from collapselab.engine.loop import RunSpec, execute
+    from collapselab.scoring.report import build_report
 
     task = registry.make_task(args.task, args.preset, _overrides(args.set))
     strategy = registry.make_strategy(args.strategy)
@@ -102,7 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     listeners: list[Any] = [_row_printer()]
     logger = None
     if args.wandb:
-        from benchmark.wandb_logger import WandbLogger
+        from collapselab.operations.wandb_logger import WandbLogger
 
         logger = WandbLogger(project=args.wandb_project)
         listeners.append(logger)
@@ -125,8 +125,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------- report
 def cmd_report(args: argparse.Namespace) -> int:
-    from benchmark.report import build_report
-    from benchmark.results import find_runs
+    from collapselab.scoring.report import build_report
+    from collapselab.engine.rundir import find_runs
 
     runs = find_runs([Path(p) for p in args.run_dirs])
     if not runs:
@@ -143,7 +143,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ sweep
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from benchmark import sweep
+    from collapselab.operations import sweep
 
     tasks, strategies = sweep.names(args.tasks, "task"), sweep.names(args.strategies, "strategy")
     jobs, outcome = sweep.sweep(
@@ -156,7 +156,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------- submit
 def cmd_submit(args: argparse.Namespace) -> int:
-    from benchmark import submit
+    from collapselab.operations import submit
 
     notes = submit.write_entry([Path(p) for p in args.run_dirs], Path(args.out), args.name, args.description, args.url,
                                merge_into=args.merge)
@@ -166,7 +166,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------ leaderboard
 def cmd_leaderboard_validate(args: argparse.Namespace) -> int:
-    from benchmark import submission
+    from collapselab.operations import submission
 
     lines, ok = submission.check_files([Path(p) for p in args.files])
     print("\n".join(lines))
@@ -176,7 +176,7 @@ def cmd_leaderboard_validate(args: argparse.Namespace) -> int:
 def cmd_leaderboard_build(args: argparse.Namespace) -> int:
     import time
 
-    from leaderboard import site, text
+    from collapselab.leaderboard import site, text
 
     start = time.perf_counter()
     board = site.build(Path(args.out), Path(args.submissions))
@@ -187,7 +187,7 @@ def cmd_leaderboard_build(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard_serve(args: argparse.Namespace) -> int:
-    from leaderboard import serve
+    from collapselab.leaderboard import serve
 
     if not args.no_build:
         cmd_leaderboard_build(args)
@@ -197,7 +197,8 @@ def cmd_leaderboard_serve(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------- reproduce
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from benchmark import reproduce, sweep
+    from collapselab.operations import reproduce
+    from collapselab.operations import sweep
 
     if args.all == bool(args.entry):
         raise ParameterError("give one entry NAME or --all")
@@ -217,15 +218,15 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------- parser
 def _submissions() -> Path:
-    from leaderboard import SUBMISSIONS
+    from collapselab.leaderboard import SUBMISSIONS
 
     return SUBMISSIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="collapse-bench",
-        description="CollapseBench: measure model collapse under recursive training, across modalities.",
+        prog="collapselab",
+        description="CollapseLab: measure model collapse under recursive training, across modalities.",
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -235,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("run", help="run one strategy on one task for one or more seeds")
-    p.add_argument("--task", required=True, help="task name (collapse-bench list tasks)")
+    p.add_argument("--task", required=True, help="task name (collapselab list tasks)")
     p.add_argument(
         "--strategy",
         required=True,
@@ -248,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a task config key")
     p.add_argument("--report-dir", default="reports", help="where the summary plot goes (default reports/)")
     p.add_argument("--wandb", action="store_true", help="also log every generation to Weights & Biases")
-    p.add_argument("--wandb-project", default="collapse-bench")
+    p.add_argument("--wandb-project", default="collapselab")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)
 
@@ -314,10 +315,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as exc:
         if args.debug:
             raise
-        print(f"collapse-bench: error: {exc}", file=sys.stderr)
+        print(f"collapselab: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("collapse-bench: interrupted; finished generations are kept and a re-run resumes", file=sys.stderr)
+        print("collapselab: interrupted; finished generations are kept and a re-run resumes", file=sys.stderr)
         return 130
 
 

@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
-from benchmark import scorer, strict_json
-from benchmark.atomic import atomic_write_text
-from benchmark.results import Run, params_hash
+from collapselab.scoring import scorer
+from collapselab.storage import strict_json
+from collapselab.storage.atomic import atomic_write_text
+from collapselab.engine.rundir import Run, params_hash
 
 
 def strategy_display(name: str, params: Mapping[str, Any]) -> str:

@@ -23,9 +23,10 @@ from typing import Any
 
 import jsonschema
 
-from benchmark import results, strict_json
-from benchmark.atomic import atomic_write_text
-from benchmark.errors import BenchmarkError
+from collapselab.engine import rundir as results
+from collapselab.storage import strict_json
+from collapselab.storage.atomic import atomic_write_text
+from collapselab.contracts.errors import CollapseLabError
 
 SCHEMA_VERSION = 1
 LEADERBOARD_PRESET = "cpu"
@@ -74,7 +75,7 @@ _TASK_SCHEMA: dict[str, Any] = {
 
 SUBMISSION_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "CollapseBench submission",
+    "title": "CollapseLab submission",
     "type": "object",
     "additionalProperties": False,
     "required": ["schema_version", "name", "description", "url", "strategy", "preset", "tasks"],
@@ -101,7 +102,7 @@ _FRIENDLY = {
 }
 
 
-class SubmissionError(BenchmarkError):
+class SubmissionError(CollapseLabError):
     """A submission file or the runs given to ``submit`` break the rules; lists every problem."""
 
     def __init__(self, problems: Sequence[str]) -> None:
@@ -141,11 +142,11 @@ def _schema_problems(data: Any, source: str) -> list[str]:
 
 def _installed_problems(name: str, section: Mapping[str, Any], preset: str, field: str) -> list[str]:
     """The section against the installed task: known, same version, its preset unchanged."""
-    from benchmark import registry
+    from collapselab.contracts import registry
 
     try:
         cls = registry.task_class(name)
-    except BenchmarkError as exc:
+    except CollapseLabError as exc:
         return [f"{field}: unknown or unavailable task: {exc}"]
     problems = []
     if section["version"] != cls.version:

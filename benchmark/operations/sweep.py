@@ -1,6 +1,6 @@
-"""``collapse-bench sweep``: run a grid of tasks x strategies x seeds in parallel processes.
+"""``collapselab sweep``: run a grid of tasks x strategies x seeds in parallel processes.
 
-Each run is its own process (``python -m benchmark.sweep JOB``), limited to a fair share of
+Each run is its own process (``python -m collapselab.operations.sweep JOB``), limited to a fair share of
 the CPU cores through ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS``
 (torch and NumPy's BLAS read them at start-up), so ``--jobs 2`` on two cores runs two
 single-threaded runs instead of four threads fighting over two cores. Complete runs are
@@ -24,10 +24,11 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from benchmark import registry, results
-from benchmark.errors import PluginError
-from benchmark.strategy import Strategy
-from benchmark.task import Task
+from collapselab.contracts import registry
+from collapselab.engine import rundir as results
+from collapselab.contracts.errors import PluginError
+from collapselab.contracts.strategy import Strategy
+from collapselab.contracts.task import Task
 
 LOG = "sweep.log"
 POLL_SECONDS = 0.25
@@ -147,7 +148,7 @@ def plan(
     root: Path,
 ) -> tuple[list[Job], list[tuple[str, str, str]]]:
     """The grid's jobs (task-major order) and the (task, strategy, reason) pairs that cannot run."""
-    from benchmark.loop import RunSpec
+    from collapselab.engine.loop import RunSpec
 
     jobs, not_applicable = [], []
     for task_name in tasks:
@@ -225,7 +226,7 @@ class _Runner:
         with open(job.path / LOG, "ab") as log:
             log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {job.label}\n".encode())
             process = subprocess.Popen(
-                [sys.executable, "-m", "benchmark.sweep", json.dumps(asdict(job))],
+                [sys.executable, "-m", "collapselab.operations.sweep", json.dumps(asdict(job))],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -328,12 +329,12 @@ def summary(jobs: Sequence[Job], outcome: Outcome) -> str:
 
 def _child(argv: Sequence[str]) -> int:
     """Run one job in this process (the sweep's worker)."""
-    from benchmark.loop import RunSpec, execute
+    from collapselab.engine.loop import RunSpec, execute
 
     job = Job(**json.loads(argv[0]))
     task = registry.make_task(job.task, job.preset)
     strategy = registry.make_strategy(job.strategy)
-    command = ["collapse-bench", "run", "--task", job.task, "--strategy", job.strategy, "--preset", job.preset,
+    command = ["collapselab", "run", "--task", job.task, "--strategy", job.strategy, "--preset", job.preset,
                "--seeds", str(job.seed), "--generations", str(job.generations), "--out", job.root]
     spec = RunSpec(task, strategy, job.seed, job.generations, Path(job.root), job.strategy, command)
     if spec.directory != job.path:
@@ -343,10 +344,10 @@ def _child(argv: Sequence[str]) -> int:
 
 
 if __name__ == "__main__":
-    from benchmark.cli import USER_ERRORS
+    from collapselab.cli.main import USER_ERRORS
 
     try:
         sys.exit(_child(sys.argv[1:]))
     except USER_ERRORS as error:
-        print(f"collapse-bench: error: {error}", file=sys.stderr)
+        print(f"collapselab: error: {error}", file=sys.stderr)
         sys.exit(1)

@@ -1,4 +1,4 @@
-"""Optional Weights & Biases logging of every generation (``collapse-bench run --wandb``).
+"""Optional Weights & Biases logging of every generation (``collapselab run --wandb``).
 
 Offline unless configured: the mode is ``$WANDB_MODE`` if set, else ``online`` when an API
 key is in the environment and ``offline`` otherwise. Offline logs are written inside each
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from benchmark.errors import BenchmarkError
+from collapselab.contracts.errors import CollapseLabError
 
 
 def wandb_mode() -> str:
@@ -23,11 +23,11 @@ def wandb_mode() -> str:
 class WandbLogger:
     """A loop listener that mirrors each generation record into one W&B run per run directory."""
 
-    def __init__(self, project: str = "collapse-bench") -> None:
+    def __init__(self, project: str = "collapselab") -> None:
         try:
             import wandb
         except ImportError:
-            raise BenchmarkError("--wandb needs the wandb package: pip install 'collapse-bench[wandb]'") from None
+            raise CollapseLabError("--wandb needs the wandb package: pip install 'collapselab[wandb]'") from None
         self._wandb = wandb
         self.project = project
         self._runs: dict[Path, Any] = {}

@@ -1,4 +1,4 @@
-"""``collapse-bench submit``: turn finished run directories into one submission entry.
+"""``collapselab submit``: turn finished run directories into one submission entry.
 
 The runs must form one entry: one strategy with one parameter set, one preset, and per task
 one task version, configuration, data and strategy source. Unfinished runs are refused. With
@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmark import submission
-from benchmark.report import strategy_display
-from benchmark.results import Run, find_runs
-from benchmark.submission import SubmissionError
+from collapselab.operations import submission
+from collapselab.scoring.report import strategy_display
+from collapselab.engine.rundir import Run, find_runs
+from collapselab.operations.submission import SubmissionError
 
 RECORD_FIELDS = ("generation", "metrics", "composition", "compute", "seconds", "fit_options")
 
@@ -65,7 +65,7 @@ def build(runs: Sequence[Run], name: str, description: str, url: str | None) -> 
         raise SubmissionError(["no run directories given"])
     unfinished = [
         f"{run.path}: status {run.manifest['status']!r}, {len(run.records)} of {run.manifest['generations'] + 1} "
-        "generations recorded (finish it with `collapse-bench sweep` or `run`, which resume)"
+        "generations recorded (finish it with `collapselab sweep` or `run`, which resume)"
         for run in runs
         if not run.complete or len(run.records) != run.manifest["generations"] + 1
     ]

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from benchmark.errors import TaskError
-from benchmark.seeding import derive_int, torch_seed
-from benchmark.task import Compute
+from collapselab.contracts.errors import TaskError
+from collapselab.engine.seeding import derive_int, torch_seed
+from collapselab.contracts.task import Compute
 
 import pytorch_lightning as pl
 

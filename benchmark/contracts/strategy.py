@@ -3,12 +3,12 @@
 A strategy is a small class (in the spirit of benchopt's solver plugins): declare
 ``name``, ``citation`` and default ``parameters``; implement :meth:`Strategy.training_pool`;
 optionally override :meth:`Strategy.curate`, :meth:`Strategy.sample_size` and
-:meth:`Strategy.fit_options`. The loop (:mod:`benchmark.loop`) calls the hooks in the same
+:meth:`Strategy.fit_options`. The loop (:mod:`collapselab.engine.loop`) calls the hooks in the same
 order for every strategy, so strategies differ only in what they decide.
 
 Example::
 
-    from benchmark import Strategy, StrategyContext, Pool
+    from collapselab import Strategy, StrategyContext, Pool
 
     class KeepHalfReal(Strategy):
         name = "keep-half-real"
@@ -27,9 +27,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmark import selection
-from benchmark.params import ParameterError, coerce
-from benchmark.pool import Pool
+from collapselab.contracts import selection
+from collapselab.contracts.params import ParameterError, coerce
+from collapselab.contracts.pool import Pool
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class Strategy:
     """Base class of mitigation strategies.
 
     Class attributes:
-        name: registry name (``collapse-bench run --strategy NAME``).
+        name: registry name (``collapselab run --strategy NAME``).
         citation: the paper the strategy comes from.
         parameters: parameter name -> default; set with ``NAME[key=value,...]``.
         uses_extra_real_data: True for oracles that draw fresh real data each generation.
@@ -119,11 +119,11 @@ class Strategy:
         self.check_parameters()
 
     def check_parameters(self) -> None:
-        """Raise :class:`benchmark.params.ParameterError` for invalid parameter values."""
+        """Raise :class:`collapselab.contracts.params.ParameterError` for invalid parameter values."""
 
     def check_task(self, task: Mapping[str, Any]) -> None:
-        """Raise :class:`benchmark.errors.PluginError` if this strategy cannot run on ``task``
-        (its :meth:`benchmark.Task.describe`); called before generation 0."""
+        """Raise :class:`collapselab.contracts.errors.PluginError` if this strategy cannot run on ``task``
+        (its :meth:`collapselab.Task.describe`); called before generation 0."""
 
     def sample_size(self, ctx: StrategyContext) -> int:
         """How many samples to draw from the previous model this generation."""

@@ -10,7 +10,7 @@ regression task does). Such a pool has ``replicas = R > 1``: every payload array
 ``(n, R, ...)`` and item ``i`` stands for ``R`` independent draws that share one provenance.
 A selection may then pick different items in each replica (``subset`` with a 2-D index of
 shape ``(k, R)``) as long as every row of the selection has one origin, so the provenance
-stays per item. The helpers in :mod:`benchmark.selection` do this for strategies.
+stays per item. The helpers in :mod:`collapselab.contracts.selection` do this for strategies.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.atomic import atomic_write_bytes
+from collapselab.storage.atomic import atomic_write_bytes
 
 REAL = -1
 _RESERVED = ("__origin__", "__weight__", "__meta__")

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark import strict_json
-from benchmark.atomic import atomic_write_text
-from benchmark.strict_json import ResultFileError
+from collapselab.storage import strict_json
+from collapselab.storage.atomic import atomic_write_text
+from collapselab.storage.strict_json import ResultFileError
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -128,7 +128,7 @@ def environment(device: str) -> dict[str, Any]:
             return None
 
     return {
-        "collapse_bench": version("collapse-bench"),
+        "collapselab": version("collapselab"),
         "git_commit": _git_commit(),
         "python": platform.python_version(),
         "numpy": version("numpy"),

@@ -6,8 +6,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from benchmark.errors import PluginError, TaskError
-from benchmark.pool import Pool
+from collapselab.contracts.errors import PluginError, TaskError
+from collapselab.contracts.pool import Pool
 
 
 def call_strategy(strategy_name: str, hook: str, generation: int, fn: Callable[..., Any], *args: Any) -> Any:
@@ -31,7 +31,7 @@ def check_pool(
 ) -> Pool:
     """``value`` must be a non-empty Pool shaped like ``like`` with origins in ``allowed_origins``."""
     if not isinstance(value, Pool):
-        raise PluginError(f"{who} returned {type(value).__name__}, expected a benchmark.Pool")
+        raise PluginError(f"{who} returned {type(value).__name__}, expected a collapselab.Pool")
     if not allow_empty and len(value) == 0:
         raise PluginError(f"{who} returned an empty pool")
     if value.keys != like.keys or value.replicas != like.replicas:

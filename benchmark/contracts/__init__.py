@@ -1,0 +1,1 @@
+"""The plugin contracts: what a task or strategy author reads (Pool, Task, Strategy, errors, registry)."""

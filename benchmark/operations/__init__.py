@@ -1,0 +1,1 @@
+"""Operations over many runs: sweeps and their launchers, submissions, reproduction."""
