@@ -8,7 +8,7 @@ size, so every generation costs the same compute as replace.
 from __future__ import annotations
 
 from collapselab import Pool, Strategy, StrategyContext
-from collapselab.contracts.params import ParameterError
+from collapselab.errors import ParameterError
 
 
 class AccumulateSubsample(Strategy):

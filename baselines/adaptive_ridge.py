@@ -30,8 +30,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from collapselab import Pool, Strategy, StrategyContext
-from collapselab.contracts.errors import PluginError
-from collapselab.contracts.params import ParameterError
+from collapselab.errors import PluginError
+from collapselab.errors import ParameterError
 
 REQUIRED_CONFIG = ("noise_var", "dim", "n_samples")
 

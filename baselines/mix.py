@@ -10,7 +10,7 @@ size of the real pool.
 from __future__ import annotations
 
 from collapselab import Pool, Strategy, StrategyContext
-from collapselab.contracts.params import ParameterError
+from collapselab.errors import ParameterError
 
 
 class Mix(Strategy):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from collapselab import Pool, Strategy, StrategyContext
-from collapselab.contracts.params import ParameterError
+from collapselab.errors import ParameterError
 from collapselab.contracts.selection import top_k
 
 

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from collapselab.contracts import registry
+from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.scoring import scorer
 from collapselab.operations import submission
 from collapselab.scoring.report import strategy_display
-from collapselab.operations.submission import SubmissionError
+from collapselab.errors import SubmissionError
 
 REFERENCE = "replace"
 BOOTSTRAP_RESAMPLES = 9999
@@ -212,23 +213,9 @@ def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     rows.sort(key=lambda r: (list(TRACKS.values()).index(r["track"]), r["rank"] is None, r["rank"] or 0, r["name"]))
     return {
         "schema_version": 1,
-        "preset": next(iter(entries.values()))["preset"] if entries else submission.LEADERBOARD_PRESET,
+        "preset": next(iter(entries.values()))["preset"] if entries else LEADERBOARD_PRESET,
         "reference": REFERENCE,
         "tasks": tasks,
         "ranked_tasks": ranked_tasks,
         "entries": rows,
     }
-
-
-def load_entries(directory: Path, rules: submission.Rules = submission.LEADERBOARD) -> tuple[dict[str, Any], list[str]]:
-    """Every ``*.json`` in ``directory``, validated: (name -> entry, problems of the invalid ones)."""
-    entries: dict[str, Any] = {}
-    problems: list[str] = []
-    for path in sorted(Path(directory).glob("*.json")):
-        try:
-            entry = submission.read_stored(path, rules)
-        except SubmissionError as exc:
-            problems.extend(exc.problems)
-            continue
-        entries[entry["name"]] = entry
-    return entries, problems

@@ -24,7 +24,7 @@ from collapselab.contracts import registry
 from collapselab.operations import submit
 from collapselab.operations import sweep
 from collapselab.contracts.params import parse_seeds
-from collapselab.operations.submission import LEADERBOARD_PRESET
+from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.leaderboard import SUBMISSIONS
 
 PACKAGE = "collapselab.baselines"

@@ -29,9 +29,9 @@ from typing import Any
 
 from collapselab.storage import strict_json
 from collapselab.operations import submission
-from collapselab.contracts.errors import CollapseLabError
-from collapselab.operations.submission import SubmissionError
-from collapselab.leaderboard import SUBMISSIONS, aggregate
+from collapselab.errors import CollapseLabError
+from collapselab.errors import SubmissionError
+from collapselab.leaderboard import SUBMISSIONS, aggregate, rules, validate
 from collapselab.scoring import plots
 
 HERE = Path(__file__).resolve().parent
@@ -130,10 +130,10 @@ def _render(board: Mapping[str, Any], entries: Mapping[str, Any], sources: Mappi
 
 
 def build(
-    out: Path, submissions: Path = SUBMISSIONS, rules: submission.Rules = submission.LEADERBOARD
+    out: Path, submissions: Path = SUBMISSIONS, policy: rules.Rules = rules.LEADERBOARD
 ) -> dict[str, Any]:
     """Validate every submission in ``submissions`` and write the site to ``out``; returns the board."""
-    entries, problems = aggregate.load_entries(submissions, rules)
+    entries, problems = validate.load_entries(submissions, policy)
     if problems:
         raise SubmissionError(problems)
     if not entries:

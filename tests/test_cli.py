@@ -7,7 +7,8 @@ import json
 import pytest
 
 from collapselab.cli.main import main
-from collapselab.contracts.params import ParameterError, parse_seeds, parse_spec
+from collapselab.contracts.params import parse_seeds, parse_spec
+from collapselab.errors import ParameterError
 
 
 def test_parse_seeds_and_specs():
@@ -87,7 +88,7 @@ def test_wandb_logs_offline_into_the_run_directory(tmp_path, monkeypatch):
 def test_accelerator_names_are_checked_the_same_way_for_every_task():
     from collapselab.contracts import registry
     from collapselab.toolkit.devices import resolve_device
-    from collapselab.contracts.task import ConfigError
+    from collapselab.errors import ConfigError
 
     assert str(resolve_device("cpu")) == "cpu"
     for task in ("mnist_vae", "text_lm", "conformer_diffusion"):

@@ -15,8 +15,9 @@ from collapselab.contracts import registry
 from collapselab.scoring import scorer
 from collapselab.operations import submission
 from collapselab.cli.main import main
-from collapselab.contracts.errors import CollapseLabError
-from collapselab.operations.submission import SubmissionError
+from collapselab.errors import CollapseLabError
+from collapselab.errors import SubmissionError
+from collapselab.leaderboard import validate
 from collapselab.leaderboard import SUBMISSIONS, aggregate, site
 from collapselab.tasks.linear_regression import LinearRegressionTask
 
@@ -65,7 +66,7 @@ def files(root: Path) -> dict[str, bytes]:
 
 
 def test_scores_are_the_scorers_paired_by_seed_and_oracles_have_their_own_track():
-    entries, problems = aggregate.load_entries(SUBMISSIONS)
+    entries, problems = validate.load_entries(SUBMISSIONS)
     assert not problems
     board = aggregate.aggregate(entries)
     rows = {row["name"]: row for row in board["entries"]}
@@ -97,7 +98,7 @@ def test_overall_interval_is_a_stratified_bootstrap_over_seeds():
 
 def test_entries_covering_more_tasks_rank_first_and_the_overall_score_averages_tasks(twin, tmp_path):
     entries = [with_twin(committed("replace")), committed("accumulate"), with_twin(committed("mix"))]
-    found, problems = aggregate.load_entries(write_all(tmp_path / "subs", entries))
+    found, problems = validate.load_entries(write_all(tmp_path / "subs", entries))
     assert not problems
     board = aggregate.aggregate(found)
     rows = {row["name"]: row for row in board["entries"]}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from collapselab.engine import rundir as results
-from collapselab.contracts.errors import RunConflictError, TaskError
+from collapselab.errors import RunConflictError, TaskError
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.contracts.registry import make_strategy
 from collapselab.tasks.linear_regression import LinearRegressionTask

@@ -11,9 +11,9 @@ import pytest
 
 from collapselab import Pool
 from collapselab.contracts import registry
-from collapselab.contracts.errors import PluginError, TaskError
+from collapselab.errors import PluginError, TaskError
 from collapselab.engine.loop import RunSpec, execute
-from collapselab.contracts.task import ConfigError
+from collapselab.errors import ConfigError
 from collapselab.tasks.mnist_vae import MnistVaeTask, data, metrics
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from collapselab.contracts import registry
 from collapselab.engine import rundir as results
-from collapselab.contracts.errors import PluginError
+from collapselab.errors import PluginError
 from tests.helpers import run_strategy
 
 HEADER = "from collapselab import Strategy, Pool\n\n"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from collapselab import REAL, Pool
-from collapselab.contracts.pool import PoolError
+from collapselab.errors import PoolError
 from collapselab.contracts.selection import subsample, top_k
 
 

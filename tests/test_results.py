@@ -10,8 +10,9 @@ import pytest
 
 from collapselab.engine import rundir as results
 from collapselab.storage import strict_json
-from collapselab.storage.atomic import WriteError, atomic_write_text
-from collapselab.storage.strict_json import ResultFileError
+from collapselab.storage.atomic import atomic_write_text
+from collapselab.errors import WriteError
+from collapselab.errors import ResultFileError
 from tests.helpers import run_strategy
 
 

@@ -14,8 +14,8 @@ from collapselab.engine import rundir as results
 from collapselab.operations import submission
 from collapselab.operations import submit
 from collapselab.cli.main import main
-from collapselab.operations.submission import SubmissionError
-from collapselab.leaderboard import SUBMISSIONS, baselines
+from collapselab.errors import SubmissionError
+from collapselab.leaderboard import SUBMISSIONS, baselines, rules, validate
 from tests.helpers import run_strategy
 
 TASK = "linear_regression"
@@ -33,7 +33,7 @@ def save(tmp_path: Path, data: dict[str, Any], name: str = "entry.json") -> Path
 
 def test_committed_baseline_entries_validate_and_cover_every_shipped_baseline():
     files = sorted(SUBMISSIONS.glob("*.json"))
-    lines, ok = submission.check_files(files)
+    lines, ok = validate.check_files(files)
     assert ok, "\n".join(lines)
     assert {f.stem for f in files} == set(baselines.shipped())
     for path in files:
@@ -58,9 +58,9 @@ BAD = {
         f"field tasks/{TASK}/runs/0/records/3/metrics: 'loss' is a required property",
     ),
     "NaN": (lambda d: _records(d)[2]["metrics"].update(loss=float("nan")),
-            f"field tasks/{TASK}/runs/0/records/2/metrics/loss: nan is not allowed"),
+            "invalid JSON: non-finite number NaN"),
     "Infinity": (lambda d: _records(d, 1)[0]["compute"].update(examples=float("inf")),
-                 f"field tasks/{TASK}/runs/1/records/0/compute/examples: inf is not allowed"),
+                 "invalid JSON: non-finite number Infinity"),
     "wrong preset": (lambda d: d.update(preset="smoke"), "field preset: 'smoke' is not the leaderboard preset 'cpu'"),
     "missing seeds": (lambda d: d["tasks"][TASK]["runs"].pop(2), f"field tasks/{TASK}/runs: missing seed(s) [2]"),
     "seed picking": (lambda d: d["tasks"][TASK]["runs"].append(
@@ -94,9 +94,9 @@ def test_validation_rejects_bad_submissions_naming_file_and_field(case, tmp_path
     mutate, expected = BAD[case]
     data = committed()
     mutate(data)
-    path = save(tmp_path, data)
+    path = save(tmp_path, data, "replace.json")
     with pytest.raises(SubmissionError) as info:
-        submission.read(path)
+        rules.read_entry(path)
     message = str(info.value)
     assert str(path) in message and expected in message, message
 
@@ -104,11 +104,11 @@ def test_validation_rejects_bad_submissions_naming_file_and_field(case, tmp_path
 def test_oversized_and_malformed_files_are_refused_before_parsing(tmp_path):
     big = tmp_path / "big.json"
     big.write_text(json.dumps(committed()) + " " * submission.MAX_BYTES)
-    with pytest.raises(SubmissionError, match=r"big.json: file is [\d,]+ bytes; submissions are limited to"):
+    with pytest.raises(SubmissionError, match=r"big.json: file is [\d,]+ bytes; the limit is"):
         submission.read(big)
     broken = tmp_path / "broken.json"
     broken.write_text('{"name": ')
-    with pytest.raises(SubmissionError, match="broken.json: not valid JSON"):
+    with pytest.raises(SubmissionError, match="broken.json: invalid JSON"):
         submission.read(broken)
 
 
@@ -142,8 +142,8 @@ def test_submit_writes_an_entry_that_holds_every_seed_and_generation(smoke_runs,
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert f"{TASK}: seeds [0, 1, 2], G=3" in printed
-    assert "field preset: 'smoke' is not the leaderboard preset 'cpu'" in printed  # warned, not refused
-    entry = submission.read(out, submission.Rules(preset="smoke"))
+    assert f"collapselab leaderboard validate {out}" in printed
+    entry = submission.read(out)
     runs = entry["tasks"][TASK]["runs"]
     assert [r["seed"] for r in runs] == [0, 1, 2] and all(len(r["records"]) == 4 for r in runs)
     on_disk = results.load_run(smoke_runs / TASK / "replace" / "smoke" / "seed-1")

@@ -16,7 +16,7 @@ PLUGINS = textwrap.dedent(
     import os
 
     from collapselab import Strategy
-    from collapselab.contracts.errors import PluginError
+    from collapselab.errors import PluginError
 
 
     class Boom(Strategy):

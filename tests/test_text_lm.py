@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from collapselab import Pool
-from collapselab.contracts.errors import PluginError, TaskError
+from collapselab.errors import PluginError, TaskError
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.contracts.registry import make_strategy, make_task
-from collapselab.contracts.task import ConfigError
+from collapselab.errors import ConfigError
 from collapselab.tasks.text_lm import TextLMTask, corpus, metrics
 
 torch = pytest.importorskip("torch")

@@ -11,12 +11,12 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from collapselab.contracts import registry
-from collapselab.contracts.errors import CollapseLabError
-from collapselab.contracts.params import ParameterError, parse_assignment, parse_seeds
-from collapselab.storage.strict_json import ResultFileError
-from collapselab.contracts.task import ConfigError
+from collapselab.errors import USER_ERRORS, CollapseLabError
+from collapselab.contracts.params import parse_assignment, parse_seeds
+from collapselab.errors import ParameterError
+from collapselab.errors import ResultFileError
+from collapselab.errors import ConfigError
 
-USER_ERRORS = (CollapseLabError, ConfigError, ParameterError, ResultFileError, OSError)
 
 
 # ------------------------------------------------------------------- list
@@ -164,65 +164,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-# ------------------------------------------------------------ leaderboard
-def cmd_leaderboard_validate(args: argparse.Namespace) -> int:
-    from collapselab.operations import submission
-
-    lines, ok = submission.check_files([Path(p) for p in args.files])
-    print("\n".join(lines))
-    return 0 if ok else 1
-
-
-def cmd_leaderboard_build(args: argparse.Namespace) -> int:
-    import time
-
-    from collapselab.leaderboard import site, text
-
-    start = time.perf_counter()
-    board = site.build(Path(args.out), Path(args.submissions))
-    print(text.overall(board))
-    print(f"\nwrote {Path(args.out) / 'index.html'}: {len(board['entries'])} entries, {len(board['tasks'])} task(s) "
-          f"in {time.perf_counter() - start:.1f} s")
-    return 0
-
-
-def cmd_leaderboard_serve(args: argparse.Namespace) -> int:
-    from collapselab.leaderboard import serve
-
-    if not args.no_build:
-        cmd_leaderboard_build(args)
-    serve.serve(Path(args.out), args.port)
-    return 0
-
-
-# -------------------------------------------------------------- reproduce
-def cmd_reproduce(args: argparse.Namespace) -> int:
-    from collapselab.operations import reproduce
-    from collapselab.operations import sweep
-
-    if args.all == bool(args.entry):
-        raise ParameterError("give one entry NAME or --all")
-    submissions = Path(args.submissions)
-    paths = sorted(submissions.glob("*.json")) if args.all else [reproduce.resolve(args.entry, submissions)]
-    tasks = sweep.split_list(args.tasks) if args.tasks else None
-    seeds = parse_seeds(args.seeds) if args.seeds else None
-    verdicts = {}
-    for path in paths:
-        report, verdicts[path.stem] = reproduce.reproduce(path, tasks, seeds, Path(args.out), args.jobs, args.strategy,
-                                                          progress=not args.no_progress, missing_ok=args.all)
-        print(report + "\n")
-    if len(paths) > 1:
-        print(", ".join(f"{name}: {'PASS' if ok else 'FAIL'}" for name, ok in verdicts.items()))
-    return 0 if all(verdicts.values()) else 1
-
-
 # ----------------------------------------------------------------- parser
-def _submissions() -> Path:
-    from collapselab.leaderboard import SUBMISSIONS
-
-    return SUBMISSIONS
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="collapselab",
@@ -278,33 +220,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--merge", action="store_true", help="add these runs' tasks to the existing entry in --out")
     p.set_defaults(func=cmd_submit)
 
-    p = sub.add_parser("leaderboard", help="validate submissions, build or serve the static site")
-    board = p.add_subparsers(dest="action", required=True)
-    q = board.add_parser("validate", help="check submission files against the leaderboard's rules")
-    q.add_argument("files", nargs="+", metavar="FILE")
-    q.set_defaults(func=cmd_leaderboard_validate)
-    for action, func, text in (("build", cmd_leaderboard_build, "write the static site"),
-                               ("serve", cmd_leaderboard_serve, "build, then preview the site on localhost")):
-        q = board.add_parser(action, help=text)
-        q.add_argument("--out", default="site", help="site folder (default site/)")
-        q.add_argument("--submissions", default=str(_submissions()), help="folder of submission files")
-        if action == "serve":
-            q.add_argument("--port", type=int, default=8000)
-            q.add_argument("--no-build", action="store_true", help="serve --out as it is")
-        q.set_defaults(func=func)
-
-    p = sub.add_parser("reproduce", help="re-run a published entry and compare with its numbers")
-    p.add_argument("entry", metavar="NAME", nargs="?", help="entry name (leaderboard/submissions/NAME.json) or a file")
-    p.add_argument("--all", action="store_true", help="reproduce every published entry")
-    p.add_argument("--tasks", default=None, help="comma-separated tasks (default: all of the entry's)")
-    p.add_argument("--seeds", default=None, help="seeds to run (default: the published ones)")
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel")
-    p.add_argument("--out", default="runs/reproduce", help="where the re-runs go (default runs/reproduce/)")
-    p.add_argument("--strategy", default=None, help="where the strategy's code is, e.g. path/to/file.py:ClassName")
-    p.add_argument("--submissions", default=str(_submissions()), help="folder of submission files")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_reproduce)
+    for group in command_groups():
+        group(sub)
     return parser
+
+
+COMMAND_GROUP = "collapselab.commands"
+
+
+def command_groups() -> list[Any]:
+    """Extra sub-commands registered by installed packages (entry-point group ``collapselab.commands``):
+    each entry point is a function that adds its parsers to the sub-command set. The leaderboard's
+    ``leaderboard validate | build | serve`` and ``reproduce`` arrive this way, so the core never imports the leaderboard."""
+    from importlib.metadata import entry_points
+
+    return [ep.load() for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda ep: ep.name)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from collapselab.errors import ParameterError
+
 import json
 import math
 import re
 from typing import Any
 
-
-class ParameterError(ValueError):
-    """A ``key=value`` setting or spec is malformed or has the wrong type."""
 
 
 _SPEC = re.compile(r"^\s*(?P<name>[^\[\]]+?)\s*(?:\[(?P<params>.*)\])?\s*$")

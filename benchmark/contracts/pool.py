@@ -15,6 +15,8 @@ stays per item. The helpers in :mod:`collapselab.contracts.selection` do this fo
 
 from __future__ import annotations
 
+from collapselab.errors import PoolError
+
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,9 +30,6 @@ from collapselab.storage.atomic import atomic_write_bytes
 REAL = -1
 _RESERVED = ("__origin__", "__weight__", "__meta__")
 
-
-class PoolError(ValueError):
-    """A pool was built or combined inconsistently."""
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:

@@ -21,10 +21,12 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from collapselab.contracts.errors import PluginError
-from collapselab.contracts.params import ParameterError, parse_spec
+from collapselab.errors import PluginError
+from collapselab.contracts.params import parse_spec
+from collapselab.errors import ParameterError
 from collapselab.contracts.strategy import Strategy
-from collapselab.contracts.task import ConfigError, Task
+from collapselab.contracts.task import Task
+from collapselab.errors import ConfigError
 
 TASK_GROUP = "collapselab.tasks"
 STRATEGY_GROUP = "collapselab.strategies"

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from collapselab.contracts.pool import Pool, PoolError
+from collapselab.contracts.pool import Pool
+from collapselab.errors import PoolError
 
 
 def subsample(pool: Pool, n: int, rng: np.random.Generator) -> Pool:

@@ -28,7 +28,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from collapselab.contracts import selection
-from collapselab.contracts.params import ParameterError, coerce
+from collapselab.contracts.params import coerce
+from collapselab.errors import ParameterError
 from collapselab.contracts.pool import Pool
 
 

@@ -8,6 +8,8 @@ test data: :meth:`Task.evaluate` reads it, nothing else does, so no strategy can
 
 from __future__ import annotations
 
+from collapselab.errors import ConfigError
+
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,14 +18,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from collapselab.contracts.params import ParameterError, coerce
+from collapselab.contracts.params import coerce
+from collapselab.errors import ParameterError
 from collapselab.contracts.pool import Pool
 
 PRESETS = ("smoke", "cpu", "paper")
+REQUIRED_PRESETS = ("smoke", "cpu")
+#: The preset the leaderboard ranks (every task has it; entries run it unchanged).
+LEADERBOARD_PRESET = "cpu"
 
-
-class ConfigError(ValueError):
-    """A task configuration key or value is unknown or invalid."""
 
 
 @dataclass(frozen=True)

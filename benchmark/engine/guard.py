@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from collapselab.contracts.errors import PluginError, TaskError
+from collapselab.errors import PluginError, TaskError
 from collapselab.contracts.pool import Pool
 
 

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from collapselab.engine import guard
 from collapselab.engine import rundir as results
 from collapselab.engine import seeding
-from collapselab.contracts.errors import CollapseLabError, RunConflictError
+from collapselab.errors import CollapseLabError, RunConflictError
 from collapselab.contracts.pool import REAL, Pool
 from collapselab.contracts.registry import source_sha256
 from collapselab.contracts.strategy import Budget, Strategy, StrategyContext

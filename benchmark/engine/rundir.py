@@ -25,7 +25,7 @@ from typing import Any
 
 from collapselab.storage import strict_json
 from collapselab.storage.atomic import atomic_write_text
-from collapselab.storage.strict_json import ResultFileError
+from collapselab.errors import ResultFileError
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"

@@ -27,7 +27,7 @@ import numpy as np
 from collapselab.contracts import registry
 from collapselab.operations import submission
 from collapselab.operations import sweep
-from collapselab.contracts.errors import CollapseLabError, PluginError
+from collapselab.errors import CollapseLabError, PluginError
 from collapselab.contracts.params import parse_spec
 from collapselab.scoring.report import strategy_display
 from collapselab.engine.rundir import load_run

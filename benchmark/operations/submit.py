@@ -17,7 +17,7 @@ from typing import Any
 from collapselab.operations import submission
 from collapselab.scoring.report import strategy_display
 from collapselab.engine.rundir import Run, find_runs
-from collapselab.operations.submission import SubmissionError
+from collapselab.errors import SubmissionError
 
 RECORD_FIELDS = ("generation", "metrics", "composition", "compute", "seconds", "fit_options")
 
@@ -123,7 +123,7 @@ def write_entry(
     why ``leaderboard validate`` will refuse it.
     """
     # the existing entry may hold a stale section of a task being re-run: it is checked after the merge
-    existing = submission.read(out, submission.SELF_CONSISTENT) if merge_into and Path(out).exists() else None
+    existing = submission.read(out) if merge_into and Path(out).exists() else None
     name = name or (existing["name"] if existing else None)
     description = description or (existing["description"] if existing else None)
     url = url if url is not None else (existing["url"] if existing else None)
@@ -137,8 +137,5 @@ def write_entry(
              f"preset {entry['preset']}"]
     notes += [f"  {task}: seeds {[run['seed'] for run in section['runs']]}, G={section['generations']}"
               for task, section in entry["tasks"].items()]
-    refusals = submission.problems(entry, str(out), submission.LEADERBOARD)
-    if refusals:
-        notes.append("note: the leaderboard will refuse this file as it is:")
-        notes += [f"  {problem}" for problem in refusals]
+    notes.append(f"check it with the leaderboard's rules: collapselab leaderboard validate {out}")
     return notes

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from collapselab.contracts import registry
 from collapselab.engine import rundir as results
-from collapselab.contracts.errors import PluginError
+from collapselab.errors import PluginError
 from collapselab.contracts.strategy import Strategy
 from collapselab.contracts.task import Task
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from collapselab.contracts.errors import CollapseLabError
+from collapselab.errors import CollapseLabError
 
 
 def wandb_mode() -> str:

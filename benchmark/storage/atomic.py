@@ -6,13 +6,12 @@ a full disk or a crash leaves the old file in place and a clear error.
 
 from __future__ import annotations
 
+from collapselab.errors import WriteError
+
 import os
 import tempfile
 from pathlib import Path
 
-
-class WriteError(OSError):
-    """A result file could not be written (full disk, permissions...); nothing was replaced."""
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collapselab.contracts.task import ConfigError
+from collapselab.errors import ConfigError
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from collapselab.contracts.errors import TaskError
+from collapselab.errors import TaskError
 from collapselab.engine.seeding import derive_int, torch_seed
 from collapselab.contracts.task import Compute
 

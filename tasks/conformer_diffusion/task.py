@@ -28,9 +28,9 @@ import numpy as np
 
 from collapselab import FitResult, Pool, Task, TaskMetadata
 from collapselab.toolkit.devices import check_accelerator, resolve_device
-from collapselab.contracts.errors import TaskError
+from collapselab.errors import TaskError
 from collapselab.engine.seeding import derive_int
-from collapselab.contracts.task import ConfigError
+from collapselab.errors import ConfigError
 
 if TYPE_CHECKING:  # heavy modules (torch, e3nn, RDKit) load only when a task method needs them
     from collapselab.tasks.conformer_diffusion.data import ConformerData

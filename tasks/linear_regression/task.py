@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from collapselab import Compute, FitResult, Pool, Task, TaskMetadata
-from collapselab.contracts.task import ConfigError
+from collapselab.errors import ConfigError
 from collapselab.tasks.linear_regression import theory
 
 

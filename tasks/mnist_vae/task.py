@@ -31,9 +31,9 @@ import numpy as np
 
 from collapselab import Compute, FitResult, Pool, Task, TaskMetadata
 from collapselab.toolkit.devices import check_accelerator, resolve_device
-from collapselab.contracts.errors import TaskError
+from collapselab.errors import TaskError
 from collapselab.engine.seeding import derive_int
-from collapselab.contracts.task import ConfigError
+from collapselab.errors import ConfigError
 from collapselab.tasks.mnist_vae import data
 
 EVAL_SEED = 20240724

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from collapselab.contracts.errors import TaskError
+from collapselab.errors import TaskError
 
 SEPARATOR = b"\n\n"
 TINYSTORIES = "roneneldan/TinyStories"

@@ -24,8 +24,8 @@ import numpy as np
 
 from collapselab import FitResult, Pool, Task, TaskMetadata
 from collapselab.toolkit.devices import check_accelerator, resolve_device
-from collapselab.contracts.errors import TaskError
-from collapselab.contracts.task import ConfigError
+from collapselab.errors import TaskError
+from collapselab.errors import ConfigError
 from collapselab.tasks.text_lm import corpus, metrics
 
 if TYPE_CHECKING:

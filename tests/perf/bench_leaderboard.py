@@ -18,6 +18,7 @@ from pathlib import Path
 from collapselab.contracts import registry
 from collapselab.operations import sweep
 from collapselab.engine.loop import RunSpec, execute
+from collapselab.leaderboard import validate
 from collapselab.leaderboard import SUBMISSIONS, aggregate, site
 
 TASK = "linear_regression"
@@ -61,7 +62,7 @@ def main() -> None:
         print(f"  the same sweep again (all runs complete):    {again:6.2f} s")
 
         start = time.perf_counter()
-        entries, problems = aggregate.load_entries(SUBMISSIONS)
+        entries, problems = validate.load_entries(SUBMISSIONS)
         assert not problems, problems
         read = time.perf_counter() - start
         start = time.perf_counter()

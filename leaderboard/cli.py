@@ -1,0 +1,93 @@
+"""The leaderboard's sub-commands: ``leaderboard validate | build | serve`` and ``reproduce``.
+
+Registered with the core command line through the entry-point group ``collapselab.commands``,
+so that ``collapselab`` offers them without the core importing the leaderboard.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from collapselab.contracts.params import parse_seeds
+from collapselab.errors import ParameterError
+from collapselab.leaderboard import SUBMISSIONS
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from collapselab.leaderboard import validate
+
+    lines, ok = validate.check_files([Path(p) for p in args.files])
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from collapselab.leaderboard import site, text
+
+    start = time.perf_counter()
+    board = site.build(Path(args.out), Path(args.submissions))
+    print(text.overall(board))
+    print(f"\nwrote {Path(args.out) / 'index.html'}: {len(board['entries'])} entries, {len(board['tasks'])} task(s) "
+          f"in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from collapselab.leaderboard import serve
+
+    if not args.no_build:
+        cmd_build(args)
+    serve.serve(Path(args.out), args.port)
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from collapselab.operations import reproduce, sweep
+
+    if args.all == bool(args.entry):
+        raise ParameterError("give one entry NAME or --all")
+    submissions = Path(args.submissions)
+    paths = sorted(submissions.glob("*.json")) if args.all else [reproduce.resolve(args.entry, submissions)]
+    tasks = sweep.split_list(args.tasks) if args.tasks else None
+    seeds = parse_seeds(args.seeds) if args.seeds else None
+    verdicts = {}
+    for path in paths:
+        report, verdicts[path.stem] = reproduce.reproduce(path, tasks, seeds, Path(args.out), args.jobs, args.strategy,
+                                                          progress=not args.no_progress, missing_ok=args.all)
+        print(report + "\n")
+    if len(paths) > 1:
+        print(", ".join(f"{name}: {'PASS' if ok else 'FAIL'}" for name, ok in verdicts.items()))
+    return 0 if all(verdicts.values()) else 1
+
+
+def register(sub: Any) -> None:
+    """Add the leaderboard's parsers to the command line's sub-command set ``sub``."""
+    p = sub.add_parser("leaderboard", help="validate submissions, build or serve the static site")
+    board = p.add_subparsers(dest="action", required=True)
+    q = board.add_parser("validate", help="check submission files against the leaderboard's rules")
+    q.add_argument("files", nargs="+", metavar="FILE")
+    q.set_defaults(func=cmd_validate)
+    for action, func, text in (("build", cmd_build, "write the static site"),
+                               ("serve", cmd_serve, "build, then preview the site on localhost")):
+        q = board.add_parser(action, help=text)
+        q.add_argument("--out", default="site", help="site folder (default site/)")
+        q.add_argument("--submissions", default=str(SUBMISSIONS), help="folder of submission files")
+        if action == "serve":
+            q.add_argument("--port", type=int, default=8000)
+            q.add_argument("--no-build", action="store_true", help="serve --out as it is")
+        q.set_defaults(func=func)
+
+    p = sub.add_parser("reproduce", help="re-run a published entry and compare with its numbers")
+    p.add_argument("entry", metavar="NAME", nargs="?", help="entry name (leaderboard/submissions/NAME.json) or a file")
+    p.add_argument("--all", action="store_true", help="reproduce every published entry")
+    p.add_argument("--tasks", default=None, help="comma-separated tasks (default: all of the entry's)")
+    p.add_argument("--seeds", default=None, help="seeds to run (default: the published ones)")
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel")
+    p.add_argument("--out", default="runs/reproduce", help="where the re-runs go (default runs/reproduce/)")
+    p.add_argument("--strategy", default=None, help="where the strategy's code is, e.g. path/to/file.py:ClassName")
+    p.add_argument("--submissions", default=str(SUBMISSIONS), help="folder of submission files")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_reproduce)
