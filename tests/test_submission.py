@@ -178,7 +178,7 @@ def test_submit_refuses_mixed_task_versions(tmp_path):
     directory = tmp_path / TASK / "replace" / "smoke" / "seed-1"
     manifest = results.read_manifest(directory)
     results.write_manifest(directory, {**manifest, "task": {**manifest["task"], "version": "0.9"}})
-    with pytest.raises(SubmissionError, match=f"these runs mix versions of task '{TASK}'"):
+    with pytest.raises(SubmissionError, match=f"these runs mix task version on task '{TASK}'"):
         submit.build(results.find_runs([tmp_path]), "x", "d", None)
 
 

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from collapselab.engine import guard
 from collapselab.engine import rundir as results
 from collapselab.engine import seeding
+from collapselab.engine.identity import RunIdentity, StrategyIdentity, TaskIdentity
 from collapselab.errors import CollapseLabError, RunConflictError
 from collapselab.contracts.pool import REAL, Pool
 from collapselab.contracts.registry import source_sha256
@@ -58,10 +59,23 @@ class RunSpec:
     command: Sequence[str] = field(default_factory=lambda: list(sys.argv))
 
     @property
+    def identity(self) -> RunIdentity:
+        return run_identity(self.task, self.strategy, self.seed)
+
+    @property
     def directory(self) -> Path:
-        preset = results.preset_label(self.task.preset, self.task.config, self.task.presets[self.task.preset])
-        label = results.strategy_label(self.strategy.name, self.strategy.params)
-        return results.run_directory(self.root, self.task.name, label, preset, self.seed)
+        return self.identity.directory(self.root)
+
+
+def run_identity(task: Task, strategy: Strategy, seed: int) -> RunIdentity:
+    """The identity of running ``strategy`` on ``task`` with ``seed``."""
+    return RunIdentity(
+        TaskIdentity(task.name, task.version, task.preset, dict(task.config), task.data_fingerprint(),
+                     preset_config=task.presets[task.preset]),
+        StrategyIdentity(strategy.name, dict(strategy.params), source_sha256(type(strategy)),
+                         bool(strategy.uses_extra_real_data)),
+        int(seed),
+    )
 
 
 def _now() -> str:
@@ -79,45 +93,26 @@ def _composition(pool: Pool, fresh_real: int) -> dict[str, Any]:
     }
 
 
-def _identity(spec: RunSpec) -> dict[str, Any]:
-    task, strategy = spec.task, spec.strategy
+def _manifest_identity(spec: RunSpec) -> dict[str, Any]:
+    """The identity fields of the manifest, plus how the strategy was named and cited."""
+    identity = spec.identity
+    task, strategy = identity.task, identity.strategy
     return {
-        "task": {
-            "name": task.name,
-            "version": task.version,
-            "preset": task.preset,
-            "config": dict(task.config),
-            "data": task.data_fingerprint(),
-        },
-        "strategy": {
-            "name": strategy.name,
-            "spec": spec.strategy_spec or strategy.name,
-            "params": dict(strategy.params),
-            "citation": strategy.citation,
-            "uses_extra_real_data": bool(strategy.uses_extra_real_data),
-            "source_sha256": source_sha256(type(strategy)),
-        },
-        "seed": spec.seed,
+        "task": {"name": task.name, "version": task.version, "preset": task.preset, "config": dict(task.config),
+                 "data": dict(task.data)},
+        "strategy": {"name": strategy.name, "spec": spec.strategy_spec or strategy.name, "params": dict(strategy.params),
+                     "citation": spec.strategy.citation, "uses_extra_real_data": strategy.uses_extra_real_data,
+                     "source_sha256": strategy.source_sha256},
+        "seed": identity.seed,
     }
 
 
-def _check_resumable(directory: Path, existing: Mapping[str, Any], identity: Mapping[str, Any]) -> None:
-    checks = [
-        ("task name", existing["task"]["name"], identity["task"]["name"]),
-        ("task version", existing["task"]["version"], identity["task"]["version"]),
-        ("task config", existing["task"]["config"], identity["task"]["config"]),
-        ("task data", existing["task"].get("data", {}), identity["task"]["data"]),
-        ("strategy", existing["strategy"]["name"], identity["strategy"]["name"]),
-        ("strategy parameters", existing["strategy"]["params"], identity["strategy"]["params"]),
-        ("strategy source (sha256)", existing["strategy"].get("source_sha256"), identity["strategy"]["source_sha256"]),
-        ("seed", existing["seed"], identity["seed"]),
-    ]
-    for what, old, new in checks:
-        if old != new:
-            raise RunConflictError(
-                f"{directory} was made with a different {what} ({old!r}, now {new!r}); resuming would mix "
-                "numbers from two set-ups. Choose another --out or delete that directory."
-            )
+def _check_resumable(directory: Path, existing: Mapping[str, Any], identity: RunIdentity) -> None:
+    for what, old, new in RunIdentity.from_manifest(existing).differences(identity):
+        raise RunConflictError(
+            f"{directory} was made with a different {what} ({old!r}, now {new!r}); resuming would mix "
+            "numbers from two set-ups. Choose another --out or delete that directory."
+        )
 
 
 class _Run:
@@ -129,7 +124,7 @@ class _Run:
         self.strategy = spec.strategy
         self.dir = spec.directory
         self.listeners = listeners
-        self.identity = _identity(spec)
+        self.identity = spec.identity
         self.manifest: dict[str, Any] = {}
         self.records: list[dict[str, Any]] = []
         self.lines: list[str] = []
@@ -151,7 +146,7 @@ class _Run:
             self.dir.mkdir(parents=True, exist_ok=True)
             self.manifest = {
                 "schema_version": results.SCHEMA_VERSION,
-                **self.identity,
+                **_manifest_identity(self.spec),
                 "generations": self.spec.generations,
                 "environment": {},
                 "status": "running",

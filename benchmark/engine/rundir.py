@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from collapselab.engine.identity import RunIdentity
 from collapselab.storage import strict_json
 from collapselab.storage.atomic import atomic_write_text
 from collapselab.errors import ResultFileError
@@ -99,23 +100,6 @@ RECORD_SCHEMA: dict[str, Any] = {
         "artifacts": {"type": "array", "items": {"type": "string"}},
     },
 }
-
-
-def params_hash(params: Mapping[str, Any]) -> str:
-    """Short content hash of a parameter dict (stable across runs and machines)."""
-    return hashlib.sha256(strict_json.dumps(dict(sorted(params.items()))).encode()).hexdigest()[:8]
-
-
-def strategy_label(name: str, params: Mapping[str, Any]) -> str:
-    return f"{name}-{params_hash(params)}" if params else name
-
-
-def preset_label(preset: str, config: Mapping[str, Any], preset_config: Mapping[str, Any]) -> str:
-    return preset if dict(config) == dict(preset_config) else f"{preset}-{params_hash(config)}"
-
-
-def run_directory(root: Path, task: str, strategy: str, preset: str, seed: int) -> Path:
-    return Path(root) / task / strategy / preset / f"seed-{seed}"
 
 
 def environment(device: str) -> dict[str, Any]:
@@ -219,8 +203,12 @@ class Run:
         return self.manifest["task"]["name"]
 
     @property
+    def identity(self) -> RunIdentity:
+        return RunIdentity.from_manifest(self.manifest)
+
+    @property
     def strategy_label(self) -> str:
-        return strategy_label(self.manifest["strategy"]["name"], self.manifest["strategy"]["params"])
+        return self.identity.strategy.label
 
     @property
     def seed(self) -> int:

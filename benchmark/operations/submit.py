@@ -33,10 +33,13 @@ def _one(values: Mapping[str, Any], what: str) -> Any:
 
 def _section(task: str, runs: Sequence[Run]) -> dict[str, Any]:
     by_path = {str(run.path): run for run in runs}
-    version = _one({p: r.manifest["task"]["version"] for p, r in by_path.items()}, f"versions of task {task!r}")
-    config = _one({p: r.manifest["task"]["config"] for p, r in by_path.items()}, f"configurations of task {task!r}")
-    data = _one({p: r.manifest["task"].get("data", {}) for p, r in by_path.items()}, f"data of task {task!r}")
-    _one({p: r.manifest["strategy"].get("source_sha256") for p, r in by_path.items()}, f"strategy code on task {task!r}")
+    first = runs[0].identity
+    for run in runs[1:]:  # every seed must be the same experiment (RunIdentity without the seed)
+        for what, ours, theirs in first.differences(run.identity):
+            if what != "seed":
+                raise SubmissionError([f"these runs mix {what} on task {task!r}; an entry needs one:\n"
+                                       f"  {runs[0].path}: {ours!r}\n  {run.path}: {theirs!r}"])
+    version, config, data = first.task.version, dict(first.task.config), dict(first.task.data)
     generations = _one({p: r.manifest["generations"] for p, r in by_path.items()}, f"generation counts on task {task!r}")
     seeds: dict[int, str] = {}
     for run in runs:

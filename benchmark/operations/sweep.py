@@ -1,6 +1,6 @@
 """``collapselab sweep``: run a grid of tasks x strategies x seeds in parallel processes.
 
-Each run is its own process (``python -m collapselab.operations.sweep JOB``), limited to a fair share of
+Each run is its own process (:func:`worker_command`), limited to a fair share of
 the CPU cores through ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS``
 (torch and NumPy's BLAS read them at start-up), so ``--jobs 2`` on two cores runs two
 single-threaded runs instead of four threads fighting over two cores. Complete runs are
@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from collapselab.contracts import registry
 from collapselab.engine import rundir as results
+from collapselab.engine.identity import RunIdentity
 from collapselab.errors import PluginError
 from collapselab.contracts.strategy import Strategy
 from collapselab.contracts.task import Task
@@ -37,7 +38,8 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 
 @dataclass(frozen=True)
 class Job:
-    """One run of the grid (JSON-serialisable: it is handed to the child process)."""
+    """One run of the grid (JSON-serialisable: it is handed to the child process); ``identity`` is
+    the run's :meth:`RunIdentity.key`, so a directory holding another experiment is never skipped."""
 
     task: str
     strategy: str
@@ -56,6 +58,11 @@ class Job:
     def path(self) -> Path:
         return Path(self.directory)
 
+    def command(self) -> list[str]:
+        """The ``collapselab run`` command that makes the same run (recorded in its manifest)."""
+        return ["collapselab", "run", "--task", self.task, "--strategy", self.strategy, "--preset", self.preset,
+                "--seeds", str(self.seed), "--generations", str(self.generations), "--out", self.root]
+
     def recorded(self) -> int:
         """Generations recorded so far (lines of ``generations.jsonl``)."""
         try:
@@ -70,8 +77,7 @@ class Job:
             manifest = results.read_manifest(self.path)
         except (OSError, ValueError):
             return False
-        found = _identity(manifest["task"]["version"], manifest["task"]["config"], manifest["strategy"]["params"],
-                          manifest["strategy"].get("source_sha256"))
+        found = RunIdentity.from_manifest(manifest).key()
         done = manifest["status"] == "complete" and self.recorded() >= self.generations + 1
         return done and found == self.identity
 
@@ -90,10 +96,6 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return not self.failed and not self.interrupted
-
-
-def _identity(version: str, config: Mapping[str, Any], params: Mapping[str, Any], source: str | None) -> str:
-    return json.dumps({"version": version, "config": config, "params": params, "source": source}, sort_keys=True)
 
 
 def split_list(text: str) -> list[str]:
@@ -148,7 +150,7 @@ def plan(
     root: Path,
 ) -> tuple[list[Job], list[tuple[str, str, str]]]:
     """The grid's jobs (task-major order) and the (task, strategy, reason) pairs that cannot run."""
-    from collapselab.engine.loop import RunSpec
+    from collapselab.engine.loop import run_identity
 
     jobs, not_applicable = [], []
     for task_name in tasks:
@@ -161,12 +163,18 @@ def plan(
                 not_applicable.append((task_name, spec, reason))
                 continue
             for seed in seeds:
-                directory = RunSpec(task, strategy, seed, count, Path(root), strategy_spec=spec).directory
+                identity = run_identity(task, strategy, seed)
+                directory = identity.directory(Path(root))
                 if str(directory) in {job.directory for job in jobs}:
                     continue  # the same run named twice (e.g. ``mix`` and ``mix[real_fraction=0.5]``)
-                identity = _identity(task.version, task.config, strategy.params, registry.source_sha256(type(strategy)))
-                jobs.append(Job(task_name, spec, int(seed), preset, count, str(root), str(directory), identity))
+                jobs.append(Job(task_name, spec, int(seed), preset, count, str(root), str(directory), identity.key()))
     return jobs, not_applicable
+
+
+def worker_command(job: Job) -> list[str]:
+    """The child process of one job. ``-P`` keeps the working folder off ``sys.path``, so a file
+    there (``collapselab.py``, ``numpy.py``...) cannot shadow the packages the worker imports."""
+    return [sys.executable, "-P", "-m", "collapselab.operations.worker", json.dumps(asdict(job))]
 
 
 def available_cpus() -> int:
@@ -179,7 +187,7 @@ def available_cpus() -> int:
 def child_environment(parallel: int, threads: int | None = None) -> dict[str, str]:
     """The parent's environment with each thread pool capped at ``threads`` (default: this job's share of the cores)."""
     count = threads or max(1, available_cpus() // max(1, parallel))
-    return {**os.environ, **dict.fromkeys(THREAD_VARIABLES, str(count))}
+    return {**os.environ, **dict.fromkeys(THREAD_VARIABLES, str(count)), "PYTHONSAFEPATH": "1"}
 
 
 def _failure_reason(job: Job, returncode: int) -> str:
@@ -226,7 +234,7 @@ class _Runner:
         with open(job.path / LOG, "ab") as log:
             log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {job.label}\n".encode())
             process = subprocess.Popen(
-                [sys.executable, "-m", "collapselab.operations.sweep", json.dumps(asdict(job))],
+                worker_command(job),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -325,29 +333,3 @@ def summary(jobs: Sequence[Job], outcome: Outcome) -> str:
     if outcome.interrupted:
         lines.append("\ninterrupted: finished generations are kept; re-run the same command to resume")
     return "\n".join(lines)
-
-
-def _child(argv: Sequence[str]) -> int:
-    """Run one job in this process (the sweep's worker)."""
-    from collapselab.engine.loop import RunSpec, execute
-
-    job = Job(**json.loads(argv[0]))
-    task = registry.make_task(job.task, job.preset)
-    strategy = registry.make_strategy(job.strategy)
-    command = ["collapselab", "run", "--task", job.task, "--strategy", job.strategy, "--preset", job.preset,
-               "--seeds", str(job.seed), "--generations", str(job.generations), "--out", job.root]
-    spec = RunSpec(task, strategy, job.seed, job.generations, Path(job.root), job.strategy, command)
-    if spec.directory != job.path:
-        raise PluginError(f"{job.label}: the run directory changed since the sweep was planned ({spec.directory})")
-    execute(spec, progress=False)
-    return 0
-
-
-if __name__ == "__main__":
-    from collapselab.cli.main import USER_ERRORS
-
-    try:
-        sys.exit(_child(sys.argv[1:]))
-    except USER_ERRORS as error:
-        print(f"collapselab: error: {error}", file=sys.stderr)
-        sys.exit(1)
