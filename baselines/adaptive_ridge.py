@@ -30,8 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from collapselab import Pool, Strategy, StrategyContext
-from collapselab.errors import PluginError
-from collapselab.errors import ParameterError
+from collapselab.errors import ParameterError, PluginError
 
 REQUIRED_CONFIG = ("noise_var", "dim", "n_samples")
 

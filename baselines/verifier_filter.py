@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 
 from collapselab import Pool, Strategy, StrategyContext
-from collapselab.errors import ParameterError
 from collapselab.contracts.selection import top_k
+from collapselab.errors import ParameterError
 
 
 class VerifierFilter(Strategy):

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from collapselab.contracts import registry
 from collapselab.contracts.task import LEADERBOARD_PRESET
-from collapselab.scoring import scorer
-from collapselab.operations import submission
-from collapselab.scoring.report import strategy_display
 from collapselab.errors import SubmissionError
+from collapselab.operations import submission
+from collapselab.scoring import scorer
+from collapselab.scoring.report import strategy_display
 
 REFERENCE = "replace"
 BOOTSTRAP_RESAMPLES = 9999

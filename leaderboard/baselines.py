@@ -21,11 +21,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from collapselab.contracts import registry
-from collapselab.operations import submit
-from collapselab.operations import sweep
 from collapselab.contracts.params import parse_seeds
 from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.leaderboard import SUBMISSIONS
+from collapselab.operations import submit, sweep
 
 PACKAGE = "collapselab.baselines"
 

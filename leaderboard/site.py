@@ -27,12 +27,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from collapselab.storage import strict_json
-from collapselab.operations import submission
-from collapselab.errors import CollapseLabError
-from collapselab.errors import SubmissionError
+from collapselab.errors import CollapseLabError, SubmissionError
 from collapselab.leaderboard import SUBMISSIONS, aggregate, rules, validate
+from collapselab.operations import submission
 from collapselab.scoring import plots
+from collapselab.storage import strict_json
 
 HERE = Path(__file__).resolve().parent
 MARKER = ".collapselab-site"

@@ -87,8 +87,8 @@ def test_wandb_logs_offline_into_the_run_directory(tmp_path, monkeypatch):
 
 def test_accelerator_names_are_checked_the_same_way_for_every_task():
     from collapselab.contracts import registry
-    from collapselab.toolkit.devices import resolve_device
     from collapselab.errors import ConfigError
+    from collapselab.toolkit.devices import resolve_device
 
     assert str(resolve_device("cpu")) == "cpu"
     for task in ("mnist_vae", "text_lm", "conformer_diffusion"):

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from collapselab.contracts.registry import make_strategy
 from collapselab.engine import seeding
 from collapselab.engine.loop import RunSpec, execute
-from collapselab.contracts.registry import make_strategy
 from collapselab.tasks.conformer_diffusion import ConformerDiffusionTask, molecules, reference, rmsd
 
 torch = pytest.importorskip("torch")

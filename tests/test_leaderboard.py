@@ -11,14 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from collapselab.contracts import registry
-from collapselab.scoring import scorer
-from collapselab.operations import submission
 from collapselab.cli.main import main
-from collapselab.errors import CollapseLabError
-from collapselab.errors import SubmissionError
-from collapselab.leaderboard import validate
-from collapselab.leaderboard import SUBMISSIONS, aggregate, site
+from collapselab.contracts import registry
+from collapselab.errors import CollapseLabError, SubmissionError
+from collapselab.leaderboard import SUBMISSIONS, aggregate, site, validate
+from collapselab.operations import submission
+from collapselab.scoring import scorer
 from collapselab.tasks.linear_regression import LinearRegressionTask
 
 TASK = "linear_regression"

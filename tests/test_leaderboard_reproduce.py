@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from collapselab.operations import reproduce
 from collapselab.cli.main import main
 from collapselab.leaderboard import SUBMISSIONS
+from collapselab.operations import reproduce
 
 TASK = "linear_regression"
 

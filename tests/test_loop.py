@@ -7,14 +7,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from collapselab.engine import rundir as results
-from collapselab.errors import RunConflictError, TaskError
-from collapselab.engine.loop import RunSpec, execute
 from collapselab.contracts.registry import make_strategy
+from collapselab.engine import rundir as results
+from collapselab.engine.loop import RunSpec, execute
+from collapselab.errors import RunConflictError, TaskError
 from collapselab.tasks.linear_regression import LinearRegressionTask
 from tests.helpers import metric_curves, run_strategy
 

@@ -11,9 +11,8 @@ import pytest
 
 from collapselab import Pool
 from collapselab.contracts import registry
-from collapselab.errors import PluginError, TaskError
 from collapselab.engine.loop import RunSpec, execute
-from collapselab.errors import ConfigError
+from collapselab.errors import ConfigError, PluginError, TaskError
 from collapselab.tasks.mnist_vae import MnistVaeTask, data, metrics
 
 

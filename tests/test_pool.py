@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from collapselab import REAL, Pool
-from collapselab.errors import PoolError
 from collapselab.contracts.selection import subsample, top_k
+from collapselab.errors import PoolError
 
 
 def make(n: int, origin: int, replicas: int = 1, start: float = 0.0) -> Pool:

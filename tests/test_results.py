@@ -9,10 +9,9 @@ import os
 import pytest
 
 from collapselab.engine import rundir as results
+from collapselab.errors import ResultFileError, WriteError
 from collapselab.storage import strict_json
 from collapselab.storage.atomic import atomic_write_text
-from collapselab.errors import WriteError
-from collapselab.errors import ResultFileError
 from tests.helpers import run_strategy
 
 

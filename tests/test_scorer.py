@@ -14,7 +14,7 @@ def test_summarize_mean_std_and_ci():
     assert summary.mean == 3.0
     assert summary.std == pytest.approx(np.std(values, ddof=1))
     assert summary.ci_low < 3.0 < summary.ci_high
-    assert 1.0 <= summary.ci_low and summary.ci_high <= 5.0
+    assert summary.ci_low >= 1.0 and summary.ci_high <= 5.0
     assert scorer.summarize(values) == summary  # the bootstrap is seeded
 
 

@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
-from collapselab.engine import rundir as results
-from collapselab.operations import submission
-from collapselab.operations import submit
 from collapselab.cli.main import main
+from collapselab.engine import rundir as results
 from collapselab.errors import SubmissionError
 from collapselab.leaderboard import SUBMISSIONS, baselines, rules, validate
+from collapselab.operations import submission, submit
 from tests.helpers import run_strategy
 
 TASK = "linear_regression"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import textwrap
 
+from collapselab.cli.main import main
 from collapselab.engine import rundir as results
 from collapselab.operations import sweep
-from collapselab.cli.main import main
 
 TASK = "linear_regression"
 

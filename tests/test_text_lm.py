@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from collapselab import Pool
-from collapselab.errors import PluginError, TaskError
-from collapselab.engine.loop import RunSpec, execute
 from collapselab.contracts.registry import make_strategy, make_task
-from collapselab.errors import ConfigError
+from collapselab.engine.loop import RunSpec, execute
+from collapselab.errors import ConfigError, PluginError, TaskError
 from collapselab.tasks.text_lm import TextLMTask, corpus, metrics
 
 torch = pytest.importorskip("torch")
@@ -72,7 +71,7 @@ def test_fresh_real_pool_comes_from_the_reserve(task: TextLMTask) -> None:
 
 
 def test_local_text_file_corpus(tmp_path: Path) -> None:
-    words = "alpha beta gamma delta epsilon zeta eta theta".split()
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"]
     rng = np.random.default_rng(0)
     paragraphs = [" ".join(rng.choice(words, size=40)) for _ in range(60)]
     path = tmp_path / "corpus.txt"

@@ -11,12 +11,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from collapselab.contracts import registry
-from collapselab.errors import USER_ERRORS, CollapseLabError
 from collapselab.contracts.params import parse_assignment, parse_seeds
-from collapselab.errors import ParameterError
-from collapselab.errors import ResultFileError
-from collapselab.errors import ConfigError
-
+from collapselab.errors import USER_ERRORS, CollapseLabError, ParameterError, ResultFileError
 
 
 # ------------------------------------------------------------------- list
@@ -125,8 +121,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------- report
 def cmd_report(args: argparse.Namespace) -> int:
-    from collapselab.scoring.report import build_report
     from collapselab.engine.rundir import find_runs
+    from collapselab.scoring.report import build_report
 
     runs = find_runs([Path(p) for p in args.run_dirs])
     if not runs:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collapselab.errors import ParameterError
-
 import json
 import math
 import re
 from typing import Any
 
-
+from collapselab.errors import ParameterError
 
 _SPEC = re.compile(r"^\s*(?P<name>[^\[\]]+?)\s*(?:\[(?P<params>.*)\])?\s*$")
 

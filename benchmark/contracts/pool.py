@@ -15,8 +15,6 @@ stays per item. The helpers in :mod:`collapselab.contracts.selection` do this fo
 
 from __future__ import annotations
 
-from collapselab.errors import PoolError
-
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from collapselab.errors import PoolError
 from collapselab.storage.atomic import atomic_write_bytes
 
 REAL = -1
@@ -123,14 +122,14 @@ class Pool:
         return {int(v): int(c) for v, c in zip(values, counts)}
 
     # ------------------------------------------------------------- combining
-    def with_origin(self, origin: int) -> "Pool":
+    def with_origin(self, origin: int) -> Pool:
         """The same items, all marked as coming from ``origin``."""
         return Pool(self._payload, origin, self._weight, self._replicas)
 
-    def with_weight(self, weight: np.ndarray | None) -> "Pool":
+    def with_weight(self, weight: np.ndarray | None) -> Pool:
         return Pool(self._payload, self._origin, weight, self._replicas)
 
-    def subset(self, indices: np.ndarray | Sequence[int]) -> "Pool":
+    def subset(self, indices: np.ndarray | Sequence[int]) -> Pool:
         """Items at ``indices``.
 
         ``indices`` is 1-D (the same items in every replica) or, for a pool with replicas,
@@ -165,13 +164,13 @@ class Pool:
         payload = {k: a[idx, replica] for k, a in self._payload.items()}
         return Pool(payload, origin[:, 0], weight, self._replicas)
 
-    def by_origin(self, origin: int | Iterable[int]) -> "Pool":
+    def by_origin(self, origin: int | Iterable[int]) -> Pool:
         """The items whose origin is ``origin`` (or any of several origins)."""
         wanted = np.atleast_1d(np.asarray(list(origin) if not np.isscalar(origin) else origin))
         return self.subset(np.flatnonzero(np.isin(self._origin, wanted)))
 
     @staticmethod
-    def concat(pools: Sequence["Pool"]) -> "Pool":
+    def concat(pools: Sequence[Pool]) -> Pool:
         """One pool holding the items of ``pools`` in order."""
         pools = list(pools)
         if not pools:
@@ -201,7 +200,7 @@ class Pool:
             first.replicas,
         )
 
-    def equals(self, other: "Pool") -> bool:
+    def equals(self, other: Pool) -> bool:
         """Same items, provenance and replicas (exact array equality)."""
         if self.keys != other.keys or self.replicas != other.replicas:
             return False
@@ -226,7 +225,7 @@ class Pool:
         atomic_write_bytes(Path(path), buffer.getvalue())
 
     @classmethod
-    def load(cls, path: str | Path) -> "Pool":
+    def load(cls, path: str | Path) -> Pool:
         path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as data:

@@ -21,12 +21,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from collapselab.errors import PluginError
 from collapselab.contracts.params import parse_spec
-from collapselab.errors import ParameterError
 from collapselab.contracts.strategy import Strategy
 from collapselab.contracts.task import Task
-from collapselab.errors import ConfigError
+from collapselab.errors import ConfigError, ParameterError, PluginError
 
 TASK_GROUP = "collapselab.tasks"
 STRATEGY_GROUP = "collapselab.strategies"

@@ -29,8 +29,8 @@ import numpy as np
 
 from collapselab.contracts import selection
 from collapselab.contracts.params import coerce
-from collapselab.errors import ParameterError
 from collapselab.contracts.pool import Pool
+from collapselab.errors import ParameterError
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,6 @@ test data: :meth:`Task.evaluate` reads it, nothing else does, so no strategy can
 
 from __future__ import annotations
 
-from collapselab.errors import ConfigError
-
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,8 +17,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from collapselab.contracts.params import coerce
-from collapselab.errors import ParameterError
 from collapselab.contracts.pool import Pool
+from collapselab.errors import ConfigError, ParameterError
 
 PRESETS = ("smoke", "cpu", "paper")
 REQUIRED_PRESETS = ("smoke", "cpu")

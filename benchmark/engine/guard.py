@@ -6,8 +6,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from collapselab.errors import PluginError, TaskError
 from collapselab.contracts.pool import Pool
+from collapselab.errors import PluginError, TaskError
 
 
 def call_strategy(strategy_name: str, hook: str, generation: int, fn: Callable[..., Any], *args: Any) -> Any:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 def params_hash(params: Mapping[str, Any]) -> str:
     """Short content hash of a parameter dict (stable across runs and machines)."""
     return hashlib.sha256(json.dumps(dict(sorted(params.items())), allow_nan=False, ensure_ascii=False).encode()).hexdigest()[:8]
@@ -76,7 +75,7 @@ class RunIdentity:
         """A canonical string of the identity (``with_seed=False``: the experiment all seeds share)."""
         return json.dumps([[what, value] for what, value in self.fields(with_seed)], sort_keys=True, allow_nan=False)
 
-    def differences(self, other: "RunIdentity") -> list[tuple[str, Any, Any]]:
+    def differences(self, other: RunIdentity) -> list[tuple[str, Any, Any]]:
         """(what, ours, theirs) for every field where ``other`` differs."""
         return [(what, a, b) for (what, a), (_, b) in zip(self.fields(), other.fields()) if a != b]
 
@@ -85,7 +84,7 @@ class RunIdentity:
         return Path(root) / self.task.name / self.strategy.label / self.task.label / f"seed-{self.seed}"
 
     @classmethod
-    def from_manifest(cls, manifest: Mapping[str, Any]) -> "RunIdentity":
+    def from_manifest(cls, manifest: Mapping[str, Any]) -> RunIdentity:
         task, strategy = manifest["task"], manifest["strategy"]
         return cls(
             TaskIdentity(task["name"], task["version"], task["preset"], task["config"], task.get("data", {})),

@@ -14,26 +14,26 @@ run. Strategies must keep no state between generations: all they know comes from
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
-from collapselab.engine import guard
-from collapselab.engine import rundir as results
-from collapselab.engine import seeding
-from collapselab.engine.identity import RunIdentity, StrategyIdentity, TaskIdentity
-from collapselab.errors import CollapseLabError, RunConflictError
 from collapselab.contracts.pool import REAL, Pool
 from collapselab.contracts.registry import source_sha256
 from collapselab.contracts.strategy import Budget, Strategy, StrategyContext
 from collapselab.contracts.task import Task
+from collapselab.engine import guard, seeding
+from collapselab.engine import rundir as results
+from collapselab.engine.identity import RunIdentity, StrategyIdentity, TaskIdentity
+from collapselab.errors import CollapseLabError, RunConflictError
 
 POOLS = "pools"
 MODELS = "models"
@@ -79,7 +79,7 @@ def run_identity(task: Task, strategy: Strategy, seed: int) -> RunIdentity:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _composition(pool: Pool, fresh_real: int) -> dict[str, Any]:
@@ -332,10 +332,8 @@ def execute(
             "message": message,
             "traceback": "".join(traceback.format_exception(exc))[-4000:],
         }
-        try:
+        with contextlib.suppress(Exception):  # the original error matters more than a failed status update
             run.finish("failed", error, time.perf_counter() - started)
-        except Exception:  # the original error matters more than a failed status update
-            pass
         raise
     finally:
         bar.close()

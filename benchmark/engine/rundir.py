@@ -12,7 +12,6 @@ any, and the preset label is the preset name, plus a hash of the configuration w
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import os
 import platform
@@ -24,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from collapselab.engine.identity import RunIdentity
+from collapselab.errors import ResultFileError
 from collapselab.storage import strict_json
 from collapselab.storage.atomic import atomic_write_text
-from collapselab.errors import ResultFileError
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"

@@ -25,12 +25,11 @@ from typing import Any
 import numpy as np
 
 from collapselab.contracts import registry
-from collapselab.operations import submission
-from collapselab.operations import sweep
-from collapselab.errors import CollapseLabError, PluginError
 from collapselab.contracts.params import parse_spec
-from collapselab.scoring.report import strategy_display
 from collapselab.engine.rundir import load_run
+from collapselab.errors import CollapseLabError, PluginError
+from collapselab.operations import submission, sweep
+from collapselab.scoring.report import strategy_display
 
 Z = 3.0
 RELATIVE_FLOOR = 1e-9

@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from collapselab.operations import submission
-from collapselab.scoring.report import strategy_display
 from collapselab.engine.rundir import Run, find_runs
 from collapselab.errors import SubmissionError
+from collapselab.operations import submission
+from collapselab.scoring.report import strategy_display
 
 RECORD_FIELDS = ("generation", "metrics", "composition", "compute", "seconds", "fit_options")
 

@@ -17,19 +17,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tqdm.auto import tqdm
 
 from collapselab.contracts import registry
+from collapselab.contracts.strategy import Strategy
+from collapselab.contracts.task import Task
 from collapselab.engine import rundir as results
 from collapselab.engine.identity import RunIdentity
 from collapselab.errors import PluginError
-from collapselab.contracts.strategy import Strategy
-from collapselab.contracts.task import Task
 
 LOG = "sweep.log"
 POLL_SECONDS = 0.25

@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
+from collapselab.engine.identity import params_hash
+from collapselab.engine.rundir import Run
 from collapselab.scoring import scorer
 from collapselab.storage import strict_json
 from collapselab.storage.atomic import atomic_write_text
-from collapselab.engine.identity import params_hash
-from collapselab.engine.rundir import Run
 
 
 def strategy_display(name: str, params: Mapping[str, Any]) -> str:

@@ -6,12 +6,12 @@ a full disk or a crash leaves the old file in place and a clear error.
 
 from __future__ import annotations
 
-from collapselab.errors import WriteError
-
+import contextlib
 import os
 import tempfile
 from pathlib import Path
 
+from collapselab.errors import WriteError
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -25,10 +25,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise WriteError(exc.errno, f"could not write {path}: {exc.strerror or exc}; the previous file is unchanged") from exc
 
 

@@ -13,19 +13,18 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from collapselab.errors import TaskError
-from collapselab.engine.seeding import derive_int, torch_seed
 from collapselab.contracts.task import Compute
-
-import pytorch_lightning as pl
+from collapselab.errors import TaskError
+from collapselab.toolkit.seeds import derive_int, torch_seed
 
 # Lightning sets its loggers to INFO on import; the loop reports progress instead.
 for _name in ("lightning", "lightning.pytorch", "pytorch_lightning", "lightning_fabric", "lightning.fabric"):

@@ -18,11 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pytorch_lightning as pl
 import torch
 from e3nn import nn as e3nn_nn
 from e3nn import o3
-
-import pytorch_lightning as pl
 
 from collapselab.tasks.conformer_diffusion import diffusion
 from collapselab.tasks.conformer_diffusion.graphs import Batch, GraphIndex

@@ -65,7 +65,7 @@ class Ensembles:
         ptr = self.block_ptr
         return self.coords[ptr[m] : ptr[m + 1]].reshape(int(self.counts[m]), int(self.n_atoms[m]), 3)
 
-    def select(self, indices: Sequence[int]) -> "Ensembles":
+    def select(self, indices: Sequence[int]) -> Ensembles:
         """The ensembles of molecules ``indices``, in that order."""
         return Ensembles(
             smiles=tuple(self.smiles[int(m)] for m in indices),

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 # conjugated terminal O/N pairs such as C(=O)O, C(=O)[O-] and [N+](=O)[O-] (RDKit's
 # MolAlign::details::symmetrizeTerminalAtoms, used by GetBestRMS by default)
 _TERMINAL = "[O,N;D1;$([O,N;D1]-[*]=[O,N;D1]),$([O,N;D1]=[*]-[O,N;D1])]~[*]"

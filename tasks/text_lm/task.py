@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from collapselab import FitResult, Pool, Task, TaskMetadata
-from collapselab.toolkit.devices import check_accelerator, resolve_device
-from collapselab.errors import TaskError
-from collapselab.errors import ConfigError
+from collapselab.errors import ConfigError, TaskError
 from collapselab.tasks.text_lm import corpus, metrics
+from collapselab.toolkit.devices import check_accelerator, resolve_device
 
 if TYPE_CHECKING:
     import torch
@@ -129,11 +128,11 @@ class TextLMTask(Task):
         return str(self._device)
 
     @cached_property
-    def _device(self) -> "torch.device":
+    def _device(self) -> torch.device:
         return resolve_device(self.config["accelerator"])
 
     # ----------------------------------------------------------------- model
-    def _model_config(self, total_steps: int = 1, weight_decay: float | None = None) -> "GPTConfig":
+    def _model_config(self, total_steps: int = 1, weight_decay: float | None = None) -> GPTConfig:
         from collapselab.tasks.text_lm.model import GPTConfig
 
         c = self.config
@@ -152,8 +151,8 @@ class TextLMTask(Task):
         """Train a fresh model for ``epochs`` over ``pool``; item weights scale each item's loss."""
         import torch
 
-        from collapselab.toolkit.training import make_loader, train
         from collapselab.tasks.text_lm.model import ByteGPT
+        from collapselab.toolkit.training import make_loader, train
 
         c = self.config
         epochs = int(options["epochs"])
@@ -177,17 +176,17 @@ class TextLMTask(Task):
         )
         return FitResult(model.eval(), compute)
 
-    def sample(self, model: "ByteGPT", n: int, rng: np.random.Generator) -> Pool:
+    def sample(self, model: ByteGPT, n: int, rng: np.random.Generator) -> Pool:
         """``n`` chunks of ``context`` bytes, each sampled from the start at the configured temperature."""
         return Pool({"tokens": self._sample(model, n, rng)}, origin=0)
 
-    def _sample(self, model: "ByteGPT", n: int, rng: np.random.Generator) -> np.ndarray:
+    def _sample(self, model: ByteGPT, n: int, rng: np.random.Generator) -> np.ndarray:
         from collapselab.tasks.text_lm.sampling import sample_bytes
 
         c = self.config
         return sample_bytes(model, n, c["context"], rng, c["temperature"], self._device, c["sample_batch"])
 
-    def _bits_per_byte(self, model: "ByteGPT", chunks: np.ndarray) -> np.ndarray:
+    def _bits_per_byte(self, model: ByteGPT, chunks: np.ndarray) -> np.ndarray:
         """Mean negative log2-likelihood of each chunk's bytes under ``model``."""
         import torch
 
@@ -200,7 +199,7 @@ class TextLMTask(Task):
                 out.append(model.byte_nll(items).mean(dim=1).double().cpu().numpy())
         return np.concatenate(out) / math.log(2)
 
-    def evaluate(self, model: "ByteGPT") -> dict[str, float]:
+    def evaluate(self, model: ByteGPT) -> dict[str, float]:
         """Bits per byte on all held-out chunks, and sample metrics from a fixed seed."""
         loss = float(self._bits_per_byte(model, self._split.test).mean())
         samples = self._sample(model, self.config["eval_samples"], np.random.default_rng(EVAL_SEED))
@@ -211,11 +210,11 @@ class TextLMTask(Task):
             "unigram_entropy_real": metrics.unigram_entropy(test),
         }
 
-    def score(self, model: "ByteGPT", pool: Pool) -> np.ndarray:
+    def score(self, model: ByteGPT, pool: Pool) -> np.ndarray:
         """Per-item log2-likelihood per byte under ``model`` (higher is more plausible text)."""
         return -self._bits_per_byte(model, pool["tokens"])
 
-    def write_artifacts(self, model: "ByteGPT", generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
+    def write_artifacts(self, model: ByteGPT, generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
         """``samples-gen-XXXX.txt``: a few samples of this generation's model, as text."""
         samples = self._sample(model, ARTIFACT_SAMPLES, rng)
         name = f"samples-gen-{generation:04d}.txt"
@@ -227,13 +226,13 @@ class TextLMTask(Task):
         (directory / name).write_text(header + body, encoding="utf-8")
         return [name]
 
-    def save_model(self, model: "ByteGPT", path: Path) -> None:
+    def save_model(self, model: ByteGPT, path: Path) -> None:
         from collapselab.toolkit.training import save_state
 
         save_state(model, path)
 
-    def load_model(self, path: Path) -> "ByteGPT":
-        from collapselab.toolkit.training import load_state
+    def load_model(self, path: Path) -> ByteGPT:
         from collapselab.tasks.text_lm.model import ByteGPT
+        from collapselab.toolkit.training import load_state
 
         return load_state(ByteGPT(self._model_config()), path)

@@ -32,7 +32,7 @@ def plain_fit(task, pool, rng: np.random.Generator) -> object:
     """The reference: the same model, loader, optimiser, schedule and epochs as ``task.fit``, without Lightning."""
     import torch
 
-    from collapselab.engine.seeding import torch_seed
+    from collapselab.toolkit.seeds import torch_seed
     from collapselab.toolkit.training import make_loader
 
     tensors = [torch.tensor(pool["mol"]), torch.tensor(pool["pos"]), torch.ones(len(pool))]
@@ -61,7 +61,7 @@ def bench_reference(smiles: list[str], embed: int) -> list[list[object]]:
     serial, one = timed(lambda: reference.build_ensembles(smiles, counts, settings, workers=1))
     parallel, many = timed(lambda: reference.build_ensembles(smiles, counts, settings))
     assert one.sha256() == many.sha256(), "parallel reference differs from serial"
-    per = lambda s: f"{s / len(smiles):.4f}"  # noqa: E731
+    per = lambda s: f"{s / len(smiles):.4f}"
     return [
         ["reference conformers", f"s/molecule, {os.cpu_count()} processes", per(parallel), "1 process", per(serial),
          f"{serial / parallel:.2f}x"],
@@ -133,7 +133,7 @@ def main() -> None:
           f"real pool {len(real)} conformers of {len(task._data.split.train)} molecules")
     rows += bench_rmsd(task)
 
-    fit = lambda: task.fit(real, task.fit_options, seeding.stream(0, 0, "fit"))  # noqa: E731
+    fit = lambda: task.fit(real, task.fit_options, seeding.stream(0, 0, "fit"))
     cold_s, fitted = timed(fit)  # includes one-time costs (imports, first optimiser)
     fit_s = min(timed(fit)[0] for _ in range(args.repeats))
     plain_s = min(timed(lambda: plain_fit(task, real, seeding.stream(0, 0, "fit")))[0] for _ in range(args.repeats))

@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 from collapselab.contracts import registry
-from collapselab.operations import sweep
 from collapselab.engine.loop import RunSpec, execute
-from collapselab.leaderboard import validate
-from collapselab.leaderboard import SUBMISSIONS, aggregate, site
+from collapselab.leaderboard import SUBMISSIONS, aggregate, site, validate
+from collapselab.operations import sweep
 
 TASK = "linear_regression"
 STRATEGIES = ("replace", "accumulate", "mix", "verifier-filter")

@@ -17,17 +17,17 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # both paths single-threaded BLAS, like for like
 
-import argparse  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import tempfile
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-from tabulate import tabulate  # noqa: E402
+import numpy as np
+from tabulate import tabulate
 
-from collapselab.contracts import registry  # noqa: E402
-from collapselab.engine.loop import RunSpec, execute  # noqa: E402
-from collapselab.tasks.linear_regression import theory  # noqa: E402
+from collapselab.contracts import registry
+from collapselab.engine.loop import RunSpec, execute
+from collapselab.tasks.linear_regression import theory
 
 
 def reference_loop(strategy: str, dim: int, n_samples: int, trials: int, generations: int, seed: int) -> float:

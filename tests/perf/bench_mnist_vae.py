@@ -27,7 +27,7 @@ def plain_fit(task, pool, rng: np.random.Generator) -> object:
     """The reference: the same VAE, loader, optimiser, loss and epochs as ``task.fit``, without Lightning."""
     import torch
 
-    from collapselab.engine.seeding import torch_seed
+    from collapselab.toolkit.seeds import torch_seed
     from collapselab.toolkit.training import make_loader
 
     x = torch.from_numpy(np.asarray(pool["image"], dtype=np.float32).reshape(len(pool), -1))

@@ -59,8 +59,8 @@ def main() -> None:
 
     import torch
 
-    from collapselab.engine.loop import RunSpec, execute
     from collapselab.contracts.registry import make_strategy, make_task
+    from collapselab.engine.loop import RunSpec, execute
     from collapselab.tasks.text_lm.sampling import sample_bytes
 
     task = make_task("text_lm", args.preset)
@@ -81,7 +81,7 @@ def main() -> None:
     n_cached = min(len(pool), c["sample_batch"])
     n_plain = min(64, n_cached)
     start = time.perf_counter()
-    cached = sample_bytes(model, n_cached, c["context"], np.random.default_rng(1), c["temperature"], device, c["sample_batch"])
+    sample_bytes(model, n_cached, c["context"], np.random.default_rng(1), c["temperature"], device, c["sample_batch"])
     cached_seconds = time.perf_counter() - start
     start = time.perf_counter()
     plain = sample_bytes(model, n_plain, c["context"], np.random.default_rng(1), c["temperature"], device, n_plain, cached=False)

@@ -1,0 +1,52 @@
+"""Static checks of the installed package: the import-layer contracts (import-linter) and types (mypy).
+
+The distribution maps one import name, ``collapselab``, over four top-level folders
+(``benchmark/ tasks/ baselines/ leaderboard/``, the ``package-dir`` table of ``pyproject.toml``).
+Both tools read a package from one directory tree, so this script assembles that tree from
+symbolic links in a temporary folder (the layout ``pip install .`` produces), runs both tools
+on it, and prints mypy's findings with the repository's paths.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def assemble(tmp: Path) -> dict[str, str]:
+    """Link the package tree under ``tmp``; returns {linked folder: repository folder}."""
+    mapping = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    roots = {}
+    for package, folder in sorted(mapping.items(), key=lambda item: item[0].count(".")):
+        target = tmp.joinpath(*package.split("."))
+        target.mkdir(parents=True, exist_ok=True)
+        for child in (ROOT / folder).iterdir():
+            if child.name != "__pycache__" and not target.joinpath(child.name).exists():
+                target.joinpath(child.name).symlink_to(child)
+        roots[str(target)] = folder
+    return roots
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        roots = assemble(tmp)
+        env = {**os.environ, "PYTHONPATH": name}
+        status = subprocess.run(["lint-imports", "--config", str(ROOT / "pyproject.toml")], env=env, cwd=name).returncode
+        mypy = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "-p", "collapselab"],
+                              env=env, cwd=name, capture_output=True, text=True)
+        out = mypy.stdout + mypy.stderr
+        for linked, folder in sorted(roots.items(), key=lambda item: -len(item[0])):
+            out = out.replace(os.path.relpath(linked, name) + "/", folder + "/")
+        print(out, end="")
+        return status or mypy.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
