@@ -11,8 +11,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from collapselab.contracts import registry
-from collapselab.engine.loop import CHECKPOINT_SECONDS
 from collapselab.contracts.params import parse_assignment, parse_seeds
+from collapselab.engine.loop import CHECKPOINT_SECONDS
 from collapselab.errors import USER_ERRORS, CollapseLabError, ParameterError, ResultFileError
 
 
