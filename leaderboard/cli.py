@@ -28,7 +28,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from collapselab.leaderboard import site, text
 
     start = time.perf_counter()
-    board = site.build(Path(args.out), Path(args.submissions))
+    board = site.build(Path(args.out), Path(args.submissions), date=args.date)
     print(text.overall(board))
     print(f"\nwrote {Path(args.out) / 'index.html'}: {len(board['entries'])} entries, {len(board['tasks'])} task(s) "
           f"in {time.perf_counter() - start:.1f} s")
@@ -75,6 +75,8 @@ def register(sub: Any) -> None:
         q = board.add_parser(action, help=text)
         q.add_argument("--out", default="site", help="site folder (default site/)")
         q.add_argument("--submissions", default=str(SUBMISSIONS), help="folder of submission files")
+        q.add_argument("--date", default=None, metavar="YYYY-MM-DD",
+                       help="the build date shown on every page (default: the newest run's date in the submissions)")
         if action == "serve":
             q.add_argument("--port", type=int, default=8000)
             q.add_argument("--no-build", action="store_true", help="serve --out as it is")

@@ -13,6 +13,7 @@ from typing import Any
 
 from collapselab.errors import SubmissionError
 from collapselab.leaderboard import rules
+from collapselab.operations import gallery
 
 
 def load_entries(directory: Path, policy: rules.Rules = rules.LEADERBOARD) -> tuple[dict[str, Any], list[str]]:
@@ -30,16 +31,18 @@ def load_entries(directory: Path, policy: rules.Rules = rules.LEADERBOARD) -> tu
 
 
 def check_files(paths: Sequence[Path], policy: rules.Rules = rules.LEADERBOARD) -> tuple[list[str], bool]:
-    """One line per valid file, every problem of the others, and whether all passed."""
+    """One line per valid file (and its gallery, if it has one), every problem of the others, and whether all passed."""
     lines, ok = [], True
     for path in paths:
         try:
             entry = rules.read_entry(Path(path), policy)
+            samples = gallery.read_for(Path(path), entry)
         except SubmissionError as exc:
             ok = False
             lines.append(f"INVALID {path}")
             lines.extend(f"  {problem}" for problem in exc.problems)
             continue
         tasks = ", ".join(f"{task} (seeds {len(s['runs'])})" for task, s in entry["tasks"].items())
-        lines.append(f"ok      {path}: entry {entry['name']!r}, preset {entry['preset']}, {tasks}")
+        shown = f"gallery of {', '.join(samples['tasks']) or 'no task'}" if samples is not None else "no gallery"
+        lines.append(f"ok      {path}: entry {entry['name']!r}, preset {entry['preset']}, {tasks}; {shown}")
     return lines, ok

@@ -46,12 +46,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows = []
         for name in registry.strategy_names():
             try:
-                cls = registry.strategy_class(name)
+                strategy = registry.strategy_class(name)
             except CollapseLabError as exc:
                 rows.append([name, "-", "(unavailable)", str(exc)])
                 continue
-            params = ", ".join(f"{k}={v}" for k, v in cls.parameters.items()) or "-"
-            rows.append([name, params, catalog.track(cls), cls.citation])
+            params = ", ".join(f"{k}={v}" for k, v in strategy.parameters.items()) or "-"
+            rows.append([name, params, catalog.track(strategy), strategy.citation])
         print(_table(rows, ["strategy", "parameters (defaults)", "track", "source"]))
     return 0
 
