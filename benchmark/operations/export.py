@@ -15,8 +15,8 @@ record, flattened along its JSON path::
 
 ``config`` and ``params`` are canonical JSON (sorted keys), so they compare and group as
 strings; ``strategy`` is the display label (``mix[real_fraction=0.5]``). Numbers are copied
-from the records unchanged: a CSV written here and read back with
-``pandas.read_csv(..., float_precision="round_trip")`` gives the same floats, bit for bit.
+from the records unchanged: a CSV written here and read back with ``pandas.read_csv`` gives the
+same floats, bit for bit (pandas 3; with pandas 2 pass ``float_precision="round_trip"``).
 """
 
 from __future__ import annotations

@@ -151,13 +151,19 @@ def decode_png(text: str) -> bytes:
         raise ValueError(f"not base64: {exc}") from None
 
 
+_SHORT = {"maxItems": "has more than {} items", "maxLength": "is longer than {} characters",
+          "maxProperties": "has more than {} fields", "pattern": "contains characters that are not allowed"}
+
+
 def _schema_problems(data: Any, source: str) -> list[str]:
     validator = jsonschema.Draft202012Validator(GALLERY_SCHEMA)
     errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     problems = []
     for error in errors[:MAX_ERRORS]:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
+        message = error.message
+        if len(message) > 200:  # jsonschema quotes the whole value (an image, a list of items)
+            message = _SHORT.get(str(error.validator), "is not allowed here").format(error.validator_value)
         problems.append(f"{source}: field {where}: {message}")
     if len(errors) > MAX_ERRORS:
         problems.append(f"{source}: ... and {len(errors) - MAX_ERRORS} more problem(s)")

@@ -42,8 +42,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        try:
+            os.fchmod(fd, default_mode())
+        except OSError:
+            os.close(fd)
+            raise
         with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), default_mode())
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
