@@ -78,6 +78,17 @@ def _umask() -> int:
     return mask
 
 
+def test_merge_keeps_the_gallery_of_the_other_tasks(sample_runs, tmp_path, capsys):
+    out = tmp_path / "subs" / "demo.json"
+    assert main(["submit", str(sample_runs / "mnist_vae"), "--name", "demo", "--description", "d", "--out", str(out)]) == 0
+    assert main(["submit", str(sample_runs / "text_lm"), "--merge", "--out", str(out)]) == 0
+    data = gallery.read(gallery.path_for(out), json.loads(out.read_text()))
+    assert sorted(data["tasks"]) == ["mnist_vae", "text_lm"]
+    assert main(["submit", str(sample_runs / "text_lm"), "--name", "demo", "--description", "d", "--out", str(out)]) == 0
+    assert sorted(gallery.read(gallery.path_for(out), json.loads(out.read_text()))["tasks"]) == ["text_lm"]
+    capsys.readouterr()
+
+
 def test_runs_without_sample_artifacts_write_no_gallery(tmp_path, capsys):
     run_strategy(tmp_path / "runs", TASK, "replace", overrides={"generations": 1})
     out = tmp_path / "subs" / "r.json"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -63,9 +62,19 @@ def test_triggers_and_the_pages_deployment():
     assert deploy["environment"]["name"] == "github-pages"
 
 
+def regression_only(folder: Path) -> None:
+    """The committed entries cut to their linear_regression section (seconds to build; the
+    neural tasks' entries are regenerated whenever their presets change)."""
+    folder.mkdir(parents=True)
+    for path in sorted(SUBMISSIONS.glob("*.json")):
+        entry = json.loads(path.read_text())
+        entry["tasks"] = {"linear_regression": entry["tasks"]["linear_regression"]}
+        (folder / path.name).write_text(json.dumps(entry, indent=1))
+
+
 def test_the_workflow_steps_validate_reproduce_and_build_a_pull_request(tmp_path):
     repo = tmp_path / "repo"
-    shutil.copytree(SUBMISSIONS, repo / "leaderboard" / "submissions", ignore=shutil.ignore_patterns("galleries"))
+    regression_only(repo / "leaderboard" / "submissions")
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "base")

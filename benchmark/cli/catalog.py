@@ -82,9 +82,13 @@ def task_text(info: Mapping[str, Any]) -> str:
     else:
         lines += ["", "fit options: none (strategies cannot change how this task fits)"]
     sampling = info["sampling_options"]
-    if sampling:
-        lines += ["", "sampling options:", textwrap.indent(_table([[k, _value(v)] for k, v in sampling.items()],
-                                                                    ["option", "default"]), "  ")]
+    if any(sampling.values()):
+        lines += ["", "sampling options (a strategy may set them each generation through sampling_options(ctx)):",
+                  textwrap.indent(_side_by_side(sampling, "option"), "  ")]
+    budgets = info["step_budget"]
+    if any(budgets.values()):
+        shown = ", ".join(f"{preset} {_value(steps)}" for preset, steps in budgets.items())
+        lines += ["", f"compute budget of one fit (optimiser steps): {shown}; more puts a strategy in the extra-compute track"]
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ from collapselab.errors import CollapseLabError
 
 EXTRA_REAL_DATA = "extra real data"
 STANDARD = "standard"
-OPTIONAL_HOOKS = ("curate", "sample_size", "fit_options", "check_task")
+OPTIONAL_HOOKS = ("curate", "sample_size", "sampling_options", "fit_options", "check_task")
 
 
 def first_paragraph(text: str) -> str:
@@ -40,16 +40,24 @@ def track(cls: type[Strategy]) -> str:
 
 
 def task_info(name: str) -> dict[str, Any]:
-    """Metadata, the configuration of every preset and the fit options (per preset) of the task ``name``."""
+    """Metadata, the configuration of every preset, and per preset the fit options, sampling
+    options and optimiser-step budget of the task ``name``."""
     cls = registry.task_class(name)
     meta = cls.metadata
-    fit_options: dict[str, dict[str, Any] | None] = {}
+    per_preset: dict[str, dict[str, Any] | None] = {}
     for preset in cls.presets:
         try:
-            fit_options[preset] = dict(registry.make_task(name, preset).fit_options)
+            task = registry.make_task(name, preset)
         except CollapseLabError:  # a preset this machine cannot build (e.g. an accelerator it lacks)
-            fit_options[preset] = None
+            per_preset[preset] = None
+            continue
+        per_preset[preset] = {"fit": dict(task.fit_options), "sampling": dict(task.sampling_options),
+                              "steps": task.step_budget}
     doc = _module_doc(cls)
+
+    def pick(kind: str) -> dict[str, Any]:
+        return {preset: (None if found is None else found[kind]) for preset, found in per_preset.items()}
+
     return {
         "name": cls.name,
         "version": cls.version,
@@ -59,8 +67,9 @@ def task_info(name: str) -> dict[str, Any]:
         "loss_unit": meta.loss_unit,
         "secondary_metrics": dict(meta.secondary_metrics),
         "presets": {preset: dict(config) for preset, config in cls.presets.items()},
-        "fit_options": fit_options,
-        "sampling_options": dict(getattr(cls, "sampling_options", {})),
+        "fit_options": pick("fit"),
+        "sampling_options": pick("sampling"),
+        "step_budget": pick("steps"),
         "summary": first_paragraph(doc),
         "module": cls.__module__,
     }

@@ -138,12 +138,13 @@ def write_entry(
     entry = build(runs, name, description, url)
     if existing is not None:
         entry = merge(existing, entry)
-    samples = _gallery(runs, entry, out, merge_into) if with_gallery else None
+    samples, gallery_notes = _gallery(runs, entry, out, merge_into) if with_gallery else (None, [])
     submission.write(out, entry)
     notes = [f"wrote {out}: entry {entry['name']!r}, strategy {strategy_display(entry['strategy']['name'], entry['strategy']['params'])}, "
              f"preset {entry['preset']}"]
     notes += [f"  {task}: seeds {[run['seed'] for run in section['runs']]}, G={section['generations']}"
               for task, section in entry["tasks"].items()]
+    notes += gallery_notes
     if samples is not None:
         path = gallery.path_for(out)
         gallery.write(path, samples, entry)
@@ -151,17 +152,26 @@ def write_entry(
         notes.append(f"wrote {path}: samples of {shown}, {path.stat().st_size / 1024:.0f} KiB")
     elif with_gallery:
         notes.append("no sample artifacts in these runs: no gallery written")
+        if gallery.path_for(out).exists():
+            gallery.path_for(out).unlink()
+            notes.append(f"removed {gallery.path_for(out)}, the gallery of an earlier version of this entry")
     notes.append(f"check it with the leaderboard's rules: collapselab leaderboard validate {out}")
     return notes
 
 
-def _gallery(runs: Sequence[Run], entry: Mapping[str, Any], out: Path, merge_into: bool) -> dict[str, Any] | None:
-    """The entry's gallery from ``runs`` (with ``merge_into``, the existing gallery's other tasks kept)."""
+def _gallery(runs: Sequence[Run], entry: Mapping[str, Any], out: Path, merge_into: bool) -> tuple[dict[str, Any] | None, list[str]]:
+    """The entry's gallery from ``runs`` and notes; with ``merge_into``, the existing gallery's
+    other tasks are kept if it still fits the merged entry (else it is replaced)."""
     samples = artifacts.fitting_gallery(runs, entry["name"])
+    notes: list[str] = []
     if merge_into:
-        kept = gallery.read_for(out, entry)
+        try:
+            kept = gallery.read_for(out, entry)
+        except SubmissionError as exc:
+            kept = None
+            notes.append(f"the existing gallery does not fit the merged entry ({exc.problems[0]}); it is replaced")
         if kept is not None:
             fresh = {run.task for run in runs}
             samples["tasks"] = dict(sorted({**{t: s for t, s in kept["tasks"].items() if t not in fresh},
                                             **samples["tasks"]}.items()))
-    return samples if samples["tasks"] else None
+    return (samples if samples["tasks"] else None), notes
