@@ -209,7 +209,7 @@ def test_tables_follow_the_boards_tracks_and_put_partial_entries_apart():
     assert [t["ranked"] for t in found] == [True, True, True, False]
 
 
-def test_the_build_date_comes_from_the_data_or_is_given(tmp_path):
+def test_the_build_date_comes_from_the_data_or_is_given_and_the_site_gets_the_umask(tmp_path):
     entries = {"replace": entry()}
     newest = max(run["manifest"]["timings"]["updated"] for run in entry()["tasks"][TASK]["runs"])
     assert site.build_date(entries) == newest[:10]
@@ -217,5 +217,11 @@ def test_the_build_date_comes_from_the_data_or_is_given(tmp_path):
     with pytest.raises(Exception, match="--date must look like"):
         site.build_date(entries, "yesterday")
     subs = write_board(tmp_path / "subs", {})
-    site.build(tmp_path / "site", subs, rules.LEADERBOARD, date="2030-01-02")
+    old = os.umask(0o027)
+    try:
+        site.build(tmp_path / "site", subs, rules.LEADERBOARD, date="2030-01-02")
+    finally:
+        os.umask(old)
     assert "Built 2030-01-02" in (tmp_path / "site" / "index.html").read_text()
+    assert stat.S_IMODE((tmp_path / "site").stat().st_mode) == 0o750  # the site folder and files follow the umask
+    assert stat.S_IMODE((tmp_path / "site" / "index.html").stat().st_mode) == 0o640
