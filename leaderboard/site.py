@@ -51,9 +51,9 @@ OVERVIEW_PANELS = 16
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TRACK_NOTES = {
     "standard": "Strategies that train on the task's real pool and their models' samples only, "
-                "with the task's standard compute.",
-    "extra compute": "Strategies that spend more compute per fit than the task's standard budget (more optimiser "
-                     "steps or examples): more training can hide collapse, so they are ranked separately.",
+                "within the task's optimiser-step budget per fit.",
+    "extra compute": "Strategies that spend more optimiser steps per fit than the task's budget: more training "
+                     "can hide collapse, so they are ranked separately.",
     "extra real data": "Strategies that draw fresh real data every generation (oracles). They see more real data "
                        "than the standard track allows, so they are ranked separately.",
 }
@@ -119,23 +119,38 @@ def build_date(entries: Mapping[str, Mapping[str, Any]], date: str | None = None
     return max(days) if days else "unknown date"
 
 
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
 def tables(board: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The overall tables in order: one per track, then the partial-coverage table if any entry is partial."""
-    listed = [t if isinstance(t, str) else t["name"] for t in board.get("tracks", [])]
-    notes = {t["name"]: t["description"] for t in board.get("tracks", []) if isinstance(t, Mapping) and "description" in t}
-    names = list(dict.fromkeys([*listed, *(e["track"] for e in board["entries"])]))
+    """The overall tables in order: one per track with ranked entries, then one table of the
+    entries that cover only some of the ranked tasks (per-task scores, no overall rank).
+
+    Tracks and their members come from ``board["tracks"]`` (``name``, ``ranked`` and ``partial``
+    entry names, optionally ``description``); a board without it is read from the entries'
+    ``track`` and ``rank`` fields."""
+    by_name = {e["name"]: e for e in board["entries"]}
+    listed = board.get("tracks") or [
+        {"name": name, "ranked": [e["name"] for e in board["entries"] if e["track"] == name and e.get("rank") is not None],
+         "partial": [e["name"] for e in board["entries"] if e["track"] == name and e.get("rank") is None]}
+        for name in dict.fromkeys(e["track"] for e in board["entries"])
+    ]
     found = []
-    for name in names:
-        rows = [e for e in board["entries"] if e["track"] == name and not e.get("partial")]
+    for track in listed:
+        rows = [by_name[name] for name in track["ranked"]]
         if rows:
-            found.append({"id": "track-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"), "title": f"{name.capitalize()} track",
-                          "note": notes.get(name, TRACK_NOTES.get(name, "")), "rows": rows, "ranked": True})
-    partial = [e for e in board["entries"] if e.get("partial")]
+            found.append({"id": f"track-{_slug(track['name'])}", "title": f"{track['name'].capitalize()} track",
+                          "note": track.get("description") or TRACK_NOTES.get(track["name"], ""), "rows": rows, "ranked": True})
+    partial = [by_name[name] for track in listed for name in track["partial"]]
     if partial:
         found.append({"id": "partial", "title": "Entries that cover some tasks", "ranked": False, "rows": partial,
-                      "note": "Entries that do not cover every task have per-task scores but no overall rank."})
+                      "note": "Entries that do not cover every ranked task: their per-task scores, and no overall rank "
+                              "(an entry is never ranked by the tasks it left out)."})
     for table in found:
         table["extra_real"] = any((e.get("extra_real_fraction") or 0) > 0 for e in table["rows"])
+        table["extra_compute"] = any((e.get("budget_ratio") or 0) > 1 + 1e-6 for e in table["rows"])
+        table["tracks_shown"] = not table["ranked"]
     return found
 
 
@@ -274,18 +289,27 @@ def _render(board: Mapping[str, Any], entries: Mapping[str, Any], sources: Mappi
 
 
 def build(
-    out: Path, submissions: Path = SUBMISSIONS, policy: rules.Rules = rules.LEADERBOARD, date: str | None = None
+    out: Path,
+    submissions: Path = SUBMISSIONS,
+    policy: rules.Rules = rules.LEADERBOARD,
+    skip_invalid: bool = False,
+    date: str | None = None,
 ) -> dict[str, Any]:
-    """Validate every submission (and gallery) in ``submissions`` and write the site to ``out``; returns the board."""
+    """Validate every submission (and gallery) in ``submissions`` and write the site to ``out``; returns the board.
+
+    Invalid files stop the build, all of them reported at once, and the old site stays; with
+    ``skip_invalid`` the site is built without them (an invalid gallery: without the gallery)
+    and lists them with their problems."""
     entries, problems = validate.load_entries(submissions, policy)
     galleries, gallery_problems = load_galleries(entries, submissions)
     problems += gallery_problems
-    if problems:
+    if problems and not skip_invalid:
         raise SubmissionError(problems)
     if not entries:
-        raise CollapseLabError(f"no submissions (*.json) in {submissions}")
+        raise CollapseLabError(f"no valid submissions (*.json) in {submissions}")
     built = build_date(entries, date)
     board = aggregate.aggregate(entries)
+    board["excluded"] = validate.invalid_files(Path(submissions), problems)
     tmp = _prepare(out)
     try:
         _render(board, entries, {name: Path(submissions) / f"{name}.json" for name in entries}, galleries, tmp, built)

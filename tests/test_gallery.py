@@ -197,16 +197,21 @@ def test_a_bad_gallery_stops_the_build_and_validate(tmp_path, capsys):
 
 
 def test_tables_follow_the_boards_tracks_and_put_partial_entries_apart():
-    board = {"tracks": [{"name": "standard", "description": "std"}, "extra compute"], "entries": [
-        {"name": "a", "track": "extra compute"}, {"name": "b", "track": "standard"},
-        {"name": "c", "track": "standard", "partial": True}, {"name": "d", "track": "extra real data", "extra_real_fraction": 0.5},
-    ]}
+    board = {"tracks": [{"name": "standard", "ranked": ["b"], "partial": ["c"], "description": "std"},
+                        {"name": "extra compute", "ranked": ["a"], "partial": []},
+                        {"name": "extra real data", "ranked": ["d"], "partial": []}],
+             "entries": [{"name": "a", "track": "extra compute", "budget_ratio": 2.0}, {"name": "b", "track": "standard"},
+                         {"name": "c", "track": "standard"}, {"name": "d", "track": "extra real data", "extra_real_fraction": 0.5}]}
     found = site.tables(board)
     assert [(t["title"], [e["name"] for e in t["rows"]]) for t in found] == [
         ("Standard track", ["b"]), ("Extra compute track", ["a"]), ("Extra real data track", ["d"]),
         ("Entries that cover some tasks", ["c"])]
     assert found[0]["note"] == "std" and [t["extra_real"] for t in found] == [False, False, True, False]
+    assert [t["extra_compute"] for t in found] == [False, True, False, False]
     assert [t["ranked"] for t in found] == [True, True, True, False]
+    without = site.tables({"entries": [{**e, "rank": 1} for e in board["entries"] if e["name"] != "c"]
+                           + [{"name": "c", "track": "standard", "rank": None}]})
+    assert [[e["name"] for e in t["rows"]] for t in without] == [["a"], ["b"], ["d"], ["c"]]
 
 
 def test_the_build_date_comes_from_the_data_or_is_given_and_the_site_gets_the_umask(tmp_path):

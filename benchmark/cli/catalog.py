@@ -38,7 +38,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             except CollapseLabError as exc:
                 rows.append([name, "-", "(unavailable)", "-", str(exc)])
                 continue
-            rows.append([name, cls.version, cls.metadata.modality, ", ".join(cls.presets), cls.metadata.citation])
+            hint = registry.install_hint(cls)
+            modality = cls.metadata.modality if not hint else f"{cls.metadata.modality} (unavailable: {hint})"
+            rows.append([name, cls.version, modality, ", ".join(cls.presets), cls.metadata.citation])
         print(_table(rows, ["task", "version", "modality", "presets", "source"]))
     if what == "all":
         print()

@@ -7,6 +7,7 @@ report never overwrites an earlier one and the same runs always give the same fi
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -93,7 +94,8 @@ def generation_table(group: Group) -> str:
 
 
 def summary_rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
-    """Per group: seeds, L_0, L_G, L_G/L_0 and the normalised score against replace (if present)."""
+    """Per group: seeds, L_0, L_G, L_G/L_0 and the score over the whole curve against replace
+    (:func:`collapselab.scoring.scorer.paired_score`, paired by seed; if replace is in the report)."""
     replace = {g.setting: g for g in groups if g.strategy == "replace"}
     rows = []
     for group in groups:
@@ -111,12 +113,26 @@ def summary_rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
         }
         base = replace.get(group.setting)
         if base is not None and base.generations() - 1 >= last:
-            ours = {run.seed: run.curve() for run in group.runs}
-            theirs = {run.seed: run.curve() for run in base.runs}
-            scores = scorer.paired_scores(ours, theirs, last)
-            row["score"] = scorer.summarize(scores) if scores else None
+            ours = {run.seed: run.curve()[: last + 1] for run in group.runs}
+            theirs = {run.seed: run.curve()[: last + 1] for run in base.runs}
+            row["score"] = scorer.paired_score(ours, theirs)
         rows.append(row)
     return rows
+
+
+def _as_json(value: Any) -> Any:
+    """A summary or score as strict-JSON data (an infinite standard error, one seed, as null)."""
+    if isinstance(value, scorer.Summary | scorer.Score):
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in value.as_dict().items()}
+    return value
+
+
+def _score_text(score: scorer.Score | None) -> str:
+    if score is None:
+        return "n/a"
+    if score.ci_low is None or score.ci_high is None:
+        return f"{score.mean:.3f} [unbounded]"
+    return f"{score.mean:.3f} [{score.ci_low:.3f}, {score.ci_high:.3f}]"
 
 
 def summary_table(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -128,11 +144,11 @@ def summary_table(rows: Sequence[Mapping[str, Any]]) -> str:
             r["initial"].format(),
             r["final"].format(),
             r["ratio"].format(3),
-            "n/a" if r["score"] is None else r["score"].format(3),
+            _score_text(r["score"]),
         ]
         for r in rows
     ]
-    headers = ["strategy", "seeds", "G", "L_0", "L_G", "L_G/L_0", "normalised score"]
+    headers = ["strategy", "seeds", "G", "L_0", "L_G", "L_G/L_0", "score [95% CI]"]
     return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
@@ -196,7 +212,7 @@ def build_report(runs: Sequence[Run], out: Path) -> tuple[str, list[Path]]:
         curves.extend({"setting": setting, "strategy": g.strategy, "seeds": [r.seed for r in g.runs], **group_bands(g)}
                       for g in members)
     data = {
-        "summary": [{k: (v.as_dict() if isinstance(v, scorer.Summary) else v) for k, v in row.items()} for row in summaries],
+        "summary": [{k: _as_json(v) for k, v in row.items()} for row in summaries],
         "curves": curves,
     }
     key = content_key(data)
