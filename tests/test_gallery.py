@@ -196,6 +196,16 @@ def test_a_bad_gallery_stops_the_build_and_validate(tmp_path, capsys):
     assert "INVALID" in capsys.readouterr().out
 
 
+def test_skip_invalid_builds_the_entry_without_its_bad_gallery(tmp_path):
+    subs = write_board(tmp_path / "subs", {"mix": sample_gallery("replace"), "replace": sample_gallery()})
+    board = site.build(tmp_path / "site", subs, skip_invalid=True)
+    assert sorted(e["name"] for e in board["entries"]) == ["mix", "replace"]
+    assert any("galleries" in p for item in board["excluded"] for p in item["problems"])
+    page = (tmp_path / "site" / f"task-{TASK}.html").read_text()
+    assert 'id="samples-replace"' in page and 'id="samples-mix"' not in page
+    assert "Files left out of this build" in (tmp_path / "site" / "index.html").read_text()
+
+
 def test_tables_follow_the_boards_tracks_and_put_partial_entries_apart():
     board = {"tracks": [{"name": "standard", "ranked": ["b"], "partial": ["c"], "description": "std"},
                         {"name": "extra compute", "ranked": ["a"], "partial": []},
