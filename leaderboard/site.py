@@ -136,7 +136,7 @@ def tables(board: Mapping[str, Any]) -> list[dict[str, Any]]:
          "partial": [e["name"] for e in board["entries"] if e["track"] == name and e.get("rank") is None]}
         for name in dict.fromkeys(e["track"] for e in board["entries"])
     ]
-    found = []
+    found: list[dict[str, Any]] = []
     for track in listed:
         rows = [by_name[name] for name in track["ranked"]]
         if rows:

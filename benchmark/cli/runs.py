@@ -10,6 +10,7 @@ from typing import Any
 
 from collapselab.contracts import registry
 from collapselab.contracts.params import parse_assignment, parse_seeds
+from collapselab.engine.loop import CHECKPOINT_SECONDS
 from collapselab.errors import ParameterError, ResultFileError
 
 
@@ -72,7 +73,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     runs = []
     try:
         for seed in seeds:
-            spec = RunSpec(task, strategy, seed, generations, Path(args.out), strategy_spec=args.strategy)
+            spec = RunSpec(task, strategy, seed, generations, Path(args.out), strategy_spec=args.strategy,
+                           hook_timeout=args.hook_timeout, checkpoint_seconds=args.checkpoint_seconds)
             runs.append(execute(spec, listeners, progress=not args.no_progress))
             print(f"seed {seed}: {runs[-1].path}", file=sys.stderr)
     finally:
@@ -121,6 +123,10 @@ def register(sub: Any) -> None:
     p.add_argument("--wandb", action="store_true", help="also log every generation to Weights & Biases")
     p.add_argument("--wandb-project", default="collapselab")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (the default when stderr is not a terminal)")
+    p.add_argument("--hook-timeout", type=float, default=None, metavar="SECONDS",
+                   help="fail a strategy hook that runs longer than this (default: no limit)")
+    p.add_argument("--checkpoint-seconds", type=float, default=CHECKPOINT_SECONDS, metavar="SECONDS",
+                   help=f"longest time between durable checkpoints of a run (default {CHECKPOINT_SECONDS:g})")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="tables and plots over run directories")
