@@ -16,13 +16,20 @@ and the rule takes the minimiser lambda_n: the bottom of the U-shaped error-vs-l
 paper's Figure 1, which moves to larger penalties as n grows. For Sigma = I and ||w*|| = 1 it is
 lambda_n = d tau_n^2; for the power-law spectrum s_k = k^-beta with source condition r it scales as
 T^-l with l = beta / (1 + 2 beta min(r, 1)), the paper's l_crit (Sec. 5, Fig. 1b), with a constant
-that grows with n. Reproduced by this task (``python -m collapselab.tasks.linear_regression.experiments
-ridge-curves``; tasks/linear_regression/ridge_curves.png), the simulated errors of the downstream model
-against lambda, d = 100, T = T0 = 200, sigma = sigma0 = 1, fresh design:
+that grows with n. The paper's Figure 1 as this task reproduces it (``python -m
+collapselab.tasks.linear_regression.experiments ridge-curves``, tasks/linear_regression/figures/
+ridge_curves.png): the simulated error of generation n's downstream model against lambda (40 trials,
+isotropic, d = 100, T = T0 = 200, sigma = sigma0 = 1, fresh design; the deterministic equivalent
+through the points) is U-shaped, rises with n and its bottom moves right:
 
-    n = 0: U-shaped, minimum near lambda = 0.5 (the rule: 0.5)
-    n = 1, 2, 5: the whole curve rises with n and its minimum moves right (rule: 1.5, 2.5, 5.5),
-    where ridge removes most of the fake-data term that least squares (lambda -> 0) pays in full.
+    n   best lambda on the grid (error)   rule=paper lambda_n (error)
+    0   0.53 (0.413)                      0.50 (d sigma^2 / (T ||w*||^2); the loop fits generation 0 by least squares)
+    1   1.7  (0.663)                      1.51 (0.660)
+    2   3.0  (0.768)                      2.52 (0.767)
+    5   9.5  (0.894)                      5.55 (0.893; the curve is flat there)
+
+Near least squares (lambda = 0.03) the errors are 0.86, 1.71, 2.55 and 5.19: the synthetic generations'
+error is paid in full; the rule removes most of it.
 
 ``rule=posterior-mean`` is CollapseLab's own variant (no paper applies it): the penalty is applied
 inside the chain (``regularise_generator=true``), so its shrinkage compounds across generations, and it

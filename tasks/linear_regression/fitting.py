@@ -14,7 +14,7 @@ d x d eigendecomposition serves all trials and every lambda.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,9 +54,9 @@ def _row_sums(rows: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     return sums
 
 
-def fixed_design_statistics(pool: Pool, design: np.ndarray, outer: np.ndarray) -> Statistics:
-    """Statistics of a pool of the fixed design (payload ``row``, ``y``); ``outer``: the rows' packed
-    outer products (:attr:`RealData.outer_products`)."""
+def fixed_design_statistics(pool: Pool, design: np.ndarray, outer: Callable[[], np.ndarray]) -> Statistics:
+    """Statistics of a pool of the fixed design (payload ``row``, ``y``); ``outer()`` gives the rows' packed
+    outer products (:attr:`RealData.outer_products`), needed only when trials count rows differently."""
     rows, y = pool["row"], pool["y"]
     size, trials = design.shape[0], pool.replicas
     total = _weight_total(pool)
@@ -77,7 +77,7 @@ def fixed_design_statistics(pool: Pool, design: np.ndarray, outer: np.ndarray) -
         # trial's counts sum to N, so Sigma_hat = X^T X / T in every trial
         return Statistics(design.T @ design / size, moment)
     spanning = bool(np.min(np.count_nonzero(counts > 0, axis=0)) >= design.shape[1])
-    return Statistics(_per_trial_grams(counts, outer, design.shape[1], total), moment, spanning)
+    return Statistics(_per_trial_grams(counts, outer(), design.shape[1], total), moment, spanning)
 
 
 def _per_trial_grams(counts: np.ndarray, outer: np.ndarray, dim: int, total: float) -> np.ndarray:
@@ -120,7 +120,8 @@ def solve(stats: Statistics, penalties: Sequence[float]) -> list[np.ndarray]:
     eye = np.eye(stats.gram.shape[-1])
     for lam in penalties:
         if lam > 0 or stats.spanning:
-            out.append(np.linalg.solve(stats.gram + lam * eye, stats.moment[..., None])[..., 0])
+            system = stats.gram + lam * eye if lam > 0 else stats.gram
+            out.append(np.linalg.solve(system, stats.moment[..., None])[..., 0])
         else:  # under-determined least squares: the minimum-norm solution
             s, v = np.linalg.eigh(stats.gram)
             coefficients = np.einsum("tde,td->te", v, stats.moment) * _spectral_filter(s, lam)

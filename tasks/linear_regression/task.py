@@ -116,7 +116,8 @@ class LinearRegressionTask(Task):
         if not (np.isfinite(lam) and lam >= 0):
             raise TaskError(f"task {self.name!r}: fit option 'ridge_lambda' must be >= 0, got {lam}")
         if self.setting.design == "fixed":
-            stats = fitting.fixed_design_statistics(pool, self._data.design, self._data.outer_products)
+            data = self._data
+            stats = fitting.fixed_design_statistics(pool, data.design, lambda: data.outer_products)
         else:
             stats = fitting.fresh_design_statistics(pool)
         separate = lam > 0 and not options["regularise_generator"]
@@ -163,7 +164,7 @@ class LinearRegressionTask(Task):
     def _reference(self) -> np.ndarray:
         """The least-squares (minimum-norm) fit to the real pool, per trial: what real data alone say."""
         data = self._data
-        stats = (fitting.fixed_design_statistics(self.real_pool(), data.design, data.outer_products)
+        stats = (fitting.fixed_design_statistics(self.real_pool(), data.design, lambda: data.outer_products)
                  if self.setting.design == "fixed" else fitting.fresh_design_statistics(self.real_pool()))
         return fitting.solve(stats, [0.0])[0]
 
