@@ -125,7 +125,7 @@ def _close(values: list[float], expected: float) -> bool:
 @pytest.mark.parametrize("spectrum", ["isotropic", "power"])
 def test_fixed_design_theory_averages_to_the_papers_closed_forms(spectrum):
     """Over designs, whatever Sigma: replace sigma^2 d/(T-d-1) + n sigma0^2 d/(T-d-1) (Dohmatob et al. Thm 4.1,
-    Gerstgrasser et al. Thm 1) and accumulate sigma^2 d/(T-d-1) sum 1/i^2 (Gerstgrasser et al. Thm 2)."""
+    Gerstgrasser et al. Sec. 2) and accumulate sigma^2 d/(T-d-1) sum 1/i^2 (Gerstgrasser et al. Sec. 2)."""
     d, t, fits = 5, 20, 4
     preset = {**registry.task_class(TASK).presets["smoke"], "spectrum": spectrum}
     replace, _ = _chain_risks(Setting.from_config({**preset, "generator_noise_var": 0.4}), fits, 3000)

@@ -20,8 +20,8 @@ the bias averaged over w* uniform on the unit sphere (E omega omega^T = I / d) f
 spectrum. This is exact for ANY spectrum, T above or below d, least squares or ridge, with or
 without a regularised generator. Its expectation over X gives the papers' closed forms: replace
 n sigma^2 d/(T-d-1) (Dohmatob, Feng & Kempe 2024, arXiv 2402.07712, Theorem 4.1 with T0 = T;
-Gerstgrasser et al. 2024, arXiv 2404.01413, Theorem 1) and accumulate
-sigma^2 d/(T-d-1) sum_{i<=n} 1/i^2 (Gerstgrasser et al. 2024, Theorem 2), both because
+Gerstgrasser et al. 2024, arXiv 2404.01413, Sec. 2) and accumulate
+sigma^2 d/(T-d-1) sum_{i<=n} 1/i^2 (Gerstgrasser et al. 2024, Sec. 2), both because
 E tr(Sigma (X^T X)^-1) = d / (T - d - 1) for Gaussian rows.
 """
 

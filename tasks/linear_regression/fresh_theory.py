@@ -17,8 +17,9 @@ so a chain is tracked with d + 1 + d numbers.
   regime of the paper's Sec. 4, where even noise-free relabelling loses signal every generation.
 - Ridge (lambda > 0, any Sigma) and minimum norm with a power-law Sigma: deterministic equivalents
   (Bach 2024, "High-dimensional analysis of double descent for linear regression with random
-  projections", SIAM J. Math. Data Sci.; Hastie, Montanari, Rosset & Tibshirani 2022, Ann. Stat.,
-  Thm. 5; the form the paper uses for its Theorem 4.1 with ridge and its Sec. 5 scaling laws):
+  projections", SIAM J. Math. Data Sci.; Hastie, Montanari, Rosset & Tibshirani 2022, "Surprises in
+  high-dimensional ridgeless least squares interpolation", Ann. Stat.; the form the paper uses for its
+  Theorem 4.1 with ridge and its Sec. 5 scaling laws):
   kappa solves kappa - lambda = kappa df1(kappa) / N, df1 = tr Sigma (Sigma + kappa)^-1,
   df2 = tr Sigma^2 (Sigma + kappa)^-2; then E[w] = Sigma (Sigma + kappa)^-1 u and
   E[w w^T] = H E[w_t w_t^T] H + (kappa^2 tr(E[w_t w_t^T] S) + sigma^2) / (N - df2) S, with

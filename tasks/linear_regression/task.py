@@ -17,7 +17,6 @@ error; ``theory_loss`` is the expected value for the pools the run used (:mod:`t
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -27,9 +26,7 @@ import numpy as np
 
 from collapselab import REAL, Compute, FitResult, Pool, Task, TaskMetadata
 from collapselab.errors import TaskError
-from collapselab.tasks.linear_regression import data as data_module
 from collapselab.tasks.linear_regression import fitting, theory
-from collapselab.tasks.linear_regression import setting as setting_module
 from collapselab.tasks.linear_regression.data import RealData
 from collapselab.tasks.linear_regression.fixed_theory import FixedDesign
 from collapselab.tasks.linear_regression.setting import SAME, Setting
@@ -100,14 +97,11 @@ class LinearRegressionTask(Task):
         return data.make_pool(rows, data.labels(rows, data.w_star, self.setting.noise_var, rng), REAL)
 
     def data_fingerprint(self) -> dict[str, Any]:
-        """The generator of the real data (shared by every seed of an experiment): how it draws, its code's
-        SHA-256, and which seed it draws from."""
+        """The generator of the real data, shared by every seed of an experiment (never one seed's draw);
+        a change to how it draws bumps the task's version."""
         pinned = int(self.config["data_seed"])
-        digest = hashlib.sha256()
-        for module in (data_module, setting_module):
-            digest.update(Path(module.__file__ or "").read_bytes())
-        return {"generator": "Gaussian rows and noise from NumPy PCG64 streams of SeedSequence(data seed)",
-                "generator_sha256": digest.hexdigest(), "data_seed": "run seed" if pinned == SAME else pinned}
+        return {"generator": "Gaussian rows, w* and label noise from NumPy PCG64 streams of SeedSequence(data seed)",
+                "data_seed": "run seed" if pinned == SAME else pinned}
 
     # ----------------------------------------------------------------- model
     def fit(self, pool: Pool, options: Mapping[str, Any], rng: np.random.Generator) -> FitResult:

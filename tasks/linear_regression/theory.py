@@ -5,9 +5,9 @@ Closed forms (expectations over Gaussian rows, least squares, T > d + 1):
 - one fit: sigma^2 d / (T - d - 1) in the Sigma-norm, whatever Sigma (E (X^T X)^-1 = Sigma^-1/(T-d-1));
 - replace, n generations after the real fit: sigma^2 d/(T-d-1) + n sigma0^2 d/(T0-d-1), fixed or fresh
   design (Dohmatob, Feng & Kempe 2024, arXiv 2402.07712, Theorem 4.1, unregularised case;
-  Gerstgrasser et al. 2024, arXiv 2404.01413, Theorem 1);
+  Gerstgrasser et al. 2024, arXiv 2404.01413, Sec. 2);
 - accumulate on the fixed design: sigma^2 d/(T-d-1) sum_{i<=n+1} 1/i^2 (Gerstgrasser et al. 2024,
-  Theorem 2); it does not hold with a fresh design;
+  Sec. 2); it does not hold with a fresh design;
 - a fixed synthetic fraction p of the training data from a generator of excess risk Delta: error floor
   p^2 Delta as N -> infinity (Dohmatob, Feng, Subramonian & Kempe 2024, "Strong model collapse",
   arXiv 2410.04840; exact finite-N form in :mod:`fresh_theory`).
