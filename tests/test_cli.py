@@ -72,7 +72,7 @@ def test_user_errors_exit_2_with_a_message(tmp_path, capsys):
     assert "no config key 'dimm'; valid keys:" in capsys.readouterr().err
     assert main(["run", "--task", "linear_regression", "--strategy", "replace", "--set", "design=sideways",
                  "--out", str(tmp_path)]) == 2
-    assert "design must be 'fixed' or 'fresh'" in capsys.readouterr().err
+    assert "config key 'design' must be one of ['fixed', 'fresh']" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert main(["run", "--task", "linear_regression", "--strategy", "replace", "--preset", "huge",
                  "--out", str(tmp_path)]) == 2

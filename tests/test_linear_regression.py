@@ -1,94 +1,177 @@
-"""The regression task: simulation against closed-form theory, and every baseline on it."""
+"""The regression task: configuration, seeded data, the pools it stores, its hooks, its baselines."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from collapselab.tasks.linear_regression import theory
+from collapselab.contracts import registry
+from collapselab.errors import ConfigError
+from collapselab.tasks.linear_regression.setting import Setting
 from tests.helpers import run_strategy
 
-
-@pytest.mark.parametrize("dim,n_samples", [(5, 20), (10, 50)])
-@pytest.mark.parametrize("strategy", ["replace", "accumulate"])
-def test_simulation_matches_theory(tmp_path, strategy, dim, n_samples):
-    """Fixed design, OLS: replace n s^2 d/(T-d-1), accumulate s^2 d/(T-d-1) sum 1/i^2."""
-    overrides = {"dim": dim, "n_samples": n_samples, "trials": 4000, "noise_var": 1.0}
-    run = run_strategy(tmp_path, "linear_regression", strategy, generations=5, overrides=overrides)
-    closed_form = theory.replace_risk if strategy == "replace" else theory.accumulate_risk
-    for record in run.records:
-        fits = record["generation"] + 1
-        expected = closed_form(fits, dim, n_samples, 1.0)
-        metrics = record["metrics"]
-        assert metrics["theory_loss"] == pytest.approx(expected, rel=1e-12)
-        z = (metrics["loss"] - expected) / metrics["loss_se"]
-        assert abs(z) < 4.5, f"generation {fits - 1}: simulated {metrics['loss']:.4f} vs theory {expected:.4f}"
+TASK = "linear_regression"
 
 
-def test_fresh_design_replace_matches_theory_and_accumulate_has_none(tmp_path):
-    overrides = {"dim": 5, "n_samples": 20, "trials": 4000, "design": "fresh"}
-    replace = run_strategy(tmp_path, "linear_regression", "replace", generations=4, overrides=overrides)
-    for record in replace.records:
-        expected = theory.replace_risk(record["generation"] + 1, 5, 20, 1.0)
-        assert abs(record["metrics"]["loss"] - expected) < 4.5 * record["metrics"]["loss_se"]
-    accumulate = run_strategy(tmp_path, "linear_regression", "accumulate", generations=2, overrides=overrides)
-    assert "theory_loss" in accumulate.records[0]["metrics"]
-    assert all("theory_loss" not in r["metrics"] for r in accumulate.records[1:])
+def make(preset: str = "smoke", **overrides):
+    return registry.make_task(TASK, preset, overrides)
 
 
-def test_replace_collapses_and_accumulate_stays_bounded(tmp_path):
-    replace = run_strategy(tmp_path, "linear_regression", "replace", generations=6)
-    accumulate = run_strategy(tmp_path, "linear_regression", "accumulate", generations=6)
-    assert replace.curve()[0] == accumulate.curve()[0]  # generation 0 is shared
-    assert replace.curve()[-1] / replace.curve()[0] > 5
-    assert accumulate.curve()[-1] / accumulate.curve()[0] < 1 + np.pi**2 / 6
+# ----------------------------------------------------------------- configuration
+BAD_VALUES = [
+    ("dim", 0), ("n_samples", 0), ("trials", 0), ("noise_var", -1.0), ("generator_noise_var", -2.0),
+    ("generator_samples", 0), ("generator_samples", -2), ("design", "sideways"), ("spectrum", "flat"),
+    ("spectrum_decay", 0.0), ("spectrum_decay", -1.0), ("source_r", 0.0), ("data_seed", -2), ("dim", 2.5),
+    ("noise_var", "loud"), ("spectrum_decay", float("inf")),
+]
 
 
-def composition(run, generation):
-    return run.records[generation]["composition"]
+@pytest.mark.parametrize("key,value", BAD_VALUES)
+def test_every_bad_value_gets_one_error_naming_its_key(key, value):
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        make(**{key: value})
 
 
-def test_baselines_build_the_pools_they_promise(tmp_path):
-    t, g = 20, 3  # smoke preset: n_samples = 20
-    runs = {
-        s: run_strategy(tmp_path, "linear_regression", s, generations=g)
-        for s in ["replace", "accumulate", "accumulate-subsample", "mix[real_fraction=0.25]", "fresh-real",
-                  "verifier-filter", "verifier-filter[accumulate=true]", "adaptive-ridge"]
-    }
-    assert composition(runs["replace"], g) == {"real": 0, "synthetic": {"3": t}, "total": t, "fresh_real": 0,
-                                              "weighted": False}
-    assert composition(runs["accumulate"], g)["synthetic"] == {"1": t, "2": t, "3": t}
-    assert composition(runs["accumulate"], g)["real"] == t
-    assert composition(runs["accumulate-subsample"], g)["total"] == t
-    mix = composition(runs["mix[real_fraction=0.25]"], g)
-    assert (mix["real"], mix["synthetic"]) == (5, {"3": 15})
-    fresh = runs["fresh-real"]
-    assert [composition(fresh, k)["fresh_real"] for k in range(g + 1)] == [0, 10, 20, 30]
-    assert fresh.manifest["strategy"]["uses_extra_real_data"] is True
-    verifier = runs["verifier-filter"]
-    assert verifier.records[g]["compute"]["samples"] == 2 * t
-    assert composition(verifier, g)["synthetic"] == {"3": t}
-    assert composition(runs["verifier-filter[accumulate=true]"], g)["synthetic"] == {"1": t, "2": t, "3": t}
-    ridge = [r["fit_options"]["ridge_lambda"] for r in runs["adaptive-ridge"].records]
-    assert ridge[0] == 0.0 and all(b > 0 for b in ridge[1:])
-    assert "theory_loss" not in runs["adaptive-ridge"].records[1]["metrics"]
+def test_sentinels_mean_the_real_data_and_zero_noise_is_a_valid_generator():
+    setting = make().setting
+    assert (setting.generator_samples, setting.generator_noise_var) == (20, 1.0)
+    setting = make(generator_samples=7, generator_noise_var=0.0, noise_var=2.0).setting
+    assert (setting.generator_samples, setting.generator_noise_var, setting.noise_var) == (7, 0.0, 2.0)
+    assert make(n_samples=33).synthetic_size() == 33
 
 
-def test_verifier_and_adaptive_ridge_beat_replace(tmp_path):
-    overrides = {"trials": 2000}
-    final = {
-        s: run_strategy(tmp_path, "linear_regression", s, generations=5, overrides=overrides).curve()[-1]
-        for s in ["replace", "adaptive-ridge", "verifier-filter"]
-    }
-    assert final["adaptive-ridge"] < final["replace"]
-    assert final["verifier-filter"] < final["replace"]
+def test_power_spectrum_meets_the_capacity_and_source_conditions():
+    setting = Setting.from_config({**make().config, "spectrum": "power", "spectrum_decay": 1.5, "source_r": 0.7,
+                                   "dim": 50})
+    k = np.arange(1, 51)
+    assert np.allclose(setting.eigenvalues, k**-1.5)
+    assert np.allclose(setting.eigenvalues * setting.power_signal**2, k ** (-1 - 2 * 1.5 * 0.7))
+
+
+def test_every_preset_draws_its_data_from_the_run_seed():
+    for preset in ("smoke", "cpu", "paper"):
+        assert registry.task_class(TASK).presets[preset]["data_seed"] == -1
+
+
+# ------------------------------------------------------------------ seeded data
+def test_generation_zero_differs_between_seeds_and_is_shared_by_strategies(tmp_path):
+    first = {}
+    for seed in (0, 1):
+        for strategy in ("replace", "accumulate"):
+            first[seed, strategy] = run_strategy(tmp_path, TASK, strategy, seed=seed, generations=1).records[0]["metrics"]
+    assert first[0, "replace"] == first[0, "accumulate"]
+    assert first[1, "replace"] == first[1, "accumulate"]
+    assert first[0, "replace"]["loss"] != first[1, "replace"]["loss"]
+    assert first[0, "replace"]["theory_loss"] != first[1, "replace"]["theory_loss"]  # the design differs too
+
+
+def test_a_pinned_data_seed_gives_every_run_seed_the_same_data(tmp_path):
+    losses = [run_strategy(tmp_path, TASK, "replace", seed=s, generations=1, overrides={"data_seed": 7}).curve()[0]
+              for s in (0, 1)]
+    assert losses[0] == losses[1]
+    a, b = make(data_seed=7).for_seed(0), make(data_seed=7).for_seed(3)
+    assert a.real_pool().equals(b.real_pool())
+    assert not make().for_seed(0).real_pool().equals(make().for_seed(1).real_pool())
+
+
+def test_the_fingerprint_describes_the_generator_not_one_draw():
+    assert make().for_seed(0).data_fingerprint() == make().for_seed(1).data_fingerprint()
+    assert make(data_seed=4).data_fingerprint()["data_seed"] == 4
+
+
+# ---------------------------------------------------------------------- pools
+def test_fixed_design_pools_hold_row_indices_and_labels(tmp_path):
+    task = make(trials=50).for_seed(0)
+    real = task.real_pool()
+    assert real.keys == ("row", "y") and real["row"].dtype == np.int32 and real["row"].shape == (20, 50)
+    assert np.array_equal(real["row"][:, 7], np.arange(20))
+    run = run_strategy(tmp_path, TASK, "replace", generations=2, overrides={"trials": 50})
+    pool_file = run.path / "pools" / "gen-0001.npz"
+    assert pool_file.stat().st_size < 20 * 50 * 12 + 4096  # a row index and a label per item, no copy of a row
+    fresh = make(design="fresh").real_pool()
+    assert fresh.keys == ("x", "y") and fresh["x"].shape == (20, 200, 5)
+
+
+def test_sufficient_statistics_give_the_direct_least_squares_fit():
+    task = make(trials=30).for_seed(2)
+    real = task.real_pool()
+    model = task.fit(real, task.fit_options, np.random.default_rng(0)).model
+    x = task._data.design
+    direct = np.linalg.lstsq(x, real["y"], rcond=None)[0].T
+    assert np.allclose(model[0], direct, rtol=1e-10, atol=1e-12)
+    subset = real.subset(np.sort(np.argsort(np.random.default_rng(1).random((20, 30)), axis=0)[:12], axis=0))
+    model = task.fit(subset, {"ridge_lambda": 0.3, "regularise_generator": True}, np.random.default_rng(0)).model
+    for t in (0, 11, 29):
+        rows = subset["row"][:, t]
+        xt, yt = x[rows], subset["y"][:, t]
+        expected = np.linalg.solve(xt.T @ xt / 12 + 0.3 * np.eye(5), xt.T @ yt / 12)
+        assert np.allclose(model[0][t], expected, rtol=1e-10)
+
+
+def test_downstream_only_ridge_keeps_the_generator_unregularised():
+    task = make().for_seed(0)
+    real = task.real_pool()
+    ols = task.fit(real, task.fit_options, np.random.default_rng(0)).model
+    split = task.fit(real, {"ridge_lambda": 1.0, "regularise_generator": False}, np.random.default_rng(0)).model
+    joint = task.fit(real, {"ridge_lambda": 1.0, "regularise_generator": True}, np.random.default_rng(0)).model
+    assert np.array_equal(split[1], ols[1]) and np.array_equal(split[0], joint[0])
+    assert np.array_equal(joint[0], joint[1]) and not np.allclose(split[0], split[1])
+
+
+def test_minimum_norm_fit_below_the_dimension():
+    task = make(dim=12, n_samples=5, design="fresh", trials=20).for_seed(0)
+    real = task.real_pool()
+    model = task.fit(real, task.fit_options, np.random.default_rng(0)).model[0]
+    for t in (0, 19):
+        expected = np.linalg.pinv(real["x"][:, t]) @ real["y"][:, t]
+        assert np.allclose(model[t], expected, rtol=1e-8, atol=1e-10)
+
+
+# ---------------------------------------------------------------------- hooks
+def _late_samples(task, generations: int = 4):
+    """Samples of a replace chain's generation ``generations`` model (labels drifted from w*)."""
+    pool, rng = task.real_pool(), np.random.default_rng(5)
+    for _ in range(generations):
+        model = task.fit(pool, task.fit_options, rng).model
+        pool = task.sample(model, task.synthetic_size(), rng, {})
+    return pool
+
+
+def _truth_error(task, pool) -> np.ndarray:
+    return pool["y"] - task._data.predict(task._data.item_rows(pool), task._data.w_star)
 
 
 def test_verifier_acceptance_falls_with_its_quality():
-    from collapselab.contracts import registry
-
-    task = registry.make_task("linear_regression", "smoke")
+    task = make(trials=500).for_seed(0)
     real = task.real_pool()
-    accepted = [float((task.verify(real, q, np.random.default_rng(0)) >= 0).mean()) for q in (1.0, 0.5, 0.0)]
-    assert abs(accepted[0] - 0.954) < 0.02  # a perfect verifier accepts |noise| <= 2 sigma
-    assert accepted[0] > accepted[1] > accepted[2]
+    accepted = [float((task.verify(real, q, np.random.default_rng(0)) >= 0).mean()) for q in (1.0, 0.6, 0.3, 0.0)]
+    assert abs(accepted[0] - 0.9545) < 0.01  # a perfect verifier accepts |noise| <= 2 sigma
+    assert accepted == sorted(accepted, reverse=True) and accepted[-1] < accepted[0] - 0.1
+    with pytest.raises(Exception, match="quality must be in"):
+        task.verify(real, 1.5, np.random.default_rng(0))
+
+
+def test_correction_moves_labels_toward_the_truth():
+    task = make(trials=500).for_seed(1)
+    samples = _late_samples(task)
+    before = np.mean(_truth_error(task, samples) ** 2)
+    assert task.correct(samples, 0.0, np.random.default_rng(0)).equals(samples)
+    errors = [np.mean(_truth_error(task, task.correct(samples, g, np.random.default_rng(0))) ** 2) for g in (0.3, 0.7, 1.0)]
+    assert before > errors[0] > errors[1] > errors[2]
+
+
+def test_reward_ranks_true_labels_above_corrupted_ones():
+    task = make(trials=500).for_seed(0)
+    real = task.real_pool()
+    corrupted = real.with_origin(1)
+    payload = dict(corrupted.payload)
+    payload["y"] = real["y"] + 3.0 * np.random.default_rng(0).standard_normal(real["y"].shape)
+    corrupted = type(real)(payload, 1, replicas=real.replicas)
+    assert np.mean(task.reward(real) > task.reward(corrupted)) > 0.8
+
+
+def test_features_tell_drifted_synthetic_items_from_real_ones():
+    task = make(trials=500).for_seed(0)
+    real, late = task.features(task.real_pool()), task.features(_late_samples(task, 8))
+    assert real.shape == (20, 500, 3)
+    assert np.mean(late[..., 2] ** 2) > 2 * np.mean(real[..., 2] ** 2)  # residuals under the real-data fit

@@ -152,7 +152,7 @@ def test_run_directory_layout_and_manifest(tmp_path):
     assert len(manifest["strategy"]["source_sha256"]) == 64
     assert manifest["environment"]["python"] and manifest["environment"]["cpu_count"]
     assert manifest["environment"]["blas_kernel"].startswith("openblas")
-    assert manifest["task"]["data"]["real_sha256"]
+    assert manifest["task"]["data"]["generator"]
     assert sorted(p.name for p in (run.path / "pools").iterdir()) == [f"gen-{g:04d}.npz" for g in (1, 2, 3)]
     assert sorted(p.name for p in (run.path / "models").iterdir()) == ["gen-0000.model", "gen-0003.model"]
     for record in run.records:

@@ -74,19 +74,19 @@ RUNTIME_FAILURES = {
     "empty pool": ("def training_pool(self, ctx):\n        return ctx.latest.subset([])\n", "returned an empty pool"),
     "foreign payload": ("def training_pool(self, ctx):\n        import numpy as np\n"
                         "        return Pool({'z': np.zeros((3, 200))}, -1, replicas=200)\n",
-                        "the task's pools have \\('x', 'y'\\)"),
+                        "the task's pools have \\('row', 'y'\\)"),
     "unknown option": ("def training_pool(self, ctx):\n        return ctx.latest\n"
                        "    def fit_options(self, ctx):\n        return {'learning_rate': 1.0}\n",
-                       "unknown fit option\\(s\\) \\['learning_rate'\\]; this task's fit options: ridge_lambda"),
+                       "unknown fit option\\(s\\) \\['learning_rate'\\]; this task's fit options: regularise_generator, ridge_lambda"),
     "curate raises": ("def training_pool(self, ctx):\n        return ctx.latest\n"
                       "    def curate(self, ctx, samples):\n        return 1 / 0\n",
                       "raised in curate\\(\\) at generation 1: ZeroDivisionError"),
     "fresh real without declaring": ("def training_pool(self, ctx):\n        return ctx.fresh_real(5)\n",
                                      "only a strategy declaring uses_extra_real_data = True may draw fresh real data"),
     "forged real items": ("def training_pool(self, ctx):\n        import numpy as np\n"
-                          "        return Pool({'x': ctx.real['x'], 'y': ctx.real['y'] * 0.0}, -1, replicas=ctx.real.replicas)\n",
+                          "        return Pool({'row': ctx.real['row'], 'y': ctx.real['y'] * 0.0}, -1, replicas=ctx.real.replicas)\n",
                           "returned 20 item\\(s\\) marked real that are not real items the loop produced"),
-    "forged samples": ("def curate(self, ctx, samples):\n        return Pool({'x': samples['x'], 'y': samples['y'] + 1.0}, "
+    "forged samples": ("def curate(self, ctx, samples):\n        return Pool({'row': samples['row'], 'y': samples['y'] + 1.0}, "
                        "samples.origin, replicas=samples.replicas)\n    def training_pool(self, ctx):\n        return ctx.latest\n",
                        "curate\\(\\) at generation 1 returned 20 item\\(s\\) marked synthetic \\(generation 1\\)"),
     "writes into the real pool": ("def training_pool(self, ctx):\n        ctx.real['y'].flags.writeable = True\n"

@@ -45,10 +45,13 @@ def _sealed(array: np.ndarray) -> np.ndarray:
 
 
 def _splitmix(z: np.ndarray) -> np.ndarray:
-    """The SplitMix64 finaliser, element-wise on uint64 (wrapping arithmetic)."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+    """The SplitMix64 finaliser, element-wise on uint64 (wrapping arithmetic), in place on ``z``."""
+    z ^= z >> np.uint64(30)
+    z *= np.uint64(0xBF58476D1CE4E5B9)
+    z ^= z >> np.uint64(27)
+    z *= np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return z
 
 
 class Pool:
@@ -228,19 +231,28 @@ class Pool:
         Weights and origins are not part of the digest."""
         shape = (len(self),) if self._replicas == 1 else (len(self), self._replicas)
         total = np.zeros(shape, dtype=np.uint64)
-        offset = 0
+        arrays = [np.ascontiguousarray(self._payload[name]) for name in sorted(self._payload)]
+        row_bytes = sum(a[:1].nbytes for a in arrays) or 1
+        step = max(1, (1 << 20) // row_bytes)  # items per chunk: the temporaries stay in cache
         with np.errstate(over="ignore"):
-            for name in sorted(self._payload):
-                flat = np.ascontiguousarray(self._payload[name]).reshape(*shape, -1).view(np.uint8).reshape(*shape, -1)
-                pad = (-flat.shape[-1]) % 8
-                if pad:
-                    flat = np.concatenate([flat, np.zeros((*shape, pad), dtype=np.uint8)], axis=-1)
-                words = flat.view(np.uint64)
-                width = words.shape[-1]
-                if offset + width > len(key):
-                    raise PoolError(f"digest key too short for items of {offset + width} words")
-                total += _splitmix(words + key[offset : offset + width]).sum(axis=-1, dtype=np.uint64)
-                offset += width
+            for begin in range(0, len(self), step):
+                chunk = total[begin : begin + step]
+                offset = 0
+                for array in arrays:
+                    part = array[begin : begin + step]
+                    flat = part.reshape(*chunk.shape, -1).view(np.uint8).reshape(*chunk.shape, -1)
+                    pad = (-flat.shape[-1]) % 8
+                    if pad:
+                        padded = np.zeros((*chunk.shape, flat.shape[-1] + pad), dtype=np.uint8)
+                        padded[..., : flat.shape[-1]] = flat
+                        flat = padded
+                    words = flat.view(np.uint64)
+                    width = words.shape[-1]
+                    if offset + width > len(key):
+                        raise PoolError(f"digest key too short for items of {offset + width} words")
+                    mixed = _splitmix(words + key[offset : offset + width])
+                    chunk += mixed[..., 0] if width == 1 else mixed.sum(axis=-1, dtype=np.uint64)
+                    offset += width
         return total
 
     def equals(self, other: Pool) -> bool:

@@ -168,6 +168,7 @@ class _Run:
         self.fresh_real = 0
         self.model: Any = None
         self.model_on_disk = False  # the latest model's file is already in the run directory
+        self.ledger: Ledger | None = None  # provenance of the items strategies may return, built once per run
         self.last_checkpoint = time.perf_counter()
 
     # ------------------------------------------------------------ directory
@@ -284,9 +285,11 @@ class _Run:
         """S_g and the training pool of generation g; returns (pool, fit options, sampling options, samples drawn)."""
         task, name = self.task, self.name
         strategy = self._strategy(g)
-        ledger = Ledger(real)
-        for h, pool in enumerate(self.synthetic, start=1):
-            ledger.add(h, pool)
+        if self.ledger is None:  # once per run (after a resume: over the restored pools)
+            self.ledger = Ledger(real)
+            for h, kept in enumerate(self.synthetic, start=1):
+                self.ledger.add(h, kept, keep=True)
+        ledger = self.ledger
         counter = itertools.count()
         hooks = self._hooks(g, ledger, counter)
 
@@ -297,25 +300,30 @@ class _Run:
         start = time.perf_counter()
         samples = task.sample(self.model, n, seeding.stream(self.spec.seed, g, "sample"), sampling).with_origin(g).sealed()
         seconds["sample"] = time.perf_counter() - start
-        ledger.add(g, samples)
+        sample_digests = ledger.digests(samples)
+        ledger.add(g, samples, digests=sample_digests)
         start = time.perf_counter()
-        curated = guard.check_pool(self._call("curate", g, strategy.curate, ctx, samples), f"{name}.curate()", real, {g})
-        ledger.check(curated, f"{name}.curate() at generation {g}")
+        returned = self._call("curate", g, strategy.curate, ctx, samples)
+        curated = guard.check_pool(returned, f"{name}.curate()", real, {g})
+        # the samples themselves need no check: the loop made them
+        digests = sample_digests if curated is samples else ledger.check(curated, f"{name}.curate() at generation {g}")
         ledger.check_real_unchanged(f"{name}.curate() at generation {g}")
         seconds["curate"] = time.perf_counter() - start
         curated = curated.sealed()
         self.synthetic.append(curated)
         self.pending_pools[g] = curated
-        ledger.add(g, curated)
+        ledger.add(g, curated, keep=True, digests=digests)
 
         ctx = self.context(g, "strategy", real, hooks)
         start = time.perf_counter()
         pool = self._call("training_pool", g, strategy.training_pool, ctx)
         pool = guard.check_pool(pool, f"{name}.training_pool()", real, {REAL, *range(1, g + 1)})
-        ledger.check(pool, f"{name}.training_pool() at generation {g}")
+        if not any(pool is given for given in (real, *self.synthetic)):  # a pool the loop handed out is known
+            ledger.check(pool, f"{name}.training_pool() at generation {g}")
         chosen = self._call("fit_options", g, strategy.fit_options, ctx)
         options = guard.check_options(chosen, f"{name}.fit_options()", task.fit_options, "fit")
         ledger.check_real_unchanged(f"{name} at generation {g}")
+        ledger.end_generation()
         seconds["strategy"] = time.perf_counter() - start
         return pool, options, sampling, len(samples)
 

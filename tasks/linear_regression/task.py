@@ -1,21 +1,22 @@
-"""Linear regression under recursive relabelling: the analytically tractable collapse setting.
+"""Linear regression under recursive relabelling: the analytic laboratory of model collapse.
 
-Gerstgrasser et al. 2024 ("Is Model Collapse Inevitable?", arXiv 2404.01413) and Dohmatob
-et al. 2024 ("Model Collapse Demystified", arXiv 2402.07712): rows x ~ N(0, I_d), a known
-w* on the unit sphere, labels y = x.w* + N(0, sigma^2). A later generation's data are labelled
-by the previous model plus fresh noise, on the same rows (``design=fixed``) or on new rows
-(``design=fresh``). The model is OLS, or ridge when a strategy sets ``ridge_lambda`` (the
-penalty lambda ||w||^2 added to the summed squared error).
+The setting of Dohmatob, Feng & Kempe 2024 ("Model Collapse Demystified: The Case of Regression",
+arXiv 2402.07712, Sec. 3) and Gerstgrasser et al. 2024 (arXiv 2404.01413, Sec. 2): Gaussian rows
+with covariance Sigma (isotropic, or a power law with a source condition, :mod:`setting`), real labels
+x.w* + N(0, sigma^2) on T rows, and every synthetic generation T0 rows labelled by the previous
+generation's generator plus N(0, sigma0^2). The model is least squares, or ridge with the paper's
+per-sample penalty when a strategy sets ``ridge_lambda``; ``regularise_generator=false`` keeps the
+next generation's labeller unregularised, so ridge only shapes the evaluated model (the paper's
+downstream model).
 
-``trials`` independent Monte-Carlo trials (own design, w* and noise) run vectorised as the
-pool's replicas: payload ``x`` has shape (n, trials, d) and ``y`` (n, trials); the fit is a
-batched float64 solve. The loss is the exact excess risk ||w_hat - w*||^2 (Sigma = I),
-averaged over trials, with its standard error.
+``trials`` Monte-Carlo trials run vectorised as the pools' replicas. With ``design=fixed`` the design
+is one matrix per data seed, stored once in the task; pools hold row indices and labels (:mod:`data`).
+The loss is the exact excess risk (w - w*)^T Sigma (w - w*), averaged over trials, with its standard
+error; ``theory_loss`` is the expected value for the pools the run used (:mod:`theory`).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -23,132 +24,126 @@ from typing import Any
 
 import numpy as np
 
-from collapselab import Compute, FitResult, Pool, Task, TaskMetadata
-from collapselab.errors import ConfigError, TaskError
-from collapselab.tasks.linear_regression import theory
+from collapselab import REAL, Compute, FitResult, Pool, Task, TaskMetadata
+from collapselab.errors import TaskError
+from collapselab.tasks.linear_regression import fitting, theory
+from collapselab.tasks.linear_regression.data import RealData
+from collapselab.tasks.linear_regression.fixed_theory import FixedDesign
+from collapselab.tasks.linear_regression.setting import SAME, Setting
+
+_COMMON = {"noise_var": 1.0, "generator_samples": SAME, "generator_noise_var": float(SAME), "design": "fixed",
+           "spectrum": "isotropic", "spectrum_decay": 2.0, "source_r": 0.5, "data_seed": SAME}
 
 
 class LinearRegressionTask(Task):
     name = "linear_regression"
-    version = "1.0"
+    version = "2.0"
+    seeded_data = True
     metadata = TaskMetadata(
         modality="tabular (linear regression)",
-        description="OLS/ridge on Gaussian rows relabelled by the previous model; exact excess risk.",
-        citation="Gerstgrasser et al. 2024, arXiv 2404.01413; Dohmatob et al. 2024, arXiv 2402.07712",
-        loss_unit="excess risk ||w - w*||^2",
+        description="OLS/ridge on Gaussian rows relabelled by the previous model; exact excess risk in the Sigma-norm.",
+        citation="Dohmatob, Feng & Kempe 2024, arXiv 2402.07712; Gerstgrasser et al. 2024, arXiv 2404.01413",
+        loss_unit="excess risk (w - w*)^T Sigma (w - w*)",
         secondary_metrics={
             "loss_se": "Monte-Carlo standard error of the loss over trials",
-            "theory_loss": "closed-form expected excess risk, where one exists for the pools used",
+            "theory_loss": "expected excess risk for the pools used, where the papers' theory covers them",
+            "generator_loss": "excess risk of the weights that label the next generation",
             "weight_norm": "mean squared norm of the fitted weights (shrinkage shows as a fall)",
         },
     )
     presets = {
-        "smoke": {"dim": 5, "n_samples": 20, "noise_var": 1.0, "design": "fixed", "trials": 200,
-                  "data_seed": 0, "generations": 3},
-        "cpu": {"dim": 10, "n_samples": 100, "noise_var": 1.0, "design": "fixed", "trials": 1000,
-                "data_seed": 0, "generations": 10},
-        "paper": {"dim": 100, "n_samples": 500, "noise_var": 1.0, "design": "fixed", "trials": 100,
-                  "data_seed": 0, "generations": 20},
+        "smoke": {**_COMMON, "dim": 5, "n_samples": 20, "trials": 200, "generations": 3},
+        "cpu": {**_COMMON, "dim": 10, "n_samples": 100, "trials": 1000, "generations": 10},
+        "paper": {**_COMMON, "dim": 100, "n_samples": 500, "trials": 1000, "generations": 20},
     }
+    metric_bounds = {"loss": (0.0, None), "loss_se": (0.0, None), "generator_loss": (0.0, None),
+                     "weight_norm": (0.0, None)}
 
-    def default_fit_options(self) -> Mapping[str, Any]:
-        return {"ridge_lambda": 0.0}
+    def __init__(self, preset: str = "cpu", overrides: Mapping[str, Any] | None = None) -> None:
+        super().__init__(preset, overrides)
+        self._corrected: set[int] = set()  # origins whose samples the expert changed in this process
 
     def check_config(self, config: Mapping[str, Any]) -> None:
-        if config["design"] not in ("fixed", "fresh"):
-            raise ConfigError(f"design must be 'fixed' or 'fresh', got {config['design']!r}")
-        for key in ("dim", "n_samples", "trials"):
-            if config[key] < 1:
-                raise ConfigError(f"{key} must be >= 1, got {config[key]}")
-        if config["noise_var"] < 0:
-            raise ConfigError(f"noise_var must be >= 0, got {config['noise_var']}")
+        Setting.from_config(config)
+
+    @cached_property
+    def setting(self) -> Setting:
+        return Setting.from_config(self.config)
+
+    def default_fit_options(self) -> Mapping[str, Any]:
+        return {"ridge_lambda": 0.0, "regularise_generator": True}
 
     # ------------------------------------------------------------------ data
-    @cached_property
-    def _truth(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(w* of shape (trials, d), the real design (T, trials, d), the real labels (T, trials))."""
-        c = self.config
-        rng = np.random.default_rng([c["data_seed"], 20240412])
-        w_star = rng.standard_normal((c["trials"], c["dim"]))
-        w_star /= np.linalg.norm(w_star, axis=1, keepdims=True)
-        x = rng.standard_normal((c["n_samples"], c["trials"], c["dim"]))
-        y = self._label(x, w_star, rng)
-        return w_star, x, y
-
-    def _label(self, x: np.ndarray, w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        noise = rng.standard_normal(x.shape[:2]) * np.sqrt(self.config["noise_var"])
-        return np.einsum("ntd,td->nt", x, w) + noise
-
-    def _rows(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Design rows for ``n`` new examples: the fixed design (cycled) or fresh Gaussian rows."""
-        if self.config["design"] == "fresh":
-            return rng.standard_normal((n, self.config["trials"], self.config["dim"]))
-        x = self._truth[1]
-        return x[np.arange(n) % len(x)]
+    @property
+    def data_seed(self) -> int:
+        """``data_seed``, or (-1) the run seed (0 for an instance not bound to a run)."""
+        pinned = int(self.config["data_seed"])
+        return pinned if pinned != SAME else (self.run_seed or 0)
 
     @cached_property
-    def _real(self) -> Pool:
-        _, x, y = self._truth
-        return Pool({"x": x, "y": y}, origin=-1, replicas=self.config["trials"])
+    def _data(self) -> RealData:
+        return RealData(self.setting, self.data_seed)
 
     def real_pool(self) -> Pool:
-        return self._real
+        return self._data.pool
+
+    def synthetic_size(self) -> int:
+        return self.setting.generator_samples
 
     def fresh_real_pool(self, n: int, rng: np.random.Generator) -> Pool:
-        x = self._rows(n, rng)
-        return Pool({"x": x, "y": self._label(x, self._truth[0], rng)}, origin=-1, replicas=self.config["trials"])
+        """New real examples: fresh rows (``design=fresh``), or new real labels of the fixed design's rows."""
+        data = self._data
+        rows = data.rows_for(n, rng)
+        return data.make_pool(rows, data.labels(rows, data.w_star, self.setting.noise_var, rng), REAL)
 
     def data_fingerprint(self) -> dict[str, Any]:
-        digest = hashlib.sha256()
-        for array in self._truth:
-            digest.update(np.ascontiguousarray(array).tobytes())
-        return {"real_sha256": digest.hexdigest()}
+        """The generator of the real data, shared by every seed of an experiment (never one seed's draw);
+        a change to how it draws bumps the task's version."""
+        pinned = int(self.config["data_seed"])
+        return {"generator": "Gaussian rows, w* and label noise from NumPy PCG64 streams of SeedSequence(data seed)",
+                "data_seed": "run seed" if pinned == SAME else pinned}
 
     # ----------------------------------------------------------------- model
     def fit(self, pool: Pool, options: Mapping[str, Any], rng: np.random.Generator) -> FitResult:
-        x = pool["x"].transpose(1, 0, 2)  # (trials, n, d): one BLAS matmul per trial below
-        y = pool["y"].T[..., None]
-        weighted = x if pool.weight is None else x * pool.weight[None, :, None]
-        gram = weighted.transpose(0, 2, 1) @ x
-        moment = (weighted.transpose(0, 2, 1) @ y)[..., 0]
-        lam = float(options.get("ridge_lambda", 0.0))
-        if lam:
-            gram = gram + lam * np.eye(gram.shape[-1])
-        try:
-            w_hat = np.linalg.solve(gram, moment[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            w_hat = np.einsum("tde,te->td", np.linalg.pinv(gram), moment)
-        return FitResult(w_hat, Compute(examples=len(pool), steps=0))
+        """Model: array (2, trials, d) = (the evaluated weights, the weights labelling the next generation)."""
+        lam = float(options["ridge_lambda"])
+        if not (np.isfinite(lam) and lam >= 0):
+            raise TaskError(f"task {self.name!r}: fit option 'ridge_lambda' must be >= 0, got {lam}")
+        if self.setting.design == "fixed":
+            data = self._data
+            stats = fitting.fixed_design_statistics(pool, data.design, lambda: data.outer_products)
+        else:
+            stats = fitting.fresh_design_statistics(pool)
+        separate = lam > 0 and not options["regularise_generator"]
+        weights = fitting.solve(stats, [lam, 0.0] if separate else [lam])
+        model = np.stack([weights[0], weights[-1]])
+        return FitResult(model, Compute(examples=len(pool), steps=0))
 
     def sample(self, model: np.ndarray, n: int, rng: np.random.Generator, options: Mapping[str, Any]) -> Pool:
-        x = self._rows(n, rng)
-        return Pool({"x": x, "y": self._label(x, model, rng)}, origin=0, replicas=self.config["trials"])
+        data = self._data
+        rows = data.rows_for(n, rng)
+        return data.make_pool(rows, data.labels(rows, model[1], self.setting.generator_noise_var, rng), 0)
+
+    def _excess(self, w: np.ndarray) -> np.ndarray:
+        return np.sum(self.setting.eigenvalues * (w - self._data.w_star) ** 2, axis=1)
 
     def evaluate(self, model: np.ndarray) -> dict[str, float]:
-        excess = np.sum((model - self._truth[0]) ** 2, axis=1)
+        excess = self._excess(model[0])
         trials = len(excess)
         return {
             "loss": float(excess.mean()),
             "loss_se": float(excess.std(ddof=1) / np.sqrt(trials)) if trials > 1 else 0.0,
-            "weight_norm": float(np.sum(model**2, axis=1).mean()),
+            "generator_loss": float(self._excess(model[1]).mean()),
+            "weight_norm": float(np.sum(model[0] ** 2, axis=1).mean()),
         }
 
-    def verify(self, pool: Pool, quality: float, rng: np.random.Generator) -> np.ndarray:
-        """A fixed verifier weight vector per trial at distance (1 - quality) ||w*|| from w* (a random
-        direction drawn once per run); an example is accepted when its residual under the verifier
-        is within two noise standard deviations: score = 2 sigma - |y - x.w_v|, shape (n, trials)."""
-        if not 0.0 <= quality <= 1.0:
-            raise TaskError(f"task {self.name!r}: verifier quality must be in [0, 1], got {quality}")
-        w_star = self._truth[0]
-        direction = np.random.default_rng([self.config["data_seed"], 20240611]).standard_normal(w_star.shape)
-        direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-        w_v = w_star + (1.0 - quality) * np.linalg.norm(w_star, axis=1, keepdims=True) * direction
-        residual = pool["y"] - np.einsum("ntd,td->nt", pool["x"], w_v)
-        return 2.0 * np.sqrt(self.config["noise_var"]) - np.abs(residual)
-
     def theory(self, records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-        c = self.config
-        value = theory.theory_loss(records, c["dim"], c["n_samples"], c["noise_var"], c["design"])
+        design = None
+        if self.setting.design == "fixed":
+            eigenvalues, eigenvectors = self._data.gram_eigen
+            w_star = self.setting.power_signal if self.setting.spectrum == "power" else None
+            design = FixedDesign(self.setting, eigenvalues, eigenvectors, w_star)
+        value = theory.theory_loss(records, self.setting, design, self._corrected)
         return {} if value is None else {"theory_loss": value}
 
     def save_model(self, model: np.ndarray, path: Path) -> None:
@@ -157,3 +152,54 @@ class LinearRegressionTask(Task):
 
     def load_model(self, path: Path) -> np.ndarray:
         return np.load(path, allow_pickle=False)
+
+    # --------------------------------------------- hooks for strategies
+    @cached_property
+    def _reference(self) -> np.ndarray:
+        """The least-squares (minimum-norm) fit to the real pool, per trial: what real data alone say."""
+        data = self._data
+        stats = (fitting.fixed_design_statistics(self.real_pool(), data.design, lambda: data.outer_products)
+                 if self.setting.design == "fixed" else fitting.fresh_design_statistics(self.real_pool()))
+        return fitting.solve(stats, [0.0])[0]
+
+    def _predict(self, pool: Pool, w: np.ndarray) -> np.ndarray:
+        return self._data.predict(self._data.item_rows(pool), w)
+
+    def verify(self, pool: Pool, quality: float, rng: np.random.Generator) -> np.ndarray:
+        """A verifier independent of the chain (Feng et al. 2024, arXiv 2406.07515): per trial the weight
+        vector w_v = w* + (1 - quality) ||w*||_Sigma u, u a random direction of unit Sigma-norm drawn once
+        per data seed; an item is accepted when its label is within two noise standard deviations of the
+        verifier's prediction: score = 2 sigma - |y - x.w_v|, sigma^2 = max(noise_var, generator_noise_var).
+        Quality 1 knows w* exactly; quality 0 is as far from w* as the zero predictor is."""
+        if not 0.0 <= quality <= 1.0:
+            raise TaskError(f"task {self.name!r}: verifier quality must be in [0, 1], got {quality}")
+        w_star = self._data.w_star
+        scale = np.sqrt(np.sum(self.setting.eigenvalues * w_star**2, axis=1, keepdims=True))
+        w_v = w_star + (1.0 - quality) * scale * self._data.verifier_direction
+        band = 2.0 * np.sqrt(max(self.setting.noise_var, self.setting.generator_noise_var))
+        return band - np.abs(pool["y"] - self._predict(pool, w_v))
+
+    def correct(self, pool: Pool, strength: float, rng: np.random.Generator) -> Pool:
+        """Self-correction (Gillman et al. 2024, arXiv 2402.07087): each label moved toward the expert's
+        prediction, y' = y + strength (x.w_ref - y), where the expert w_ref is the least-squares fit to the
+        real pool (what the real data alone say; it never sees w* or the chain)."""
+        if not 0.0 <= strength <= 1.0:
+            raise TaskError(f"task {self.name!r}: correction strength must be in [0, 1], got {strength}")
+        self._corrected.update(o for o in pool.origin_counts() if o != REAL)
+        y = pool["y"]
+        corrected = y + strength * (self._predict(pool, self._reference) - y)
+        payload = dict(pool.payload)
+        payload["y"] = corrected
+        return Pool(payload, pool.origin, pool.weight, pool.replicas)
+
+    def reward(self, pool: Pool) -> np.ndarray:
+        """Minus the squared residual under the real-data fit w_ref, shape (n, trials)."""
+        return -((pool["y"] - self._predict(pool, self._reference)) ** 2)
+
+    def features(self, pool: Pool) -> np.ndarray:
+        """(y, x.w_ref, y - x.w_ref) per item and trial, shape (n, trials, 3): the label, what the real data
+        predict for its row, and the residual. Real labels scatter around x.w_ref with the label noise only;
+        a generator's labels add its drift x.(w_gen - w_ref), which grows with the generation."""
+        predicted = self._predict(pool, self._reference)
+        y = pool["y"]
+        return np.stack([y, predicted, y - predicted], axis=-1)

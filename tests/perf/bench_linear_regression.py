@@ -1,23 +1,28 @@
-"""Speed of the regression task through the generic loop against a plain per-trial NumPy loop.
+"""The regression task at paper scale through the protocol, against a plain per-trial NumPy loop.
 
-Same configuration for both (d=10, T=100, 100 trials, 100 generations, fixed design, OLS),
-replace and accumulate. The CollapseLab path runs the real protocol (run directory, pool
-and model files written durably every generation, records) with the trials vectorised as
-pool replicas; the reference fits each trial separately with ``numpy.linalg.lstsq``. Prints
-the end-to-end seconds, the compute seconds inside them (sample + strategy + fit + evaluate,
-from the run's own records, i.e. without the per-generation file writes), the reference's
-seconds, both speedups, and both final losses against the closed-form theory.
+Configuration (the ``paper`` preset): d = 100, T = T0 = 500, 1,000 trials, 20 generations, fixed design
+(one design matrix per seed, shared by the trials), least squares, for replace, accumulate and
+accumulate-subsample. Each case runs in its own subprocess, one BLAS thread (OPENBLAS_NUM_THREADS=1:
+numpy's OpenBLAS otherwise fights other processes for the cores), and reports its wall time and peak
+resident memory (``resource.getrusage`` of the subprocess); the protocol run also reports its run
+directory's size. The reference is what one would write by hand for the same experiment: per trial, per
+generation, form the normal equations of that generation's training rows and labels and call
+``np.linalg.solve``; it keeps nothing on disk.
 
-    python tests/perf/bench_linear_regression.py [--generations 100] [--trials 100]
+    python tests/perf/bench_linear_regression.py [--generations 20] [--trials 1000] [--strategies replace,...]
 """
 
 from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # both paths single-threaded BLAS, like for like
+os.environ["OPENBLAS_NUM_THREADS"] = "1"  # before numpy loads: one BLAS thread in both implementations
 
 import argparse
+import json
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,74 +30,92 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from collapselab.contracts import registry
-from collapselab.engine.loop import RunSpec, execute
-from collapselab.tasks.linear_regression import theory
+STRATEGIES = ("replace", "accumulate", "accumulate-subsample")
 
 
-def reference_loop(strategy: str, dim: int, n_samples: int, trials: int, generations: int, seed: int) -> float:
-    """The straightforward implementation: one trial at a time, one lstsq per generation."""
-    rng = np.random.default_rng(seed)
+def directory_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def collapselab_case(strategy: str, trials: int, generations: int) -> dict[str, float]:
+    from collapselab.contracts import registry
+    from collapselab.engine.loop import RunSpec, execute
+
+    task = registry.make_task("linear_regression", "paper", {"trials": trials})
+    with tempfile.TemporaryDirectory() as root:
+        start = time.perf_counter()
+        run = execute(RunSpec(task, registry.make_strategy(strategy), 0, generations, Path(root), command=["bench"]),
+                      progress=False)
+        seconds = time.perf_counter() - start
+        size = directory_bytes(Path(root))
+    metrics = run.records[-1]["metrics"]
+    return {"seconds": seconds, "disk_mb": size / 2**20, "loss": metrics["loss"],
+            "theory": metrics.get("theory_loss", float("nan"))}
+
+
+def plain_case(strategy: str, trials: int, generations: int) -> dict[str, float]:
+    """The hand-written loop: one trial at a time, np.linalg.solve on each fit's normal equations."""
+    d, t, noise = 100, 500, 1.0
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    x = rng.standard_normal((t, d))  # the fixed design
     losses = []
     for _ in range(trials):
-        w_star = rng.standard_normal(dim)
+        w_star = rng.standard_normal(d)
         w_star /= np.linalg.norm(w_star)
-        x = rng.standard_normal((n_samples, dim))
-        xs, ys = [x], [x @ w_star + rng.standard_normal(n_samples)]
-        w = np.linalg.lstsq(x, ys[0], rcond=None)[0]
+        labels = [x @ w_star + np.sqrt(noise) * rng.standard_normal(t)]
+        w = np.linalg.solve(x.T @ x, x.T @ labels[0])
         for _ in range(generations):
-            y = x @ w + rng.standard_normal(n_samples)
+            labels.append(x @ w + np.sqrt(noise) * rng.standard_normal(t))
             if strategy == "replace":
-                w = np.linalg.lstsq(x, y, rcond=None)[0]
+                rows, y = x, labels[-1]
+            elif strategy == "accumulate":
+                rows, y = np.vstack([x] * len(labels)), np.concatenate(labels)
             else:
-                xs.append(x)
-                ys.append(y)
-                w = np.linalg.lstsq(np.concatenate(xs), np.concatenate(ys), rcond=None)[0]
+                chosen = rng.choice(t * len(labels), size=t, replace=False)
+                rows, y = x[chosen % t], np.concatenate(labels)[chosen]
+            w = np.linalg.solve(rows.T @ rows, rows.T @ y)
         losses.append(float(np.sum((w - w_star) ** 2)))
-    return float(np.mean(losses))
+    return {"seconds": time.perf_counter() - start, "loss": float(np.mean(losses))}
 
 
-COMPUTE_PHASES = ("sample", "curate", "strategy", "fit", "evaluate")
+def run_case(impl: str, strategy: str, trials: int, generations: int) -> dict[str, float]:
+    """One case in a fresh interpreter; adds its peak resident memory."""
+    command = [sys.executable, __file__, "--case", impl, strategy, str(trials), str(generations)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
 
 
-def collapselab_loop(
-    strategy: str, dim: int, n_samples: int, trials: int, generations: int, seed: int
-) -> tuple[float, float]:
-    """Final loss and the compute seconds (phases without file writes) of one protocol run."""
-    overrides = {"dim": dim, "n_samples": n_samples, "trials": trials, "design": "fixed"}
-    task = registry.make_task("linear_regression", "cpu", overrides)
-    with tempfile.TemporaryDirectory() as root:
-        spec = RunSpec(task, registry.make_strategy(strategy), seed, generations, Path(root), command=["bench"])
-        run = execute(spec, progress=False)
-    compute = sum(r["seconds"][phase] for r in run.records for phase in COMPUTE_PHASES)
-    return run.curve()[-1], compute
+def child(impl: str, strategy: str, trials: int, generations: int) -> None:
+    result = (collapselab_case if impl == "collapselab" else plain_case)(strategy, trials, generations)
+    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--case":
+        child(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dim", type=int, default=10)
-    parser.add_argument("--samples", type=int, default=100)
-    parser.add_argument("--trials", type=int, default=100)
-    parser.add_argument("--generations", type=int, default=100)
+    parser.add_argument("--trials", type=int, default=1000)
+    parser.add_argument("--generations", type=int, default=20)
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
     args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} "
+          f"on {os.cpu_count()} cores")
     rows = []
-    for strategy in ("replace", "accumulate"):
-        config = (strategy, args.dim, args.samples, args.trials, args.generations, 0)
-        start = time.perf_counter()
-        ours, compute_seconds = collapselab_loop(*config)
-        ours_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        ref = reference_loop(*config)
-        ref_seconds = time.perf_counter() - start
-        closed_form = theory.replace_risk if strategy == "replace" else theory.accumulate_risk
-        expected = closed_form(args.generations + 1, args.dim, args.samples, 1.0)
-        rows.append([strategy, f"{ours_seconds:.2f}", f"{compute_seconds:.2f}", f"{ref_seconds:.2f}",
-                     f"{ref_seconds / ours_seconds:.1f}x", f"{ref_seconds / compute_seconds:.1f}x",
-                     f"{ours:.4f}", f"{ref:.4f}", f"{expected:.4f}"])
-    print(f"d={args.dim} T={args.samples} trials={args.trials} generations={args.generations} (fixed design, OLS)")
-    headers = ["strategy", "end-to-end s", "compute s", "per-trial NumPy s", "speedup end-to-end",
-               "speedup compute", "final loss", "reference loss", "theory"]
-    print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
+    for strategy in args.strategies.split(","):
+        ours = run_case("collapselab", strategy, args.trials, args.generations)
+        plain = run_case("plain", strategy, args.trials, args.generations)
+        rows.append([strategy, f"{ours['seconds']:.2f}", f"{ours['peak_mb']:.0f}", f"{ours['disk_mb']:.0f}",
+                     f"{plain['seconds']:.2f}", f"{plain['peak_mb']:.0f}", f"{plain['seconds'] / ours['seconds']:.1f}x",
+                     f"{ours['loss']:.4f}", f"{ours['theory']:.4f}", f"{plain['loss']:.4f}"])
+    print(f"d=100 T=T0=500 trials={args.trials} generations={args.generations} (paper preset, fixed design, "
+          "least squares, one BLAS thread)")
+    headers = ["strategy", "CollapseLab s", "peak MB", "run dir MB", "plain loop s", "plain peak MB", "speedup",
+               "final loss", "theory", "plain final loss"]
+    print(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,123 @@
+"""The real data of one run, drawn from its data seed, and the item layout of the task's pools.
+
+Fixed design (``design=fixed``): ONE design matrix X (T rows) per data seed, stored here once and
+shared by every trial and every generation: the design is fixed, so the trials of a run replicate
+what is random given it (the label noise, and w* for the isotropic spectrum), and seeds replicate
+the design (Gerstgrasser et al. 2024, arXiv 2404.01413, Sec. 2: expectations given the fixed X).
+An item is a row index and a label: payload ``row`` (n, trials) int32 and ``y`` (n, trials); a
+generation's sample of n items labels rows 0, 1, ..., T-1, 0, 1, ... (n mod T), so a sample of kT
+items holds k independently labelled copies of the design.
+
+Fresh design (``design=fresh``): every item carries its own row, drawn anew for every trial and
+every generation: payload ``x`` (n, trials, d) and ``y`` (n, trials).
+
+Every random quantity comes from its own stream of ``SeedSequence(data seed, spawn key)``, so the
+real data, the truth and the verifier's direction never depend on what a strategy does.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+
+from collapselab import REAL, Pool
+from collapselab.tasks.linear_regression.setting import Setting
+
+_TAG = 0x4C52  # "LR": keeps these streams apart from any other use of the same seed
+_SIGNAL, _DESIGN, _NOISE, _VERIFIER = range(4)
+
+
+def stream(seed: int, which: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy=int(seed), spawn_key=(_TAG, which))))
+
+
+def gaussian_rows(setting: Setting, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Rows x ~ N(0, Sigma) of the given leading shape (last axis d)."""
+    rows = rng.standard_normal((*shape, setting.dim))
+    if setting.spectrum != "isotropic":
+        rows *= np.sqrt(setting.eigenvalues)
+    return rows
+
+
+class RealData:
+    """w*, the real design and labels of one data seed (computed on first use)."""
+
+    def __init__(self, setting: Setting, seed: int) -> None:
+        self.setting = setting
+        self.seed = int(seed)
+
+    @cached_property
+    def w_star(self) -> np.ndarray:
+        """The truth, shape (trials, d): per trial on the unit sphere (isotropic), or the power-law w*."""
+        s = self.setting
+        if s.spectrum == "power":
+            return np.broadcast_to(s.power_signal, (s.trials, s.dim))
+        w = stream(self.seed, _SIGNAL).standard_normal((s.trials, s.dim))
+        return w / np.linalg.norm(w, axis=1, keepdims=True)
+
+    @cached_property
+    def design(self) -> np.ndarray:
+        """The fixed design X, shape (T, d) (``design=fixed``), or the real rows, shape (T, trials, d)."""
+        s = self.setting
+        shape = (s.n_samples,) if s.design == "fixed" else (s.n_samples, s.trials)
+        return gaussian_rows(s, shape, stream(self.seed, _DESIGN))
+
+    @cached_property
+    def gram_eigen(self) -> tuple[np.ndarray, np.ndarray]:
+        """Eigenvalues and eigenvectors of the fixed design's X^T X / T."""
+        x = self.design
+        return np.linalg.eigh(x.T @ x / len(x))
+
+    @cached_property
+    def outer_products(self) -> np.ndarray:
+        """x_i x_i^T of every fixed-design row, upper triangles packed: shape (T, d(d+1)/2)."""
+        upper = np.triu_indices(self.setting.dim)
+        return self.design[:, upper[0]] * self.design[:, upper[1]]
+
+    @cached_property
+    def pool(self) -> Pool:
+        s = self.setting
+        rows = np.broadcast_to(np.arange(s.n_samples, dtype=np.int32)[:, None], (s.n_samples, s.trials))
+        y = self.labels(rows if s.design == "fixed" else self.design, self.w_star, s.noise_var,
+                        stream(self.seed, _NOISE))
+        payload = {"row": rows, "y": y} if s.design == "fixed" else {"x": self.design, "y": y}
+        return Pool(payload, REAL, replicas=s.trials).sealed()
+
+    @cached_property
+    def verifier_direction(self) -> np.ndarray:
+        """A unit direction in the Sigma-norm per trial, independent of the chain (the verifier's error)."""
+        s = self.setting
+        u = stream(self.seed, _VERIFIER).standard_normal((s.trials, s.dim))
+        return u / np.sqrt(np.sum(s.eigenvalues * u**2, axis=1, keepdims=True))
+
+    # ------------------------------------------------------------------ items
+    def rows_for(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Row indices (fixed design, shape (n, trials)) or fresh rows (n, trials, d) for n new items."""
+        s = self.setting
+        if s.design == "fixed":
+            return np.broadcast_to((np.arange(n) % s.n_samples).astype(np.int32)[:, None], (n, s.trials))
+        return gaussian_rows(s, (n, s.trials), rng)
+
+    def predict(self, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """x.w for every item and trial, shape (n, trials); ``rows`` as :meth:`rows_for` returns them."""
+        if self.setting.design == "fixed":
+            table = self.design @ w.T  # (T, trials): each row's prediction in each trial
+            if rows.strides[1] == 0 or np.array_equal(rows, np.broadcast_to(rows[:, :1], rows.shape)):
+                return table[rows[:, 0]]  # the same rows in every trial (the loop's own samples)
+            return np.take_along_axis(table, rows.astype(np.intp), axis=0)
+        return np.einsum("ntd,td->nt", rows, w)
+
+    def labels(self, rows: np.ndarray, w: np.ndarray, noise_var: float, rng: np.random.Generator) -> np.ndarray:
+        noise = rng.standard_normal(rows.shape[:2])
+        if noise_var != 1.0:
+            noise *= np.sqrt(noise_var)
+        return self.predict(rows, w) + noise
+
+    def make_pool(self, rows: np.ndarray, y: np.ndarray, origin: int) -> Pool:
+        key = "row" if self.setting.design == "fixed" else "x"
+        return Pool({key: rows, "y": y}, origin, replicas=self.setting.trials)
+
+    def item_rows(self, pool: Pool) -> np.ndarray:
+        """The ``rows`` argument of :meth:`predict` for the items of ``pool``."""
+        return pool["row"] if self.setting.design == "fixed" else pool["x"]
