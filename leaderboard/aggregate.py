@@ -32,8 +32,8 @@ REFERENCE = "replace"
 SCHEMA_VERSION = 2
 
 
-def _summary(values: Sequence[float], standard_errors: Sequence[float] | None = None, trials: int | None = None) -> dict:
-    return scorer.summarize(values, standard_errors, trials).as_dict()
+def _summary(values: Sequence[float]) -> dict:
+    return scorer.summarize(values).as_dict()
 
 
 def _is_reference(entry: Mapping[str, Any]) -> bool:
@@ -76,12 +76,10 @@ def _ratio_of_means(ours: Mapping[int, float], theirs: Mapping[int, float]) -> f
     return float(np.mean(list(ours.values()))) / base if base > 0 else None
 
 
-def band(curves: Mapping[int, Sequence[float]], errors: Mapping[int, Sequence[float]] | None = None,
-         trials: int | None = None) -> dict[str, list[float | None]]:
-    """Mean and interval per generation over seeds (pooled Monte-Carlo where ``errors`` are given)."""
+def band(curves: Mapping[int, Sequence[float]]) -> dict[str, list[float | None]]:
+    """Mean and Student-t interval per generation over seeds."""
     stacked = np.array([curve for _, curve in sorted(curves.items())], dtype=np.float64)
-    se = None if errors is None else np.array([errors[s] for s in sorted(curves)], dtype=np.float64)
-    found = [scorer.summarize(stacked[:, g], None if se is None else se[:, g], trials) for g in range(stacked.shape[1])]
+    found = [scorer.summarize(stacked[:, g]) for g in range(stacked.shape[1])]
     return {"mean": [s.mean for s in found], "low": [s.ci_low for s in found], "high": [s.ci_high for s in found]}
 
 
@@ -98,19 +96,15 @@ def section_track(entry: Mapping[str, Any], section: Mapping[str, Any]) -> str:
 def task_row(entry: Mapping[str, Any], section: Mapping[str, Any], reference: Mapping[str, Any] | None) -> dict[str, Any]:
     """The numbers of one entry on one task (``reference``: the replace entry's section)."""
     loss = submission.curves(section)
-    errors = submission.curves(section, "loss_se") or None
-    trials = section["config"].get("trials") if errors else None
     generations = section["generations"]
     metrics = sorted({k for run in section["runs"] for r in run["records"] for k in r["metrics"]} - {"loss", "loss_se"})
-    final_se = None if errors is None else [errors[s][generations] for s in sorted(loss)]
     budget = _budget(section)
     row: dict[str, Any] = {
         "seeds": sorted(loss),
         "generations": generations,
         "track": section_track(entry, section),
-        "initial": _summary([c[0] for _, c in sorted(loss.items())],
-                            None if errors is None else [errors[s][0] for s in sorted(loss)], trials),
-        "final": _summary([c[generations] for _, c in sorted(loss.items())], final_se, trials),
+        "initial": _summary([c[0] for c in loss.values()]),
+        "final": _summary([c[generations] for c in loss.values()]),
         "ratio": _summary([c[generations] / c[0] for c in loss.values()]),
         "area": _summary([scorer.excess_area(c) for c in loss.values()]),
         "score": None,
@@ -121,7 +115,7 @@ def task_row(entry: Mapping[str, Any], section: Mapping[str, Any], reference: Ma
         "real_fraction": float(np.mean(list(_per_seed(section, _real_fraction).values()))),
         "extra_real_fraction": float(np.mean(list(_per_seed(section, _extra_real).values()))),
         "fit_seconds": float(np.mean([sum(r["seconds"].get("fit", 0.0) for r in run["records"]) for run in section["runs"]])),
-        "curve": band(loss, errors, trials),
+        "curve": band(loss),
         "ratio_curve": band({s: scorer.collapse_ratios(c) for s, c in loss.items()}),
         "metrics": {},
     }

@@ -3,8 +3,6 @@ the significance gate, bounded contributions and the tracks."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
@@ -58,24 +56,6 @@ def test_t_interval_of_a_mean_covers_at_its_nominal_rate_with_three_seeds():
         return s.ci_low, s.ci_high
 
     assert 0.93 <= _coverage(draw, 2.0) <= 0.97
-
-
-def test_pooled_monte_carlo_interval_covers_and_is_narrower():
-    """Seeds whose value is a mean over independent trials (the regression task): pooling the
-    trials' standard errors gives a valid and far narrower interval than the 3-seed t interval."""
-    rng = np.random.default_rng(2)
-    trials = 200
-    widths = []
-
-    def draw():
-        data = rng.exponential(0.5, size=(3, trials))
-        means, se = data.mean(axis=1), data.std(axis=1, ddof=1) / math.sqrt(trials)
-        pooled, plain = scorer.summarize(means, se, trials), scorer.summarize(means)
-        widths.append((pooled.ci_high - pooled.ci_low) / (plain.ci_high - plain.ci_low))
-        return pooled.ci_low, pooled.ci_high
-
-    assert 0.93 <= _coverage(draw, 0.5, reps=2000) <= 0.97
-    assert np.median(widths) < 0.6  # same standard error, but on ~600 rather than 2 degrees of freedom
 
 
 def test_uncertain_denominator_gives_no_interval_and_fails_the_significance_gate():

@@ -20,11 +20,11 @@ observed values. The interval of S is Fieller's (Fieller 1954, "Some problems in
 estimation", JRSS B 16:175) for the ratio of the paired means with Student's t quantile on
 n - 1 degrees of freedom: exact when (A_s, B_s) are bivariate normal, it widens as the
 denominator becomes uncertain and is unbounded when replace's degradation is not clearly
-non-zero (then no interval is reported). Means over seeds get Student-t intervals; where a
-task reports the Monte-Carlo standard error of its loss (``loss_se``: every trial inside a
-run is an independent replicate of the whole experiment, as in the regression task), the
-interval of the mean loss uses the pooled standard error of all trials of all seeds instead
-(the between-seed variance estimates the same quantity on only n - 1 degrees of freedom).
+non-zero (then no interval is reported). Means over seeds get Student-t intervals. A seed
+carries every source of variance of its task (the regression task's design, truth and noise
+included), so the between-seed variance contains the Monte-Carlo error of a task that averages
+trials inside a run; the regression task's ``loss_se`` (its Monte-Carlo error given the
+seed's design) is reported beside, not pooled into the interval.
 
 A task enters an entry's overall score only where replace's degradation is significant
 (mean_s B_s above ``SIGNIFICANCE`` = 5 standard errors), and each task's contribution is
@@ -65,11 +65,9 @@ class Summary:
     ci_low: float | None
     ci_high: float | None
     n: int
-    method: str = "t"
 
-    def as_dict(self) -> dict[str, float | int | str | None]:
-        return {"mean": self.mean, "std": self.std, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n,
-                "method": self.method}
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {"mean": self.mean, "std": self.std, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
 
     def format(self, digits: int = 4) -> str:
         if self.std is None:
@@ -86,19 +84,13 @@ def _finite(values: ArrayLike) -> np.ndarray:
     return x
 
 
-def summarize(values: ArrayLike, standard_errors: ArrayLike | None = None, trials: int | None = None) -> Summary:
-    """Mean of per-seed ``values`` with a Student-t interval over seeds, or, given each seed's
-    Monte-Carlo ``standard_errors`` over ``trials`` independent replicates, the pooled interval."""
+def summarize(values: ArrayLike) -> Summary:
+    """Mean of per-seed ``values`` with a Student-t interval over seeds (n - 1 degrees of freedom)."""
     x = _finite(values)
     mean = float(x.mean())
     std = float(x.std(ddof=1)) if x.size > 1 else None
-    if np.all(x == x[0]) and standard_errors is None:
+    if np.all(x == x[0]):
         return Summary(float(x[0]), 0.0 if x.size > 1 else None, float(x[0]), float(x[0]), int(x.size))
-    if standard_errors is not None:
-        se = float(np.sqrt(np.sum(np.square(_finite(standard_errors))))) / x.size
-        df = max(1, x.size * (trials or 2) - 1)
-        half = _t(df) * se
-        return Summary(mean, std, mean - half, mean + half, int(x.size), "pooled Monte-Carlo")
     if x.size < 2:
         return Summary(mean, None, None, None, 1)
     half = _t(x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
