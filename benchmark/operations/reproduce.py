@@ -29,6 +29,8 @@ from collapselab.contracts.params import parse_spec
 from collapselab.engine.rundir import load_run
 from collapselab.errors import CollapseLabError, PluginError
 from collapselab.operations import submission, sweep
+from collapselab.operations.jobs import Job
+from collapselab.operations.launchers import LauncherSettings
 from collapselab.scoring.report import strategy_display
 
 Z = 3.0
@@ -154,14 +156,16 @@ def reproduce(
     tasks: Sequence[str] | None,
     seeds: Sequence[int] | None,
     out: Path,
-    parallel: int = 1,
+    launcher: LauncherSettings | None = None,
     strategy: str | None = None,
     progress: bool = True,
     missing_ok: bool = False,
 ) -> tuple[str, bool]:
     """Re-run the entry and return the side-by-side report and whether everything passed.
 
-    ``missing_ok``: re-run those of ``tasks`` the entry has (for ``--all``) instead of refusing.
+    ``launcher``: where the runs go (default: one local process at a time); a launcher that does
+    not wait for its jobs cannot compare. ``missing_ok``: re-run those of ``tasks`` the entry has
+    (for ``--all``) instead of refusing.
     """
     from tabulate import tabulate
 
@@ -175,7 +179,7 @@ def reproduce(
     elif unknown:
         raise CollapseLabError(f"entry {entry['name']!r} has no task(s) {unknown}; it has {sorted(entry['tasks'])}")
     spec = strategy_spec(entry, strategy)
-    jobs: list[sweep.Job] = []
+    jobs: list[Job] = []
     for task in chosen:
         published_seeds = [run["seed"] for run in entry["tasks"][task]["runs"]]
         planned, not_applicable = sweep.plan([task], [spec], seeds or published_seeds, entry["preset"], None, out)
@@ -183,10 +187,14 @@ def reproduce(
             raise CollapseLabError(f"{task}: {not_applicable[0][2]}")
         jobs.extend(planned)
     threads = published_threads(entry, chosen)
-    outcome = sweep.run_jobs(jobs, parallel, progress, threads)
+    runner = (launcher or LauncherSettings()).build(out, threads)
+    if not runner.waits:
+        raise CollapseLabError("reproduce compares the finished runs: set `wait: true` in the launcher config")
+    outcome = sweep.run_jobs(jobs, runner, progress)
     share = f"{threads} as published" if threads else "a fair share of the cores"
-    lines = [f"reproduce {entry['name']} ({spec}, preset {entry['preset']}): runs in {out}, threads per run: {share}"]
-    if not outcome.ok:
+    lines = [f"reproduce {entry['name']} ({spec}, preset {entry['preset']}): runs in {out}, threads per run: {share}",
+             f"launcher {runner.describe()}"]
+    if not outcome.ok or outcome.queued:
         lines.append(sweep.summary(jobs, outcome))
         lines.append("FAIL: some runs did not finish")
         return "\n".join(lines), False
