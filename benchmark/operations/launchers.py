@@ -75,12 +75,17 @@ class Running(abc.ABC):
         return self._exit
 
     def wait(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the job to end (after :meth:`stop`)."""
         deadline = time.monotonic() + timeout
-        while self.poll() is None and time.monotonic() < deadline:
+        while not self.ended() and time.monotonic() < deadline:
             time.sleep(0.1)
 
     @abc.abstractmethod
     def _poll(self) -> Exit | None: ...
+
+    @abc.abstractmethod
+    def ended(self) -> bool:
+        """Whether the job has ended (without asking how)."""
 
     @abc.abstractmethod
     def stop(self) -> None:
@@ -151,6 +156,9 @@ class _Process(Running):
         code = self.process.poll()
         return None if code is None else Exit(code)
 
+    def ended(self) -> bool:
+        return self.process.poll() is not None
+
     def stop(self) -> None:
         stop_worker(self.process)
 
@@ -170,6 +178,9 @@ class _Submitted(Running):
     def __init__(self, job: Any, visible_gpus: str | None = None, on_exit: Callable[[], None] | None = None) -> None:
         super().__init__(visible_gpus, on_exit)
         self.job = job
+
+    def ended(self) -> bool:
+        return bool(self.job.done())
 
     def _poll(self) -> Exit | None:
         if not self.job.done():

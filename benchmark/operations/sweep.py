@@ -167,8 +167,10 @@ class _Terminated(BaseException):
 
 
 @contextmanager
-def _sigterm_stops() -> Iterator[None]:
-    """Turn SIGTERM into :class:`_Terminated` while the sweep runs (main thread only)."""
+def _signals_stop() -> Iterator[None]:
+    """While the sweep runs (main thread only): SIGTERM raises :class:`_Terminated` and SIGINT
+    ``KeyboardInterrupt``, even where SIGINT was ignored (a sweep started in the background of a
+    script), so the sweep and the job controllers it starts can always be stopped."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -176,11 +178,12 @@ def _sigterm_stops() -> Iterator[None]:
     def terminate(signum: int, frame: FrameType | None) -> None:
         raise _Terminated
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+    previous = signal.signal(signal.SIGTERM, terminate), signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
 
 
 class _Runner:
@@ -257,7 +260,7 @@ class _Runner:
 
     def run(self) -> Outcome:
         try:
-            with _sigterm_stops():
+            with _signals_stop():
                 while self.pending or self.running:
                     self.launch()
                     if not self.launcher.waits:
