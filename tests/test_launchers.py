@@ -19,7 +19,7 @@ from collapselab.errors import ConfigError
 from collapselab.operations import sweep
 from collapselab.operations.gpus import NVIDIA_SMI, GpuSlots, detect_gpus
 from collapselab.operations.launcher_config import LauncherConfig, load_config
-from collapselab.operations.launchers import SLURM_JOBS, slurm_parameters
+from collapselab.operations.launchers import SLURM_JOBS, LocalLauncher, slurm_parameters
 from tests.helpers import PLUGIN_FILE, metric_curves, straight_metrics, sweep_process, wait_for_file, wait_until_gone
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +61,18 @@ def test_gpu_groups_go_to_the_least_busy_group_round_robin():
         GpuSlots([], 1)
 
 
+def test_local_launchers_group_the_gpus_their_detection_finds(tmp_path):
+    four = LocalLauncher(None, None, 2, LauncherConfig(), tmp_path, detect=lambda: ["0", "1", "2", "3"])
+    assert four.capacity == 2 and "GPUs 0,1 | 2,3 (one group per job)" in four.describe()
+    assert LocalLauncher(3, None, 2, LauncherConfig(), tmp_path, detect=lambda: ["0", "1", "2", "3"]).capacity == 3
+
+    def no_lookup():
+        raise AssertionError("GPUs looked up without --gpus-per-job")
+
+    plain = LocalLauncher(None, None, 0, LauncherConfig(), tmp_path, detect=no_lookup)
+    assert plain.capacity == 1 and plain.slots is None
+
+
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_gpus_per_job_gives_two_jobs_different_cuda_visible_devices(tmp_path, monkeypatch, capsys, launcher):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # two GPUs as a scheduler names them; nothing here computes on one
@@ -98,15 +110,16 @@ def test_submitit_local_runs_a_grid_to_the_same_numbers_as_local(tmp_path, capsy
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are a Linux feature")
-@pytest.mark.parametrize("launcher", LAUNCHERS)
-def test_an_interrupted_sweep_resumes_and_skips_finished_runs(tmp_path, monkeypatch, launcher):
+@pytest.mark.parametrize("launcher, stop", [("local", signal.SIGINT), ("local", signal.SIGTERM),
+                                            ("submitit-local", signal.SIGTERM)])
+def test_an_interrupted_sweep_resumes_and_skips_finished_runs(tmp_path, monkeypatch, launcher, stop):
     flag = tmp_path / "paused"
     monkeypatch.setenv("PAUSE_FLAG", str(flag))
     spec = f"{PLUGIN_FILE}:PauseOnce"
     args = sweep_args(tmp_path / "runs", f"replace,{spec}", "0", "--jobs", "1", "--launcher", launcher)[1:]
     first = sweep_process(args, dict(os.environ))
     worker = int(wait_for_file(flag, first).read_text())
-    first.send_signal(signal.SIGTERM)  # a cancelled job, a timeout: the sweep stops its jobs
+    first.send_signal(stop)  # Ctrl-C, or a cancelled job or a timeout (SIGTERM): the sweep stops its jobs
     stdout, stderr = first.communicate(timeout=120)
     assert first.returncode == 130, stderr
     assert "interrupted: finished generations are kept" in stdout
@@ -156,6 +169,15 @@ def test_sweep_works_from_a_folder_whose_files_shadow_package_names(tmp_path, la
     assert process.returncode == 0, stdout + stderr
     assert not list(work.glob("*.imported"))
     assert [run.manifest["status"] for run in results.find_runs([work / "runs"])] == ["complete"]
+
+
+def test_reproduce_runs_through_the_chosen_launcher(tmp_path, capsys):
+    args = ["reproduce", "replace", "--tasks", TASK, "--seeds", "0", "--out", str(tmp_path / "rerun"), "--no-progress"]
+    assert main([*args, "--launcher", "submitit-local"]) == 0
+    printed = capsys.readouterr().out
+    assert "launcher submitit-local: 1 job(s) at a time" in printed
+    assert "same seeds: 1/1 curves identical, largest |difference| 0" in printed and printed.rstrip().endswith("PASS")
+    assert list((tmp_path / "rerun" / ".submitit").glob("*_result.pkl"))
 
 
 # ------------------------------------------------------------------ launcher config
@@ -292,3 +314,11 @@ def test_slurm_launcher_needs_a_time_limit_and_a_cluster(tmp_path, monkeypatch, 
     monkeypatch.setenv("PATH", str(tmp_path))  # no srun
     assert main(args) == 2
     assert "runs on a Slurm cluster's login node" in capsys.readouterr().err
+
+
+def test_reproduce_refuses_a_launcher_that_does_not_wait(tmp_path, fake_slurm, capsys):
+    (tmp_path / "nowait.yaml").write_text("time: 10\nwait: false\n")
+    assert main(["reproduce", "replace", "--tasks", TASK, "--seeds", "0", "--out", str(tmp_path / "rerun"), "--no-progress",
+                 "--launcher", "slurm", "--launcher-config", str(tmp_path / "nowait.yaml")]) == 2
+    assert "set `wait: true` in the launcher config" in capsys.readouterr().err
+    assert not list(fake_slurm.glob("submitted-*.sh"))

@@ -94,13 +94,15 @@ class Running(abc.ABC):
 
 class Launcher(abc.ABC):
     """Starts jobs. ``capacity``: how many the sweep keeps running at once; ``waits``: whether the
-    sweep waits for them; ``stops_on_interrupt``: whether Ctrl-C / SIGTERM stops the jobs too."""
+    sweep waits for them; ``stops_on_interrupt``: whether Ctrl-C / SIGTERM stops the jobs too;
+    ``poll_seconds``: how often the sweep looks at its running jobs."""
 
     name: ClassVar[str]
     capacity: int
     threads: int | None
     waits: bool = True
     stops_on_interrupt: bool = True
+    poll_seconds: float = 0.25
 
     @abc.abstractmethod
     def start(self, jobs: Sequence[Job]) -> list[Running]:
@@ -117,14 +119,15 @@ class Launcher(abc.ABC):
 
 class _ThisMachine(Launcher):
     """A launcher running ``parallel`` jobs at a time on this machine, each with a fair share of the
-    cores and, with ``gpus_per_job``, its own group of GPUs."""
+    cores and, with ``gpus_per_job``, its own group of GPUs (found by ``detect``)."""
+
+    threads: int
 
     def __init__(self, parallel: int | None, threads: int | None, gpus_per_job: int, config: LauncherConfig,
                  folder: Path, detect: Callable[[], list[str]] = detect_gpus) -> None:
         self.slots = GpuSlots(detect(), gpus_per_job) if gpus_per_job else None
-        parallel = parallel or (len(self.slots) if self.slots else 1)
-        if parallel < 1:
-            raise ConfigError(f"--jobs must be at least 1, got {parallel}")
+        if parallel is None:
+            parallel = len(self.slots) if self.slots else 1
         self.capacity = parallel
         self.threads = thread_share(parallel, threads)
 
@@ -169,7 +172,7 @@ class LocalLauncher(_ThisMachine):
     name = "local"
 
     def start_one(self, job: Job, gpus: str | None, on_exit: Callable[[], None] | None) -> Running:
-        return _Process(start_worker(job, worker_environment(os.environ, int(self.threads or 1), gpus)), gpus, on_exit)
+        return _Process(start_worker(job, worker_environment(os.environ, self.threads, gpus)), gpus, on_exit)
 
 
 class _Submitted(Running):
@@ -279,6 +282,7 @@ class SlurmLauncher(Launcher):
 
     name = "slurm"
     stops_on_interrupt = False
+    poll_seconds = 5.0  # the run directories are on a shared file system
 
     def __init__(self, parallel: int | None, threads: int | None, gpus_per_job: int, config: LauncherConfig,
                  folder: Path) -> None:
@@ -358,6 +362,8 @@ class LauncherSettings:
         gpus = self.config.gpus_per_job if self.gpus_per_job is None else self.gpus_per_job
         if gpus < 0:
             raise ConfigError(f"--gpus-per-job must be >= 0, got {gpus}")
+        if self.parallel is not None and self.parallel < 1:
+            raise ConfigError(f"--jobs must be at least 1, got {self.parallel}")
         folder = Path(self.config.folder) if self.config.folder else Path(root) / SUBMITIT_FOLDER
         return LAUNCHERS[self.kind](self.parallel, threads, gpus, self.config, folder)
 

@@ -38,7 +38,6 @@ from collapselab.operations import grid
 from collapselab.operations.jobs import LOG, Job, failure_reason
 from collapselab.operations.launchers import Launcher, LauncherSettings, Running
 
-POLL_SECONDS = 0.25
 #: How long stopped jobs may take to record their interruption.
 STOP_SECONDS = 60.0
 
@@ -267,7 +266,7 @@ class _Runner:
                         self.outcome.queued.extend(self.running)
                         self.running.clear()
                         break
-                    time.sleep(POLL_SECONDS)
+                    time.sleep(self.launcher.poll_seconds)
                     self.collect()
         except (KeyboardInterrupt, _Terminated):
             self.stop()
