@@ -186,12 +186,17 @@ def test_sweep_prints_the_grid_first_and_grids_and_settings_reach_the_manifests(
     assert manifest["command"][-2:] == ["--set", "trials=20"]
 
 
+def test_each_setting_goes_to_the_tasks_that_have_its_key():
+    assert sweep.task_settings([TASK, "mnist_vae"], "smoke", ["trials=20", "epochs=1", "generations=1"]) == {
+        TASK: ["trials=20", "generations=1"], "mnist_vae": ["epochs=1", "generations=1"]}
+
+
 def test_bad_grids_and_settings_stop_the_sweep_before_anything_runs(tmp_path, capsys):
     base = ["sweep", "--tasks", TASK, "--seeds", "0", "--preset", "smoke", "--out", str(tmp_path / "runs"), "--no-progress"]
     assert main([*base, "--strategies", "mix[0.1,real_fraction=0.3]"]) == 2
     assert "'0.1' in 'mix[0.1,real_fraction=0.3]' has no parameter before it" in capsys.readouterr().err
     assert main([*base, "--strategies", "replace", "--set", "no_such_key=1"]) == 2
-    assert "has no config key 'no_such_key'" in capsys.readouterr().err
+    assert f"--set no_such_key=1: no task of this sweep ({TASK}) has the config key 'no_such_key'" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
 

@@ -176,9 +176,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise ParameterError("--generations must be >= 0")
     tasks, strategies = sweep.names(args.tasks, "task"), sweep.names(args.strategies, "strategy")
     wandb_project = args.wandb_project if args.wandb else None
+    launcher = launcher_settings(args).build(Path(args.out))  # before planning, which may build task data
     jobs, not_applicable = sweep.plan(tasks, strategies, parse_seeds(args.seeds), args.preset, args.generations,
                                       Path(args.out), args.set, wandb_project)
-    launcher = launcher_settings(args).build(Path(args.out))
     print(sweep.describe(jobs, not_applicable, launcher), flush=True)
     outcome = sweep.run_jobs(jobs, launcher, progress=not args.no_progress)
     outcome.not_applicable = not_applicable
@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0-2", help="e.g. 0-2 (default) or 0,1,5")
     p.add_argument("--preset", default="cpu", help="smoke | cpu (default, the leaderboard's) | paper")
     p.add_argument("--generations", type=int, default=None, help="default: the preset's")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a task config key (every task)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a task config key (in every task of the sweep that has it)")
     p.add_argument("--out", default="runs", help="root folder of run directories (default runs/)")
     add_launcher_arguments(p)
     p.add_argument("--wandb", action="store_true", help="also log every generation to Weights & Biases")

@@ -179,6 +179,10 @@ def reproduce(
     elif unknown:
         raise CollapseLabError(f"entry {entry['name']!r} has no task(s) {unknown}; it has {sorted(entry['tasks'])}")
     spec = strategy_spec(entry, strategy)
+    threads = published_threads(entry, chosen)
+    runner = (launcher or LauncherSettings()).build(out, threads)
+    if not runner.waits:
+        raise CollapseLabError("reproduce compares the finished runs: set `wait: true` in the launcher config")
     jobs: list[Job] = []
     for task in chosen:
         published_seeds = [run["seed"] for run in entry["tasks"][task]["runs"]]
@@ -186,10 +190,6 @@ def reproduce(
         if not_applicable:
             raise CollapseLabError(f"{task}: {not_applicable[0][2]}")
         jobs.extend(planned)
-    threads = published_threads(entry, chosen)
-    runner = (launcher or LauncherSettings()).build(out, threads)
-    if not runner.waits:
-        raise CollapseLabError("reproduce compares the finished runs: set `wait: true` in the launcher config")
     outcome = sweep.run_jobs(jobs, runner, progress)
     share = f"{threads} as published" if threads else "a fair share of the cores"
     lines = [f"reproduce {entry['name']} ({spec}, preset {entry['preset']}): runs in {out}, threads per run: {share}",

@@ -33,7 +33,7 @@ from collapselab.contracts.params import parse_assignment
 from collapselab.contracts.strategy import Strategy
 from collapselab.contracts.task import Task
 from collapselab.engine import rundir as results
-from collapselab.errors import PluginError
+from collapselab.errors import ConfigError, PluginError
 from collapselab.operations import grid
 from collapselab.operations.jobs import LOG, Job, failure_reason
 from collapselab.operations.launchers import Launcher, LauncherSettings, Running
@@ -116,15 +116,16 @@ def plan(
     """The grid's jobs (task-major order) and the (task, strategy, reason) pairs that cannot run.
 
     ``strategies`` may hold parameter grids (expanded by :func:`grid.expand_all`); ``settings``
-    are ``key=value`` task config overrides applied to every task.
+    are ``key=value`` task config overrides, each applied to every task that has the key.
     """
     from collapselab.engine.loop import run_identity
 
-    overrides = dict(parse_assignment(setting) for setting in settings)
+    per_task = task_settings(tasks, preset, settings)
     jobs: list[Job] = []
     not_applicable: list[tuple[str, str, str]] = []
     for task_name in tasks:
-        task = registry.make_task(task_name, preset, overrides)
+        chosen = per_task[task_name]
+        task = registry.make_task(task_name, preset, dict(parse_assignment(setting) for setting in chosen))
         count = task.default_generations if generations is None else generations
         for spec in grid.expand_all(strategies):
             strategy = registry.make_strategy(spec)
@@ -138,8 +139,20 @@ def plan(
                 if str(directory) in {job.directory for job in jobs}:
                     continue  # the same run named twice (e.g. ``mix`` and ``mix[real_fraction=0.5]``)
                 jobs.append(Job(task_name, spec, int(seed), preset, count, str(root), str(directory), identity.key(),
-                                tuple(settings), wandb_project))
+                                tuple(chosen), wandb_project))
     return jobs, not_applicable
+
+
+def task_settings(tasks: Sequence[str], preset: str, settings: Sequence[str]) -> dict[str, list[str]]:
+    """Task -> those of the ``key=value`` ``settings`` whose key its configuration has; a key that no
+    task of the sweep has is a :class:`ConfigError` (a typo would otherwise change nothing)."""
+    keys = {key: setting for setting in settings for key in [parse_assignment(setting)[0]]}
+    configs = {task: registry.task_class(task).resolve_config(preset, {}) for task in tasks}
+    unused = [setting for key, setting in keys.items() if not any(key in config for config in configs.values())]
+    if unused:
+        raise ConfigError(f"--set {unused[0]}: no task of this sweep ({', '.join(tasks)}) has the config key "
+                          f"{parse_assignment(unused[0])[0]!r}")
+    return {task: [setting for key, setting in keys.items() if key in config] for task, config in configs.items()}
 
 
 def describe(jobs: Sequence[Job], not_applicable: Sequence[tuple[str, str, str]], launcher: Launcher) -> str:
