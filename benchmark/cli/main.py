@@ -248,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0-2", help="e.g. 0-2 (default) or 0,1,5")
     p.add_argument("--preset", default="cpu", help="smoke | cpu (default, the leaderboard's) | paper")
     p.add_argument("--generations", type=int, default=None, help="default: the preset's")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a task config key (in every task of the sweep that has it)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a task config key (in every task of the sweep that has it)")
     p.add_argument("--out", default="runs", help="root folder of run directories (default runs/)")
     add_launcher_arguments(p)
     p.add_argument("--wandb", action="store_true", help="also log every generation to Weights & Biases")
