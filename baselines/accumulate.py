@@ -3,16 +3,38 @@
 Gerstgrasser et al. 2024, "Is Model Collapse Inevitable? Breaking the Curse of Recursion by
 Accumulating Real and Synthetic Data" (arXiv 2404.01413): accumulating bounds the test error
 where replacing lets it grow without limit.
+
+``compute=fixed`` (the default, standard track): every fit spends the task's step budget,
+so the pool grows while the compute does not (the matched-compute comparison of Kazdan et al.
+2024, arXiv 2410.16713). ``compute=growing`` is Gerstgrasser et al.'s original protocol: a
+fixed number of epochs over the growing pool, i.e. the budget scaled by |pool| / |real pool|
+(generation g trains on g + 1 times the steps of generation 0); it spends more than the
+budget and is ranked in the extra-compute track.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from collapselab import Pool, Strategy, StrategyContext
+from collapselab.errors import ParameterError
 
 
 class Accumulate(Strategy):
     name = "accumulate"
     citation = "Gerstgrasser et al. 2024, arXiv 2404.01413"
+    parameters = {"compute": "fixed"}
+    compute: str
+
+    def check_parameters(self) -> None:
+        if self.compute not in ("fixed", "growing"):
+            raise ParameterError(f"compute must be 'fixed' or 'growing', got {self.compute!r}")
 
     def training_pool(self, ctx: StrategyContext) -> Pool:
         return ctx.accumulated(include_real=True)
+
+    def fit_options(self, ctx: StrategyContext) -> dict[str, Any]:
+        if self.compute == "fixed" or ctx.budget.steps is None:
+            return {}
+        pool = len(ctx.real) + sum(len(s) for s in ctx.synthetic)
+        return {"steps": round(ctx.budget.steps * pool / len(ctx.real))}

@@ -26,10 +26,10 @@ regression task draws ||w*|| = 1, hence ``signal_energy=1``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from collapselab import Pool, Strategy, StrategyContext
+from collapselab.contracts.task import TaskDescription
 from collapselab.errors import ParameterError, PluginError
 
 REQUIRED_CONFIG = ("noise_var", "dim", "n_samples")
@@ -57,12 +57,12 @@ class AdaptiveRidge(Strategy):
         if self.signal_energy <= 0:
             raise ParameterError(f"signal_energy must be positive, got {self.signal_energy}")
 
-    def check_task(self, task: Mapping[str, Any]) -> None:
-        config = task["config"]
-        if "ridge_lambda" not in task["fit_options"] or any(k not in config for k in REQUIRED_CONFIG):
+    def check_task(self, task: TaskDescription) -> None:
+        config = task.config
+        if "ridge_lambda" not in task.fit_options or any(k not in config for k in REQUIRED_CONFIG):
             raise PluginError(
                 f"strategy {self.name!r} needs a task with the fit option 'ridge_lambda' and config keys "
-                f"{', '.join(REQUIRED_CONFIG)}; task {task['name']!r} does not have them"
+                f"{', '.join(REQUIRED_CONFIG)}; task {task.name!r} does not have them"
             )
         if config["n_samples"] <= config["dim"] + 1:
             raise PluginError(f"strategy {self.name!r} needs n_samples > dim + 1")
@@ -71,6 +71,6 @@ class AdaptiveRidge(Strategy):
         return ctx.latest
 
     def fit_options(self, ctx: StrategyContext) -> dict[str, Any]:
-        c = ctx.task["config"]
+        c = ctx.task.config
         schedule = ridge_schedule(ctx.generation, c["noise_var"], c["dim"], c["n_samples"], self.signal_energy)
         return {"ridge_lambda": schedule[-1]}

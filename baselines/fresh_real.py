@@ -13,6 +13,7 @@ from collapselab.baselines.mix import Mix
 
 class FreshReal(Mix):
     name = "fresh-real"
+    requires_hooks = ("fresh_real_pool",)
     citation = "Alemohammad et al. 2024, ICLR (fresh data loop)"
     uses_extra_real_data = True
 

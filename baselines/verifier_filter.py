@@ -19,6 +19,7 @@ from collapselab.errors import ParameterError
 
 class VerifierFilter(Strategy):
     name = "verifier-filter"
+    requires_hooks = ("verify",)
     citation = "Feng et al. 2024, arXiv 2406.07515"
     parameters = {"keep_fraction": 0.5, "accumulate": False}
 
@@ -31,7 +32,7 @@ class VerifierFilter(Strategy):
 
     def curate(self, ctx: StrategyContext, samples: Pool) -> Pool:
         keep = min(len(samples), ctx.budget.synthetic_size)
-        return top_k(samples, ctx.score(samples), keep)
+        return top_k(samples, ctx.verify(samples), keep)
 
     def training_pool(self, ctx: StrategyContext) -> Pool:
         return ctx.accumulated(include_real=True) if self.accumulate else ctx.latest

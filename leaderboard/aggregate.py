@@ -1,13 +1,16 @@
 """From validated submissions to the leaderboard's numbers (the ``leaderboard.json`` of the site).
 
-Per entry and task, over seeds: L_0, L_G, the collapse ratio L_G/L_0 and the normalised score
-against the task's replace entry, paired by seed (:mod:`collapselab.scoring.scorer`); compute relative
-to replace; the real data each generation trains on. The overall score is the mean of the
-per-task scores; its 95% interval is a stratified percentile bootstrap (Davison & Hinkley 1997,
-"Bootstrap Methods and their Application", section 3.2): seeds are resampled within each task
-and the task means averaged. Entries that draw fresh real data (``uses_extra_real_data``) are
-ranked in a separate track. Within a track entries are ranked by how many of the leaderboard's
-tasks they cover, then by the overall score, so an entry cannot rise by leaving tasks out.
+Every number comes from :mod:`collapselab.scoring.scorer`: per entry and task, over seeds, L_0,
+L_G, the collapse ratio L_G/L_0 and the score over the whole curve against the task's replace
+entry (paired by seed), compute relative to replace and to the preset's step budget, and the
+real data each generation trains on. A task is *ranked* when replace's degradation on it is
+significant; an entry's overall score is the mean of its clipped scores over the ranked tasks.
+
+Tracks: an entry that draws fresh real data is in the extra-real-data track; one that spends
+more optimiser steps than a task's budget on any task is in the extra-compute track; the rest
+are standard. Within a track, entries that cover every ranked task are ranked by overall score;
+entries that cover fewer are listed in the track's partial-coverage table with their per-task
+scores and no overall rank, so an entry is never ranked by the tasks it left out.
 """
 
 from __future__ import annotations
@@ -20,32 +23,17 @@ import numpy as np
 
 from collapselab.contracts import registry
 from collapselab.contracts.task import LEADERBOARD_PRESET
-from collapselab.errors import SubmissionError
+from collapselab.errors import CollapseLabError, SubmissionError
 from collapselab.operations import submission
 from collapselab.scoring import scorer
 from collapselab.scoring.report import strategy_display
 
 REFERENCE = "replace"
-BOOTSTRAP_RESAMPLES = 9999
-BOOTSTRAP_SEED = 0
-TRACKS = {False: "standard", True: "extra real data"}
+SCHEMA_VERSION = 2
 
 
-def _summary(values: Sequence[float]) -> dict[str, Any]:
-    return scorer.summarize(values).as_dict()
-
-
-def overall_interval(per_task: Sequence[Sequence[float]]) -> tuple[float, float]:
-    """95% stratified percentile-bootstrap interval of the mean over tasks of per-task seed means."""
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    means = np.zeros(BOOTSTRAP_RESAMPLES)
-    for scores in per_task:
-        x = np.asarray(scores, dtype=np.float64)
-        picks = rng.integers(0, x.size, size=(BOOTSTRAP_RESAMPLES, x.size))
-        means += x[picks].mean(axis=1)
-    means /= len(per_task)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
+def _summary(values: Sequence[float], standard_errors: Sequence[float] | None = None, trials: int | None = None) -> dict:
+    return scorer.summarize(values, standard_errors, trials).as_dict()
 
 
 def _is_reference(entry: Mapping[str, Any]) -> bool:
@@ -69,7 +57,7 @@ def _per_seed(section: Mapping[str, Any], pick: Any) -> dict[int, float]:
     return {int(run["seed"]): float(pick(run["records"])) for run in section["runs"]}
 
 
-def _compute(records: Sequence[Mapping[str, Any]], key: str) -> float:
+def _total(records: Sequence[Mapping[str, Any]], key: str) -> float:
     return float(sum(r["compute"][key] for r in records[1:]))
 
 
@@ -88,33 +76,53 @@ def _ratio_of_means(ours: Mapping[int, float], theirs: Mapping[int, float]) -> f
     return float(np.mean(list(ours.values()))) / base if base > 0 else None
 
 
-def band(curves: Mapping[int, Sequence[float]]) -> dict[str, list[float | None]]:
-    """Mean and 95% bootstrap band per generation over seeds."""
+def band(curves: Mapping[int, Sequence[float]], errors: Mapping[int, Sequence[float]] | None = None,
+         trials: int | None = None) -> dict[str, list[float | None]]:
+    """Mean and interval per generation over seeds (pooled Monte-Carlo where ``errors`` are given)."""
     stacked = np.array([curve for _, curve in sorted(curves.items())], dtype=np.float64)
-    stats = [scorer.summarize(stacked[:, g]) for g in range(stacked.shape[1])]
-    return {"mean": [s.mean for s in stats], "low": [s.ci_low for s in stats], "high": [s.ci_high for s in stats]}
+    se = None if errors is None else np.array([errors[s] for s in sorted(curves)], dtype=np.float64)
+    found = [scorer.summarize(stacked[:, g], None if se is None else se[:, g], trials) for g in range(stacked.shape[1])]
+    return {"mean": [s.mean for s in found], "low": [s.ci_low for s in found], "high": [s.ci_high for s in found]}
 
 
-def task_row(section: Mapping[str, Any], reference: Mapping[str, Any] | None) -> dict[str, Any]:
+def _budget(section: Mapping[str, Any]) -> int | None:
+    steps = section["config"].get("steps")
+    return int(steps) if isinstance(steps, int) and not isinstance(steps, bool) else None
+
+
+def section_track(entry: Mapping[str, Any], section: Mapping[str, Any]) -> str:
+    steps = [int(r["compute"]["steps"]) for run in section["runs"] for r in run["records"]]
+    return scorer.track(bool(entry["strategy"]["uses_extra_real_data"]), steps, _budget(section))
+
+
+def task_row(entry: Mapping[str, Any], section: Mapping[str, Any], reference: Mapping[str, Any] | None) -> dict[str, Any]:
     """The numbers of one entry on one task (``reference``: the replace entry's section)."""
     loss = submission.curves(section)
+    errors = submission.curves(section, "loss_se") or None
+    trials = section["config"].get("trials") if errors else None
     generations = section["generations"]
-    metrics = sorted({k for run in section["runs"] for r in run["records"] for k in r["metrics"]} - {"loss"})
+    metrics = sorted({k for run in section["runs"] for r in run["records"] for k in r["metrics"]} - {"loss", "loss_se"})
+    final_se = None if errors is None else [errors[s][generations] for s in sorted(loss)]
+    budget = _budget(section)
     row: dict[str, Any] = {
         "seeds": sorted(loss),
         "generations": generations,
-        "initial": _summary([c[0] for c in loss.values()]),
-        "final": _summary([c[generations] for c in loss.values()]),
+        "track": section_track(entry, section),
+        "initial": _summary([c[0] for _, c in sorted(loss.items())],
+                            None if errors is None else [errors[s][0] for s in sorted(loss)], trials),
+        "final": _summary([c[generations] for _, c in sorted(loss.items())], final_se, trials),
         "ratio": _summary([c[generations] / c[0] for c in loss.values()]),
+        "area": _summary([scorer.excess_area(c) for c in loss.values()]),
         "score": None,
-        "seed_scores": [],
         "compute_ratio": None,
         "samples_ratio": None,
+        "budget_ratio": None if budget is None else float(
+            np.mean(list(_per_seed(section, lambda rs: _total(rs, "steps")).values())) / (budget * generations)),
         "real_fraction": float(np.mean(list(_per_seed(section, _real_fraction).values()))),
         "extra_real_fraction": float(np.mean(list(_per_seed(section, _extra_real).values()))),
         "fit_seconds": float(np.mean([sum(r["seconds"].get("fit", 0.0) for r in run["records"]) for run in section["runs"]])),
-        "curve": band(loss),
-        "ratio_curve": band({s: [v / c[0] for v in c] for s, c in loss.items()}),
+        "curve": band(loss, errors, trials),
+        "ratio_curve": band({s: scorer.collapse_ratios(c) for s, c in loss.items()}),
         "metrics": {},
     }
     for metric in metrics:
@@ -122,22 +130,12 @@ def task_row(section: Mapping[str, Any], reference: Mapping[str, Any] | None) ->
         if values:
             row["metrics"][metric] = {"final": _summary([c[generations] for c in values.values()]), "curve": band(values)}
     if reference is not None:
-        scores = scorer.paired_scores(loss, submission.curves(reference), generations)
-        row["seed_scores"] = scores
-        row["score"] = _summary(scores) if scores else None
+        score = scorer.paired_score(loss, submission.curves(reference))
+        row["score"] = None if score is None else score.as_dict()
         for key, name in (("compute_ratio", "examples"), ("samples_ratio", "samples")):
-            row[key] = _ratio_of_means(
-                _per_seed(section, lambda rs, n=name: _compute(rs, n)), _per_seed(reference, lambda rs, n=name: _compute(rs, n))
-            )
+            row[key] = _ratio_of_means(_per_seed(section, lambda rs, n=name: _total(rs, n)),
+                                       _per_seed(reference, lambda rs, n=name: _total(rs, n)))
     return row
-
-
-def _overall(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
-    scored = [row["seed_scores"] for row in rows.values() if row["seed_scores"]]
-    if not scored:
-        return None
-    low, high = overall_interval(scored)
-    return {"mean": float(np.mean([np.mean(s) for s in scored])), "ci_low": low, "ci_high": high, "tasks": len(scored)}
 
 
 def _geometric_mean(values: Sequence[float | None]) -> float | None:
@@ -145,20 +143,31 @@ def _geometric_mean(values: Sequence[float | None]) -> float | None:
     return float(math.exp(np.mean(np.log(present)))) if present else None
 
 
-def _task_info(name: str, section: Mapping[str, Any], reference: str | None) -> dict[str, Any]:
-    cls = registry.task_class(name)
-    meta = cls.metadata
+def _task_info(name: str, section: Mapping[str, Any], reference: Mapping[str, Any] | None, reference_name: str | None) -> dict:
+    try:
+        meta = registry.task_class(name).metadata
+        described = {"modality": meta.modality, "description": meta.description, "citation": meta.citation,
+                     "loss_unit": meta.loss_unit, "secondary_metrics": dict(meta.secondary_metrics)}
+    except CollapseLabError:  # validated entries name installed tasks; this keeps the board readable regardless
+        described = {"modality": "", "description": "", "citation": "", "loss_unit": "loss", "secondary_metrics": {}}
+    drop = None if reference is None else scorer.degradation(submission.curves(reference))
     return {
         "name": name,
         "version": section["version"],
         "generations": section["generations"],
-        "modality": meta.modality,
-        "description": meta.description,
-        "citation": meta.citation,
-        "loss_unit": meta.loss_unit,
-        "secondary_metrics": dict(meta.secondary_metrics),
-        "reference": reference,
+        **described,
+        "budget": _budget(section),
+        "reference": reference_name,
+        "degradation": None if drop is None else {"mean": drop.mean, "se": drop.se, "n": drop.n},
+        "ranked": bool(drop is not None and drop.significant),
     }
+
+
+def _entry_track(row_tracks: Sequence[str]) -> str:
+    for name in (scorer.EXTRA_REAL_DATA, scorer.EXTRA_COMPUTE):
+        if name in row_tracks:
+            return name
+    return scorer.STANDARD
 
 
 def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -176,45 +185,52 @@ def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     task_names = sorted({task for entry in entries.values() for task in entry["tasks"]})
     tasks = []
     for task in task_names:
-        holder = entries[refs[task]] if task in refs else next(e for _, e in sorted(entries.items()) if task in e["tasks"])
-        tasks.append(_task_info(task, holder["tasks"][task], refs.get(task)))
-    ranked_tasks = [t["name"] for t in tasks if t["reference"] is not None]
+        reference = entries[refs[task]]["tasks"][task] if task in refs else None
+        holder = reference or next(e for _, e in sorted(entries.items()) if task in e["tasks"])["tasks"][task]
+        tasks.append(_task_info(task, holder, reference, refs.get(task)))
+    ranked_tasks = [t["name"] for t in tasks if t["ranked"]]
     rows = []
     for name, entry in sorted(entries.items()):
-        per_task = {
-            task: task_row(section, entries[refs[task]]["tasks"][task] if task in refs else None)
-            for task, section in sorted(entry["tasks"].items())
-        }
-        overall = _overall(per_task)
-        rows.append(
-            {
-                "name": name,
-                "description": entry["description"],
-                "url": entry["url"],
-                "strategy": strategy_display(entry["strategy"]["name"], entry["strategy"]["params"]),
-                "citation": entry["strategy"]["citation"],
-                "track": TRACKS[entry["strategy"]["uses_extra_real_data"]],
-                "reference": _is_reference(entry),
-                "overall": overall,
-                "coverage": 0 if overall is None else overall["tasks"],
-                "compute_ratio": _geometric_mean([row["compute_ratio"] for row in per_task.values()]),
-                "real_fraction": float(np.mean([row["real_fraction"] for row in per_task.values()])),
-                "extra_real_fraction": float(np.mean([row["extra_real_fraction"] for row in per_task.values()])),
-                "tasks": per_task,
-                "rank": None,
-            }
-        )
-    for track in TRACKS.values():
-        members = [r for r in rows if r["track"] == track and r["overall"] is not None]
-        members.sort(key=lambda r: (-r["coverage"], -r["overall"]["mean"], r["name"]))
-        for rank, row in enumerate(members, start=1):
+        per_task = {task: task_row(entry, section, entries[refs[task]]["tasks"][task] if task in refs else None)
+                    for task, section in sorted(entry["tasks"].items())}
+        scores = {task: scorer.Score(**{k: v for k, v in per_task[task]["score"].items()})
+                  for task in ranked_tasks if task in per_task and per_task[task]["score"] is not None}
+        complete = bool(ranked_tasks) and set(scores) == set(ranked_tasks)
+        combined = scorer.overall(scores) if complete else None
+        rows.append({
+            "name": name,
+            "description": entry["description"],
+            "url": entry["url"],
+            "strategy": strategy_display(entry["strategy"]["name"], entry["strategy"]["params"]),
+            "citation": entry["strategy"]["citation"],
+            "track": _entry_track([row["track"] for row in per_task.values()]),
+            "reference": _is_reference(entry),
+            "overall": None if combined is None else combined.as_dict(),
+            "coverage": len(scores),
+            "complete": complete,
+            "compute_ratio": _geometric_mean([row["compute_ratio"] for row in per_task.values()]),
+            "budget_ratio": _geometric_mean([row["budget_ratio"] for row in per_task.values()]),
+            "real_fraction": float(np.mean([row["real_fraction"] for row in per_task.values()])),
+            "extra_real_fraction": float(np.mean([row["extra_real_fraction"] for row in per_task.values()])),
+            "tasks": per_task,
+            "rank": None,
+        })
+    for track in scorer.TRACKS:
+        ranked = [r for r in rows if r["track"] == track and r["overall"] is not None]
+        ranked.sort(key=lambda r: (-r["overall"]["mean"], r["name"]))
+        for rank, row in enumerate(ranked, start=1):
             row["rank"] = rank
-    rows.sort(key=lambda r: (list(TRACKS.values()).index(r["track"]), r["rank"] is None, r["rank"] or 0, r["name"]))
+    order = list(scorer.TRACKS)
+    rows.sort(key=lambda r: (order.index(r["track"]), r["rank"] is None, r["rank"] or 0, r["name"]))
     return {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "preset": next(iter(entries.values()))["preset"] if entries else LEADERBOARD_PRESET,
         "reference": REFERENCE,
         "tasks": tasks,
         "ranked_tasks": ranked_tasks,
+        "tracks": [{"name": track,
+                    "ranked": [r["name"] for r in rows if r["track"] == track and r["rank"] is not None],
+                    "partial": [r["name"] for r in rows if r["track"] == track and r["rank"] is None]}
+                   for track in scorer.TRACKS],
         "entries": rows,
     }

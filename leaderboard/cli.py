@@ -12,23 +12,24 @@ from pathlib import Path
 from typing import Any
 
 from collapselab.contracts.params import parse_seeds
+from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.errors import ParameterError
 from collapselab.leaderboard import SUBMISSIONS
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from collapselab.leaderboard import validate
+    from collapselab.leaderboard import rules, validate
 
-    lines, ok = validate.check_files([Path(p) for p in args.files])
+    lines, ok = validate.check_files([Path(p) for p in args.files], rules.Rules(preset=args.preset))
     print("\n".join(lines))
     return 0 if ok else 1
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from collapselab.leaderboard import site, text
+    from collapselab.leaderboard import rules, site, text
 
     start = time.perf_counter()
-    board = site.build(Path(args.out), Path(args.submissions))
+    board = site.build(Path(args.out), Path(args.submissions), rules.Rules(preset=args.preset))
     print(text.overall(board))
     print(f"\nwrote {Path(args.out) / 'index.html'}: {len(board['entries'])} entries, {len(board['tasks'])} task(s) "
           f"in {time.perf_counter() - start:.1f} s")
@@ -73,12 +74,14 @@ def register(sub: Any) -> None:
     board = p.add_subparsers(dest="action", required=True)
     q = board.add_parser("validate", help="check submission files against the leaderboard's rules")
     q.add_argument("files", nargs="+", metavar="FILE")
+    q.add_argument("--preset", default=LEADERBOARD_PRESET, help=f"the leaderboard's preset (default {LEADERBOARD_PRESET})")
     q.set_defaults(func=cmd_validate)
     for action, func, text in (("build", cmd_build, "write the static site"),
                                ("serve", cmd_serve, "build, then preview the site on localhost")):
         q = board.add_parser(action, help=text)
         q.add_argument("--out", default="site", help="site folder (default site/)")
         q.add_argument("--submissions", default=str(SUBMISSIONS), help="folder of submission files")
+        q.add_argument("--preset", default=LEADERBOARD_PRESET, help=f"the leaderboard's preset (default {LEADERBOARD_PRESET})")
         if action == "serve":
             q.add_argument("--port", type=int, default=8000)
             q.add_argument("--no-build", action="store_true", help="serve --out as it is")

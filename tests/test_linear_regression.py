@@ -84,11 +84,11 @@ def test_verifier_and_adaptive_ridge_beat_replace(tmp_path):
     assert final["verifier-filter"] < final["replace"]
 
 
-def test_score_ranks_examples_by_residual():
+def test_verifier_acceptance_falls_with_its_quality():
     from collapselab.contracts import registry
 
     task = registry.make_task("linear_regression", "smoke")
-    model = task.fit(task.real_pool(), {"ridge_lambda": 0.0}, np.random.default_rng(0)).model
-    scores = task.score(model, task.real_pool())
-    assert scores.shape == (20, 200)
-    assert np.all(scores <= 0)
+    real = task.real_pool()
+    accepted = [float((task.verify(real, q, np.random.default_rng(0)) >= 0).mean()) for q in (1.0, 0.5, 0.0)]
+    assert abs(accepted[0] - 0.954) < 0.02  # a perfect verifier accepts |noise| <= 2 sigma
+    assert accepted[0] > accepted[1] > accepted[2]

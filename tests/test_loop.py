@@ -11,6 +11,7 @@ import time
 import pytest
 
 from collapselab.contracts.registry import make_strategy
+from collapselab.engine import records
 from collapselab.engine import rundir as results
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.errors import RunConflictError, TaskError
@@ -43,7 +44,7 @@ def test_interrupted_run_resumes_with_identical_numbers(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_strategy(tmp_path / "cut", "linear_regression", "mix", generations=6, listeners=(Interrupt(2),))
     stopped = results.load_run(reference.path.parents[4] / "cut" / reference.path.relative_to(tmp_path / "ref"))
-    assert stopped.manifest["status"] == "failed"
+    assert stopped.manifest["status"] == "interrupted"
     assert stopped.manifest["error"]["type"] == "KeyboardInterrupt"
     assert len(stopped.records) == 3
     resumed = run_strategy(tmp_path / "cut", "linear_regression", "mix", generations=6)
@@ -95,7 +96,7 @@ def test_killed_process_resumes_with_identical_numbers(tmp_path):
     process.wait()
     (run_dir,) = results.find_runs([tmp_path / "killed"])
     assert run_dir.manifest["status"] == "running"  # killed without a chance to say so
-    assert len(run_dir.records) == 3
+    assert 1 <= len(run_dir.records) <= 3  # what the last checkpoint made durable
     env.pop("SLOW_MARKER")
     for out in ("killed", "straight"):
         subprocess.run([*command, "--out", str(tmp_path / out)], env=env, check=True, capture_output=True)
@@ -145,11 +146,12 @@ def test_run_directory_layout_and_manifest(tmp_path):
     assert relative.parts[2].startswith("smoke-")  # --set changed the configuration
     assert relative.parts[3] == "seed-2"
     manifest = run.manifest
-    assert manifest["schema_version"] == results.SCHEMA_VERSION
+    assert manifest["schema_version"] == records.SCHEMA_VERSION
     assert manifest["task"]["config"]["dim"] == 4
     assert manifest["strategy"]["params"] == {"real_fraction": 0.25}
     assert len(manifest["strategy"]["source_sha256"]) == 64
-    assert manifest["environment"]["torch"] and manifest["environment"]["python"]
+    assert manifest["environment"]["python"] and manifest["environment"]["cpu_count"]
+    assert manifest["environment"]["blas_kernel"].startswith("openblas")
     assert manifest["task"]["data"]["real_sha256"]
     assert sorted(p.name for p in (run.path / "pools").iterdir()) == [f"gen-{g:04d}.npz" for g in (1, 2, 3)]
     assert sorted(p.name for p in (run.path / "models").iterdir()) == ["gen-0000.model", "gen-0003.model"]

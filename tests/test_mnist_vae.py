@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collapselab import Pool
 from collapselab.contracts import registry
 from collapselab.engine.loop import RunSpec, execute
-from collapselab.errors import ConfigError, PluginError, TaskError
+from collapselab.errors import ConfigError, TaskError
 from collapselab.tasks.mnist_vae import MnistVaeTask, data, metrics
 
 
@@ -23,7 +22,7 @@ def task() -> MnistVaeTask:
 
 @pytest.fixture(scope="module")
 def model(task: MnistVaeTask):
-    return task.fit(task.real_pool(), {}, np.random.default_rng(0)).model
+    return task.fit(task.real_pool(), task.fit_options, np.random.default_rng(0)).model
 
 
 def _run(task: MnistVaeTask, strategy: str, root: Path, generations: int):
@@ -127,16 +126,16 @@ def test_fit_is_deterministic_and_weights_scale_the_loss(task: MnistVaeTask, mod
         return [p.detach().clone() for p in m.parameters()]
 
     real = task.real_pool()
-    same = task.fit(real, {}, np.random.default_rng(0)).model
+    same = task.fit(real, task.fit_options, np.random.default_rng(0)).model
     assert all(torch.equal(p, q) for p, q in zip(params(model), params(same)))
-    uniform = task.fit(real.with_weight(np.full(len(real), 3.0)), {}, np.random.default_rng(0)).model
+    uniform = task.fit(real.with_weight(np.full(len(real), 3.0)), task.fit_options, np.random.default_rng(0)).model
     assert all(torch.equal(p, q) for p, q in zip(params(model), params(uniform)))
     half = np.r_[np.ones(len(real) // 2), np.zeros(len(real) - len(real) // 2)]
-    weighted = task.fit(real.with_weight(half), {}, np.random.default_rng(0))
+    weighted = task.fit(real.with_weight(half), task.fit_options, np.random.default_rng(0))
     assert not all(torch.equal(p, q) for p, q in zip(params(model), params(weighted.model)))
-    assert weighted.compute.steps == task.config["epochs"] * -(-len(real) // task.config["batch_size"])
+    assert weighted.compute.steps == task.config["steps"]
     with pytest.raises(TaskError, match="weight 0"):
-        task.fit(real.with_weight(np.zeros(len(real))), {}, np.random.default_rng(0))
+        task.fit(real.with_weight(np.zeros(len(real))), task.fit_options, np.random.default_rng(0))
 
 
 def test_evaluate_is_deterministic_and_finite(task: MnistVaeTask, model) -> None:
@@ -150,25 +149,12 @@ def test_evaluate_is_deterministic_and_finite(task: MnistVaeTask, model) -> None
 
 
 def test_samples_are_binary_images_and_seeded(task: MnistVaeTask, model) -> None:
-    a = task.sample(model, 50, np.random.default_rng(3))
-    b = task.sample(model, 50, np.random.default_rng(3))
-    c = task.sample(model, 50, np.random.default_rng(4))
+    a = task.sample(model, 50, np.random.default_rng(3), task.sampling_options)
+    b = task.sample(model, 50, np.random.default_rng(3), task.sampling_options)
+    c = task.sample(model, 50, np.random.default_rng(4), task.sampling_options)
     assert a["image"].shape == (50, 28, 28) and a["image"].dtype == np.uint8
     assert set(np.unique(a["image"])) <= {0, 1}
     assert a.equals(b) and not a.equals(c)
-
-
-def test_score_prefers_real_digits_to_noise(task: MnistVaeTask, model) -> None:
-    real = task.real_pool().subset(np.arange(100))
-    noise = Pool({"image": np.random.default_rng(0).integers(0, 2, (100, 28, 28)).astype(np.uint8)}, origin=1)
-    real_score = task.score(model, real)
-    assert real_score.shape == (100,) and np.array_equal(real_score, task.score(model, real))
-    assert real_score.min() > task.score(model, noise).max()
-
-
-def test_model_round_trips_through_a_file(task: MnistVaeTask, model, tmp_path: Path) -> None:
-    task.save_model(model, tmp_path / "m.pt")
-    assert task.evaluate(task.load_model(tmp_path / "m.pt")) == task.evaluate(model)
 
 
 # ------------------------------------------------------------------ classifier
@@ -186,9 +172,9 @@ def test_classifier_cache_is_reused_and_rebuilt_on_a_new_key(monkeypatch, tmp_pa
     monkeypatch.setattr(classifier, "fit_classifier", counting)
     digits = MnistVaeTask("smoke")._splits.test.images
     first = MnistVaeTask("smoke")
-    features = classifier.embed(first._classifier, digits, first._device)[0]
+    features = classifier.embed(first._classifier, digits, first.torch_device)[0]
     again = MnistVaeTask("smoke")
-    assert np.array_equal(classifier.embed(again._classifier, digits, again._device)[0], features)
+    assert np.array_equal(classifier.embed(again._classifier, digits, again.torch_device)[0], features)
     assert builds == [1]
     longer = MnistVaeTask("smoke", {"classifier_epochs": 2})
     longer._classifier
@@ -198,36 +184,18 @@ def test_classifier_cache_is_reused_and_rebuilt_on_a_new_key(monkeypatch, tmp_pa
 
 
 # ------------------------------------------------------------------------ runs
-def test_smoke_run_completes_resumes_and_repeats(task: MnistVaeTask, tmp_path: Path) -> None:
-    full = _run(task, "replace", tmp_path / "full", 2)
-    assert full.complete and len(full.records) == 3
-    for record in full.records:
-        assert all(np.isfinite(v) for v in record["metrics"].values())
+def test_runs_record_the_split_and_write_png_sample_grids(task: MnistVaeTask, tmp_path: Path) -> None:
+    run = _run(task, "replace", tmp_path, 1)
+    for record in run.records:
         for name in record["artifacts"]:
-            assert (full.path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert full.manifest["task"]["data"]["split_sha256"] == task._splits.fingerprint["split_sha256"]
-
-    _run(task, "replace", tmp_path / "resumed", 1)
-    resumed = _run(task, "replace", tmp_path / "resumed", 2)
-    assert [r["metrics"] for r in resumed.records] == [r["metrics"] for r in full.records]
-    assert [r["compute"] for r in resumed.records] == [r["compute"] for r in full.records]
+            assert (run.path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert run.manifest["task"]["data"]["split_sha256"] == task._splits.fingerprint["split_sha256"]
 
 
-@pytest.mark.parametrize(
-    "strategy", ["accumulate", "accumulate-subsample", "mix", "fresh-real", "verifier-filter[accumulate=true]"]
-)
-def test_baselines_run_on_the_smoke_preset(task: MnistVaeTask, strategy: str, tmp_path: Path) -> None:
-    run = _run(task, strategy, tmp_path, 1)
-    assert run.complete and len(run.records) == 2
-    last = run.records[-1]
-    assert all(np.isfinite(v) for v in last["metrics"].values())
-    n = len(task.real_pool())
-    expected_total = {"accumulate": 2 * n, "verifier-filter[accumulate=true]": 2 * n}.get(strategy, n)
-    assert last["composition"]["total"] == expected_total
-    if strategy == "fresh-real":
-        assert last["composition"]["fresh_real"] == round(0.5 * n) == last["composition"]["real"]
+def test_temperature_scales_the_prior(task: MnistVaeTask, model) -> None:
+    _, cold = task._draw(model, 200, task._generator(0), temperature=0.1)
+    _, warm = task._draw(model, 200, task._generator(0), temperature=1.0)
+    # at low temperature every latent is near the prior's mode: the decoded digits vary less
+    assert cold.reshape(200, -1).std(axis=0).mean() < 0.5 * warm.reshape(200, -1).std(axis=0).mean()
 
 
-def test_adaptive_ridge_refuses_the_task(task: MnistVaeTask, tmp_path: Path) -> None:
-    with pytest.raises(PluginError, match="ridge_lambda"):
-        _run(task, "adaptive-ridge", tmp_path, 1)

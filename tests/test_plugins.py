@@ -77,12 +77,23 @@ RUNTIME_FAILURES = {
                         "the task's pools have \\('x', 'y'\\)"),
     "unknown option": ("def training_pool(self, ctx):\n        return ctx.latest\n"
                        "    def fit_options(self, ctx):\n        return {'learning_rate': 1.0}\n",
-                       "unknown fit option\\(s\\) \\['learning_rate'\\]; this task's options: ridge_lambda"),
+                       "unknown fit option\\(s\\) \\['learning_rate'\\]; this task's fit options: ridge_lambda"),
     "curate raises": ("def training_pool(self, ctx):\n        return ctx.latest\n"
                       "    def curate(self, ctx, samples):\n        return 1 / 0\n",
                       "raised in curate\\(\\) at generation 1: ZeroDivisionError"),
     "fresh real without declaring": ("def training_pool(self, ctx):\n        return ctx.fresh_real(5)\n",
-                                     "PermissionError: this strategy does not declare uses_extra_real_data"),
+                                     "only a strategy declaring uses_extra_real_data = True may draw fresh real data"),
+    "forged real items": ("def training_pool(self, ctx):\n        import numpy as np\n"
+                          "        return Pool({'x': ctx.real['x'], 'y': ctx.real['y'] * 0.0}, -1, replicas=ctx.real.replicas)\n",
+                          "returned 20 item\\(s\\) marked real that are not real items the loop produced"),
+    "forged samples": ("def curate(self, ctx, samples):\n        return Pool({'x': samples['x'], 'y': samples['y'] + 1.0}, "
+                       "samples.origin, replicas=samples.replicas)\n    def training_pool(self, ctx):\n        return ctx.latest\n",
+                       "curate\\(\\) at generation 1 returned 20 item\\(s\\) marked synthetic \\(generation 1\\)"),
+    "writes into the real pool": ("def training_pool(self, ctx):\n        ctx.real['y'].flags.writeable = True\n"
+                                  "        return ctx.latest\n",
+                                  "raised in training_pool\\(\\) at generation 1: ValueError: cannot set WRITEABLE flag"),
+    "exits": ("def training_pool(self, ctx):\n        import sys\n        sys.exit(0)\n",
+              "called sys.exit\\(0\\) in training_pool\\(\\) at generation 1"),
 }
 
 
@@ -127,3 +138,36 @@ def test_entry_point_and_decorator_registration():
     assert isinstance(registry.make_strategy("in-process-test"), InProcess)
     assert {"replace", "accumulate", "mix", "fresh-real", "verifier-filter"} <= set(registry.strategy_names())
     assert "linear_regression" in registry.task_names()
+
+
+def test_a_plugin_that_writes_into_real_memory_is_caught(tmp_path):
+    """Even a write that bypasses NumPy's read-only flag (ctypes) is found by the real pool's digest."""
+    body = ("def training_pool(self, ctx):\n        import ctypes\n        y = ctx.real['y']\n"
+            "        ctypes.memset(y.ctypes.data, 0, 8)\n        return ctx.latest\n")
+    path = plugin(tmp_path, "class Bad(Strategy):\n    name = 'bad'\n\n    " + body)
+    with pytest.raises(PluginError, match="changed the real pool in place"):
+        run_strategy(tmp_path / "runs", "linear_regression", f"{path}:Bad", generations=2)
+
+
+def test_state_kept_on_the_strategy_cannot_change_the_numbers(tmp_path):
+    """The loop builds the strategy afresh each generation: an interrupted and resumed run of a
+    strategy that counts its calls ends with the numbers of an uninterrupted one."""
+    body = ("def training_pool(self, ctx):\n        self.calls = getattr(self, 'calls', 0) + 1\n"
+            "        return ctx.latest if self.calls == 1 else ctx.accumulated()\n")
+    path = plugin(tmp_path, "class Counting(Strategy):\n    name = 'counting'\n\n    " + body)
+    straight = run_strategy(tmp_path / "a", "linear_regression", f"{path}:Counting", generations=3)
+    run_strategy(tmp_path / "b", "linear_regression", f"{path}:Counting", generations=1)
+    resumed = run_strategy(tmp_path / "b", "linear_regression", f"{path}:Counting", generations=3)
+    assert [r["metrics"] for r in resumed.records] == [r["metrics"] for r in straight.records]
+    assert all(r["composition"]["real"] == 0 for r in straight.records[1:])  # always the first call's choice
+
+
+def test_a_hook_past_its_time_limit_is_a_plugin_error(tmp_path):
+    from collapselab.engine.loop import RunSpec, execute
+
+    path = plugin(tmp_path, "class Slow(Strategy):\n    name = 'slow'\n\n    def training_pool(self, ctx):\n"
+                            "        import time\n        time.sleep(30)\n        return ctx.latest\n")
+    spec = RunSpec(registry.make_task("linear_regression", "smoke"), registry.make_strategy(f"{path}:Slow"), 0, 2,
+                   tmp_path / "runs", command=["pytest"], hook_timeout=0.5)
+    with pytest.raises(PluginError, match="ran longer than the hook time limit of 0.5 s"):
+        execute(spec, progress=False)

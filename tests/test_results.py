@@ -47,7 +47,7 @@ def test_nan_in_a_file_is_rejected_with_file_and_line(run):
         (lambda m: m.pop("seed"), "field \\(top level\\): 'seed' is a required property"),
         (lambda m: m["task"].update(version=3), "field task/version: 3 is not of type 'string'"),
         (lambda m: m.update(status="paused"), "field status: 'paused' is not one of"),
-        (lambda m: m.update(schema_version=99), "field schema_version: 1 was expected"),
+        (lambda m: m.update(schema_version=99), "field schema_version: 2 was expected"),
     ],
 )
 def test_malformed_manifest_names_the_field(run, edit, message):

@@ -15,13 +15,21 @@ from collapselab.engine import rundir as results
 from collapselab.errors import SubmissionError
 from collapselab.leaderboard import SUBMISSIONS, baselines, rules, validate
 from collapselab.operations import submission, submit
+from tests.entries import SMOKE, make_entries
 from tests.helpers import run_strategy
 
 TASK = "linear_regression"
 
 
-def committed(name: str = "replace") -> dict[str, Any]:
-    return json.loads((SUBMISSIONS / f"{name}.json").read_text())
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    return make_entries(tmp_path_factory.mktemp("entries"), {"replace": "replace", "mix": "mix"})
+
+
+@pytest.fixture
+def committed(made):
+    """A fresh copy of an entry made from real smoke runs (valid under the smoke-preset rules)."""
+    return lambda name="replace": copy.deepcopy(made[name])
 
 
 def save(tmp_path: Path, data: dict[str, Any], name: str = "entry.json") -> Path:
@@ -60,7 +68,7 @@ BAD = {
             "invalid JSON: non-finite number NaN"),
     "Infinity": (lambda d: _records(d, 1)[0]["compute"].update(examples=float("inf")),
                  "invalid JSON: non-finite number Infinity"),
-    "wrong preset": (lambda d: d.update(preset="smoke"), "field preset: 'smoke' is not the leaderboard preset 'cpu'"),
+    "wrong preset": (lambda d: d.update(preset="cpu"), "field preset: 'cpu' is not the leaderboard preset 'smoke'"),
     "missing seeds": (lambda d: d["tasks"][TASK]["runs"].pop(2), f"field tasks/{TASK}/runs: missing seed(s) [2]"),
     "seed picking": (lambda d: d["tasks"][TASK]["runs"].append(
         {**copy.deepcopy(d["tasks"][TASK]["runs"][0]), "seed": 4}) or _set_seed(d, 3, 4),
@@ -71,13 +79,13 @@ BAD = {
     "unknown task": (lambda d: d["tasks"].update(no_such_task=d["tasks"].pop(TASK)),
                      "field tasks/no_such_task: unknown or unavailable task"),
     "changed config": (lambda d: d["tasks"][TASK]["config"].update(dim=3),
-                       f"field tasks/{TASK}/config: differs from preset 'cpu' in ['dim']"),
-    "too few generations": (lambda d: _records(d).pop(), f"field tasks/{TASK}/runs/0/records: 10 generation records, expected 11"),
+                       f"field tasks/{TASK}/config: differs from preset 'smoke' in ['dim']"),
+    "too few generations": (lambda d: _records(d).pop(), f"field tasks/{TASK}/runs/0/records: 3 generation records, expected 4"),
     "unfinished run": (lambda d: d["tasks"][TASK]["runs"][1]["manifest"].update(status="running"),
                        f"field tasks/{TASK}/runs/1/manifest/status: 'running' does not match 'complete'"),
     "manifest of another strategy": (lambda d: d["tasks"][TASK]["runs"][0]["manifest"]["strategy"].update(name="mix"),
                                      f"field tasks/{TASK}/runs/0/manifest/strategy/name: 'mix' does not match 'replace'"),
-    "undeclared fresh real data": (lambda d: _records(d)[4]["composition"].update(fresh_real=10),
+    "undeclared fresh real data": (lambda d: _records(d)[2]["composition"].update(fresh_real=10),
                                    "composition/fresh_real: extra real data used"),
     "name escaping the output folder": (lambda d: d.update(name="../../index"),
                                         "field name: '../../index' is not a safe entry name"),
@@ -89,18 +97,18 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_validation_rejects_bad_submissions_naming_file_and_field(case, tmp_path):
+def test_validation_rejects_bad_submissions_naming_file_and_field(case, committed, tmp_path):
     mutate, expected = BAD[case]
     data = committed()
     mutate(data)
     path = save(tmp_path, data, "replace.json")
     with pytest.raises(SubmissionError) as info:
-        rules.read_entry(path)
+        rules.read_entry(path, SMOKE)
     message = str(info.value)
     assert str(path) in message and expected in message, message
 
 
-def test_oversized_and_malformed_files_are_refused_before_parsing(tmp_path):
+def test_oversized_and_malformed_files_are_refused_before_parsing(committed, tmp_path):
     big = tmp_path / "big.json"
     big.write_text(json.dumps(committed()) + " " * submission.MAX_BYTES)
     with pytest.raises(SubmissionError, match=r"big.json: file is [\d,]+ bytes; the limit is"):
@@ -111,15 +119,16 @@ def test_oversized_and_malformed_files_are_refused_before_parsing(tmp_path):
         submission.read(broken)
 
 
-def test_validate_command_reports_each_file(tmp_path, capsys):
-    good = SUBMISSIONS / "mix.json"
+def test_validate_command_reports_each_file(committed, tmp_path, capsys):
+    (tmp_path / "good").mkdir()
+    good = save(tmp_path / "good", committed("mix"), "mix.json")
     bad_data = committed("mix")
     bad_data["preset"] = "paper"
     bad = save(tmp_path, bad_data, "mix.json")
     renamed = save(tmp_path, committed("mix"), "renamed.json")
-    assert main(["leaderboard", "validate", str(good), str(bad), str(renamed)]) == 1
+    assert main(["leaderboard", "validate", "--preset", "smoke", str(good), str(bad), str(renamed)]) == 1
     out = capsys.readouterr().out
-    ok_line = next(line for line in out.splitlines() if line.startswith(f"ok      {good}: entry 'mix', preset cpu, "))
+    ok_line = next(line for line in out.splitlines() if line.startswith(f"ok      {good}: entry 'mix', preset smoke, "))
     assert f"{TASK} (seeds 3)" in ok_line
     assert f"INVALID {bad}" in out and "field preset: 'paper'" in out
     assert f"INVALID {renamed}" in out and "field name: the entry 'mix' must be stored as mix.json" in out

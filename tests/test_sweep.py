@@ -118,7 +118,7 @@ def test_sweep_resumes_a_killed_run_to_the_same_numbers(tmp_path, monkeypatch):
     jobs, outcome = sweep.sweep([TASK], [spec], [0], "smoke", None, tmp_path / "runs", progress=False)
     assert [reason for _, reason in outcome.failed] == ["killed by signal 9 (SIGKILL)"]
     killed = results.load_run(jobs[0].path)
-    assert killed.manifest["status"] == "running" and len(killed.records) == 2
+    assert killed.manifest["status"] == "running" and 1 <= len(killed.records) <= 2  # the last checkpoint
 
     jobs, outcome = sweep.sweep([TASK], [spec], [0], "smoke", None, tmp_path / "runs", progress=False)
     assert outcome.ok and outcome.completed == jobs

@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collapselab import Pool
 from collapselab.contracts.registry import make_strategy, make_task
 from collapselab.engine.loop import RunSpec, execute
-from collapselab.errors import ConfigError, PluginError, TaskError
+from collapselab.errors import ConfigError, TaskError
 from collapselab.tasks.text_lm import TextLMTask, corpus, metrics
 
 torch = pytest.importorskip("torch")
@@ -157,7 +156,7 @@ def test_weighted_pool_fits_and_all_zero_weights_fail(task: TextLMTask) -> None:
     pool = task.real_pool()
     weighted = pool.with_weight(np.linspace(0.5, 1.5, len(pool)))
     result = task.fit(weighted, task.fit_options, np.random.default_rng(0))
-    assert result.compute.examples == len(pool) * task.config["epochs"] and result.compute.steps > 0
+    assert result.compute.steps == task.config["steps"]
     with pytest.raises(TaskError, match="weight 0"):
         task.fit(pool.with_weight(np.zeros(len(pool))), task.fit_options, np.random.default_rng(0))
 
@@ -177,25 +176,15 @@ def test_cached_sampler_gives_the_same_tokens_as_recomputing(task: TextLMTask, m
     assert metrics.unigram_entropy(cold) < metrics.unigram_entropy(cached)
 
 
-def test_sample_evaluate_score(task: TextLMTask, model) -> None:
-    pool = task.sample(model, 10, np.random.default_rng(1))
+def test_sample_and_evaluate(task: TextLMTask, model) -> None:
+    pool = task.sample(model, 10, np.random.default_rng(1), task.sampling_options)
     assert pool["tokens"].shape == (10, task.config["context"])
-    assert pool.equals(task.sample(model, 10, np.random.default_rng(1)))
+    assert pool.equals(task.sample(model, 10, np.random.default_rng(1), task.sampling_options))
     first, second = task.evaluate(model), task.evaluate(model)
     assert first == second
     assert all(math.isfinite(v) for v in first.values())
     assert set(first) == {"loss"} | set(task.metadata.secondary_metrics)
     assert 0 < first["loss"] < 8.0  # better than uniform bytes after training
-    real, noise = task.real_pool().subset(np.arange(10)), np.random.default_rng(0).integers(0, 256, (10, 32))
-    scores = task.score(model, real)
-    assert scores.shape == (10,)
-    assert scores.mean() > task.score(model, Pool({"tokens": noise.astype(np.uint8)}, origin=0)).mean()
-
-
-def test_save_load_roundtrip(task: TextLMTask, model, tmp_path: Path) -> None:
-    path = tmp_path / "model.pt"
-    task.save_model(model, path)
-    assert task.evaluate(task.load_model(path)) == task.evaluate(model)
 
 
 # ----------------------------------------------------------------------- loop
@@ -208,34 +197,6 @@ def test_smoke_run_completes_with_artifacts(tmp_path: Path) -> None:
         text = (run.path / artifact).read_text(encoding="utf-8")
         assert text.count("--- sample") == 16
     assert run.manifest["task"]["data"]["train_bytes"] == 64 * 32
-
-
-def test_same_seed_same_numbers_and_resume(tmp_path: Path) -> None:
-    straight = _run(tmp_path / "a", "accumulate", generations=2)
-    _run(tmp_path / "b", "accumulate", generations=1)
-    resumed = _run(tmp_path / "b", "accumulate", generations=2)
-    assert [r["metrics"] for r in straight.records] == [r["metrics"] for r in resumed.records]
-    assert straight.records[-1]["composition"]["synthetic"] == {"1": 64, "2": 64}
-    other_seed = _run(tmp_path / "c", "accumulate", generations=1, seed=1)
-    assert _losses(other_seed) != _losses(straight)[:2]
-
-
-@pytest.mark.parametrize(
-    "strategy", ["accumulate-subsample", "mix", "fresh-real", "verifier-filter", "verifier-filter[accumulate=true]"]
-)
-def test_baselines_run(tmp_path: Path, strategy: str) -> None:
-    run = _run(tmp_path, strategy, generations=1)
-    assert run.complete and all(math.isfinite(v) for v in run.records[-1]["metrics"].values())
-    composition = run.records[-1]["composition"]
-    if strategy == "fresh-real":
-        assert composition["fresh_real"] == 32
-    if strategy.startswith("verifier-filter"):
-        assert run.records[-1]["compute"]["samples"] == 128
-
-
-def test_adaptive_ridge_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(PluginError, match="ridge_lambda"):
-        _run(tmp_path, "adaptive-ridge", generations=1)
 
 
 @pytest.mark.slow

@@ -38,6 +38,19 @@ def _frozen(array: np.ndarray) -> np.ndarray:
     return view
 
 
+def _sealed(array: np.ndarray) -> np.ndarray:
+    """A copy backed by an immutable ``bytes`` object: its WRITEABLE flag cannot be set again."""
+    array = np.ascontiguousarray(array)
+    return np.frombuffer(array.tobytes(), dtype=array.dtype).reshape(array.shape)
+
+
+def _splitmix(z: np.ndarray) -> np.ndarray:
+    """The SplitMix64 finaliser, element-wise on uint64 (wrapping arithmetic)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
 class Pool:
     """Training examples plus per-item provenance (origin, optional weight)."""
 
@@ -199,6 +212,37 @@ class Pool:
             weight,
             first.replicas,
         )
+
+    def sealed(self) -> Pool:
+        """The same pool with every array copied into immutable memory (what the loop hands to
+        strategies: ``flags.writeable = True`` then raises instead of letting a plugin edit data)."""
+        return Pool({k: _sealed(a) for k, a in self._payload.items()}, _sealed(self._origin),
+                    None if self._weight is None else _sealed(self._weight), self._replicas)
+
+    def row_digests(self, key: np.ndarray) -> np.ndarray:
+        """A keyed 64-bit digest of each item's payload (shape ``(n,)``, or ``(n, replicas)``).
+
+        Each payload word is offset by a secret per-position ``key`` word, mixed with the
+        SplitMix64 finaliser (Steele, Lea & Flood 2014, "Fast splittable pseudorandom number
+        generators", OOPSLA) and the mixed words are summed modulo 2^64. Equal payloads give
+        equal digests; without the key (drawn per process) a plugin cannot aim at collisions.
+        Weights and origins are not part of the digest."""
+        shape = (len(self),) if self._replicas == 1 else (len(self), self._replicas)
+        total = np.zeros(shape, dtype=np.uint64)
+        offset = 0
+        with np.errstate(over="ignore"):
+            for name in sorted(self._payload):
+                flat = np.ascontiguousarray(self._payload[name]).reshape(*shape, -1).view(np.uint8).reshape(*shape, -1)
+                pad = (-flat.shape[-1]) % 8
+                if pad:
+                    flat = np.concatenate([flat, np.zeros((*shape, pad), dtype=np.uint8)], axis=-1)
+                words = flat.view(np.uint64)
+                width = words.shape[-1]
+                if offset + width > len(key):
+                    raise PoolError(f"digest key too short for items of {offset + width} words")
+                total += _splitmix(words + key[offset : offset + width]).sum(axis=-1, dtype=np.uint64)
+                offset += width
+        return total
 
     def equals(self, other: Pool) -> bool:
         """Same items, provenance and replicas (exact array equality)."""

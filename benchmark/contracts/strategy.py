@@ -2,13 +2,15 @@
 
 A strategy is a small class (in the spirit of benchopt's solver plugins): declare
 ``name``, ``citation`` and default ``parameters``; implement :meth:`Strategy.training_pool`;
-optionally override :meth:`Strategy.curate`, :meth:`Strategy.sample_size` and
-:meth:`Strategy.fit_options`. The loop (:mod:`collapselab.engine.loop`) calls the hooks in the same
-order for every strategy, so strategies differ only in what they decide.
+optionally override :meth:`Strategy.curate`, :meth:`Strategy.sample_size`,
+:meth:`Strategy.sampling_options` and :meth:`Strategy.fit_options`. The loop
+(:mod:`collapselab.engine.loop`) calls the hooks in the same order for every strategy, so
+strategies differ only in what they decide. The loop builds a fresh strategy object every
+generation: whatever a strategy needs must come from its context.
 
 Example::
 
-    from collapselab import Strategy, StrategyContext, Pool
+    from collapselab import Pool, Strategy, StrategyContext
 
     class KeepHalfReal(Strategy):
         name = "keep-half-real"
@@ -30,15 +32,29 @@ import numpy as np
 from collapselab.contracts import selection
 from collapselab.contracts.params import coerce
 from collapselab.contracts.pool import Pool
-from collapselab.errors import ParameterError
+from collapselab.contracts.task import TaskDescription
+from collapselab.errors import ParameterError, PluginError
 
 
 @dataclass(frozen=True)
 class Budget:
-    """Sizes a strategy plans with: the real pool's size and the default samples per generation."""
+    """Sizes a strategy plans with: the real pool's size, the default samples per generation,
+    and the optimiser-step budget of one standard fit (``None`` for closed-form fits)."""
 
     real_size: int
     synthetic_size: int
+    steps: int | None = None
+
+
+@dataclass(frozen=True)
+class TaskHooks:
+    """The task's optional hooks, bound by the loop to this generation's seed streams."""
+
+    verify: Callable[[Pool, float], np.ndarray] | None = None
+    correct: Callable[[Pool, float], Pool] | None = None
+    reward: Callable[[Pool], np.ndarray] | None = None
+    features: Callable[[Pool], np.ndarray] | None = None
+    fresh_real: Callable[[int], Pool] | None = None
 
 
 @dataclass
@@ -48,11 +64,10 @@ class StrategyContext:
     generation: int
     real: Pool
     synthetic: Sequence[Pool]
-    task: Mapping[str, Any]
+    task: TaskDescription
     rng: np.random.Generator
     budget: Budget
-    _score: Callable[[Pool], np.ndarray] | None = field(default=None, repr=False)
-    _fresh_real: Callable[[int], Pool] | None = field(default=None, repr=False)
+    _hooks: TaskHooks = field(default_factory=TaskHooks, repr=False)
 
     @property
     def latest(self) -> Pool:
@@ -70,22 +85,36 @@ class StrategyContext:
         """A uniform sample of ``n`` items without replacement, drawn with this context's rng."""
         return selection.subsample(pool, n, self.rng)
 
-    def score(self, pool: Pool) -> np.ndarray:
-        """Per-item quality of ``pool`` (higher is better) under the verifier model.
+    def _hook(self, name: str) -> Callable[..., Any]:
+        hook = getattr(self._hooks, name)
+        if hook is None:
+            offered = ", ".join(sorted(self.task.hooks)) or "none"
+            raise PluginError(f"task {self.task.name!r} offers no {name!r} hook here (it offers: {offered})")
+        return hook
 
-        The verifier is generation 0's model, trained on the real pool only; the task defines
-        the score. Raises ``NotImplementedError`` where the task has no score.
-        """
-        if self._score is None:
-            raise NotImplementedError("scores are available to curate() only")
-        return self._score(pool)
+    def verify(self, pool: Pool, quality: float = 1.0) -> np.ndarray:
+        """The task's independent verifier (:meth:`collapselab.Task.verify`): accept where score >= 0."""
+        return self._hook("verify")(pool, quality)
+
+    def correct(self, pool: Pool, strength: float) -> Pool:
+        """The task's expert moves each item toward the data manifold (:meth:`collapselab.Task.correct`)."""
+        return self._hook("correct")(pool, strength)
+
+    def reward(self, pool: Pool) -> np.ndarray:
+        """The task's per-item reward (:meth:`collapselab.Task.reward`)."""
+        return self._hook("reward")(pool)
+
+    def features(self, pool: Pool) -> np.ndarray:
+        """The task's per-item features for discriminators (:meth:`collapselab.Task.features`)."""
+        return self._hook("features")(pool)
 
     def fresh_real(self, n: int) -> Pool:
         """``n`` new real examples beyond the real pool; only strategies declaring
         ``uses_extra_real_data = True`` may draw them (they are ranked in a separate track)."""
-        if self._fresh_real is None:
-            raise PermissionError("this strategy does not declare uses_extra_real_data = True")
-        return self._fresh_real(n)
+        if self._hooks.fresh_real is None:
+            raise PluginError("only a strategy declaring uses_extra_real_data = True may draw fresh real data, "
+                              f"on a task that has a reserve (task {self.task.name!r})")
+        return self._hooks.fresh_real(n)
 
 
 class Strategy:
@@ -93,15 +122,18 @@ class Strategy:
 
     Class attributes:
         name: registry name (``collapselab run --strategy NAME``).
-        citation: the paper the strategy comes from.
+        citation: the paper the strategy comes from (its docstring states the algorithm).
         parameters: parameter name -> default; set with ``NAME[key=value,...]``.
         uses_extra_real_data: True for oracles that draw fresh real data each generation.
+        requires_hooks: the task hooks the strategy calls (e.g. ``("verify",)``); tasks without
+            them are refused before generation 0.
     """
 
     name: ClassVar[str] = ""
     citation: ClassVar[str] = ""
     parameters: ClassVar[Mapping[str, Any]] = {}
     uses_extra_real_data: ClassVar[bool] = False
+    requires_hooks: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.parameters))
@@ -120,18 +152,26 @@ class Strategy:
         self.check_parameters()
 
     def check_parameters(self) -> None:
-        """Raise :class:`collapselab.contracts.params.ParameterError` for invalid parameter values."""
+        """Raise :class:`collapselab.errors.ParameterError` for invalid parameter values."""
 
-    def check_task(self, task: Mapping[str, Any]) -> None:
-        """Raise :class:`collapselab.contracts.errors.PluginError` if this strategy cannot run on ``task``
-        (its :meth:`collapselab.Task.describe`); called before generation 0."""
+    def check_task(self, task: TaskDescription) -> None:
+        """Raise :class:`collapselab.errors.PluginError` if this strategy cannot run on ``task``;
+        called before generation 0. The base class refuses tasks that lack a required hook."""
+        missing = [hook for hook in self.requires_hooks if hook not in task.hooks]
+        if missing:
+            raise PluginError(f"strategy {self.name!r} needs the task hook(s) {missing}, which task {task.name!r} "
+                              f"does not offer (it offers: {', '.join(sorted(task.hooks)) or 'none'})")
 
     def sample_size(self, ctx: StrategyContext) -> int:
         """How many samples to draw from the previous model this generation."""
         return ctx.budget.synthetic_size
 
+    def sampling_options(self, ctx: StrategyContext) -> dict[str, Any]:
+        """Sampler settings for this generation (keys among the task's ``sampling_options``)."""
+        return {}
+
     def curate(self, ctx: StrategyContext, samples: Pool) -> Pool:
-        """Filter, verify or re-weight new samples before they enter the history."""
+        """Filter, verify, correct or re-weight new samples before they enter the history."""
         return samples
 
     def training_pool(self, ctx: StrategyContext) -> Pool:
@@ -139,5 +179,8 @@ class Strategy:
         raise NotImplementedError(f"strategy {self.name!r} does not implement training_pool(ctx)")
 
     def fit_options(self, ctx: StrategyContext) -> dict[str, Any]:
-        """Task fit options for this generation (keys must be among the task's ``fit_options``)."""
+        """Task fit options for this generation (keys must be among the task's ``fit_options``).
+
+        Asking for more ``steps`` than ``ctx.budget.steps`` is allowed and recorded: the
+        leaderboard then ranks the strategy in the extra-compute track."""
         return {}

@@ -4,43 +4,66 @@ A task is versioned (``name``, ``version``) and configured by a named preset (``
 ``cpu``, ``paper``) plus ``--set key=value`` overrides. It is the only door to its held-out
 test data: :meth:`Task.evaluate` reads it, nothing else does, so no strategy can see it
 (the single-evaluator design of the Open Graph Benchmark, Hu et al. 2020).
+
+What a strategy may know of a task is its :class:`TaskDescription` (identity, configuration,
+the fit and sampling options it may set, the optional hooks the task offers). The optional
+hooks give strategies the task-side tools the published mitigations need without reaching
+into the task: a verifier of tunable quality (:meth:`Task.verify`, Feng et al. 2024), an
+expert that moves samples toward the data manifold (:meth:`Task.correct`, Gillman et al.
+2024), a reward (:meth:`Task.reward`, Ferbach et al. 2024), per-item features for a
+discriminator (:meth:`Task.features`), and a reserve of fresh real data
+(:meth:`Task.fresh_real_pool`, oracle strategies only).
+
+The contract is checked when a task class is created, so a mistake fails at import with one
+clear message: metadata present, the ``smoke`` and ``cpu`` presets present, every preset with
+the same keys, a ``generations`` key.
 """
 
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
 
 from collapselab.contracts.params import coerce
 from collapselab.contracts.pool import Pool
-from collapselab.errors import ConfigError, ParameterError
+from collapselab.errors import ConfigError, ParameterError, TaskError
 
 PRESETS = ("smoke", "cpu", "paper")
 REQUIRED_PRESETS = ("smoke", "cpu")
 #: The preset the leaderboard ranks (every task has it; entries run it unchanged).
 LEADERBOARD_PRESET = "cpu"
-
+#: Optional task-side hooks a strategy may use (see :class:`TaskDescription.hooks`).
+HOOKS = ("verify", "correct", "reward", "features", "fresh_real_pool")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 @dataclass(frozen=True)
 class TaskMetadata:
-    """Typed description of a task, shown by ``collapselab list`` and on the leaderboard."""
+    """Typed description of a task, shown by ``collapselab list`` / ``show`` and on the leaderboard.
+
+    ``requires`` names the modules the task needs beyond the core install, ``extra`` the
+    pip extra that installs them (``pip install "collapselab[extra]"``).
+    """
 
     modality: str
     description: str
     citation: str
     loss_unit: str
     secondary_metrics: Mapping[str, str] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
 
 
 @dataclass(frozen=True)
 class Compute:
-    """What one fit cost: examples processed (with repetition over epochs) and optimiser steps."""
+    """What one fit cost: examples processed (with repetition) and optimiser steps."""
 
     examples: int
     steps: int
@@ -55,6 +78,49 @@ class FitResult:
     compute: Compute
 
 
+@dataclass(frozen=True)
+class TaskDescription:
+    """What a strategy may know of a task: never its data or its models.
+
+    ``step_budget`` is the optimiser-step budget of one standard fit (``None`` for a task
+    fitted in closed form); ``hooks`` names the optional task hooks available (:data:`HOOKS`).
+    """
+
+    name: str
+    version: str
+    preset: str
+    config: Mapping[str, Any]
+    fit_options: Mapping[str, Any]
+    sampling_options: Mapping[str, Any]
+    hooks: frozenset[str]
+    step_budget: int | None
+
+
+def _check_class(cls: type[Task]) -> None:
+    """The class-level contract; raises ``TypeError`` naming the task class and the problem."""
+    where = f"task class {cls.__module__}.{cls.__qualname__}"
+    if not isinstance(cls.__dict__.get("name"), str) or not _NAME.fullmatch(cls.name):
+        raise TypeError(f"{where}: `name` must be a lowercase identifier such as 'my_task'")
+    if not isinstance(getattr(cls, "version", None), str) or not cls.version:
+        raise TypeError(f"{where}: `version` must be a non-empty string (bump it whenever results change)")
+    if not isinstance(getattr(cls, "metadata", None), TaskMetadata):
+        raise TypeError(f"{where}: `metadata` must be a TaskMetadata")
+    presets = getattr(cls, "presets", None)
+    if not isinstance(presets, Mapping) or any(p not in presets for p in REQUIRED_PRESETS):
+        raise TypeError(f"{where}: `presets` must define at least {list(REQUIRED_PRESETS)}")
+    keys = set(presets["cpu"])
+    for preset, config in presets.items():
+        if set(config) != keys:
+            missing, extra = sorted(keys - set(config)), sorted(set(config) - keys)
+            raise TypeError(f"{where}: preset {preset!r} has other keys than 'cpu' (missing {missing}, extra {extra})")
+        generations = config.get("generations")
+        if isinstance(generations, bool) or not isinstance(generations, int) or generations < 0:
+            raise TypeError(f"{where}: preset {preset!r} needs an integer 'generations' >= 0")
+        steps = config.get("steps")
+        if "steps" in config and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+            raise TypeError(f"{where}: preset {preset!r}: 'steps' (the optimiser-step budget of one fit) must be >= 1")
+
+
 class Task(abc.ABC):
     """One modality of the benchmark. Subclass, fill the class attributes, implement the methods.
 
@@ -62,20 +128,37 @@ class Task(abc.ABC):
         name, version: identify the task; results of different versions never mix.
         metadata: a :class:`TaskMetadata`.
         presets: preset name -> full configuration dict. Every preset has the same keys,
-            including ``generations`` (the default number of synthetic generations).
-        fit_options: option name -> default; the options a strategy may set per generation.
+            including ``generations`` (the default number of synthetic generations) and, for a
+            task trained by gradient steps, ``steps``: the optimiser-step budget of one fit.
+        metric_bounds: metric -> (low, high) a correct evaluation stays within (``None``: open);
+            the loop and the leaderboard refuse values outside.
+        seeded_data: True if the real data are drawn from the run seed (then
+            :meth:`for_seed` returns a task bound to that seed).
+
+    An intermediate base class (such as :class:`collapselab.toolkit.torch_task.TorchTask`)
+    defines no ``name`` of its own and is not checked.
     """
 
     name: ClassVar[str]
     version: ClassVar[str]
     metadata: ClassVar[TaskMetadata]
     presets: ClassVar[Mapping[str, Mapping[str, Any]]]
-    fit_options: ClassVar[Mapping[str, Any]] = {}
+    metric_bounds: ClassVar[Mapping[str, tuple[float | None, float | None]]] = {"loss": (0.0, None)}
+    seeded_data: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            _check_class(cls)
 
     def __init__(self, preset: str = "cpu", overrides: Mapping[str, Any] | None = None) -> None:
         self.preset = preset
-        self.config = self.resolve_config(preset, overrides or {})
+        self.overrides = dict(overrides or {})
+        self.config = self.resolve_config(preset, self.overrides)
         self.check_config(self.config)
+        self.run_seed: int | None = None
+        self.fit_options: dict[str, Any] = dict(self.default_fit_options())
+        self.sampling_options: dict[str, Any] = dict(self.default_sampling_options())
 
     # ----------------------------------------------------------- configuration
     @classmethod
@@ -96,22 +179,58 @@ class Task(abc.ABC):
     def check_config(self, config: Mapping[str, Any]) -> None:
         """Raise :class:`ConfigError` for invalid values (override to add task rules)."""
 
+    def default_fit_options(self) -> Mapping[str, Any]:
+        """Option name -> default: what a strategy may set per generation through ``fit_options``.
+
+        A task with a step budget offers ``steps`` (default: the preset's budget); asking for
+        more puts a strategy in the leaderboard's extra-compute track."""
+        return {"steps": int(self.config["steps"])} if "steps" in self.config else {}
+
+    def default_sampling_options(self) -> Mapping[str, Any]:
+        """Option name -> default: the sampler's settings a strategy may set (e.g. ``temperature``)."""
+        return {}
+
     @property
     def default_generations(self) -> int:
         return int(self.config["generations"])
 
-    def describe(self) -> dict[str, Any]:
-        """What a strategy may know of the task: identity, configuration and options (no data)."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "preset": self.preset,
-            "config": dict(self.config),
-            "fit_options": dict(self.fit_options),
-        }
+    @property
+    def step_budget(self) -> int | None:
+        """Optimiser steps of one standard fit (``None``: fitted in closed form)."""
+        return int(self.config["steps"]) if "steps" in self.config else None
+
+    @classmethod
+    def hooks(cls) -> frozenset[str]:
+        """The optional hooks this task implements (overrides of :data:`HOOKS`)."""
+        return frozenset(h for h in HOOKS if getattr(cls, h) is not getattr(Task, h))
+
+    def describe(self) -> TaskDescription:
+        """What a strategy may know of the task (read-only; never data)."""
+        return TaskDescription(
+            name=self.name,
+            version=self.version,
+            preset=self.preset,
+            config=MappingProxyType(dict(self.config)),
+            fit_options=MappingProxyType(dict(self.fit_options)),
+            sampling_options=MappingProxyType(dict(self.sampling_options)),
+            hooks=self.hooks(),
+            step_budget=self.step_budget,
+        )
+
+    def for_seed(self, seed: int) -> Task:
+        """This task for the run seeded ``seed``: itself, or (``seeded_data``) a fresh instance
+        whose real data, truth and test data are drawn from that seed."""
+        if not self.seeded_data:
+            return self
+        bound = type(self)(self.preset, self.overrides)
+        bound.run_seed = int(seed)
+        return bound
 
     def data_fingerprint(self) -> dict[str, Any]:
-        """Hashes that identify the data a run used (recorded in the manifest)."""
+        """What identifies the data a run used (recorded in the manifest; part of the run identity).
+
+        For ``seeded_data`` tasks it describes the generator, not one seed's draw, so that every
+        seed of an experiment shares it."""
         return {}
 
     def device(self) -> str:
@@ -127,26 +246,21 @@ class Task(abc.ABC):
         """How many samples each generation draws by default (the real pool's size)."""
         return len(self.real_pool())
 
-    def fresh_real_pool(self, n: int, rng: np.random.Generator) -> Pool:
-        """``n`` new real examples disjoint from :meth:`real_pool` (oracle strategies only)."""
-        raise NotImplementedError(f"task {self.name!r} has no reserve of fresh real data")
-
     # ----------------------------------------------------------------- model
     @abc.abstractmethod
     def fit(self, pool: Pool, options: Mapping[str, Any], rng: np.random.Generator) -> FitResult:
-        """Train a fresh model on ``pool`` with fit ``options``."""
+        """Train a fresh model on ``pool`` with fit ``options`` (all of :meth:`default_fit_options`'s keys).
+
+        A task with a step budget spends exactly ``options["steps"]`` optimiser steps whatever
+        the size of ``pool``, drawing minibatches from it and respecting its item weights."""
 
     @abc.abstractmethod
-    def sample(self, model: Any, n: int, rng: np.random.Generator) -> Pool:
-        """``n`` samples from ``model`` with the task's standard sampler (origin set by the loop)."""
+    def sample(self, model: Any, n: int, rng: np.random.Generator, options: Mapping[str, Any]) -> Pool:
+        """``n`` samples from ``model`` with the sampler's ``options`` (origin set by the loop)."""
 
     @abc.abstractmethod
     def evaluate(self, model: Any) -> dict[str, float]:
         """Metrics on held-out REAL data; ``loss`` (lower is better) is the primary metric."""
-
-    def score(self, model: Any, pool: Pool) -> np.ndarray:
-        """Per-item quality of ``pool`` under ``model`` (higher is better), for curation."""
-        raise NotImplementedError(f"task {self.name!r} defines no per-item score")
 
     def theory(self, records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         """Closed-form metrics for the latest generation, where the task has them.
@@ -167,3 +281,31 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def load_model(self, path: Path) -> Any:
         """Read a model written by :meth:`save_model`."""
+
+    # --------------------------------------------- optional hooks for strategies
+    def verify(self, pool: Pool, quality: float, rng: np.random.Generator) -> np.ndarray:
+        """A verifier independent of the generator chain (Feng et al. 2024, arXiv 2406.07515).
+
+        Returns one score per item (shape ``(n,)``, or ``(n, replicas)``): the verifier accepts
+        an item when its score is >= 0, and higher means more confidently correct. ``quality``
+        in [0, 1] sets how good the verifier is (1: the task's best verifier; 0: uninformative);
+        each task card says what it means there."""
+        raise TaskError(f"task {self.name!r} offers no verifier")
+
+    def correct(self, pool: Pool, strength: float, rng: np.random.Generator) -> Pool:
+        """Self-correction (Gillman et al. 2024, arXiv 2402.07087): each item moved toward the data
+        manifold by the task's expert, ``strength`` in [0, 1] (0 leaves it unchanged)."""
+        raise TaskError(f"task {self.name!r} offers no expert for self-correction")
+
+    def reward(self, pool: Pool) -> np.ndarray:
+        """A per-item reward, higher is better (Ferbach et al. 2024, arXiv 2407.09499); shape as :meth:`verify`."""
+        raise TaskError(f"task {self.name!r} offers no reward")
+
+    def features(self, pool: Pool) -> np.ndarray:
+        """Per-item feature vectors, shape ``(n, k)`` (or ``(n, replicas, k)``), in which real and
+        synthetic items can be told apart by a discriminator (density-ratio filtering)."""
+        raise TaskError(f"task {self.name!r} offers no features")
+
+    def fresh_real_pool(self, n: int, rng: np.random.Generator) -> Pool:
+        """``n`` new real examples disjoint from :meth:`real_pool` (oracle strategies only)."""
+        raise TaskError(f"task {self.name!r} has no reserve of fresh real data")

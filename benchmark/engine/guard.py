@@ -2,20 +2,60 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Mapping
+import re
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from collapselab.contracts.params import coerce
 from collapselab.contracts.pool import Pool
-from collapselab.errors import PluginError, TaskError
+from collapselab.errors import ParameterError, PluginError, TaskError
 
 
-def call_strategy(strategy_name: str, hook: str, generation: int, fn: Callable[..., Any], *args: Any) -> Any:
-    """Run a strategy hook; any exception is re-raised as :class:`PluginError`."""
+class HookTimeout(Exception):
+    """A strategy hook ran past the run's per-hook time limit."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`HookTimeout` inside the block after ``seconds`` (wall clock; main thread only)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise HookTimeout(f"ran longer than the hook time limit of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        return fn(*args)
-    except PluginError:
-        raise
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def call_strategy(
+    strategy_name: str, hook: str, generation: int, fn: Callable[..., Any], *args: Any, timeout: float | None = None
+) -> Any:
+    """Run a strategy hook; any exception, ``sys.exit()`` included, is re-raised as :class:`PluginError`.
+
+    Only ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM turned into it by the loop) passes through."""
+    try:
+        with time_limit(timeout):
+            return fn(*args)
+    except PluginError as exc:
+        if f"strategy {strategy_name!r}" in str(exc):
+            raise
+        raise PluginError(f"strategy {strategy_name!r} in {hook}() at generation {generation}: {exc}") from exc
+    except SystemExit as exc:
+        raise PluginError(
+            f"strategy {strategy_name!r} called sys.exit({exc.code!r}) in {hook}() at generation {generation}; "
+            "a strategy must return, not exit"
+        ) from exc
     except Exception as exc:
         raise PluginError(
             f"strategy {strategy_name!r} raised in {hook}() at generation {generation}: {type(exc).__name__}: {exc}"
@@ -57,29 +97,49 @@ def check_sample_size(value: Any, who: str) -> int:
     return value
 
 
-def check_fit_options(value: Any, who: str, declared: Mapping[str, Any]) -> dict[str, Any]:
+def check_options(value: Any, who: str, declared: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """Options a strategy set (``kind``: "fit" or "sampling"): known keys, values of the declared
+    type (coerced like command-line values), merged over the task's defaults."""
     if not isinstance(value, Mapping):
-        raise PluginError(f"{who} returned {type(value).__name__}, expected a dict of fit options")
+        raise PluginError(f"{who} returned {type(value).__name__}, expected a dict of {kind} options")
     unknown = sorted(set(value) - set(declared))
     if unknown:
         known = ", ".join(sorted(declared)) or "none"
-        raise PluginError(f"{who} set unknown fit option(s) {unknown}; this task's options: {known}")
-    return {**declared, **value}
+        raise PluginError(f"{who} set unknown {kind} option(s) {unknown}; this task's {kind} options: {known}")
+    merged = dict(declared)
+    for key, option in value.items():
+        try:
+            merged[key] = coerce(option, declared[key])
+        except ParameterError as exc:
+            raise PluginError(f"{who}: {kind} option {key!r}: {exc}") from None
+    return merged
 
 
-def check_metrics(value: Any, task_name: str, generation: int) -> dict[str, float]:
-    """Metrics must be a dict of finite numbers with ``loss``; NaN means training diverged."""
+METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def check_metrics(
+    value: Any, task_name: str, generation: int, bounds: Mapping[str, tuple[float | None, float | None]] | None = None
+) -> dict[str, float]:
+    """Metrics must be a dict of finite numbers with ``loss``, named like identifiers, within the
+    task's declared ``bounds``; NaN means training diverged."""
     if not isinstance(value, Mapping) or "loss" not in value:
         raise TaskError(f"task {task_name!r}: evaluate() must return a dict with 'loss' (generation {generation})")
     metrics = {}
     for key, number in value.items():
+        if not isinstance(key, str) or not METRIC_NAME.fullmatch(key):
+            raise TaskError(f"task {task_name!r}: metric name {key!r} must be a lowercase identifier")
         number = float(number)
         if not math.isfinite(number):
             raise TaskError(
                 f"task {task_name!r}: metric {key!r} is {number} at generation {generation} "
                 "(training diverged?); the run stops here and earlier generations are kept"
             )
-        metrics[str(key)] = number
+        low, high = (bounds or {}).get(key, (None, None))
+        if (low is not None and number < low) or (high is not None and number > high):
+            raise TaskError(f"task {task_name!r}: metric {key!r} = {number} at generation {generation} is outside "
+                            f"its declared range [{low}, {high}]")
+        metrics[key] = number
     return metrics
 
 

@@ -1,54 +1,71 @@
 """The generation loop: the protocol every strategy is run under.
 
-    M_0 = fit(real)                                      generation 0 (the same for every strategy)
+    M_0 = fit(real)                                      generation 0 (shared by every strategy of a seed)
     for g in 1..G:
-        S_g = curate(sample(M_{g-1}, sample_size))       synthetic data of generation g
+        S_g = curate(sample(M_{g-1}, sample_size, sampling_options))   synthetic data of generation g
         M_g = fit(training_pool(ctx_g), fit_options(ctx_g))
-        record evaluate(M_g), composition, compute, seconds
+        record evaluate(M_g), composition, compute, seconds, checksums
 
-After each generation the run directory is updated atomically (pool S_g, model M_g, records,
-manifest), so a killed run resumes at the next generation and, because every
-(generation, phase) has its own seed stream, ends with the same numbers as an uninterrupted
-run. Strategies must keep no state between generations: all they know comes from the context.
+Every fit of a task with a step budget spends the budget the strategy asked for (by default
+the preset's), whatever the pool's size. Every (generation, phase) has its own seed stream, so
+a resumed run ends with the same numbers as an uninterrupted one. The run directory is
+written atomically at checkpoints (after generation 0, after the last generation, and at
+least every ``checkpoint_seconds`` in between), with a SHA-256 of every pool and model it
+holds, verified on resume. One process holds a run directory at a time (a file lock).
+
+The loop checks the strategy after every hook: its result must be a pool of the task's kind
+whose items are items the loop produced (real items of the real pool, synthetic items of
+their generation's samples) and the real pool must be unchanged. The strategy object is
+built afresh every generation, so state kept on it cannot change the numbers. SIGTERM is
+handled like Ctrl-C: the run is marked ``interrupted`` and resumes when run again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import os
 import sys
+import tempfile
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from collapselab.contracts.pool import REAL, Pool
 from collapselab.contracts.registry import source_sha256
-from collapselab.contracts.strategy import Budget, Strategy, StrategyContext
+from collapselab.contracts.strategy import Budget, Strategy, StrategyContext, TaskHooks
 from collapselab.contracts.task import Task
-from collapselab.engine import guard, seeding
-from collapselab.engine import rundir as results
+from collapselab.engine import environment, guard, lock, records, rundir, seeding, signals
+from collapselab.engine.generation0 import Generation0Store
 from collapselab.engine.identity import RunIdentity, StrategyIdentity, TaskIdentity
-from collapselab.errors import CollapseLabError, RunConflictError
+from collapselab.engine.provenance import Ledger
+from collapselab.errors import USER_ERRORS, CollapseLabError, PoolError, ResultFileError, RunConflictError
 
-POOLS = "pools"
-MODELS = "models"
-ARTIFACTS = "artifacts"
+CHECKPOINT_SECONDS = 2.0
 
 
 class RecordListener(Protocol):
-    """Receives each generation's record as soon as it is written (tables, W&B...)."""
+    """Receives each generation's record as soon as it is computed (tables, W&B...)."""
 
     def __call__(self, run_dir: Path, manifest: Mapping[str, Any], record: Mapping[str, Any]) -> None: ...
 
 
 @dataclass
 class RunSpec:
-    """One run: a task, a strategy, a seed and a number of synthetic generations."""
+    """One run: a task, a strategy, a seed and a number of synthetic generations.
+
+    ``hook_timeout``: seconds a strategy hook may take (``None``: no limit).
+    ``share_generation0``: reuse the seed's generation-0 fit stored under ``root`` (tasks with
+    a step budget only; a closed-form fit costs less than the copy).
+    ``checkpoint_seconds``: the longest time between durable checkpoints.
+    """
 
     task: Task
     strategy: Strategy
@@ -57,6 +74,9 @@ class RunSpec:
     root: Path
     strategy_spec: str = ""
     command: Sequence[str] = field(default_factory=lambda: list(sys.argv))
+    hook_timeout: float | None = None
+    share_generation0: bool = True
+    checkpoint_seconds: float = CHECKPOINT_SECONDS
 
     @property
     def identity(self) -> RunIdentity:
@@ -82,7 +102,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _composition(pool: Pool, fresh_real: int) -> dict[str, Any]:
+def _composition(pool: Pool, fresh_real: int) -> records.Composition:
     counts = pool.origin_counts()
     return {
         "real": counts.get(REAL, 0),
@@ -115,37 +135,55 @@ def _check_resumable(directory: Path, existing: Mapping[str, Any], identity: Run
         )
 
 
+def _write_model(task: Task, model: Any, path: Path) -> None:
+    """``task.save_model`` into a uniquely named temporary file, then an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        task.save_model(model, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class _Run:
     """The state of one run while it executes (kept out of the public API)."""
 
     def __init__(self, spec: RunSpec, listeners: Sequence[RecordListener]) -> None:
         self.spec = spec
-        self.task = spec.task
-        self.strategy = spec.strategy
+        self.task = spec.task.for_seed(spec.seed)
+        self.strategy_class = type(spec.strategy)
+        self.params = dict(spec.strategy.params)
+        self.name = spec.strategy.name
         self.dir = spec.directory
         self.listeners = listeners
         self.identity = spec.identity
         self.manifest: dict[str, Any] = {}
         self.records: list[dict[str, Any]] = []
-        self.lines: list[str] = []
+        self.durable = 0  # records on disk
+        self.pending_pools: dict[int, Pool] = {}
         self.synthetic: list[Pool] = []
         self.fresh_real = 0
-        self.verifier: Any = None
         self.model: Any = None
+        self.model_on_disk = False  # the latest model's file is already in the run directory
+        self.last_checkpoint = time.perf_counter()
 
     # ------------------------------------------------------------ directory
     def open(self) -> None:
-        guard.call_strategy(self.strategy.name, "check_task", 0, self.strategy.check_task, self.task.describe())
-        if (self.dir / results.MANIFEST).exists():
-            existing = results.read_manifest(self.dir)
+        guard.call_strategy(self.name, "check_task", 0, self.spec.strategy.check_task, self.task.describe())
+        if self.dir.exists():
+            rundir.remove_stale_temporaries(self.dir)
+        if (self.dir / rundir.MANIFEST).exists():
+            existing = rundir.read_manifest(self.dir)
             _check_resumable(self.dir, existing, self.identity)
-            self.records = results.read_records(self.dir)
-            self.lines = [results.record_line(self.dir, r) for r in self.records]
+            self.records = rundir.read_records(self.dir)
             self.manifest = existing
         else:
             self.dir.mkdir(parents=True, exist_ok=True)
             self.manifest = {
-                "schema_version": results.SCHEMA_VERSION,
+                "schema_version": records.SCHEMA_VERSION,
                 **_manifest_identity(self.spec),
                 "generations": self.spec.generations,
                 "environment": {},
@@ -153,190 +191,271 @@ class _Run:
                 "error": None,
                 "timings": {"started": _now(), "updated": _now(), "seconds": 0.0},
             }
+        self.durable = len(self.records)
         self.manifest["generations"] = max(self.spec.generations, len(self.records) - 1)
-        self.manifest["environment"] = results.environment(self.task.device())
+        self.manifest["environment"] = environment.environment(self.task.device())
         self.manifest["command"] = list(self.spec.command)
         self.manifest["status"] = "running"
         self.manifest["error"] = None
-        results.write_manifest(self.dir, self.manifest)
+        rundir.write_manifest(self.dir, self.manifest)
 
-    def restore(self, real: Pool) -> None:
-        """Reload S_1..S_{g-1}, M_0 and M_{g-1} of the generations already recorded."""
+    def restore(self) -> None:
+        """Reload S_1..S_{g-1} and M_{g-1} of the generations on disk, checking their checksums."""
         done = len(self.records)
         if done == 0:
             return
-        self.synthetic = [Pool.load(self._pool_path(g)) for g in range(1, done)]
+        for g in range(1, done):
+            relative = f"{rundir.POOLS}/{rundir.pool_path(self.dir, g).name}"
+            expected = self.records[g].get("checksums", {}).get(relative)
+            if expected is None:
+                raise ResultFileError(f"{self.dir / rundir.GENERATIONS}: generation {g} records no checksum of {relative}")
+            rundir.verify_checksum(self.dir, relative, expected)
+            try:
+                pool = Pool.load(rundir.pool_path(self.dir, g))
+            except PoolError as exc:
+                raise ResultFileError(str(exc)) from None
+            self.synthetic.append(guard.check_pool(pool, f"stored pool in {self.dir}", self.task.real_pool(), {g},
+                                                   allow_empty=True).sealed())
         self.fresh_real = int(self.records[-1]["composition"]["fresh_real"])
-        self.verifier = self.task.load_model(self._model_path(0))
-        self.model = self.task.load_model(self._model_path(done - 1))
-        for pool in self.synthetic:
-            guard.check_pool(pool, f"stored pool in {self.dir}", real, {REAL, *range(1, done)}, allow_empty=True)
+        self.model = self._load_model(done - 1)
 
-    def _pool_path(self, generation: int) -> Path:
-        return self.dir / POOLS / f"gen-{generation:04d}.npz"
-
-    def _model_path(self, generation: int) -> Path:
-        return self.dir / MODELS / f"gen-{generation:04d}.model"
-
-    def _save_model(self, model: Any, generation: int) -> None:
-        path = self._model_path(generation)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        self.task.save_model(model, tmp)
-        tmp.replace(path)
-
-    def _drop_model(self, generation: int) -> None:
-        if generation > 0:
-            self._model_path(generation).unlink(missing_ok=True)
+    def _load_model(self, generation: int) -> Any:
+        path = rundir.model_path(self.dir, generation)
+        relative = f"{rundir.MODELS}/{path.name}"
+        expected = self.records[generation].get("checksums", {}).get(relative)
+        if expected is None:
+            raise ResultFileError(f"{self.dir / rundir.GENERATIONS}: generation {generation} records no checksum of {relative}")
+        rundir.verify_checksum(self.dir, relative, expected)
+        try:
+            return self.task.load_model(path)
+        except USER_ERRORS:
+            raise
+        except Exception as exc:  # a truncated or foreign file: one line, not a traceback
+            raise ResultFileError(f"{path}: cannot load the model: {type(exc).__name__}: {exc}") from None
 
     # ---------------------------------------------------------- generations
-    def context(self, generation: int, phase: str, real: Pool, with_score: bool = False) -> StrategyContext:
-        seed = self.spec.seed
-        task = self.task
+    def _strategy(self, generation: int) -> Strategy:
+        """A fresh strategy object (state kept on the previous one is gone)."""
+        return guard.call_strategy(self.name, "__init__", generation, lambda: self.strategy_class(**self.params))
 
-        def score(pool: Pool) -> Any:
-            return task.score(self.verifier, pool)
+    def _hooks(self, generation: int, ledger: Ledger, phase_counter: Iterator[int]) -> TaskHooks:
+        task, seed, offered = self.task, self.spec.seed, self.task.hooks()
 
-        draws = [0]
+        def rng() -> np.random.Generator:
+            return seeding.stream(seed, generation, "hooks", index=next(phase_counter))
+
+        def correct(pool: Pool, strength: float) -> Pool:
+            fixed = task.correct(pool, float(strength), rng())
+            guard.check_pool(fixed, f"task {task.name!r} correct()", pool, set(pool.origin_counts()), allow_empty=True)
+            for origin in fixed.origin_counts():
+                ledger.add(origin, fixed.by_origin(origin))
+            return fixed.sealed()
 
         def fresh(n: int) -> Pool:
-            rng = seeding.stream(seed, generation, "fresh_real", index=draws[0])
-            draws[0] += 1
-            pool = task.fresh_real_pool(n, rng).with_origin(REAL)
+            pool = task.fresh_real_pool(int(n), rng()).with_origin(REAL).sealed()
+            ledger.add(REAL, pool)
             self.fresh_real += len(pool)
             return pool
 
+        return TaskHooks(
+            verify=(lambda pool, quality: task.verify(pool, float(quality), rng())) if "verify" in offered else None,
+            correct=correct if "correct" in offered else None,
+            reward=task.reward if "reward" in offered else None,
+            features=task.features if "features" in offered else None,
+            fresh_real=fresh if self.spec.strategy.uses_extra_real_data and "fresh_real_pool" in offered else None,
+        )
+
+    def context(self, generation: int, phase: str, real: Pool, hooks: TaskHooks) -> StrategyContext:
+        task = self.task
         return StrategyContext(
             generation=generation,
             real=real,
             synthetic=tuple(self.synthetic),
             task=task.describe(),
-            rng=seeding.stream(seed, generation, phase),
-            budget=Budget(real_size=len(real), synthetic_size=task.synthetic_size()),
-            _score=score if with_score else None,
-            _fresh_real=fresh if self.strategy.uses_extra_real_data else None,
+            rng=seeding.stream(self.spec.seed, generation, phase),
+            budget=Budget(real_size=len(real), synthetic_size=task.synthetic_size(), steps=task.step_budget),
+            _hooks=hooks,
         )
 
-    def generation(self, g: int, real: Pool) -> dict[str, Any]:
-        seed, task, strategy, name = self.spec.seed, self.task, self.strategy, self.strategy.name
-        seconds: dict[str, float] = dict.fromkeys(results.PHASE_SECONDS, 0.0)
-        samples_drawn = 0
-        options = dict(task.fit_options)
-        if g == 0:
-            pool = real
-        else:
-            ctx = self.context(g, "curate", real, with_score=True)
-            n = guard.check_sample_size(
-                guard.call_strategy(name, "sample_size", g, strategy.sample_size, ctx), f"{name}.sample_size()"
-            )
-            start = time.perf_counter()
-            samples = task.sample(self.model, n, seeding.stream(seed, g, "sample")).with_origin(g)
-            seconds["sample"] = time.perf_counter() - start
-            samples_drawn = len(samples)
-            start = time.perf_counter()
-            curated = guard.call_strategy(name, "curate", g, strategy.curate, ctx, samples)
-            seconds["curate"] = time.perf_counter() - start
-            self.synthetic.append(guard.check_pool(curated, f"{name}.curate()", real, {g}))
-            curated.save(self._pool_path(g))
+    def _call(self, hook: str, generation: int, fn: Callable[..., Any], *args: Any) -> Any:
+        return guard.call_strategy(self.name, hook, generation, fn, *args, timeout=self.spec.hook_timeout)
 
-            ctx = self.context(g, "strategy", real)
-            start = time.perf_counter()
-            pool = guard.call_strategy(name, "training_pool", g, strategy.training_pool, ctx)
-            pool = guard.check_pool(pool, f"{name}.training_pool()", real, {REAL, *range(1, g + 1)})
-            chosen = guard.call_strategy(name, "fit_options", g, strategy.fit_options, ctx)
-            options = guard.check_fit_options(chosen, f"{name}.fit_options()", task.fit_options)
-            seconds["strategy"] = time.perf_counter() - start
+    def synthetic_generation(self, g: int, real: Pool, seconds: dict[str, float]) -> tuple[Pool, dict[str, Any], dict[str, Any], int]:
+        """S_g and the training pool of generation g; returns (pool, fit options, sampling options, samples drawn)."""
+        task, name = self.task, self.name
+        strategy = self._strategy(g)
+        ledger = Ledger(real)
+        for h, pool in enumerate(self.synthetic, start=1):
+            ledger.add(h, pool)
+        counter = itertools.count()
+        hooks = self._hooks(g, ledger, counter)
 
+        ctx = self.context(g, "curate", real, hooks)
+        n = guard.check_sample_size(self._call("sample_size", g, strategy.sample_size, ctx), f"{name}.sample_size()")
+        chosen = self._call("sampling_options", g, strategy.sampling_options, ctx)
+        sampling = guard.check_options(chosen, f"{name}.sampling_options()", task.sampling_options, "sampling")
+        start = time.perf_counter()
+        samples = task.sample(self.model, n, seeding.stream(self.spec.seed, g, "sample"), sampling).with_origin(g).sealed()
+        seconds["sample"] = time.perf_counter() - start
+        ledger.add(g, samples)
+        start = time.perf_counter()
+        curated = guard.check_pool(self._call("curate", g, strategy.curate, ctx, samples), f"{name}.curate()", real, {g})
+        ledger.check(curated, f"{name}.curate() at generation {g}")
+        ledger.check_real_unchanged(f"{name}.curate() at generation {g}")
+        seconds["curate"] = time.perf_counter() - start
+        curated = curated.sealed()
+        self.synthetic.append(curated)
+        self.pending_pools[g] = curated
+        ledger.add(g, curated)
+
+        ctx = self.context(g, "strategy", real, hooks)
+        start = time.perf_counter()
+        pool = self._call("training_pool", g, strategy.training_pool, ctx)
+        pool = guard.check_pool(pool, f"{name}.training_pool()", real, {REAL, *range(1, g + 1)})
+        ledger.check(pool, f"{name}.training_pool() at generation {g}")
+        chosen = self._call("fit_options", g, strategy.fit_options, ctx)
+        options = guard.check_options(chosen, f"{name}.fit_options()", task.fit_options, "fit")
+        ledger.check_real_unchanged(f"{name} at generation {g}")
+        seconds["strategy"] = time.perf_counter() - start
+        return pool, options, sampling, len(samples)
+
+    def fit_and_record(self, g: int, pool: Pool, options: dict[str, Any], sampling: dict[str, Any] | None,
+                       samples: int, seconds: dict[str, float]) -> dict[str, Any]:
+        task, seed = self.task, self.spec.seed
         start = time.perf_counter()
         fitted = task.fit(pool, options, seeding.stream(seed, g, "fit"))
         seconds["fit"] = time.perf_counter() - start
         start = time.perf_counter()
-        metrics = guard.check_metrics(task.evaluate(fitted.model), task.name, g)
+        metrics = guard.check_metrics(task.evaluate(fitted.model), task.name, g, task.metric_bounds)
         seconds["evaluate"] = time.perf_counter() - start
-
         record: dict[str, Any] = {
             "generation": g,
             "metrics": metrics,
             "composition": _composition(pool, self.fresh_real),
-            "compute": {**fitted.compute.as_dict(), "samples": samples_drawn},
+            "compute": {**fitted.compute.as_dict(), "samples": samples},
             "seconds": seconds,
             "fit_options": options,
         }
+        if sampling is not None:
+            record["sampling_options"] = sampling
         metrics.update(guard.check_theory(task.theory([*self.records, record]), task.name, g))
-
         start = time.perf_counter()
-        artifacts_dir = self.dir / ARTIFACTS
-        artifacts_dir.mkdir(exist_ok=True)
-        names = task.write_artifacts(fitted.model, g, artifacts_dir, seeding.stream(seed, g, "artifacts"))
+        artifacts = self.dir / rundir.ARTIFACTS
+        artifacts.mkdir(exist_ok=True)
+        names = task.write_artifacts(fitted.model, g, artifacts, seeding.stream(seed, g, "artifacts"))
         seconds["artifacts"] = time.perf_counter() - start
-        record["artifacts"] = [f"{ARTIFACTS}/{n}" for n in names]
-
-        self._save_model(fitted.model, g)
-        if g == 0:
-            self.verifier = fitted.model
-        previous = g - 1
+        record["artifacts"] = [f"{rundir.ARTIFACTS}/{n}" for n in names]
         self.model = fitted.model
-        self.lines.append(results.record_line(self.dir, record))
-        results.write_record_lines(self.dir, self.lines)
+        self.model_on_disk = False
+        return record
+
+    def generation_zero(self, real: Pool) -> dict[str, Any]:
+        """M_0, from the seed's shared store when there is one, else fitted (and stored)."""
+        seconds = dict.fromkeys(records.PHASE_SECONDS, 0.0)
+        if not (self.spec.share_generation0 and self.task.step_budget is not None):
+            return self.fit_and_record(0, real, dict(self.task.fit_options), None, 0, seconds)
+        store = Generation0Store(self.spec.root, self.identity, self.task)
+        with store.locked():
+            stored = store.load()
+            if stored is None:
+                record = self.fit_and_record(0, real, dict(self.task.fit_options), None, 0, seconds)
+                store.save(record, lambda path: _write_model(self.task, self.model, path), self.dir, record["artifacts"])
+            else:
+                record = {**stored, "shared": True}
+            store.copy_into(self.dir, list(record["artifacts"]))
+        self.model = self.task.load_model(rundir.model_path(self.dir, 0))  # the same object whether fitted or reused
+        self.model_on_disk = True
+        return record
+
+    def checkpoint(self, force: bool) -> None:
+        """Make every generation computed so far durable (pools, the latest model, records, manifest)."""
+        due = time.perf_counter() - self.last_checkpoint >= self.spec.checkpoint_seconds
+        if not (force or due) or self.durable == len(self.records):
+            return
+        latest = len(self.records) - 1
+        for g, pool in sorted(self.pending_pools.items()):
+            if g > latest:  # the samples of a generation that failed before its record
+                continue
+            pool.save(rundir.pool_path(self.dir, g))
+            self.records[g].setdefault("checksums", {})[f"{rundir.POOLS}/{rundir.pool_path(self.dir, g).name}"] = \
+                rundir.sha256_file(rundir.pool_path(self.dir, g))
+        self.pending_pools.clear()
+        model = rundir.model_path(self.dir, latest)
+        if not self.model_on_disk:
+            _write_model(self.task, self.model, model)
+        self.records[latest].setdefault("checksums", {})[f"{rundir.MODELS}/{model.name}"] = rundir.sha256_file(model)
+        previous = self.durable - 1
+        rundir.write_record_lines(self.dir, [rundir.record_line(self.dir, r) for r in self.records])
+        self.durable = len(self.records)
+        self.manifest["timings"]["updated"] = _now()
+        rundir.write_manifest(self.dir, self.manifest)
+        if 0 < previous < latest:
+            rundir.model_path(self.dir, previous).unlink(missing_ok=True)
+        self.last_checkpoint = time.perf_counter()
+
+    def generation(self, g: int, real: Pool) -> dict[str, Any]:
+        if g == 0:
+            record = self.generation_zero(real)
+        else:
+            seconds = dict.fromkeys(records.PHASE_SECONDS, 0.0)
+            pool, options, sampling, samples = self.synthetic_generation(g, real, seconds)
+            record = self.fit_and_record(g, pool, options, sampling, samples, seconds)
         self.records.append(record)
-        self._drop_model(previous)
         return record
 
     def finish(self, status: str, error: Mapping[str, Any] | None, elapsed: float) -> None:
-        self.manifest["environment"].update(results.thread_settings())  # torch may be loaded by now
+        self.manifest["environment"].update(environment.thread_settings())  # torch may be loaded by now
         self.manifest["status"] = status
         self.manifest["error"] = error
         self.manifest["timings"]["updated"] = _now()
         self.manifest["timings"]["seconds"] = round(float(self.manifest["timings"].get("seconds", 0.0)) + elapsed, 3)
-        results.write_manifest(self.dir, self.manifest)
+        rundir.write_manifest(self.dir, self.manifest)
 
 
 def execute(
     spec: RunSpec,
     listeners: Sequence[RecordListener] = (),
     progress: bool = True,
-) -> results.Run:
+) -> rundir.Run:
     """Run (or resume) ``spec`` to generation ``spec.generations`` and return the run read back.
 
-    Any exception (a plugin error, Ctrl-C) marks the run ``failed`` with the error in its
-    manifest; the generations already recorded stay, and running again resumes after them.
+    An error (a plugin error, a diverged fit) marks the run ``failed`` with the error in its
+    manifest; Ctrl-C or SIGTERM mark it ``interrupted``. The generations already checkpointed
+    stay, and running again resumes after them with identical numbers.
     """
-    run = _Run(spec, listeners)
-    run.open()
-    started = time.perf_counter()
-    done = len(run.records)
-    total = spec.generations + 1
-    real = spec.task.real_pool()
-    bar = tqdm(
-        total=total,
-        initial=min(done, total),
-        desc=f"{spec.task.name} / {spec.strategy.name} / seed {spec.seed}",
-        unit="gen",
-        disable=not progress,
-        leave=False,
-        file=sys.stderr,
-    )
-    try:
-        run.restore(real)
-        for g in range(done, total):
-            record = run.generation(g, real)
-            bar.update(1)
-            for listener in listeners:
-                listener(run.dir, run.manifest, record)
-            run.manifest["timings"]["updated"] = _now()
-    except BaseException as exc:
-        message = str(exc) if isinstance(exc, CollapseLabError) else f"{type(exc).__name__}: {exc}"
-        error = {
-            "generation": len(run.records),
-            "type": type(exc).__name__,
-            "message": message,
-            "traceback": "".join(traceback.format_exception(exc))[-4000:],
-        }
-        with contextlib.suppress(Exception):  # the original error matters more than a failed status update
-            run.finish("failed", error, time.perf_counter() - started)
-        raise
-    finally:
-        bar.close()
-    run.finish("complete", None, time.perf_counter() - started)
-    return results.load_run(run.dir)
-
+    directory = spec.directory
+    with lock.holding(directory / rundir.LOCK, f"run directory {directory}"), signals.terminate_as_interrupt():
+        run = _Run(spec, listeners)
+        run.open()
+        started = time.perf_counter()
+        total = spec.generations + 1
+        done = len(run.records)
+        bar = tqdm(total=total, initial=min(done, total), desc=f"{spec.task.name} / {spec.strategy.name} / seed {spec.seed}",
+                   unit="gen", disable=not (progress and sys.stderr.isatty()), leave=False, file=sys.stderr)
+        try:
+            run.restore()
+            real = run.task.real_pool().sealed()
+            for g in range(done, total):
+                record = run.generation(g, real)
+                bar.update(1)
+                for listener in listeners:
+                    listener(run.dir, run.manifest, record)
+                run.checkpoint(force=g == 0 or g == total - 1)
+        except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            with contextlib.suppress(Exception):  # keep what was computed; the original error matters more
+                run.checkpoint(force=True)
+            message = str(exc) if isinstance(exc, CollapseLabError) else f"{type(exc).__name__}: {exc}"
+            error = {
+                "generation": run.durable,
+                "type": type(exc).__name__,
+                "message": message,
+                "traceback": "".join(traceback.format_exception(exc))[-4000:],
+            }
+            with contextlib.suppress(Exception):
+                run.finish("interrupted" if interrupted else "failed", error, time.perf_counter() - started)
+            raise
+        finally:
+            bar.close()
+        run.finish("complete", None, time.perf_counter() - started)
+    return rundir.load_run(directory)

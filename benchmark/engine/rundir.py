@@ -12,136 +12,65 @@ any, and the preset label is the preset name, plus a hash of the configuration w
 
 from __future__ import annotations
 
-import importlib.metadata
-import os
-import platform
-import subprocess
-import sys
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from collapselab.engine.identity import RunIdentity
+from collapselab.engine.records import MANIFEST_SCHEMA, RECORD_SCHEMA
 from collapselab.errors import ResultFileError
 from collapselab.storage import strict_json
 from collapselab.storage.atomic import atomic_write_text
 
-SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 GENERATIONS = "generations.jsonl"
-PHASE_SECONDS = ("sample", "curate", "strategy", "fit", "evaluate", "artifacts")
-
-_NUMBER = {"type": "number"}
-_COUNT = {"type": "integer", "minimum": 0}
-
-MANIFEST_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["schema_version", "task", "strategy", "seed", "generations", "environment", "status", "timings"],
-    "properties": {
-        "schema_version": {"const": SCHEMA_VERSION},
-        "task": {
-            "type": "object",
-            "required": ["name", "version", "preset", "config"],
-            "properties": {
-                "name": {"type": "string", "minLength": 1},
-                "version": {"type": "string", "minLength": 1},
-                "preset": {"type": "string", "minLength": 1},
-                "config": {"type": "object"},
-                "data": {"type": "object"},
-            },
-        },
-        "strategy": {
-            "type": "object",
-            "required": ["name", "spec", "params", "uses_extra_real_data"],
-            "properties": {
-                "name": {"type": "string", "minLength": 1},
-                "spec": {"type": "string"},
-                "params": {"type": "object"},
-                "citation": {"type": "string"},
-                "uses_extra_real_data": {"type": "boolean"},
-                "source_sha256": {"type": ["string", "null"]},
-            },
-        },
-        "seed": {"type": "integer", "minimum": 0},
-        "generations": {"type": "integer", "minimum": 0},
-        "environment": {"type": "object"},
-        "status": {"enum": ["running", "complete", "failed"]},
-        "error": {"type": ["object", "null"]},
-        "timings": {"type": "object"},
-    },
-}
-
-RECORD_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["generation", "metrics", "composition", "compute", "seconds"],
-    "properties": {
-        "generation": _COUNT,
-        "metrics": {"type": "object", "required": ["loss"], "additionalProperties": _NUMBER},
-        "composition": {
-            "type": "object",
-            "required": ["real", "synthetic", "total", "fresh_real"],
-            "properties": {
-                "real": _COUNT,
-                "synthetic": {"type": "object", "additionalProperties": _COUNT},
-                "total": _COUNT,
-                "fresh_real": _COUNT,
-                "weighted": {"type": "boolean"},
-            },
-        },
-        "compute": {
-            "type": "object",
-            "required": ["examples", "steps", "samples"],
-            "additionalProperties": _COUNT,
-        },
-        "seconds": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
-        "fit_options": {"type": "object"},
-        "artifacts": {"type": "array", "items": {"type": "string"}},
-    },
-}
+POOLS = "pools"
+MODELS = "models"
+ARTIFACTS = "artifacts"
+LOCK = ".lock"
 
 
-def environment(device: str) -> dict[str, Any]:
-    """Versions and machine facts recorded in every manifest."""
-
-    def version(package: str) -> str | None:
-        try:
-            return importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            return None
-
-    return {
-        "collapselab": version("collapselab"),
-        "git_commit": _git_commit(),
-        "python": platform.python_version(),
-        "numpy": version("numpy"),
-        "torch": version("torch"),
-        "platform": platform.platform(),
-        "device": device,
-        **thread_settings(),
-    }
+def pool_path(directory: Path, generation: int) -> Path:
+    return Path(directory) / POOLS / f"gen-{generation:04d}.npz"
 
 
-def thread_settings() -> dict[str, Any]:
-    """Thread counts that change floating-point results (torch's, if loaded, and the env caps)."""
-    torch = sys.modules.get("torch")
-    return {
-        "torch_threads": torch.get_num_threads() if torch is not None else None,
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "cpu_count": os.cpu_count(),
-    }
+def model_path(directory: Path, generation: int) -> Path:
+    return Path(directory) / MODELS / f"gen-{generation:04d}.model"
 
 
-def _git_commit() -> str | None:
-    here = Path(__file__).resolve().parent
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes (streamed)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_checksum(directory: Path, relative: str, expected: str) -> None:
+    """Raise :class:`ResultFileError` naming the file if it is missing or its SHA-256 differs."""
+    path = Path(directory) / relative
     try:
-        out = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        found = sha256_file(path)
+    except OSError as exc:
+        raise ResultFileError(f"{path}: cannot read ({exc.strerror or exc}); the run cannot resume from it") from None
+    if found != expected:
+        raise ResultFileError(
+            f"{path}: the file changed since it was written (sha256 {found[:12]}..., recorded {expected[:12]}...); "
+            "resuming from it would give other numbers. Restore it or delete the run directory."
         )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = out.stdout.strip()
-    return commit if out.returncode == 0 and commit else None
+
+
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Delete temporary files left by writes that a killed process never finished (``.*.tmp``)."""
+    removed = []
+    for path in Path(directory).rglob(".*.tmp*"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def write_manifest(directory: Path, manifest: Mapping[str, Any]) -> None:
@@ -151,6 +80,8 @@ def write_manifest(directory: Path, manifest: Mapping[str, Any]) -> None:
 
 def read_manifest(directory: Path) -> dict[str, Any]:
     path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise ResultFileError(f"{path}: missing; {directory} is not a run directory (or its manifest was deleted)")
     manifest = strict_json.load_file(path)
     strict_json.validate(manifest, MANIFEST_SCHEMA, str(path))
     return manifest
@@ -172,10 +103,7 @@ def read_records(directory: Path) -> list[dict[str, Any]]:
     path = Path(directory) / GENERATIONS
     if not path.exists():
         return []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ResultFileError(f"{path}: cannot read: {exc}") from None
+    text = strict_json.read_text(path)
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

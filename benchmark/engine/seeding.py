@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-PHASES = ("fit", "sample", "curate", "strategy", "evaluate", "artifacts", "fresh_real")
+PHASES = ("fit", "sample", "curate", "strategy", "evaluate", "artifacts", "fresh_real", "hooks", "data")
 
 
 def stream(root_seed: int, generation: int, phase: str, index: int = 0) -> np.random.Generator:

@@ -98,7 +98,7 @@ def inapplicable_reason(task: Task, strategy: Strategy) -> str | None:
         strategy.check_task(task.describe())
     except PluginError as exc:
         return str(exc)
-    if strategy.uses_extra_real_data and type(task).fresh_real_pool is Task.fresh_real_pool:
+    if strategy.uses_extra_real_data and "fresh_real_pool" not in task.hooks():
         return f"task {task.name!r} has no reserve of fresh real data for {strategy.name!r}"
     return None
 

@@ -1,11 +1,13 @@
-"""Shared PyTorch Lightning training for the neural tasks.
+"""Shared PyTorch Lightning training for the neural tasks, under a fixed optimiser-step budget.
 
+Every fit spends exactly the preset's budget of optimiser steps, drawing minibatches from the
+pool it is given (:func:`budget_loader`), whatever the pool's size: a strategy changes *what*
+the model trains on, not how long (the matched-compute protocol of CollapseLab's standard
+track; Kazdan et al. 2024, arXiv 2410.16713, compare accumulation at fixed and growing compute).
 One place configures the Trainer the same way for every task: CPU by default (any Lightning
-accelerator, GPUs and multi-GPU included, through ``accelerator``/``devices``), no
-checkpoints, loggers or progress bars of its own (the loop reports progress), seeded from
-the generation's stream, and a guard that stops training with a clear error the moment the
-loss becomes NaN or infinite. Returns the compute used: examples processed and optimiser
-steps.
+accelerator through ``accelerator``/``devices``), no checkpoints, loggers or progress bars of
+its own, seeded from the generation's stream, and a guard that stops training with a clear
+error the moment the loss becomes NaN or infinite.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, TensorDataset
 
 from collapselab.contracts.task import Compute
 from collapselab.errors import TaskError
@@ -49,18 +51,46 @@ class DivergenceGuard(pl.Callback):
         self.examples += int(len(first))
 
 
-def make_loader(
-    tensors: Sequence[torch.Tensor], batch_size: int, rng: np.random.Generator, shuffle: bool = True
+class BudgetSampler(torch.utils.data.Sampler[int]):
+    """Exactly ``total`` item indices: successive random permutations of the items with positive
+    weight, cut at ``total``. Every item is seen equally often (to within one pass), whatever the
+    pool's size: a pool smaller than the budget is cycled, a larger one is covered in part."""
+
+    def __init__(self, items: np.ndarray, total: int, generator: torch.Generator) -> None:
+        self.items = torch.as_tensor(items, dtype=torch.long)
+        self.total = int(total)
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __iter__(self) -> Iterator[int]:
+        drawn = 0
+        while drawn < self.total:
+            order = self.items[torch.randperm(len(self.items), generator=self.generator)][: self.total - drawn]
+            drawn += len(order)
+            yield from order.tolist()
+
+
+def normalised_weights(weight: np.ndarray | None, n: int, task_name: str) -> np.ndarray:
+    """Item weights scaled to mean 1 over the items with positive weight (all ones when unweighted)."""
+    w = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
+    if not (w > 0).any():
+        raise TaskError(f"task {task_name!r}: every item of the training pool has weight 0")
+    return w / w[w > 0].mean()
+
+
+def budget_loader(
+    tensors: Sequence[torch.Tensor], weight: np.ndarray, batch_size: int, steps: int, rng: np.random.Generator
 ) -> DataLoader:
-    """A DataLoader over ``tensors`` (same first dimension), shuffled by a generator seeded from ``rng``."""
+    """``steps`` minibatches of ``batch_size`` items drawn from ``tensors`` by :class:`BudgetSampler`
+    (items of weight 0 are never drawn); each batch ends with the items' weights (float32)."""
     generator = torch.Generator().manual_seed(derive_int(rng))
-    return DataLoader(
-        TensorDataset(*tensors),
-        batch_size=batch_size,
-        shuffle=shuffle,
-        generator=generator,
-        drop_last=False,
-    )
+    items = np.flatnonzero(np.asarray(weight) > 0)
+    dataset = TensorDataset(*tensors, torch.as_tensor(weight, dtype=torch.float32))
+    batches = BatchSampler(BudgetSampler(items, batch_size * steps, generator), batch_size, drop_last=False)
+    # batch_size=None: each sampled list of indices fetches a whole batch by one tensor indexing
+    return DataLoader(dataset, sampler=batches, batch_size=None)
 
 
 M = TypeVar("M", bound=pl.LightningModule)
@@ -71,13 +101,13 @@ def train(
     loader: DataLoader,
     rng: np.random.Generator,
     task_name: str,
-    epochs: int | None = None,
-    max_steps: int = -1,
+    steps: int,
     accelerator: str = "cpu",
     devices: int | str = 1,
     gradient_clip_val: float | None = None,
 ) -> tuple[M, Compute]:
-    """Build a module with ``build()`` and fit it on ``loader``, both seeded from ``rng``.
+    """Build a module with ``build()`` and fit it for exactly ``steps`` optimiser steps on ``loader``
+    (one pass over a :func:`budget_loader`), both seeded from ``rng``.
 
     Returns the trained module (on the CPU) and the examples and optimiser steps it took.
     """
@@ -91,8 +121,8 @@ def train(
         trainer = pl.Trainer(
             accelerator=accelerator,
             devices=devices,
-            max_epochs=epochs if epochs is not None else -1,
-            max_steps=max_steps,
+            max_epochs=1,
+            max_steps=steps,
             logger=False,
             enable_checkpointing=False,
             enable_progress_bar=False,
@@ -103,6 +133,8 @@ def train(
         )
         trainer.fit(module, train_dataloaders=loader)
     module.cpu()
+    if int(trainer.global_step) != steps:
+        raise TaskError(f"task {task_name!r}: training stopped after {trainer.global_step} of {steps} optimiser steps")
     return module, Compute(examples=guard.examples, steps=int(trainer.global_step))
 
 

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from collapselab import FitResult, Pool, Task, TaskMetadata
+from collapselab import Pool, TaskMetadata
 from collapselab.errors import ConfigError, TaskError
-from collapselab.toolkit.devices import check_accelerator, resolve_device
+from collapselab.toolkit.torch_task import TorchTask
 from collapselab.toolkit.seeds import derive_int
 
 if TYPE_CHECKING:  # heavy modules (torch, e3nn, RDKit) load only when a task method needs them
@@ -48,7 +48,7 @@ def _preset(**values: Any) -> dict[str, Any]:
         "n_test": 60, "n_reserve": 60, "split_seed": 0,
         "ref_embed": 10, "ref_prune_rms": 0.25, "ref_seed": 1,
         **_MODEL,
-        "epochs": 2, "batch_size": 32, "lr": 1e-2,
+        "steps": 1000, "batch_size": 32, "lr": 1e-2,
         "sample_steps": 25, "x0_clip": 8.0, "eval_levels": 8, "eval_batch": 512, "cov_threshold": 0.5, "sdf_molecules": 12,
         "accelerator": "cpu", "generations": 10,
     }
@@ -58,11 +58,13 @@ def _preset(**values: Any) -> dict[str, Any]:
     return {**base, **values}
 
 
-class ConformerDiffusionTask(Task):
+class ConformerDiffusionTask(TorchTask):
     name = "conformer_diffusion"
     version = "1.0"
     metadata = TaskMetadata(
         modality="molecules (3D conformers)",
+        requires=("torch", "pytorch_lightning", "e3nn", "rdkit"),
+        extra="molecules",
         description="E(3)-equivariant diffusion (e3nn) over conformers of NCI molecules; denoising loss on held-out molecules.",
         citation="Gerstgrasser et al. 2024, arXiv 2404.01413; Xu et al. 2022 (GeoDiff), ICLR",
         loss_unit="epsilon MSE per coordinate on held-out molecules' conformers (fixed noise levels and draws)",
@@ -77,26 +79,27 @@ class ConformerDiffusionTask(Task):
     presets = {
         "smoke": _preset(
             max_heavy=6, molecules=40, n_test=6, n_reserve=4, ref_embed=4, scalars=8, vectors=2, layers=1,
-            hidden=16, epochs=2, batch_size=16, sample_steps=4, eval_levels=2, sdf_molecules=2, generations=2,
+            hidden=16, steps=8, batch_size=16, sample_steps=4, eval_levels=2, sdf_molecules=2, generations=2,
         ),
         "cpu": _preset(),
         "paper": _preset(
             max_heavy=15, hydrogens=True, n_test=200, n_reserve=200, ref_embed=20, scalars=64, vectors=16,
-            layers=4, hidden=128, radius=6.0, epochs=50, batch_size=64, lr=1e-3, sample_steps=100, x0_clip=10.0,
+            layers=4, hidden=128, radius=6.0, steps=20000, batch_size=64, lr=1e-3, sample_steps=100, x0_clip=10.0,
             eval_batch=1024, accelerator="auto", generations=10,
         ),
     }
-    fit_options = {"epochs": 2}
-
     def __init__(self, preset: str = "cpu", overrides: Mapping[str, Any] | None = None) -> None:
         super().__init__(preset, overrides)
-        # Instance-level: the default number of epochs is the preset's.
-        self.fit_options = {"epochs": int(self.config["epochs"])}
         self._memo: tuple[Any, ...] | None = None  # the last evaluated model's test samples
 
+    def default_sampling_options(self) -> Mapping[str, Any]:
+        """``sample_steps``: the number of ancestral diffusion steps of the sampler."""
+        return {"sample_steps": int(self.config["sample_steps"])}
+
     def check_config(self, config: Mapping[str, Any]) -> None:
-        positive = ("max_heavy", "n_test", "ref_embed", "scalars", "vectors", "layers", "hidden", "epochs",
-                    "batch_size", "sample_steps", "eval_levels", "eval_batch")
+        super().check_config(config)
+        positive = ("max_heavy", "n_test", "ref_embed", "scalars", "vectors", "layers", "hidden",
+                    "sample_steps", "eval_levels", "eval_batch")
         for key in positive:
             if config[key] < 1:
                 raise ConfigError(f"{key} must be >= 1, got {config[key]}")
@@ -107,7 +110,6 @@ class ConformerDiffusionTask(Task):
                 raise ConfigError(f"{key} must be >= 0, got {config[key]}")
         if config["lr"] <= 0 or config["cov_threshold"] <= 0 or config["radius"] < 0 or config["x0_clip"] < 0:
             raise ConfigError("lr and cov_threshold must be positive, radius and x0_clip >= 0")
-        check_accelerator(config["accelerator"])
 
     # ------------------------------------------------------------------ data
     @cached_property
@@ -146,51 +148,30 @@ class ConformerDiffusionTask(Task):
     def data_fingerprint(self) -> dict[str, Any]:
         return self._data.fingerprint()
 
-    def device(self) -> str:
-        return str(resolve_device(self.config["accelerator"]))
-
     # ----------------------------------------------------------------- model
-    def _build(self, max_steps: int = 1) -> ConformerDiffusion:
+    def build_model(self, total_steps: int, options: Mapping[str, Any]) -> ConformerDiffusion:
         from collapselab.tasks.conformer_diffusion.model import ConformerDiffusion, ModelSpec
 
         c = self.config
         spec = ModelSpec(scalars=c["scalars"], vectors=c["vectors"], layers=c["layers"], hidden=c["hidden"], radius=c["radius"])
-        return ConformerDiffusion(self._data.table, spec, lr=c["lr"], max_steps=max_steps)
+        return ConformerDiffusion(self._data.table, spec, lr=c["lr"], max_steps=total_steps)
 
-    def fit(self, pool: Pool, options: Mapping[str, Any], rng: np.random.Generator) -> FitResult:
-        """A fresh denoiser trained for ``epochs`` over ``pool``; item weights (normalised to mean 1)
-        scale each conformer's loss."""
+    def training_tensors(self, pool: Pool) -> list[Any]:
         import torch
 
-        from collapselab.toolkit.training import make_loader, train
+        return [torch.tensor(pool["mol"]), torch.tensor(pool["pos"])]
 
-        c = self.config
-        epochs = int(options["epochs"])
-        if epochs < 1:
-            raise TaskError(f"task {self.name!r}: fit option epochs must be >= 1, got {epochs}")
-        weight = np.ones(len(pool)) if pool.weight is None else np.asarray(pool.weight, dtype=np.float64)
-        if not weight.sum() > 0:
-            raise TaskError(f"task {self.name!r}: every item of the training pool has weight 0")
-        weight = weight / weight.mean()
-        tensors = [torch.tensor(pool["mol"]), torch.tensor(pool["pos"]), torch.tensor(weight, dtype=torch.float32)]
-        loader = make_loader(tensors, c["batch_size"], rng)
-        steps = epochs * len(loader)
-        model, compute = train(
-            lambda: self._build(steps), loader, rng, self.name, epochs=epochs,
-            accelerator=c["accelerator"], gradient_clip_val=1.0,
-        )
-        return FitResult(model.eval(), compute)
-
-    def _sample(self, model: ConformerDiffusion, mols: np.ndarray, seed: int) -> np.ndarray:
+    def _sample(self, model: ConformerDiffusion, mols: np.ndarray, seed: int, steps: int | None = None) -> np.ndarray:
         from collapselab.tasks.conformer_diffusion.evaluation import sample_positions
 
         c = self.config
-        return sample_positions(model, mols, c["sample_steps"], seed, c["eval_batch"], self.device(), c["x0_clip"])
+        steps = c["sample_steps"] if steps is None else steps
+        return sample_positions(model, mols, steps, seed, c["eval_batch"], self.device(), c["x0_clip"])
 
-    def sample(self, model: ConformerDiffusion, n: int, rng: np.random.Generator) -> Pool:
+    def sample(self, model: ConformerDiffusion, n: int, rng: np.random.Generator, options: Mapping[str, Any]) -> Pool:
         """``n`` new conformers for training molecules, drawn with the real pool's molecule mix."""
         mols = np.asarray(self._real["mol"])[_draw(len(self._real), n, rng)]
-        return Pool({"mol": mols, "pos": self._sample(model, mols, derive_int(rng))}, origin=0)
+        return Pool({"mol": mols, "pos": self._sample(model, mols, derive_int(rng), int(options["sample_steps"]))}, origin=0)
 
     def _losses(self, model: ConformerDiffusion, mol: np.ndarray, pos: np.ndarray, seed: int) -> np.ndarray:
         from collapselab.tasks.conformer_diffusion.evaluation import item_losses
@@ -218,10 +199,6 @@ class ConformerDiffusionTask(Task):
     def evaluate(self, model: ConformerDiffusion) -> dict[str, float]:
         loss = float(self._losses(model, self._test["mol"], self._test["pos"], EVAL_SEED).mean())
         return {"loss": loss, **self._test_samples(model)[2]}
-
-    def score(self, model: ConformerDiffusion, pool: Pool) -> np.ndarray:
-        """Negative fixed-noise denoising loss of each conformer under ``model`` (higher = more plausible)."""
-        return -self._losses(model, np.asarray(pool["mol"]), np.asarray(pool["pos"]), SCORE_SEED)
 
     @cached_property
     def _etkdg_rows(self) -> dict[str, dict[str, float]]:
@@ -261,16 +238,6 @@ class ConformerDiffusionTask(Task):
         (directory / table).write_text(artifacts.coverage_table(rows, c["cov_threshold"], counts))
         names.append(table)
         return names
-
-    def save_model(self, model: ConformerDiffusion, path: Path) -> None:
-        from collapselab.toolkit.training import save_state
-
-        save_state(model, path)
-
-    def load_model(self, path: Path) -> ConformerDiffusion:
-        from collapselab.toolkit.training import load_state
-
-        return load_state(self._build(), path)
 
 
 def _draw(size: int, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from collapselab import Compute, FitResult, Pool, Task, TaskMetadata
-from collapselab.errors import ConfigError
+from collapselab.errors import ConfigError, TaskError
 from collapselab.tasks.linear_regression import theory
 
 
@@ -50,7 +50,9 @@ class LinearRegressionTask(Task):
         "paper": {"dim": 100, "n_samples": 500, "noise_var": 1.0, "design": "fixed", "trials": 100,
                   "data_seed": 0, "generations": 20},
     }
-    fit_options = {"ridge_lambda": 0.0}
+
+    def default_fit_options(self) -> Mapping[str, Any]:
+        return {"ridge_lambda": 0.0}
 
     def check_config(self, config: Mapping[str, Any]) -> None:
         if config["design"] not in ("fixed", "fresh"):
@@ -118,7 +120,7 @@ class LinearRegressionTask(Task):
             w_hat = np.einsum("tde,te->td", np.linalg.pinv(gram), moment)
         return FitResult(w_hat, Compute(examples=len(pool), steps=0))
 
-    def sample(self, model: np.ndarray, n: int, rng: np.random.Generator) -> Pool:
+    def sample(self, model: np.ndarray, n: int, rng: np.random.Generator, options: Mapping[str, Any]) -> Pool:
         x = self._rows(n, rng)
         return Pool({"x": x, "y": self._label(x, model, rng)}, origin=0, replicas=self.config["trials"])
 
@@ -131,10 +133,18 @@ class LinearRegressionTask(Task):
             "weight_norm": float(np.sum(model**2, axis=1).mean()),
         }
 
-    def score(self, model: np.ndarray, pool: Pool) -> np.ndarray:
-        """Negative squared residual of each example under ``model``, per trial: shape (n, trials)."""
-        residual = pool["y"] - np.einsum("ntd,td->nt", pool["x"], model)
-        return -(residual**2)
+    def verify(self, pool: Pool, quality: float, rng: np.random.Generator) -> np.ndarray:
+        """A fixed verifier weight vector per trial at distance (1 - quality) ||w*|| from w* (a random
+        direction drawn once per run); an example is accepted when its residual under the verifier
+        is within two noise standard deviations: score = 2 sigma - |y - x.w_v|, shape (n, trials)."""
+        if not 0.0 <= quality <= 1.0:
+            raise TaskError(f"task {self.name!r}: verifier quality must be in [0, 1], got {quality}")
+        w_star = self._truth[0]
+        direction = np.random.default_rng([self.config["data_seed"], 20240611]).standard_normal(w_star.shape)
+        direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+        w_v = w_star + (1.0 - quality) * np.linalg.norm(w_star, axis=1, keepdims=True) * direction
+        residual = pool["y"] - np.einsum("ntd,td->nt", pool["x"], w_v)
+        return 2.0 * np.sqrt(self.config["noise_var"]) - np.abs(residual)
 
     def theory(self, records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         c = self.config

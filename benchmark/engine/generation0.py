@@ -1,0 +1,103 @@
+"""Generation 0 is one fit per (task, seed), shared by every strategy of that seed.
+
+M_0 = fit(real pool, the task's default fit options, seed stream (seed, 0, "fit")) does not
+depend on the strategy: every strategy of a seed pairs on the same M_0 (the pairing the scorer
+relies on), so it is trained once. The first run of a seed stores it under
+``<runs root>/.generation0/<task>/<preset label>/seed-<k>/``; later runs copy its model, record
+and artifacts. The store's key holds everything the fit depends on: the task's identity and
+seed, a hash of the task's and the toolkit's source code, and the facts that change
+floating-point results (library versions, thread settings, BLAS kernel, CPU, device). An entry
+with another key is rebuilt, never used. A lock makes a second process wait for the first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from collapselab.contracts.task import Task
+from collapselab.engine import environment, lock, rundir
+from collapselab.engine.identity import RunIdentity
+from collapselab.errors import ResultFileError
+from collapselab.storage import strict_json
+from collapselab.storage.atomic import atomic_write_text
+
+STORE = ".generation0"
+KEY = "key.json"
+RECORD = "record.json"
+MODEL = "model.file"
+
+
+def source_hash(task: Task) -> str:
+    """SHA-256 over the source files of the task's package and of the task toolkit."""
+    import collapselab.toolkit as toolkit
+
+    digest = hashlib.sha256()
+    for folder in (Path(inspect.getfile(type(task))).parent, Path(inspect.getfile(toolkit)).parent):
+        for path in sorted(folder.glob("*.py")):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def store_key(identity: RunIdentity, task: Task) -> dict[str, Any]:
+    env = environment.environment(task.device())
+    return {
+        "identity": strict_json.loads(identity.key()),
+        "source": source_hash(task),
+        "environment": {k: env[k] for k in ("python", "numpy", "torch", "cpu", "blas_kernel", "device",
+                                             "omp_num_threads", "cpu_count")},
+    }
+
+
+class Generation0Store:
+    """The shared generation 0 of one (task, seed) under a runs root."""
+
+    def __init__(self, root: Path, identity: RunIdentity, task: Task) -> None:
+        self.directory = Path(root) / STORE / identity.task.name / identity.task.label / f"seed-{identity.seed}"
+        self.key = store_key(identity, task)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        with lock.holding(self.directory / rundir.LOCK, f"shared generation 0 {self.directory}", wait=True):
+            yield
+
+    def load(self) -> dict[str, Any] | None:
+        """The stored record, if an entry with this key is complete; ``None`` otherwise."""
+        try:
+            if strict_json.load_file(self.directory / KEY) != self.key:
+                return None
+            stored = strict_json.load_file(self.directory / RECORD)
+        except ResultFileError:
+            return None
+        model = self.directory / MODEL
+        if not model.is_file() or rundir.sha256_file(model) != stored.get("model_sha256"):
+            return None
+        return dict(stored["record"])
+
+    def save(self, record: Mapping[str, Any], write_model: Callable[[Path], None], run_dir: Path, names: list[str]) -> None:
+        """Store ``record``, the model ``write_model`` writes and the artifact files ``names`` of ``run_dir``."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        model = self.directory / MODEL
+        write_model(model)
+        for name in names:
+            (self.directory / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(run_dir) / name, self.directory / name)
+        atomic_write_text(self.directory / RECORD,
+                          strict_json.dumps({"record": dict(record), "model_sha256": rundir.sha256_file(model)}, indent=1))
+        atomic_write_text(self.directory / KEY, strict_json.dumps(self.key, indent=1))
+
+    def copy_into(self, run_dir: Path, names: list[str]) -> None:
+        """Copy the stored model and the artifacts ``names`` into a run directory."""
+        target = rundir.model_path(run_dir, 0)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.directory / MODEL, target)
+        for name in names:
+            destination = Path(run_dir) / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.directory / name, destination)

@@ -1,0 +1,37 @@
+"""Leaderboard entries made from real smoke-preset runs, for the leaderboard's tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from collapselab.engine.rundir import find_runs
+from collapselab.leaderboard.rules import Rules
+from collapselab.operations import submit
+from collapselab.operations.sweep import plan, run_jobs
+
+TASK = "linear_regression"
+SMOKE = Rules(preset="smoke")
+STRATEGIES = {"replace": "replace", "accumulate": "accumulate", "mix": "mix", "fresh-real": "fresh-real",
+              "accumulate-growing": "accumulate[compute=growing]"}
+
+
+def make_entries(root: Path, names: dict[str, str] = STRATEGIES, tasks: tuple[str, ...] = (TASK,),
+                 seeds: tuple[int, ...] = (0, 1, 2)) -> dict[str, dict[str, Any]]:
+    """entry name -> submission, from smoke runs of ``names`` (entry name -> strategy spec) under ``root``."""
+    jobs, _ = plan(list(tasks), list(names.values()), list(seeds), "smoke", None, root / "runs")
+    outcome = run_jobs(jobs, parallel=1, progress=False)
+    assert outcome.ok, outcome.failed
+    entries = {}
+    for name, spec in names.items():
+        paths = [job.path for job in jobs if job.strategy == spec]
+        entries[name] = submit.build(find_runs(paths), name, f"The {spec} baseline.", None)
+    return entries
+
+
+def write_all(directory: Path, entries: list[dict[str, Any]]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for entry in entries:
+        (directory / f"{entry['name']}.json").write_text(json.dumps(entry, indent=1))
+    return directory
