@@ -187,8 +187,8 @@ def test_sweep_prints_the_grid_first_and_grids_and_settings_reach_the_manifests(
 
 
 def test_each_setting_goes_to_the_tasks_that_have_its_key():
-    assert sweep.task_settings([TASK, "mnist_vae"], "smoke", ["trials=20", "epochs=1", "generations=1"]) == {
-        TASK: ["trials=20", "generations=1"], "mnist_vae": ["epochs=1", "generations=1"]}
+    assert sweep.task_settings([TASK, "mnist_vae"], "smoke", ["trials=20", "latent=4", "generations=1"]) == {
+        TASK: ["trials=20", "generations=1"], "mnist_vae": ["latent=4", "generations=1"]}
 
 
 def test_bad_grids_and_settings_stop_the_sweep_before_anything_runs(tmp_path, capsys):
