@@ -194,7 +194,7 @@ def failure_reason(job: Job, returncode: int | None, detail: str | None = None) 
     line of its log, else ``detail`` (what the launcher knows) or its exit status."""
     try:
         manifest = results.read_manifest(job.path)
-        if manifest["status"] == "failed" and manifest.get("error"):
+        if manifest["status"] in ("failed", "interrupted") and manifest.get("error"):
             error = manifest["error"]
             return f"generation {error.get('generation')}: {error.get('message')}"
     except (OSError, ValueError):
