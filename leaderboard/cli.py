@@ -20,7 +20,9 @@ from collapselab.leaderboard import SUBMISSIONS
 def cmd_validate(args: argparse.Namespace) -> int:
     from collapselab.leaderboard import rules, validate
 
-    lines, ok = validate.check_files([Path(p) for p in args.files], rules.Rules(preset=args.preset))
+    policy = rules.Rules(preset=args.preset)
+    published, _ = validate.load_entries(Path(args.submissions), policy) if Path(args.submissions).is_dir() else ({}, [])
+    lines, ok = validate.check_files([Path(p) for p in args.files], policy, published)
     print("\n".join(lines))
     return 0 if ok else 1
 
@@ -29,7 +31,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     from collapselab.leaderboard import rules, site, text
 
     start = time.perf_counter()
-    board = site.build(Path(args.out), Path(args.submissions), rules.Rules(preset=args.preset))
+    board = site.build(Path(args.out), Path(args.submissions), rules.Rules(preset=args.preset), args.skip_invalid)
+    for excluded in board["excluded"]:
+        print(f"left out {excluded['file']}: {len(excluded['problems'])} problem(s)")
     print(text.overall(board))
     print(f"\nwrote {Path(args.out) / 'index.html'}: {len(board['entries'])} entries, {len(board['tasks'])} task(s) "
           f"in {time.perf_counter() - start:.1f} s")
@@ -75,6 +79,7 @@ def register(sub: Any) -> None:
     q = board.add_parser("validate", help="check submission files against the leaderboard's rules")
     q.add_argument("files", nargs="+", metavar="FILE")
     q.add_argument("--preset", default=LEADERBOARD_PRESET, help=f"the leaderboard's preset (default {LEADERBOARD_PRESET})")
+    q.add_argument("--submissions", default=str(SUBMISSIONS), help="the published entries each file is checked beside")
     q.set_defaults(func=cmd_validate)
     for action, func, text in (("build", cmd_build, "write the static site"),
                                ("serve", cmd_serve, "build, then preview the site on localhost")):
@@ -82,6 +87,8 @@ def register(sub: Any) -> None:
         q.add_argument("--out", default="site", help="site folder (default site/)")
         q.add_argument("--submissions", default=str(SUBMISSIONS), help="folder of submission files")
         q.add_argument("--preset", default=LEADERBOARD_PRESET, help=f"the leaderboard's preset (default {LEADERBOARD_PRESET})")
+        q.add_argument("--skip-invalid", action="store_true",
+                       help="build without invalid files (they are listed on the site) instead of refusing")
         if action == "serve":
             q.add_argument("--port", type=int, default=8000)
             q.add_argument("--no-build", action="store_true", help="serve --out as it is")

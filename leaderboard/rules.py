@@ -8,6 +8,7 @@ least, contiguous from 0: no seed picking). Every problem names the file and the
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,11 @@ from collapselab.errors import CollapseLabError, SubmissionError
 from collapselab.operations import submission
 
 REQUIRED_SEEDS = (0, 1, 2)
+#: Every number of an entry stays within this magnitude (summaries of larger ones overflow).
+MAX_MAGNITUDE = 1e12
+#: The smallest generation-0 loss a collapse ratio may divide by.
+MIN_LOSS = 1e-12
+MAX_REPORTED = 12
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,43 @@ def _seed_problems(section: Mapping[str, Any], field: str, required: tuple[int, 
     return []
 
 
+def _number_problems(section: Mapping[str, Any], field: str, bounds: Mapping[str, tuple[float | None, float | None]]) -> list[str]:
+    """Ranges: every number finite and below MAX_MAGNITUDE, each metric within the task's declared
+    bounds (e.g. a loss cannot be negative), generation 0's loss positive (ratios divide by it)."""
+    found = []
+    for index, run in enumerate(section["runs"]):
+        where = f"{field}/runs/{index}/records"
+        for g, record in enumerate(run["records"]):
+            numbers = [("metrics/" + k, v) for k, v in record["metrics"].items()]
+            numbers += [("compute/" + k, v) for k, v in record["compute"].items()]
+            numbers += [("seconds/" + k, v) for k, v in record["seconds"].items()]
+            for key, value in numbers:
+                if abs(value) > MAX_MAGNITUDE:
+                    found.append(f"{where}/{g}/{key}: {value!r} is out of range (|x| <= {MAX_MAGNITUDE:g})")
+            for metric, (low, high) in bounds.items():
+                value = record["metrics"].get(metric)
+                if value is not None and ((low is not None and value < low) or (high is not None and value > high)):
+                    found.append(f"{where}/{g}/metrics/{metric}: {value!r} is outside the task's range [{low}, {high}]")
+            if found:
+                return found[:MAX_REPORTED]
+        if run["records"][0]["metrics"]["loss"] < MIN_LOSS:
+            found.append(f"{where}/0/metrics/loss: generation 0's loss must be above {MIN_LOSS:g} (ratios divide by it)")
+    return found
+
+
+def _duplicate_problems(section: Mapping[str, Any], field: str) -> list[str]:
+    """Two seeds with the same loss curve are one run submitted twice (seeds give independent runs)."""
+    seen: dict[tuple[float, ...], int] = {}
+    found = []
+    for run in section["runs"]:
+        curve = tuple(float(r["metrics"]["loss"]) for r in run["records"])
+        if curve in seen:
+            found.append(f"{field}/runs: seeds {seen[curve]} and {run['seed']} have identical loss curves; "
+                         "every seed must be its own run")
+        seen.setdefault(curve, run["seed"])
+    return found
+
+
 def problems(entry: Mapping[str, Any], source: str, rules: Rules = LEADERBOARD) -> list[str]:
     """Every leaderboard rule a well-formed ``entry`` breaks."""
     found = []
@@ -73,9 +116,14 @@ def problems(entry: Mapping[str, Any], source: str, rules: Rules = LEADERBOARD) 
         found.append(f"{source}: field preset: {entry['preset']!r} is not the leaderboard preset {rules.preset!r}")
     for name, section in sorted(entry["tasks"].items()):
         field = f"{source}: field tasks/{name}"
+        bounds: Mapping[str, tuple[float | None, float | None]] = {"loss": (0.0, None)}
         if rules.installed:
             found.extend(_installed_problems(name, section, entry["preset"], field))
+            with contextlib.suppress(CollapseLabError):
+                bounds = registry.task_class(name).metric_bounds
         found.extend(_seed_problems(section, field, rules.required_seeds))
+        found.extend(_number_problems(section, field, bounds))
+        found.extend(_duplicate_problems(section, field))
     return found
 
 

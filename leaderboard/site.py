@@ -129,15 +129,19 @@ def _render(board: Mapping[str, Any], entries: Mapping[str, Any], sources: Mappi
 
 
 def build(
-    out: Path, submissions: Path = SUBMISSIONS, policy: rules.Rules = rules.LEADERBOARD
+    out: Path, submissions: Path = SUBMISSIONS, policy: rules.Rules = rules.LEADERBOARD, skip_invalid: bool = False
 ) -> dict[str, Any]:
-    """Validate every submission in ``submissions`` and write the site to ``out``; returns the board."""
+    """Validate every submission in ``submissions`` and write the site to ``out``; returns the board.
+
+    Invalid files stop the build, all of them reported at once, and the old site stays; with
+    ``skip_invalid`` the site is built without them and lists them with their problems."""
     entries, problems = validate.load_entries(submissions, policy)
-    if problems:
+    if problems and not skip_invalid:
         raise SubmissionError(problems)
     if not entries:
-        raise CollapseLabError(f"no submissions (*.json) in {submissions}")
+        raise CollapseLabError(f"no valid submissions (*.json) in {submissions}")
     board = aggregate.aggregate(entries)
+    board["excluded"] = validate.invalid_files(Path(submissions), problems)
     tmp = _prepare(out)
     try:
         _render(board, entries, {name: Path(submissions) / f"{name}.json" for name in entries}, tmp)

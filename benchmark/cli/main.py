@@ -11,6 +11,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from collapselab.contracts import registry
+from collapselab.engine.loop import CHECKPOINT_SECONDS
 from collapselab.contracts.params import parse_assignment, parse_seeds
 from collapselab.errors import USER_ERRORS, CollapseLabError, ParameterError, ResultFileError
 
@@ -28,7 +29,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             except CollapseLabError as exc:
                 rows.append([name, "-", "(unavailable)", "-", str(exc)])
                 continue
-            rows.append([name, cls.version, cls.metadata.modality, ", ".join(cls.presets), cls.metadata.citation])
+            hint = registry.install_hint(cls)
+            modality = cls.metadata.modality if not hint else f"{cls.metadata.modality} (unavailable: {hint})"
+            rows.append([name, cls.version, modality, ", ".join(cls.presets), cls.metadata.citation])
         headers = ["task", "version", "modality", "presets", "source"]
         print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
     if what == "all":
@@ -105,7 +108,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     runs = []
     try:
         for seed in seeds:
-            spec = RunSpec(task, strategy, seed, generations, Path(args.out), strategy_spec=args.strategy)
+            spec = RunSpec(task, strategy, seed, generations, Path(args.out), strategy_spec=args.strategy,
+                           hook_timeout=args.hook_timeout, checkpoint_seconds=args.checkpoint_seconds)
             runs.append(execute(spec, listeners, progress=not args.no_progress))
             print(f"seed {seed}: {runs[-1].path}", file=sys.stderr)
     finally:
@@ -225,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wandb", action="store_true", help="also log every generation to Weights & Biases")
     p.add_argument("--wandb-project", default="collapselab")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--hook-timeout", type=float, default=None, metavar="SECONDS",
+                   help="fail a strategy hook that runs longer than this (default: no limit)")
+    p.add_argument("--checkpoint-seconds", type=float, default=CHECKPOINT_SECONDS, metavar="SECONDS",
+                   help=f"longest time between durable checkpoints of a run (default {CHECKPOINT_SECONDS:g})")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="tables and plots over run directories")

@@ -93,8 +93,25 @@ def task_class(name: str) -> type[Task]:
     return _load("task", name, _TASKS, TASK_GROUP, Task)
 
 
+def missing_requirements(cls: type[Task]) -> list[str]:
+    """The modules a task declares (``metadata.requires``) that are not installed."""
+    return [module for module in cls.metadata.requires if importlib.util.find_spec(module) is None]
+
+
+def install_hint(cls: type[Task]) -> str:
+    """What to install for a task whose requirements are missing ("" when nothing is missing)."""
+    missing = missing_requirements(cls)
+    if not missing:
+        return ""
+    extra = f'pip install "collapselab[{cls.metadata.extra}]"' if cls.metadata.extra else f"pip install {' '.join(missing)}"
+    return f"task {cls.name!r} needs {', '.join(missing)}, which are not installed: {extra}"
+
+
 def make_task(name: str, preset: str = "cpu", overrides: Mapping[str, Any] | None = None) -> Task:
     cls = task_class(name)
+    hint = install_hint(cls)
+    if hint:
+        raise PluginError(hint)
     try:
         return cls(preset=preset, overrides=overrides or {})
     except ConfigError:

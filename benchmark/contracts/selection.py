@@ -1,4 +1,5 @@
-"""Selection helpers for strategies: uniform subsamples and top-k by score.
+"""Selection helpers for strategies: uniform subsamples, top-k by score, acceptance by a verifier,
+and one draw per group (Bradley-Terry choices).
 
 Both respect replicas (see :mod:`collapselab.contracts.pool`): with ``R`` replicas each replica gets its
 own independent selection, and provenance stays per item. A uniform subsample first draws how
@@ -54,3 +55,38 @@ def top_k(pool: Pool, scores: np.ndarray, k: int) -> Pool:
     if len(pool.origin_counts()) > 1:
         raise PoolError("per-replica ranking needs a pool of one origin; rank each origin separately")
     return pool.subset(np.sort(np.argsort(-scores, axis=0, kind="stable")[:k], axis=0))
+
+
+def accepted(pool: Pool, scores: np.ndarray, n: int, rng: np.random.Generator, min_keep: int = 1) -> Pool:
+    """At most ``n`` items whose score is >= 0, chosen uniformly among them (per replica).
+
+    With replicas every replica keeps the same number of items, the fewest any replica accepted
+    (capped at ``n``). If fewer than ``min_keep`` items pass, the ``min_keep`` best are kept, so
+    a strategy always has something to train on."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape[0] != len(pool):
+        raise PoolError(f"{scores.shape[0]} scores for a pool of {len(pool)} items")
+    passed = scores >= 0
+    per_replica = passed.sum(axis=0) if scores.ndim == 2 else np.array([passed.sum()])
+    keep = int(min(n, per_replica.min()))
+    if keep < min_keep:
+        return top_k(pool, scores, min(min_keep, len(pool)))
+    # accepted items first, in random order: a uniform choice among the accepted ones
+    return top_k(pool, passed + rng.random(scores.shape) * 0.5, keep)
+
+
+def one_per_group(pool: Pool, logits: np.ndarray, group: int, rng: np.random.Generator) -> Pool:
+    """One item of every ``group`` consecutive items, drawn with probability proportional to
+    exp(logit) within the group (per replica for shape ``(n, replicas)``): the Bradley-Terry /
+    Luce choice among ``group`` candidates."""
+    logits = np.asarray(logits, dtype=np.float64)
+    groups = len(pool) // group
+    if groups < 1:
+        raise PoolError(f"a pool of {len(pool)} items holds no group of {group}")
+    blocks = logits[: groups * group].reshape(groups, group, *logits.shape[1:])
+    weights = np.exp(blocks - blocks.max(axis=1, keepdims=True))
+    cumulative = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
+    draws = rng.random((groups, 1, *logits.shape[1:]))
+    choice = np.minimum((cumulative < draws).sum(axis=1), group - 1)
+    index = np.arange(groups).reshape(groups, *([1] * (logits.ndim - 1))) * group + choice
+    return pool.subset(index if logits.ndim == 2 else index.reshape(-1))

@@ -1,22 +1,22 @@
 """``collapselab reproduce``: re-run a published entry and compare with its numbers.
 
 For each task the entry's strategy (same name and parameters) is run again at the entry's
-preset through the sweep machinery, then the published and the reproduced L_0, L_G and
-collapse ratio L_G/L_0 are compared as means over seeds. The tolerance comes from the
-published seed-to-seed spread: a difference of two means passes when
+preset through the sweep machinery, then the published and the reproduced L_0, the excess
+area sum_g (L_g - L_0) the score is made of, L_G and L_G/L_0 are compared as means over seeds
+with the scorer's :func:`collapselab.scoring.scorer.reproduction_tolerance` (from the published
+seed-to-seed spread). Re-running the published seeds with the published thread count on a
+machine with the same BLAS kernel reproduces them exactly (the loop's seed streams), which the
+per-seed check reports; other hardware changes the last bits (and, through training, more), and
+varies within the spread.
 
-    |mean_reproduced - mean_published| <= Z * s * sqrt(1/n_published + 1/n_reproduced)
-
-with ``s`` the published standard deviation over seeds (ddof=1) and ``Z = 3`` (the usual
-three-standard-error band of a two-sample comparison; Welch 1947 with both spreads taken as
-the published one). Re-running the published seeds on the same machine reproduces them
-exactly (the loop's seed streams), which the per-seed check reports; other hardware or seeds
-vary within the spread. The tolerance never goes below ``RELATIVE_FLOOR * |mean|``.
+A submission is data, never code: the strategy is rebuilt from an *installed* strategy of the
+entry's name, or from the file the user names with ``--strategy``; the file path recorded in a
+submission's manifests is never imported. The published thread count is clamped to the cores
+this machine has.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,16 +25,13 @@ from typing import Any
 import numpy as np
 
 from collapselab.contracts import registry
-from collapselab.contracts.params import parse_spec
 from collapselab.engine.rundir import load_run
 from collapselab.errors import CollapseLabError, PluginError
 from collapselab.operations import submission, sweep
 from collapselab.operations.jobs import Job
 from collapselab.operations.launchers import LauncherSettings
+from collapselab.scoring import scorer
 from collapselab.scoring.report import strategy_display
-
-Z = 3.0
-RELATIVE_FLOOR = 1e-9
 
 
 @dataclass(frozen=True)
@@ -52,21 +49,11 @@ class Check:
 
     @property
     def tolerance(self) -> float:
-        return tolerance(self.published, len(self.reproduced))
+        return scorer.reproduction_tolerance(self.published, len(self.reproduced))
 
     @property
     def passed(self) -> bool:
         return self.difference <= self.tolerance
-
-
-def tolerance(published: Sequence[float], n_reproduced: int, z: float = Z) -> float:
-    """The allowed |difference of means| (see the module docstring)."""
-    values = np.asarray(published, dtype=np.float64)
-    floor = RELATIVE_FLOOR * max(abs(float(values.mean())), 1e-300)
-    if values.size < 2 or n_reproduced < 1:
-        return floor
-    spread = float(values.std(ddof=1)) * math.sqrt(1.0 / values.size + 1.0 / n_reproduced)
-    return max(z * spread, floor)
 
 
 def resolve(entry: str, submissions: Path) -> Path:
@@ -84,14 +71,19 @@ def resolve(entry: str, submissions: Path) -> Path:
 def strategy_spec(entry: Mapping[str, Any], override: str | None) -> str:
     """The spec that rebuilds the entry's strategy with its parameters.
 
-    The code is ``override`` if given, else the strategy installed under the entry's name,
-    else the ``file.py:Class`` the runs were made with (relative to the current folder).
-    """
+    The code is the strategy installed under the entry's name, or ``override`` (a spec the user
+    gives, e.g. ``path/to/file.py:ClassName``). Nothing the submission names is imported: a name
+    that is not an installed strategy is refused, with the way to point at its code."""
     strategy = entry["strategy"]
-    base = override or strategy["name"]
-    if override is None and strategy["name"] not in registry.strategy_names():
-        recorded = next(iter(entry["tasks"].values()))["runs"][0]["manifest"]["strategy"]["spec"]
-        base = parse_spec(recorded)[0]
+    if override is None:
+        if strategy["name"] not in registry.strategy_names():
+            raise CollapseLabError(
+                f"entry {entry['name']!r} ran strategy {strategy['name']!r}, which is not installed; a submission's "
+                "code is never run on its own say-so: point at the code yourself with --strategy path/to/file.py:ClassName"
+            )
+        base = strategy["name"]
+    else:
+        base = override
     spec = strategy_display(base, strategy["params"])
     try:
         built = registry.make_strategy(spec)
@@ -117,7 +109,9 @@ def published_threads(entry: Mapping[str, Any], tasks: Sequence[str]) -> int | N
             if value is not None:
                 found.add(str(value))
     value = found.pop() if len(found) == 1 else ""
-    return int(value) if value.isdigit() and int(value) > 0 else None
+    if not (value.isdigit() and int(value) > 0):
+        return None
+    return min(int(value), sweep.available_cpus())  # a submission cannot ask for 4096 threads
 
 
 def _seeds_text(seeds: Sequence[int]) -> str:
@@ -133,13 +127,30 @@ def _format(values: Sequence[float]) -> str:
     return f"{mean:.6g}{spread} (n={len(values)})"
 
 
-def compare(task: str, published: Mapping[int, list[float]], reproduced: Mapping[int, list[float]]) -> list[Check]:
-    """L_0, L_G and L_G/L_0 checks from seed -> loss curve maps."""
-    def column(curves: Mapping[int, list[float]], metric: str) -> list[float]:
-        pick = {"L_0": lambda c: c[0], "L_G": lambda c: c[-1], "L_G/L_0": lambda c: c[-1] / c[0]}[metric]
-        return [float(pick(curve)) for _, curve in sorted(curves.items())]
+METRICS = {
+    "L_0": lambda c: c[0],
+    "area": scorer.excess_area,
+    "L_G": lambda c: c[-1],
+    "L_G/L_0": lambda c: c[-1] / c[0],
+}
 
-    return [Check(task, m, column(published, m), column(reproduced, m)) for m in ("L_0", "L_G", "L_G/L_0")]
+
+def compare(task: str, published: Mapping[int, list[float]], reproduced: Mapping[int, list[float]]) -> list[Check]:
+    """L_0, excess area, L_G and L_G/L_0 checks from seed -> loss curve maps."""
+    def column(curves: Mapping[int, list[float]], metric: str) -> list[float]:
+        return [float(METRICS[metric](curve)) for _, curve in sorted(curves.items())]
+
+    return [Check(task, m, column(published, m), column(reproduced, m)) for m in METRICS]
+
+
+def same_kernel(published_runs: Sequence[Mapping[str, Any]], reproduced_runs: Sequence[Any]) -> bool:
+    """Whether both sides recorded the same BLAS kernel and thread settings (then same seeds are bit-identical)."""
+    def facts(environment: Mapping[str, Any]) -> tuple:
+        return tuple(environment.get(k) for k in ("blas_kernel", "omp_num_threads", "cpu", "torch", "numpy"))
+
+    ours = {facts(run.manifest["environment"]) for run in reproduced_runs}
+    theirs = {facts(run["manifest"]["environment"]) for run in published_runs}
+    return len(ours | theirs) == 1 and None not in next(iter(ours))
 
 
 def seed_differences(published: Mapping[int, list[float]], reproduced: Mapping[int, list[float]]) -> dict[int, float]:
@@ -213,8 +224,10 @@ def reproduce(
         same = seed_differences(published, reproduced)
         if same:
             identical = sum(1 for d in same.values() if d == 0.0)
+            kernel = ("the same BLAS kernel and threads as published" if same_kernel(section["runs"], runs)
+                      else "another BLAS kernel, thread count or library version than published")
             lines.append(f"  same seeds: {identical}/{len(same)} curves identical, largest |difference| "
-                         f"{max(same.values()):.3g}")
+                         f"{max(same.values()):.3g} ({kernel})")
         if runs and runs[0].manifest["task"].get("data", {}) != section["data"]:
             lines.append("  note: the task's data differ from the published runs' (another data source?)")
         if installed != section["runs"][0]["manifest"]["strategy"].get("source_sha256"):

@@ -28,6 +28,8 @@ from collapselab.storage.atomic import atomic_write_text
 SCHEMA_VERSION = 1
 MAX_BYTES = 4 * 1024 * 1024
 MAX_ERRORS = 12
+MAX_GENERATIONS = 1000
+MAX_SEEDS = 100
 # (?!\n)$ : Python's $ also matches before a final newline, which a name must not end with
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}(?!\n)$"
 TASK_PATTERN = r"^[a-z0-9_]{1,64}(?!\n)$"
@@ -52,7 +54,7 @@ _RUN_SCHEMA: dict[str, Any] = {
     "properties": {
         "seed": {"type": "integer", "minimum": 0},
         "manifest": rundir.MANIFEST_SCHEMA,
-        "records": {"type": "array", "minItems": 1, "items": rundir.RECORD_SCHEMA},
+        "records": {"type": "array", "minItems": 1, "maxItems": MAX_GENERATIONS + 1, "items": rundir.RECORD_SCHEMA},
     },
 }
 
@@ -61,11 +63,11 @@ _TASK_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["version", "config", "data", "generations", "runs"],
     "properties": {
-        "version": {"type": "string", "minLength": 1},
-        "config": {"type": "object"},
-        "data": {"type": "object"},
-        "generations": {"type": "integer", "minimum": 1},
-        "runs": {"type": "array", "minItems": 1, "items": _RUN_SCHEMA},
+        "version": {"type": "string", "minLength": 1, "maxLength": 64},
+        "config": {"type": "object", "maxProperties": 200},
+        "data": {"type": "object", "maxProperties": 200},
+        "generations": {"type": "integer", "minimum": 1, "maximum": MAX_GENERATIONS},
+        "runs": {"type": "array", "minItems": 1, "maxItems": MAX_SEEDS, "items": _RUN_SCHEMA},
     },
 }
 
@@ -81,10 +83,11 @@ SUBMISSION_SCHEMA: dict[str, Any] = {
         "description": {"type": "string", "minLength": 1, "maxLength": 2000},
         "url": {"type": ["string", "null"], "maxLength": 500, "pattern": URL_PATTERN},
         "strategy": _STRATEGY_SCHEMA,
-        "preset": {"type": "string", "minLength": 1},
+        "preset": {"type": "string", "minLength": 1, "maxLength": 64},
         "tasks": {
             "type": "object",
             "minProperties": 1,
+            "maxProperties": 64,
             "propertyNames": {"pattern": TASK_PATTERN},
             "additionalProperties": _TASK_SCHEMA,
         },

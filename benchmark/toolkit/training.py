@@ -93,6 +93,24 @@ def budget_loader(
     return DataLoader(dataset, sampler=batches, batch_size=None)
 
 
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup: int, floor: float
+) -> dict[str, Any]:
+    """Lightning's optimiser config with a per-step schedule: linear warm-up over ``warmup`` steps,
+    then cosine decay to ``floor`` times the learning rate at ``total_steps`` (Loshchilov & Hutter
+    2017, "SGDR"; the schedule of nanoGPT and Hoffmann et al. 2022)."""
+    warmup = max(1, int(warmup))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
 M = TypeVar("M", bound=pl.LightningModule)
 
 

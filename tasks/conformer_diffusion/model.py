@@ -26,6 +26,7 @@ from e3nn import o3
 from collapselab.tasks.conformer_diffusion import diffusion
 from collapselab.tasks.conformer_diffusion.graphs import Batch, GraphIndex
 from collapselab.tasks.conformer_diffusion.molecules import ATOM_FEATURES, N_RELATIONS, RELATION_RADIUS, GraphTable
+from collapselab.toolkit.training import warmup_cosine
 
 
 @dataclass(frozen=True)
@@ -205,11 +206,4 @@ class ConformerDiffusion(pl.LightningModule):
     def configure_optimizers(self) -> Mapping[str, Any]:
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=0.0)
 
-        def factor(step: int) -> float:
-            if step < self.warmup:
-                return (step + 1) / self.warmup
-            progress = min(1.0, (step - self.warmup) / max(1, self.max_steps - self.warmup))
-            return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return warmup_cosine(optimizer, self.max_steps, self.warmup, floor=0.05)

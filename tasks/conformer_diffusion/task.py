@@ -28,8 +28,8 @@ import numpy as np
 
 from collapselab import Pool, TaskMetadata
 from collapselab.errors import ConfigError, TaskError
-from collapselab.toolkit.torch_task import TorchTask
 from collapselab.toolkit.seeds import derive_int
+from collapselab.toolkit.torch_task import TorchTask
 
 if TYPE_CHECKING:  # heavy modules (torch, e3nn, RDKit) load only when a task method needs them
     from collapselab.tasks.conformer_diffusion.data import ConformerData
@@ -50,7 +50,7 @@ def _preset(**values: Any) -> dict[str, Any]:
         **_MODEL,
         "steps": 1000, "batch_size": 32, "lr": 1e-2,
         "sample_steps": 25, "x0_clip": 8.0, "eval_levels": 8, "eval_batch": 512, "cov_threshold": 0.5, "sdf_molecules": 12,
-        "accelerator": "cpu", "generations": 10,
+        "expert_steps": 200, "accelerator": "cpu", "generations": 10,
     }
     unknown = set(values) - set(base)
     if unknown:
@@ -108,6 +108,8 @@ class ConformerDiffusionTask(TorchTask):
         for key in ("molecules", "n_reserve", "sdf_molecules"):
             if config[key] < 0:
                 raise ConfigError(f"{key} must be >= 0, got {config[key]}")
+        if config["expert_steps"] < 0:
+            raise ConfigError(f"expert_steps must be >= 0, got {config['expert_steps']}")
         if config["lr"] <= 0 or config["cov_threshold"] <= 0 or config["radius"] < 0 or config["x0_clip"] < 0:
             raise ConfigError("lr and cov_threshold must be positive, radius and x0_clip >= 0")
 
@@ -216,6 +218,85 @@ class ConformerDiffusionTask(TorchTask):
             generated = [ens.conformers(i)[:, : int(d.table.n_atoms[m])] for i, m in enumerate(test)]
             rows[label] = ensemble_metrics(d, test, generated, self.config["cov_threshold"])
         return rows
+
+    # ----------------------------------------------------- hooks for strategies
+    @cached_property
+    def _geometry(self) -> dict[int, Any]:
+        return {}
+
+    def _reference_geometry(self, m: int) -> Any:
+        from collapselab.tasks.conformer_diffusion import chemistry
+
+        if m not in self._geometry:
+            self._geometry[m] = chemistry.reference_geometry(self._data, m)
+        return self._geometry[m]
+
+    @cached_property
+    def _reference_energy(self) -> dict[int, float]:
+        return {}
+
+    def _energy_above_reference(self, m: int, pos: np.ndarray) -> float:
+        """MMFF94 energy of ``pos`` above the molecule's lowest reference conformer, per heavy atom."""
+        from collapselab.tasks.conformer_diffusion import chemistry
+
+        smiles, hydrogens, atoms = self._data.table.smiles[m], self.config["hydrogens"], int(self._data.table.n_atoms[m])
+        if m not in self._reference_energy:
+            self._reference_energy[m] = min(chemistry.mmff_energy(smiles, c, hydrogens) for c in self._data.conformers(m))
+        energy = chemistry.mmff_energy(smiles, pos[:atoms], hydrogens)
+        return (energy - self._reference_energy[m]) / self._data.heavy_atoms(m)
+
+    def _items(self, pool: Pool) -> list[tuple[int, np.ndarray]]:
+        return [(int(m), np.asarray(p)[: int(self._data.table.n_atoms[int(m)])]) for m, p in zip(pool["mol"], pool["pos"])]
+
+    def verify(self, pool: Pool, quality: float, rng: np.random.Generator) -> np.ndarray:
+        """Geometric validity against RDKit: every bond within ``tol`` of its mean reference length and
+        the MMFF94 energy at most ``window`` (per heavy atom) above the molecule's lowest reference
+        conformer. ``quality`` sets how strict it is: tol = 0.05 + 0.45 (1 - q) A and
+        window = 1 + 9 (1 - q) kcal/mol per heavy atom. Score = min(1 - dev/tol, 1 - dE/window)."""
+        from collapselab.tasks.conformer_diffusion import chemistry
+
+        if not 0.0 <= quality <= 1.0:
+            raise TaskError(f"task {self.name!r}: verifier quality must be in [0, 1], got {quality}")
+        tol, window = 0.05 + 0.45 * (1.0 - quality), 1.0 + 9.0 * (1.0 - quality)
+        scores = []
+        for m, pos in self._items(pool):
+            geometry = self._reference_geometry(m)
+            bonds = chemistry.deviations(geometry, pos)[geometry.kind == 0]
+            energy = self._energy_above_reference(m, pos)
+            scores.append(min(1.0 - float(bonds.max(initial=0.0)) / tol, 1.0 - energy / window))
+        return np.array(scores)
+
+    def correct(self, pool: Pool, strength: float, rng: np.random.Generator) -> Pool:
+        """``round(strength * expert_steps)`` MMFF94 minimisation steps on each conformer (RDKit),
+        the expert of a self-correcting loop (Gillman et al. 2024)."""
+        from collapselab.tasks.conformer_diffusion import chemistry
+
+        if not 0.0 <= strength <= 1.0:
+            raise TaskError(f"task {self.name!r}: correction strength must be in [0, 1], got {strength}")
+        steps = round(strength * self.config["expert_steps"])
+        pos = np.array(pool["pos"], dtype=np.float32)
+        for i, (m, atoms) in enumerate(self._items(pool)):
+            pos[i, : len(atoms)] = chemistry.relax(self._data.table.smiles[m], atoms, self.config["hydrogens"], steps)
+        return Pool({"mol": np.asarray(pool["mol"]), "pos": pos}, pool.origin, pool.weight)
+
+    def reward(self, pool: Pool) -> np.ndarray:
+        """-log(1 + dE), dE the MMFF94 energy above the reference minimum per heavy atom (kcal/mol)."""
+        return np.array([-np.log1p(max(self._energy_above_reference(m, pos), 0.0)) for m, pos in self._items(pool)])
+
+    def features(self, pool: Pool) -> np.ndarray:
+        """Mean and largest deviation of bond, 1-3 and 1-4 distances from the reference's (A)."""
+        from collapselab.tasks.conformer_diffusion import chemistry
+
+        rows = []
+        for m, pos in self._items(pool):
+            geometry = self._reference_geometry(m)
+            found = chemistry.deviations(geometry, pos)
+            row = []
+            for kind in (0, 1, 2):
+                part = found[geometry.kind == kind]
+                row += [float(part.mean()) if len(part) else 0.0, float(part.max(initial=0.0))]
+            rows.append(row)
+        return np.array(rows)
 
     def write_artifacts(self, model: ConformerDiffusion, generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
         from collapselab.tasks.conformer_diffusion import artifacts

@@ -60,10 +60,12 @@ def as_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
 
 
-def cache_key(train_sha256: str, epochs: int, seed: int, device_type: str) -> dict[str, Any]:
-    """Everything the trained weights depend on."""
+def cache_key(train_sha256: str, epochs: int, seed: int, device_type: str, role: str = "features") -> dict[str, Any]:
+    """Everything the trained weights depend on (``role``: the evaluation's feature extractor, or a
+    verifier of some quality trained on other digits with another seed)."""
     return {
         "model": "lenet5",
+        "role": role,
         "version": VERSION,
         "epochs": int(epochs),
         "batch_size": BATCH_SIZE,
@@ -95,6 +97,14 @@ def load_classifier(key: Mapping[str, Any], images: np.ndarray, labels: np.ndarr
         return load_state(LeNet(), path)
 
     return cache.cached("mnist_vae/classifier", key, ".pt", build, save_state, load)
+
+
+@torch.no_grad()
+def probabilities(classifier: LeNet, images: np.ndarray, device: torch.device, batch: int = 2048) -> np.ndarray:
+    """Class probabilities (float64, (n, 10)) of ``images``."""
+    classifier = classifier.to(device).eval()
+    parts = [torch.softmax(classifier(chunk.to(device)), dim=-1).double().cpu() for chunk in as_tensor(images).split(batch)]
+    return torch.cat(parts).numpy()
 
 
 @torch.no_grad()

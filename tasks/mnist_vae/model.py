@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from collapselab.toolkit.training import warmup_cosine
+
 PIXELS = 28 * 28
 
 
@@ -32,10 +34,11 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 class VAE(pl.LightningModule):
     """784 -> hidden x layers -> (mu, log sigma^2) of ``latent`` dims; decoder mirrors it to pixel logits."""
 
-    def __init__(self, hidden: int, layers: int, latent: int, lr: float) -> None:
+    def __init__(self, hidden: int, layers: int, latent: int, lr: float, total_steps: int = 1) -> None:
         super().__init__()
         self.latent = latent
         self.lr = lr
+        self.total_steps = total_steps
         widths = [hidden] * layers
         self.encoder = _mlp([PIXELS, *widths, 2 * latent])
         self.decoder = _mlp([latent, *widths, PIXELS])
@@ -76,5 +79,7 @@ class VAE(pl.LightningModule):
         recon, kl = self.terms(x)
         return (weight * (recon + kl)).mean()
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
+    def configure_optimizers(self) -> dict:
+        """Adam with a short warm-up and cosine decay to a tenth of ``lr`` over the fit's budget."""
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.lr)
+        return warmup_cosine(optimizer, self.total_steps, warmup=min(100, self.total_steps // 20), floor=0.1)

@@ -32,10 +32,12 @@ import numpy as np
 from collapselab import Pool, TaskMetadata
 from collapselab.errors import ConfigError, TaskError
 from collapselab.tasks.mnist_vae import data
-from collapselab.toolkit.torch_task import TorchTask
 from collapselab.toolkit.seeds import derive_int
+from collapselab.toolkit.torch_task import TorchTask
 
 EVAL_SEED = 20240724
+VERIFIER_SEED = 20240801
+CONFIDENT = 0.9  # the verifier accepts a digit it classifies with at least this probability
 SCORE_SEED = 20240725
 BATCH = 4096
 
@@ -155,12 +157,50 @@ class MnistVaeTask(TorchTask):
 
         return classifier.embed(self._classifier, self._splits.test.images, self.torch_device)[0]
 
+    # ----------------------------------------------------- hooks for strategies
+    def _verifier(self, quality: float) -> Any:
+        """A LeNet-5 verifier independent of the generator chain and of the evaluation's classifier:
+        trained with its own seed on a share ``quality`` of the real training digits (at least 20),
+        so its judgement improves with ``quality``. Cached on disk like the evaluation classifier."""
+        from collapselab.tasks.mnist_vae import classifier
+
+        if not 0.0 <= quality <= 1.0:
+            raise TaskError(f"task {self.name!r}: verifier quality must be in [0, 1], got {quality}")
+        images, labels = self._classifier_data
+        count = max(20, round(quality * len(images)))
+        order = np.random.default_rng(VERIFIER_SEED).permutation(len(images))[:count]
+        key = classifier.cache_key(data.sha256_arrays(images[order], labels[order]), self.config["classifier_epochs"],
+                                   VERIFIER_SEED, self.torch_device.type, role=f"verifier q={quality:.4g}")
+        return classifier.load_classifier(key, images[order], labels[order], self.config["accelerator"])
+
+    def verify(self, pool: Pool, quality: float, rng: np.random.Generator) -> np.ndarray:
+        """The verifier's confidence in its predicted digit minus ``CONFIDENT``: it accepts samples it
+        reads as a digit with probability >= 0.9 (a correctness check for unconditional digits)."""
+        from collapselab.tasks.mnist_vae import classifier
+
+        probs = classifier.probabilities(self._verifier(quality), pool["image"], self.torch_device)
+        return probs.max(axis=1) - CONFIDENT
+
+    def reward(self, pool: Pool) -> np.ndarray:
+        """log of the best verifier's confidence in its predicted digit (higher: a clearer digit)."""
+        from collapselab.tasks.mnist_vae import classifier
+
+        probs = classifier.probabilities(self._verifier(1.0), pool["image"], self.torch_device)
+        return np.log(np.maximum(probs.max(axis=1), 1e-12))
+
+    def features(self, pool: Pool) -> np.ndarray:
+        """The best verifier's 84-d penultimate features (not the evaluation's feature extractor, so
+        that a discriminator in this space does not optimise the Fréchet distance it is scored by)."""
+        from collapselab.tasks.mnist_vae import classifier
+
+        return classifier.embed(self._verifier(1.0), pool["image"], self.torch_device)[0]
+
     # ----------------------------------------------------------------- model
     def build_model(self, total_steps: int, options: Mapping[str, Any]) -> Any:
         from collapselab.tasks.mnist_vae.model import VAE
 
         c = self.config
-        return VAE(c["hidden"], c["layers"], c["latent"], c["lr"])
+        return VAE(c["hidden"], c["layers"], c["latent"], c["lr"], total_steps)
 
     def training_tensors(self, pool: Pool) -> list[Any]:
         import torch

@@ -13,13 +13,14 @@ linear-warmup cosine learning-rate schedule (as in nanoGPT and Hoffmann et al. 2
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from collapselab.toolkit.training import warmup_cosine
 
 BYTES = 256
 BOS = 256
@@ -149,13 +150,4 @@ class ByteGPT(pl.LightningModule):
             lr=c.lr,
             betas=(0.9, 0.99),
         )
-        warmup = max(1, round(c.warmup_fraction * c.total_steps))
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(1.0, (step - warmup) / max(1, c.total_steps - warmup))
-            return 0.1 + 0.45 * (1.0 + math.cos(math.pi * progress))
-
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        return warmup_cosine(optimizer, c.total_steps, round(c.warmup_fraction * c.total_steps), floor=0.1)

@@ -14,6 +14,7 @@ secondary metrics (:mod:`tasks.text_lm.metrics`) describe a fixed-seed set of sa
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from functools import cached_property
@@ -28,11 +29,13 @@ from collapselab.tasks.text_lm import corpus, metrics
 from collapselab.toolkit.torch_task import TorchTask
 
 if TYPE_CHECKING:
-    import torch
 
     from collapselab.tasks.text_lm.model import ByteGPT, GPTConfig
 
 EVAL_SEED = 20240401
+VERIFIER_SEED = 20240611
+VERIFIER_SHARE = 0.8  # of the reserve trains the verifier; the rest calibrates its threshold
+ACCEPT_QUANTILE = 0.95  # the verifier accepts text at most as surprising as 95% of held-out real text
 ARTIFACT_SAMPLES = 16
 
 _COMMON = {
@@ -186,6 +189,67 @@ class TextLMTask(TorchTask):
             **metrics.text_metrics(samples, test),
             "unigram_entropy_real": metrics.unigram_entropy(test),
         }
+
+    # ----------------------------------------------------- hooks for strategies
+    def _verifier_parts(self) -> tuple[np.ndarray, np.ndarray]:
+        reserve = self._split.reserve
+        if len(reserve) < 10:
+            raise TaskError(f"task {self.name!r}: the reserve holds {len(reserve)} chunks, too few to train a verifier; "
+                            "lower train_chunks")
+        cut = max(1, round(VERIFIER_SHARE * len(reserve)))
+        return reserve[:cut], reserve[cut:]
+
+    def _verifier(self, quality: float) -> tuple[ByteGPT, float]:
+        """A byte model independent of the generator chain: the task's architecture trained with its
+        own seed for ``quality`` times the preset's step budget on 80% of the reserve (real text
+        outside the real pool and the test set); quality 0 is the untrained model (uninformative).
+        Returns the model and its acceptance threshold: the 95th percentile of its bits per byte on
+        the other 20% of the reserve. Cached on disk, keyed by everything it depends on."""
+        import torch
+
+        from collapselab.toolkit import cache
+        from collapselab.toolkit.training import budget_loader, load_state, save_state, train
+
+        if not 0.0 <= quality <= 1.0:
+            raise TaskError(f"task {self.name!r}: verifier quality must be in [0, 1], got {quality}")
+        fit_on, calibrate = self._verifier_parts()
+        steps = round(quality * self.config["steps"])
+        key = {"role": "text verifier", "steps": steps, "seed": VERIFIER_SEED, "batch": self.config["batch_size"],
+               "model": {k: self.config[k] for k in ("context", "n_layer", "n_head", "d_model", "lr", "dropout")},
+               "reserve_sha256": hashlib.sha256(fit_on.tobytes()).hexdigest(), "torch": torch.__version__}
+
+        def build() -> ByteGPT:
+            if steps == 0:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(VERIFIER_SEED)
+                    return self.build_model(1, self.fit_options).eval()
+            rng = np.random.default_rng(VERIFIER_SEED)
+            loader = budget_loader([torch.tensor(fit_on)], np.ones(len(fit_on)), self.config["batch_size"], steps, rng)
+            model, _ = train(lambda: self.build_model(steps, self.fit_options), loader, rng, f"{self.name} (verifier)",
+                             steps=steps, accelerator=self.config["accelerator"], gradient_clip_val=1.0)
+            return model.eval()
+
+        model = cache.cached("text_lm/verifier", key, ".pt", build, save_state,
+                             lambda path: load_state(self.build_model(1, self.fit_options), path))
+        return model, float(np.quantile(self._bits_per_byte(model, calibrate), ACCEPT_QUANTILE))
+
+    def verify(self, pool: Pool, quality: float, rng: np.random.Generator) -> np.ndarray:
+        """Threshold minus the verifier's bits per byte: the verifier accepts a chunk at most as surprising
+        to it as 95% of held-out real text (a threshold, not a top-k: it may accept all or none)."""
+        model, threshold = self._verifier(quality)
+        return threshold - self._bits_per_byte(model, pool["tokens"])
+
+    def reward(self, pool: Pool) -> np.ndarray:
+        """Minus the best verifier's bits per byte of each chunk (higher: more fluent)."""
+        model, _ = self._verifier(1.0)
+        return -self._bits_per_byte(model, pool["tokens"])
+
+    def features(self, pool: Pool) -> np.ndarray:
+        """The chunk's byte histogram (256 shares) and the best verifier's bits per byte."""
+        tokens = np.asarray(pool["tokens"])
+        histogram = np.stack([np.bincount(row, minlength=256) for row in tokens]).astype(np.float64) / tokens.shape[1]
+        model, _ = self._verifier(1.0)
+        return np.concatenate([histogram, self._bits_per_byte(model, tokens)[:, None]], axis=1)
 
     def write_artifacts(self, model: ByteGPT, generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
         """``samples-gen-XXXX.txt``: a few samples of this generation's model, as text."""
