@@ -228,7 +228,8 @@ def test_killing_the_sweep_ends_its_workers_and_a_rerun_resumes(tmp_path, monkey
     parent.communicate(timeout=30)
     assert wait_until_gone(worker), "the worker outlived its sweep"
     run = results.find_runs([tmp_path / "runs"])[0]
-    assert run.manifest["status"] != "complete" and len(run.records) == 2
+    log = (run.path / "sweep.log").read_text()
+    assert run.manifest["status"] == "interrupted" and len(run.records) == 2, log  # the worker recorded its stop
 
     rerun = sweep_process(args, env)
     stdout, stderr = rerun.communicate(timeout=120)
