@@ -28,7 +28,7 @@ from collapselab.contracts import registry
 from collapselab.engine.rundir import load_run
 from collapselab.errors import CollapseLabError, PluginError
 from collapselab.operations import submission, sweep
-from collapselab.operations.jobs import Job
+from collapselab.operations.jobs import Job, available_cpus
 from collapselab.operations.launchers import LauncherSettings
 from collapselab.scoring import scorer
 from collapselab.scoring.report import strategy_display
@@ -111,7 +111,7 @@ def published_threads(entry: Mapping[str, Any], tasks: Sequence[str]) -> int | N
     value = found.pop() if len(found) == 1 else ""
     if not (value.isdigit() and int(value) > 0):
         return None
-    return min(int(value), sweep.available_cpus())  # a submission cannot ask for 4096 threads
+    return min(int(value), available_cpus())  # a submission cannot ask for 4096 threads
 
 
 def _seeds_text(seeds: Sequence[int]) -> str:
