@@ -15,6 +15,7 @@ class AccumulateSubsample(Strategy):
     name = "accumulate-subsample"
     citation = "Kazdan et al. 2024, arXiv 2410.16713"
     parameters = {"size_factor": 1.0}
+    size_factor: float
 
     def check_parameters(self) -> None:
         if self.size_factor <= 0:

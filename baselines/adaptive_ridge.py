@@ -52,6 +52,7 @@ class AdaptiveRidge(Strategy):
     name = "adaptive-ridge"
     citation = "Dohmatob, Feng & Kempe 2024, arXiv 2402.07712"
     parameters = {"signal_energy": 1.0}
+    signal_energy: float
 
     def check_parameters(self) -> None:
         if self.signal_energy <= 0:

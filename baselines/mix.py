@@ -17,6 +17,7 @@ class Mix(Strategy):
     name = "mix"
     citation = "Bertrand et al. 2024 (ICLR); Alemohammad et al. 2024 (ICLR)"
     parameters = {"real_fraction": 0.5}
+    real_fraction: float
 
     def check_parameters(self) -> None:
         if not 0.0 <= self.real_fraction <= 1.0:

@@ -31,7 +31,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     from collapselab.leaderboard import rules, site, text
 
     start = time.perf_counter()
-    board = site.build(Path(args.out), Path(args.submissions), rules.Rules(preset=args.preset), args.skip_invalid)
+    board = site.build(Path(args.out), Path(args.submissions), rules.Rules(preset=args.preset), args.skip_invalid,
+                       date=args.date)
     for excluded in board["excluded"]:
         print(f"left out {excluded['file']}: {len(excluded['problems'])} problem(s)")
     print(text.overall(board))
@@ -89,6 +90,8 @@ def register(sub: Any) -> None:
         q.add_argument("--preset", default=LEADERBOARD_PRESET, help=f"the leaderboard's preset (default {LEADERBOARD_PRESET})")
         q.add_argument("--skip-invalid", action="store_true",
                        help="build without invalid files (they are listed on the site) instead of refusing")
+        q.add_argument("--date", default=None, metavar="YYYY-MM-DD",
+                       help="the build date shown on every page (default: the newest run's date in the submissions)")
         if action == "serve":
             q.add_argument("--port", type=int, default=8000)
             q.add_argument("--no-build", action="store_true", help="serve --out as it is")

@@ -1,40 +1,62 @@
 """``collapselab leaderboard build``: submissions -> a static website.
 
-Reads the JSON files only (never imports or runs submitted code), validates all of them,
-aggregates (:mod:`leaderboard.aggregate`) and writes::
+Reads the JSON files only (never imports or runs submitted code), validates all of them and
+their galleries, aggregates (:mod:`collapselab.leaderboard.aggregate`) and writes::
 
-    index.html                  overall tables (standard and extra-real-data tracks)
-    task-<task>.html            per task: curves, entries, secondary metrics
-    img/<task>-loss.png, img/<task>-metrics.png
+    index.html                  how to read the board, the overview figure, one table per track,
+                                the partial-coverage table (when the board has one), the tasks
+    task-<task>.html            per task: curves, entries, secondary metrics, samples per generation
+    img/overview[-log].png      every task's collapse ratio on one axis per entry
+    img/<task>-loss[-log].png, img/<task>-metrics[-log].png   (-log: where curves span decades)
+    img/gallery/<entry>/<task>-<generation>-<k>.png          the entries' sample images
     static/style.css, static/sort.js
     data/leaderboard.json       the numbers the pages show
     data/submissions/*.json     the submission files, byte for byte
-    data/submission.schema.json
+    data/submission.schema.json, data/gallery.schema.json
 
-Every text from a submission goes through Jinja's autoescaping, links must be http(s), and a
-Content-Security-Policy allows only the site's own script. The site works opened from disk.
-The build writes into a temporary folder and then replaces the output folder, which must be
-new, empty, or a previous build (it holds ``.collapselab-site``): the same submissions
-give byte-identical files.
+Tracks: the tables follow ``board["tracks"]`` when the board lists them (names, or objects with
+``name`` and ``description``), else the tracks of the entries in board order; an entry marked
+``partial`` goes to the partial-coverage table (per-task scores, no overall rank).
+
+Every text from a submission or gallery goes through Jinja's autoescaping, links must be http(s),
+gallery images are validated PNGs written under names the builder makes, and a
+Content-Security-Policy allows only the site's own script, style and images. The site works
+opened from disk. The build writes into a temporary folder and then replaces the output folder,
+which must be new, empty, or a previous build (it holds ``.collapselab-site``). The same
+submissions give byte-identical files: the build date on every page is the newest run's
+``timings.updated`` in the submissions (or ``date`` when given), never the clock.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import io
+import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from collapselab.errors import CollapseLabError, SubmissionError
+from collapselab.errors import CollapseLabError, ParameterError, SubmissionError
 from collapselab.leaderboard import SUBMISSIONS, aggregate, rules, validate
-from collapselab.operations import submission
+from collapselab.operations import gallery, submission
 from collapselab.scoring import plots
 from collapselab.storage import strict_json
+from collapselab.storage.atomic import default_mode
 
 HERE = Path(__file__).resolve().parent
 MARKER = ".collapselab-site"
+OVERVIEW_PANELS = 16
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+TRACK_NOTES = {
+    "standard": "Strategies that train on the task's real pool and their models' samples only, "
+                "within the task's optimiser-step budget per fit.",
+    "extra compute": "Strategies that spend more optimiser steps per fit than the task's budget: more training "
+                     "can hide collapse, so they are ranked separately.",
+    "extra real data": "Strategies that draw fresh real data every generation (oracles). They see more real data "
+                       "than the standard track allows, so they are ranked separately.",
+}
 
 
 def _sig(value: float | None, digits: int = 4) -> str:
@@ -85,6 +107,53 @@ def _version() -> str:
         return "unknown"
 
 
+def build_date(entries: Mapping[str, Mapping[str, Any]], date: str | None = None) -> str:
+    """``date`` (YYYY-MM-DD) if given, else the day of the newest ``timings.updated`` of the entries' runs."""
+    if date is not None:
+        if not DATE.match(date):
+            raise ParameterError(f"--date must look like 2025-01-31, got {date!r}")
+        return date
+    stamps = [str(run["manifest"]["timings"].get("updated", "")) for entry in entries.values()
+              for section in entry["tasks"].values() for run in section["runs"]]
+    days = [stamp[:10] for stamp in stamps if DATE.match(stamp[:10])]
+    return max(days) if days else "unknown date"
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def tables(board: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The overall tables in order: one per track with ranked entries, then one table of the
+    entries that cover only some of the ranked tasks (per-task scores, no overall rank).
+
+    Tracks and their members come from ``board["tracks"]`` (``name``, ``ranked`` and ``partial``
+    entry names, optionally ``description``); a board without it is read from the entries'
+    ``track`` and ``rank`` fields."""
+    by_name = {e["name"]: e for e in board["entries"]}
+    listed = board.get("tracks") or [
+        {"name": name, "ranked": [e["name"] for e in board["entries"] if e["track"] == name and e.get("rank") is not None],
+         "partial": [e["name"] for e in board["entries"] if e["track"] == name and e.get("rank") is None]}
+        for name in dict.fromkeys(e["track"] for e in board["entries"])
+    ]
+    found: list[dict[str, Any]] = []
+    for track in listed:
+        rows = [by_name[name] for name in track["ranked"]]
+        if rows:
+            found.append({"id": f"track-{_slug(track['name'])}", "title": f"{track['name'].capitalize()} track",
+                          "note": track.get("description") or TRACK_NOTES.get(track["name"], ""), "rows": rows, "ranked": True})
+    partial = [by_name[name] for track in listed for name in track["partial"]]
+    if partial:
+        found.append({"id": "partial", "title": "Entries that cover some tasks", "ranked": False, "rows": partial,
+                      "note": "Entries that do not cover every ranked task: their per-task scores, and no overall rank "
+                              "(an entry is never ranked by the tasks it left out)."})
+    for table in found:
+        table["extra_real"] = any((e.get("extra_real_fraction") or 0) > 0 for e in table["rows"])
+        table["extra_compute"] = any((e.get("budget_ratio") or 0) > 1 + 1e-6 for e in table["rows"])
+        table["tracks_shown"] = not table["ranked"]
+    return found
+
+
 def _write(path: Path, text: str) -> None:
     """Plain writes: the whole site is built in a temporary folder that replaces the old one at once."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,23 +167,113 @@ def _prepare(out: Path) -> Path:
         raise CollapseLabError(f"{out} exists and is not a leaderboard build; choose a new or empty folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    tmp.chmod(0o755)
+    tmp.chmod(default_mode(directory=True))
     return tmp
 
 
-def _render(board: Mapping[str, Any], entries: Mapping[str, Any], sources: Mapping[str, Path], tmp: Path) -> None:
+# ---------------------------------------------------------------- figures
+def _figure_pair(draw: Any, panels: Sequence[Sequence[plots.Series]], path: Path) -> dict[str, Any]:
+    """Draw the linear figure and, where a panel's curves span decades, the logarithmic one; returns both names."""
+    draw(path, False)
+    found = {"src": f"img/{path.name}", "log": None}
+    if any(plots.spans_decades(series) for series in panels):
+        log = path.with_name(path.stem + "-log.png")
+        draw(log, True)
+        found["log"] = f"img/{log.name}"
+    return found
+
+
+def _task_figures(task: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], palette: Mapping[str, Any],
+                  img: Path) -> dict[str, Any]:
+    name = task["name"]
+
+    def series(curve: str) -> list[plots.Series]:
+        return [plots.Series(f"{e['name']} (n={len(e['tasks'][name]['seeds'])})", palette[e["name"]], e["tasks"][name][curve],
+                             dashed=e["track"] != "standard") for e in rows]
+
+    loss, ratio = series("curve"), series("ratio_curve")
+    figures: dict[str, Any] = {"loss": _figure_pair(lambda path, log: plots.curves_figure(name, task["loss_unit"], loss, ratio, path, log),
+                                    [loss, ratio], img / f"{name}-loss.png")}
+    metrics = {
+        metric: [plots.Series(e["name"], palette[e["name"]], e["tasks"][name]["metrics"][metric]["curve"],
+                              dashed=e["track"] != "standard") for e in rows if metric in e["tasks"][name]["metrics"]]
+        for metric in sorted({m for e in rows for m in e["tasks"][name]["metrics"]})
+    }
+    figures["metric_names"] = sorted(metrics)
+    if metrics:
+        figures["metrics"] = _figure_pair(lambda path, log: plots.metrics_figure(metrics, path, log),
+                                          list(metrics.values()), img / f"{name}-metrics.png")
+    return figures
+
+
+def _overview(board: Mapping[str, Any], img: Path) -> dict[str, Any]:
+    task_colours = plots.colours([t["name"] for t in board["tasks"]])
+    panels = []
+    for entry in board["entries"][:OVERVIEW_PANELS]:
+        series = [plots.Series(task, task_colours[task], row["ratio_curve"]) for task, row in sorted(entry["tasks"].items())]
+        panels.append((f"{entry['name']} ({entry['track']})" if entry["track"] != "standard" else entry["name"], series))
+    everything = [s for _, series in panels for s in series]
+    found = _figure_pair(lambda path, log: plots.overview_figure(panels, path, log), [everything], img / "overview.png")
+    found["shown"], found["total"] = len(panels), len(board["entries"])
+    return found
+
+
+# ---------------------------------------------------------------- galleries
+def load_galleries(entries: Mapping[str, Mapping[str, Any]], submissions: Path) -> tuple[dict[str, Any], list[str]]:
+    """entry name -> its validated gallery (entries without one are left out), and the problems of invalid ones."""
+    found: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, entry in sorted(entries.items()):
+        try:
+            data = gallery.read_for(Path(submissions) / f"{name}.json", entry)
+        except SubmissionError as exc:
+            problems.extend(exc.problems)
+            continue
+        if data is not None:
+            found[name] = data
+    return found, problems
+
+
+def _gallery_pages(galleries: Mapping[str, Any], img: Path) -> dict[str, dict[str, Any]]:
+    """task -> entry -> {seed, items}; the images are written under ``img/gallery/`` (names from validated fields)."""
+    from PIL import Image
+
+    pages: dict[str, dict[str, Any]] = {}
+    for name, data in sorted(galleries.items()):
+        for task, section in sorted(data["tasks"].items()):
+            items = []
+            for item in section["generations"]:
+                images = []
+                for index, image in enumerate(item.get("images", [])):
+                    png = gallery.decode_png(image["png"])
+                    file = img / "gallery" / name / f"{task}-{item['generation']:04d}-{index}.png"
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                    file.write_bytes(png)
+                    with Image.open(io.BytesIO(png)) as opened:
+                        width, height = opened.size
+                    images.append({"src": f"img/gallery/{name}/{file.name}", "caption": image["caption"],
+                                   "width": width, "height": height})
+                items.append({"generation": item["generation"], "images": images, "texts": item.get("texts", [])})
+            pages.setdefault(task, {})[name] = {"seed": section["seed"], "items": items}
+    return pages
+
+
+# ---------------------------------------------------------------- pages
+def _render(board: Mapping[str, Any], entries: Mapping[str, Any], sources: Mapping[str, Path],
+            galleries: Mapping[str, Any], tmp: Path, date: str) -> None:
     env = environment()
-    common = {"board": board, "version": _version()}
-    standard = [e for e in board["entries"] if e["track"] == "standard"]
-    extra = [e for e in board["entries"] if e["track"] != "standard"]
-    _write(tmp / "index.html", env.get_template("index.html").render(standard=standard, extra=extra, **common))
+    common = {"board": board, "version": _version(), "built": date}
+    img = tmp / "img"
+    overview = _overview(board, img)
+    _write(tmp / "index.html", env.get_template("index.html").render(tables=tables(board), overview=overview, **common))
     palette = plots.colours([e["name"] for e in board["entries"]])
+    samples = _gallery_pages(galleries, img)
     for task in board["tasks"]:
         rows = [e for e in board["entries"] if task["name"] in e["tasks"]]
-        rows.sort(key=lambda e: -(e["tasks"][task["name"]]["score"] or {"mean": -float("inf")})["mean"])
-        plots.loss_figure(task, rows, palette, tmp / "img" / f"{task['name']}-loss.png")
-        metrics = plots.metrics_figure(task, rows, palette, tmp / "img" / f"{task['name']}-metrics.png")
-        page = env.get_template("task.html").render(task=task, rows=rows, metrics=metrics, **common)
+        rows.sort(key=lambda e: (-(e["tasks"][task["name"]]["score"] or {"mean": -float("inf")})["mean"], e["name"]))
+        figures = _task_figures(task, rows, palette, img)
+        page = env.get_template("task.html").render(task=task, rows=rows, figures=figures,
+                                                    samples=samples.get(task["name"], {}), **common)
         _write(tmp / f"task-{task['name']}.html", page)
     for name in ("style.css", "sort.js"):
         (tmp / "static").mkdir(exist_ok=True)
@@ -123,28 +282,37 @@ def _render(board: Mapping[str, Any], entries: Mapping[str, Any], sources: Mappi
     (data / "submissions").mkdir(parents=True)
     _write(data / "leaderboard.json", strict_json.dumps(board, indent=1) + "\n")
     _write(data / "submission.schema.json", strict_json.dumps(submission.SUBMISSION_SCHEMA, indent=1) + "\n")
+    _write(data / "gallery.schema.json", strict_json.dumps(gallery.GALLERY_SCHEMA, indent=1) + "\n")
     for name in sorted(entries):
         shutil.copyfile(sources[name], data / "submissions" / f"{name}.json")
     (tmp / MARKER).write_text("built by collapselab leaderboard build\n")
 
 
 def build(
-    out: Path, submissions: Path = SUBMISSIONS, policy: rules.Rules = rules.LEADERBOARD, skip_invalid: bool = False
+    out: Path,
+    submissions: Path = SUBMISSIONS,
+    policy: rules.Rules = rules.LEADERBOARD,
+    skip_invalid: bool = False,
+    date: str | None = None,
 ) -> dict[str, Any]:
-    """Validate every submission in ``submissions`` and write the site to ``out``; returns the board.
+    """Validate every submission (and gallery) in ``submissions`` and write the site to ``out``; returns the board.
 
     Invalid files stop the build, all of them reported at once, and the old site stays; with
-    ``skip_invalid`` the site is built without them and lists them with their problems."""
+    ``skip_invalid`` the site is built without them (an invalid gallery: without the gallery)
+    and lists them with their problems."""
     entries, problems = validate.load_entries(submissions, policy)
+    galleries, gallery_problems = load_galleries(entries, submissions)
+    problems += gallery_problems
     if problems and not skip_invalid:
         raise SubmissionError(problems)
     if not entries:
         raise CollapseLabError(f"no valid submissions (*.json) in {submissions}")
+    built = build_date(entries, date)
     board = aggregate.aggregate(entries)
     board["excluded"] = validate.invalid_files(Path(submissions), problems)
     tmp = _prepare(out)
     try:
-        _render(board, entries, {name: Path(submissions) / f"{name}.json" for name in entries}, tmp)
+        _render(board, entries, {name: Path(submissions) / f"{name}.json" for name in entries}, galleries, tmp, built)
         if Path(out).exists():
             shutil.rmtree(out)
         tmp.replace(out)

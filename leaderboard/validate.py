@@ -14,6 +14,7 @@ from typing import Any
 
 from collapselab.errors import SubmissionError
 from collapselab.leaderboard import aggregate, rules
+from collapselab.operations import gallery
 
 
 def dry_run_problems(name: str, entry: Mapping[str, Any], others: Mapping[str, Any], source: str) -> list[str]:
@@ -60,7 +61,8 @@ def invalid_files(directory: Path, problems: Sequence[str]) -> list[dict[str, An
 
 def check_files(paths: Sequence[Path], policy: rules.Rules = rules.LEADERBOARD,
                 references: Mapping[str, Any] | None = None) -> tuple[list[str], bool]:
-    """One line per valid file, every problem of the others, and whether all passed; ``references``
+    """One line per valid file (and its gallery, if it has one), every problem of the others, and
+    whether all passed; ``references``
     (the published entries) are what each file is aggregated beside in the dry run."""
     lines, ok = [], True
     for path in paths:
@@ -69,11 +71,13 @@ def check_files(paths: Sequence[Path], policy: rules.Rules = rules.LEADERBOARD,
             found = dry_run_problems(entry["name"], entry, references or {}, str(path))
             if found:
                 raise SubmissionError(found)
+            samples = gallery.read_for(Path(path), entry)
         except SubmissionError as exc:
             ok = False
             lines.append(f"INVALID {path}")
             lines.extend(f"  {problem}" for problem in exc.problems)
             continue
         tasks = ", ".join(f"{task} (seeds {len(s['runs'])})" for task, s in entry["tasks"].items())
-        lines.append(f"ok      {path}: entry {entry['name']!r}, preset {entry['preset']}, {tasks}")
+        shown = f"gallery of {', '.join(samples['tasks']) or 'no task'}" if samples is not None else "no gallery"
+        lines.append(f"ok      {path}: entry {entry['name']!r}, preset {entry['preset']}, {tasks}; {shown}")
     return lines, ok

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -11,3 +12,15 @@ import pytest
 def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["COLLAPSELAB_CACHE"] = str(tmp_path_factory.mktemp("collapselab-cache"))
     os.environ.setdefault("WANDB_MODE", "offline")
+
+
+@pytest.fixture(scope="session")
+def sample_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Seed-0 runs (smoke preset, one synthetic generation) of the three tasks that write sample
+    artifacts (MNIST grids, text samples, SDF conformers): the raw material of galleries."""
+    from tests.helpers import run_strategy
+
+    root = tmp_path_factory.mktemp("sample-runs")
+    for task in ("mnist_vae", "text_lm", "conformer_diffusion"):
+        run_strategy(root, task, "replace", seed=0, overrides={"generations": 1})
+    return root

@@ -1,144 +1,22 @@
-"""The ``collapselab`` command line."""
+"""The ``collapselab`` command line: the parser, error reporting and the ``sweep`` command.
+
+The other commands live in one module per group (:mod:`.catalog`: list, show; :mod:`.runs`:
+run, report; :mod:`.results`: submit, export); installed packages add more through the
+entry-point group ``collapselab.commands`` (the leaderboard's commands arrive that way).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
-from collapselab.contracts import registry
-from collapselab.engine.loop import CHECKPOINT_SECONDS
-from collapselab.contracts.params import parse_assignment, parse_seeds
-from collapselab.errors import USER_ERRORS, CollapseLabError, ParameterError, ResultFileError
-
-
-# ------------------------------------------------------------------- list
-def cmd_list(args: argparse.Namespace) -> int:
-    from tabulate import tabulate
-
-    what = args.what
-    if what in ("tasks", "all"):
-        rows = []
-        for name in registry.task_names():
-            try:
-                cls = registry.task_class(name)
-            except CollapseLabError as exc:
-                rows.append([name, "-", "(unavailable)", "-", str(exc)])
-                continue
-            hint = registry.install_hint(cls)
-            modality = cls.metadata.modality if not hint else f"{cls.metadata.modality} (unavailable: {hint})"
-            rows.append([name, cls.version, modality, ", ".join(cls.presets), cls.metadata.citation])
-        headers = ["task", "version", "modality", "presets", "source"]
-        print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
-    if what == "all":
-        print()
-    if what in ("strategies", "all"):
-        rows = []
-        for name in registry.strategy_names():
-            try:
-                cls = registry.strategy_class(name)
-            except CollapseLabError as exc:
-                rows.append([name, "-", "(unavailable)", str(exc)])
-                continue
-            params = ", ".join(f"{k}={v}" for k, v in cls.parameters.items()) or "-"
-            track = "extra real data" if cls.uses_extra_real_data else "standard"
-            rows.append([name, params, track, cls.citation])
-        headers = ["strategy", "parameters (defaults)", "track", "source"]
-        print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
-    return 0
-
-
-# -------------------------------------------------------------------- run
-def _overrides(assignments: Sequence[str]) -> dict[str, Any]:
-    return dict(parse_assignment(a) for a in assignments)
-
-
-_ROW = "{:>5} {:>4} {:>12} {:>12} {:>8} {:>10} {:>11} {:>8} {:>9} {:>7}"
-
-
-def _row_printer() -> Callable[[Path, Mapping[str, Any], Mapping[str, Any]], None]:
-    """A loop listener printing one aligned table row per finished generation."""
-    header_done = [False]
-
-    def show(run_dir: Path, manifest: Mapping[str, Any], record: Mapping[str, Any]) -> None:
-        metrics, composition, seconds = record["metrics"], record["composition"], record["seconds"]
-        if not header_done[0]:
-            header = ("seed", "gen", "loss", "theory", "real", "synthetic", "examples", "fit s", "sample s", "eval s")
-            tqdm.write(_ROW.format(*header))
-            header_done[0] = True
-        tqdm.write(
-            _ROW.format(
-                manifest["seed"],
-                record["generation"],
-                f"{metrics['loss']:.5g}",
-                f"{metrics['theory_loss']:.5g}" if "theory_loss" in metrics else "-",
-                composition["real"],
-                sum(composition["synthetic"].values()),
-                record["compute"]["examples"],
-                f"{seconds['fit']:.2f}",
-                f"{seconds['sample']:.2f}",
-                f"{seconds['evaluate']:.2f}",
-            )
-        )
-
-    return show
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from collapselab.engine.loop import RunSpec, execute
-    from collapselab.scoring.report import build_report
-
-    task = registry.make_task(args.task, args.preset, _overrides(args.set))
-    strategy = registry.make_strategy(args.strategy)
-    seeds = parse_seeds(args.seeds)
-    generations = task.default_generations if args.generations is None else args.generations
-    if generations < 0:
-        raise ParameterError("--generations must be >= 0")
-    listeners: list[Any] = [_row_printer()]
-    logger = None
-    if args.wandb:
-        from collapselab.operations.wandb_logger import WandbLogger
-
-        logger = WandbLogger(project=args.wandb_project)
-        listeners.append(logger)
-    runs = []
-    try:
-        for seed in seeds:
-            spec = RunSpec(task, strategy, seed, generations, Path(args.out), strategy_spec=args.strategy,
-                           hook_timeout=args.hook_timeout, checkpoint_seconds=args.checkpoint_seconds)
-            runs.append(execute(spec, listeners, progress=not args.no_progress))
-            print(f"seed {seed}: {runs[-1].path}", file=sys.stderr)
-    finally:
-        if logger is not None:
-            logger.close()
-    text, files = build_report(runs, Path(args.report_dir))
-    print()
-    print(text)
-    for file in files:
-        print(f"wrote {file}")
-    return 0
-
-
-# ----------------------------------------------------------------- report
-def cmd_report(args: argparse.Namespace) -> int:
-    from collapselab.engine.rundir import find_runs
-    from collapselab.scoring.report import build_report
-
-    runs = find_runs([Path(p) for p in args.run_dirs])
-    if not runs:
-        raise ResultFileError(f"no run directories found under {', '.join(args.run_dirs)}")
-    unfinished = [r for r in runs if not r.complete]
-    text, files = build_report(runs, Path(args.out))
-    print(text)
-    for run in unfinished:
-        print(f"note: {run.path} is {run.manifest['status']} ({len(run.records)} generations recorded)")
-    for file in files:
-        print(f"wrote {file}")
-    return 0
+from collapselab.cli import catalog, results, runs
+from collapselab.contracts.params import parse_seeds
+from collapselab.errors import USER_ERRORS
 
 
 # ------------------------------------------------------------------ sweep
@@ -190,55 +68,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 130 if outcome.interrupted else (0 if outcome.ok else 1)
 
 
-# ----------------------------------------------------------------- submit
-def cmd_submit(args: argparse.Namespace) -> int:
-    from collapselab.operations import submit
-
-    notes = submit.write_entry([Path(p) for p in args.run_dirs], Path(args.out), args.name, args.description, args.url,
-                               merge_into=args.merge)
-    print("\n".join(notes))
-    return 0
-
-
 # ----------------------------------------------------------------- parser
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("collapselab")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="collapselab",
         description="CollapseLab: measure model collapse under recursive training, across modalities.",
     )
+    parser.add_argument("--version", action="version", version=f"collapselab {package_version()}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("list", help="list tasks and strategies")
-    p.add_argument("what", nargs="?", choices=["tasks", "strategies", "all"], default="all")
-    p.set_defaults(func=cmd_list)
-
-    p = sub.add_parser("run", help="run one strategy on one task for one or more seeds")
-    p.add_argument("--task", required=True, help="task name (collapselab list tasks)")
-    p.add_argument(
-        "--strategy",
-        required=True,
-        help="strategy name, NAME[key=value,...], or path/to/file.py:ClassName",
-    )
-    p.add_argument("--preset", default="cpu", help="smoke | cpu (default, the leaderboard's) | paper")
-    p.add_argument("--generations", type=int, default=None, help="synthetic generations after generation 0")
-    p.add_argument("--seeds", default="0", help="e.g. 0-4 or 0,1,2 (default 0)")
-    p.add_argument("--out", default="runs", help="root folder of run directories (default runs/)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a task config key")
-    p.add_argument("--report-dir", default="reports", help="where the summary plot goes (default reports/)")
-    p.add_argument("--wandb", action="store_true", help="also log every generation to Weights & Biases")
-    p.add_argument("--wandb-project", default="collapselab")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--hook-timeout", type=float, default=None, metavar="SECONDS",
-                   help="fail a strategy hook that runs longer than this (default: no limit)")
-    p.add_argument("--checkpoint-seconds", type=float, default=CHECKPOINT_SECONDS, metavar="SECONDS",
-                   help=f"longest time between durable checkpoints of a run (default {CHECKPOINT_SECONDS:g})")
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("report", help="tables and plots over run directories")
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories or folders holding them")
-    p.add_argument("--out", default="reports", help="where the PNG plots and report.json go (default reports/)")
-    p.set_defaults(func=cmd_report)
+    catalog.register(sub)
+    runs.register(sub)
 
     p = sub.add_parser(
         "sweep",
@@ -265,15 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("submit", help="write a leaderboard submission from finished run directories")
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories or folders holding them")
-    p.add_argument("--name", help="entry name: lowercase letters, digits, '.', '_', '-'")
-    p.add_argument("--description", help="one paragraph: what the strategy does")
-    p.add_argument("--url", default=None, help="http(s) link to the paper or code")
-    p.add_argument("--out", required=True, help="the submission file, e.g. leaderboard/submissions/NAME.json")
-    p.add_argument("--merge", action="store_true", help="add these runs' tasks to the existing entry in --out")
-    p.set_defaults(func=cmd_submit)
-
+    results.register(sub)
     for group in command_groups():
         group(sub)
     return parser
@@ -291,11 +132,36 @@ def command_groups() -> list[Any]:
     return [ep.load() for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda ep: ep.name)]
 
 
+def _progress_only_on_terminals(args: argparse.Namespace) -> None:
+    """Progress bars redraw one line with carriage returns: on a terminal that is a bar, in a log
+    file (Slurm, CI) a pile of frames. Off a terminal the commands print their per-generation or
+    per-run lines only."""
+    if hasattr(args, "no_progress") and not sys.stderr.isatty():
+        args.no_progress = True
+
+
+def _quiet_closed_pipe() -> int:
+    """``collapselab list | head``: the reader has gone; say nothing and leave like a program killed by SIGPIPE."""
+    try:
+        stdout = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (captured output)
+        return 128 + 13
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stdout)  # the interpreter's final flush must not fail again
+    os.close(devnull)
+    return 128 + 13
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _progress_only_on_terminals(args)
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        return _quiet_closed_pipe()
     except USER_ERRORS as exc:
         if args.debug:
             raise

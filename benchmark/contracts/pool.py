@@ -80,9 +80,8 @@ class Pool:
             bad = {k: a.shape for k, a in arrays.items() if a.ndim < 2 or a.shape[1] != replicas}
             if bad:
                 raise PoolError(f"with replicas={replicas} every array needs shape (n, {replicas}, ...); got {bad}")
-        if np.isscalar(origin):
-            origin = np.full(n, int(origin), dtype=np.int64)
-        origin = np.asarray(origin, dtype=np.int64)
+        count = int(n or 0)
+        origin = np.full(count, int(origin), dtype=np.int64) if isinstance(origin, int | np.integer) else np.asarray(origin, dtype=np.int64)
         if origin.shape != (n,):
             raise PoolError(f"origin must have shape ({n},), got {origin.shape}")
         if n and origin.min() < REAL:
@@ -179,7 +178,7 @@ class Pool:
 
     def by_origin(self, origin: int | Iterable[int]) -> Pool:
         """The items whose origin is ``origin`` (or any of several origins)."""
-        wanted = np.atleast_1d(np.asarray(list(origin) if not np.isscalar(origin) else origin))
+        wanted = np.atleast_1d(np.asarray(origin if isinstance(origin, int | np.integer) else list(origin)))
         return self.subset(np.flatnonzero(np.isin(self._origin, wanted)))
 
     @staticmethod
@@ -252,7 +251,7 @@ class Pool:
             return False
         if (self.weight is None) != (other.weight is None):
             return False
-        if self.weight is not None and not np.array_equal(self.weight, other.weight):
+        if self.weight is not None and other.weight is not None and not np.array_equal(self.weight, other.weight):
             return False
         return all(np.array_equal(self[k], other[k]) for k in self.keys)
 
@@ -265,7 +264,8 @@ class Pool:
             arrays["__weight__"] = self._weight
         arrays["__meta__"] = np.frombuffer(json.dumps({"replicas": self._replicas}).encode(), dtype=np.uint8)
         buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
+        savez: Any = np.savez  # numpy's stubs do not type **arrays
+        savez(buffer, **arrays)
         atomic_write_bytes(Path(path), buffer.getvalue())
 
     @classmethod

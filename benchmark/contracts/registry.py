@@ -64,7 +64,7 @@ def strategy_names() -> list[str]:
     return sorted(set(_STRATEGIES) | set(_entry_points(STRATEGY_GROUP)))
 
 
-def _load(kind: str, name: str, local: Mapping[str, type], group: str, base: type) -> type:
+def _load(kind: str, name: str, local: Mapping[str, Any], group: str, base: Any) -> Any:
     if name in local:
         return local[name]
     eps = _entry_points(group)
@@ -73,7 +73,7 @@ def _load(kind: str, name: str, local: Mapping[str, type], group: str, base: typ
         plural = {"task": "tasks", "strategy": "strategies"}[kind]
         raise PluginError(f"unknown {kind} {name!r}; known {plural}: {known}")
     try:
-        cls = eps[name].load()
+        cls: Any = eps[name].load()
     except Exception as exc:  # any import-time failure of a plugin is reported the same way
         raise PluginError(f"{kind} {name!r} ({eps[name].value}) failed to import: {type(exc).__name__}: {exc}") from exc
     _check_class(kind, name, cls, base)
@@ -82,10 +82,11 @@ def _load(kind: str, name: str, local: Mapping[str, type], group: str, base: typ
     return cls
 
 
-def _check_class(kind: str, label: str, cls: Any, base: type) -> None:
+def _check_class(kind: str, label: str, cls: Any, base: Any) -> None:
     if not (inspect.isclass(cls) and issubclass(cls, base)):
         raise PluginError(f"{kind} {label!r} is {cls!r}, not a subclass of collapselab.{base.__name__}")
-    if not isinstance(getattr(cls, "name", None), str) or not cls.name:
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
         raise PluginError(f"{kind} {label!r} needs a non-empty class attribute `name`")
 
 

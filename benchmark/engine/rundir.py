@@ -104,7 +104,7 @@ def read_records(directory: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     text = strict_json.read_text(path)
-    records = []
+    records: list[dict[str, Any]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue

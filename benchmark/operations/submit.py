@@ -16,7 +16,7 @@ from typing import Any
 
 from collapselab.engine.rundir import Run, find_runs
 from collapselab.errors import SubmissionError
-from collapselab.operations import submission
+from collapselab.operations import artifacts, gallery, submission
 from collapselab.scoring.report import strategy_display
 
 RECORD_FIELDS = ("generation", "metrics", "composition", "compute", "seconds", "fit_options")
@@ -119,11 +119,13 @@ def write_entry(
     description: str | None,
     url: str | None,
     merge_into: bool = False,
+    with_gallery: bool = True,
 ) -> list[str]:
     """Build the entry from ``run_dirs`` (merged into ``out`` if asked), write it, return notes for the user.
 
-    Notes list what the file holds and, if it breaks a leaderboard rule (preset, seeds...),
-    why ``leaderboard validate`` will refuse it.
+    With ``with_gallery``, the runs' sample artifacts also go to the entry's gallery file
+    (:func:`collapselab.operations.gallery.path_for`; merged like the entry). Notes list what
+    the files hold and how to check them with the leaderboard's rules.
     """
     # the existing entry may hold a stale section of a task being re-run: it is checked after the merge
     existing = submission.read(out) if merge_into and Path(out).exists() else None
@@ -132,13 +134,44 @@ def write_entry(
     url = url if url is not None else (existing["url"] if existing else None)
     if not name or not description:
         raise SubmissionError(["--name and --description are required (unless --merge reads them from an existing entry)"])
-    entry = build(find_runs(list(run_dirs)), name, description, url)
+    runs = find_runs(list(run_dirs))
+    entry = build(runs, name, description, url)
     if existing is not None:
         entry = merge(existing, entry)
+    samples, gallery_notes = _gallery(runs, entry, out, merge_into) if with_gallery else (None, [])
     submission.write(out, entry)
     notes = [f"wrote {out}: entry {entry['name']!r}, strategy {strategy_display(entry['strategy']['name'], entry['strategy']['params'])}, "
              f"preset {entry['preset']}"]
     notes += [f"  {task}: seeds {[run['seed'] for run in section['runs']]}, G={section['generations']}"
               for task, section in entry["tasks"].items()]
+    notes += gallery_notes
+    if samples is not None:
+        path = gallery.path_for(out)
+        gallery.write(path, samples, entry)
+        shown = ", ".join(f"{task} (seed {s['seed']}, {len(s['generations'])} generations)" for task, s in samples["tasks"].items())
+        notes.append(f"wrote {path}: samples of {shown}, {path.stat().st_size / 1024:.0f} KiB")
+    elif with_gallery:
+        notes.append("no sample artifacts in these runs: no gallery written")
+        if gallery.path_for(out).exists():
+            gallery.path_for(out).unlink()
+            notes.append(f"removed {gallery.path_for(out)}, the gallery of an earlier version of this entry")
     notes.append(f"check it with the leaderboard's rules: collapselab leaderboard validate {out}")
     return notes
+
+
+def _gallery(runs: Sequence[Run], entry: Mapping[str, Any], out: Path, merge_into: bool) -> tuple[dict[str, Any] | None, list[str]]:
+    """The entry's gallery from ``runs`` and notes; with ``merge_into``, the existing gallery's
+    other tasks are kept if it still fits the merged entry (else it is replaced)."""
+    samples = artifacts.fitting_gallery(runs, entry["name"])
+    notes: list[str] = []
+    if merge_into:
+        try:
+            kept = gallery.read_for(out, entry)
+        except SubmissionError as exc:
+            kept = None
+            notes.append(f"the existing gallery does not fit the merged entry ({exc.problems[0]}); it is replaced")
+        if kept is not None:
+            fresh = {run.task for run in runs}
+            samples["tasks"] = dict(sorted({**{t: s for t, s in kept["tasks"].items() if t not in fresh},
+                                            **samples["tasks"]}.items()))
+    return (samples if samples["tasks"] else None), notes

@@ -1,8 +1,17 @@
-"""The per-task figures of the site: loss and collapse-ratio curves, and the secondary metrics.
+"""The one plotting module: the figures of ``collapselab report`` and of the leaderboard site.
 
-Every curve is the mean over seeds with its 95% bootstrap band (the numbers computed in
-:mod:`leaderboard.aggregate`); an entry keeps its colour on every page. PNGs are written
-without a timestamp, so the same numbers give the same bytes.
+Every curve is a :class:`Series`: a mean per generation over seeds with its 95% band (or no
+band: a theory curve, a single seed). The figures:
+
+- :func:`curves_figure`: held-out loss and collapse ratio L_g/L_0 per generation, one series per
+  strategy or entry (the report's figure per setting, the site's figure per task);
+- :func:`metrics_figure`: small multiples of the secondary metrics;
+- :func:`overview_figure`: every task's collapse ratio on one axis per entry (the site's index).
+
+An axis gets a logarithmic scale when asked (``log=True``) and its curves are positive and span
+at least a factor :data:`DECADE` (:func:`spans_decades`); the site draws both versions and lets
+the reader switch. PNGs are written without a timestamp or software tag, so the same numbers
+give the same bytes.
 """
 
 from __future__ import annotations
@@ -10,32 +19,42 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 PNG_METADATA = {"Software": None}
+DECADE = 10.0
+DPI = 110
+
+
+@dataclass(frozen=True)
+class Series:
+    """One curve: ``band`` holds ``mean`` and (optionally) ``low``/``high`` per generation."""
+
+    label: str
+    colour: Any
+    band: Mapping[str, Sequence[float | None]]
+    dashed: bool = False
+    markers: bool = True
 
 
 def colours(names: Sequence[str]) -> dict[str, Any]:
+    """A fixed colour per name (sorted), so an entry or task keeps its colour on every figure."""
     import matplotlib
 
     palette = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
     return {name: palette(index % palette.N) for index, name in enumerate(sorted(names))}
 
 
-def _draw(ax: Any, curve: Mapping[str, Sequence[float | None]], colour: Any, label: str, dashed: bool) -> None:
-    generations = list(range(len(curve["mean"])))
-    ax.plot(generations, curve["mean"], marker="o", ms=2.5, lw=1.4, color=colour, label=label, ls="--" if dashed else "-")
-    if all(v is not None for v in curve["low"]):
-        ax.fill_between(generations, curve["low"], curve["high"], color=colour, alpha=0.15, linewidth=0)
+def _values(series: Sequence[Series]) -> list[float]:
+    return [float(v) for s in series for key in ("mean", "low", "high") for v in s.band.get(key) or () if v is not None]
 
 
-def _save(fig: Any, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, metadata=PNG_METADATA)
-    plt.close(fig)
+def spans_decades(series: Sequence[Series]) -> bool:
+    """Whether the curves are all positive and their largest value is at least DECADE times the smallest."""
+    values = _values(series)
+    return bool(values) and min(values) > 0 and max(values) / min(values) >= DECADE
 
 
 def _pyplot() -> Any:
@@ -47,34 +66,60 @@ def _pyplot() -> Any:
     return plt
 
 
-def loss_figure(task: Mapping[str, Any], entries: Sequence[Mapping[str, Any]], palette: Mapping[str, Any], path: Path) -> None:
-    """Held-out loss and L_g/L_0 per generation for every entry on ``task``."""
+def _save(fig: Any, path: Path) -> None:
+    plt = _pyplot()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, metadata=PNG_METADATA)
+    plt.close(fig)
+
+
+def _draw(ax: Any, series: Series) -> None:
+    mean = list(series.band["mean"])
+    generations = list(range(len(mean)))
+    ax.plot(generations, mean, marker="o" if series.markers else None, ms=2.5, lw=1.4, color=series.colour,
+            label=series.label, ls="--" if series.dashed else "-")
+    low, high = series.band.get("low"), series.band.get("high")
+    if low is not None and high is not None and len(low) == len(mean) and all(v is not None for v in [*low, *high]):
+        ax.fill_between(generations, low, high, color=series.colour, alpha=0.15, linewidth=0)
+
+
+def _axis(ax: Any, series: Sequence[Series], log: bool, title: str, fontsize: float = 10) -> None:
+    for one in series:
+        _draw(ax, one)
+    logarithmic = log and spans_decades(series)
+    if logarithmic:
+        ax.set_yscale("log")
+    ax.set_title(title + (" (log scale)" if logarithmic else ""), fontsize=fontsize)
+    ax.set_xlabel("generation", fontsize=8 if fontsize < 10 else None)
+    ax.grid(alpha=0.3, which="both" if logarithmic else "major")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+
+
+def curves_figure(
+    title: str,
+    loss_unit: str,
+    loss: Sequence[Series],
+    ratio: Sequence[Series],
+    path: Path,
+    log: bool = False,
+    subtitle: str | None = None,
+) -> None:
+    """Held-out loss (left) and collapse ratio L_g/L_0 (right) per generation."""
     plt = _pyplot()
     fig, (ax_loss, ax_ratio) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
-    for entry in entries:
-        row = entry["tasks"][task["name"]]
-        dashed = entry["track"] != "standard"
-        label = f"{entry['name']} (n={len(row['seeds'])})"
-        _draw(ax_loss, row["curve"], palette[entry["name"]], label, dashed)
-        _draw(ax_ratio, row["ratio_curve"], palette[entry["name"]], label, dashed)
-    ax_loss.set_title(f"{task['name']}: held-out loss, mean and 95% CI over seeds", fontsize=10)
-    label = textwrap.fill(f"{task['loss_unit']} (lower is better)", width=45)
-    ax_loss.set_ylabel(label, fontsize=8)
-    ax_ratio.set_title("collapse ratio L_g / L_0", fontsize=10)
+    _axis(ax_loss, loss, log, f"{title}: held-out loss, mean and 95% CI over seeds")
+    ax_loss.set_ylabel(textwrap.fill(f"{loss_unit} (lower is better)", width=45), fontsize=8)
+    _axis(ax_ratio, ratio, log, "collapse ratio L_g / L_0")
     ax_ratio.axhline(1.0, color="grey", lw=0.8, ls=":")
-    for ax in (ax_loss, ax_ratio):
-        ax.set_xlabel("generation")
-        ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
     ax_loss.legend(fontsize=7, ncol=2)
+    if subtitle:
+        fig.suptitle(subtitle, fontsize=9)
     _save(fig, path)
 
 
-def metrics_figure(
-    task: Mapping[str, Any], entries: Sequence[Mapping[str, Any]], palette: Mapping[str, Any], path: Path
-) -> list[str]:
-    """Small multiples of the secondary metrics; returns the metrics drawn (none: no file)."""
-    names = sorted({m for entry in entries for m in entry["tasks"][task["name"]]["metrics"]})
+def metrics_figure(metrics: Mapping[str, Sequence[Series]], path: Path, log: bool = False) -> list[str]:
+    """Small multiples, one panel per secondary metric; returns the metrics drawn (none: no file)."""
+    names = sorted(metrics)
     if not names:
         return []
     plt = _pyplot()
@@ -82,17 +127,45 @@ def metrics_figure(
     rows = math.ceil(len(names) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.8 * columns, 3.0 * rows), squeeze=False, constrained_layout=True)
     for ax, metric in zip(axes.flat, names):
-        for entry in entries:
-            found = entry["tasks"][task["name"]]["metrics"].get(metric)
-            if found is not None:
-                _draw(ax, found["curve"], palette[entry["name"]], entry["name"], entry["track"] != "standard")
-        ax.set_title(metric, fontsize=9)
-        ax.set_xlabel("generation", fontsize=8)
+        _axis(ax, metrics[metric], log, metric, fontsize=9)
         ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=6)
     _save(fig, path)
     return names
+
+
+def overview_figure(panels: Sequence[tuple[str, Sequence[Series]]], path: Path, log: bool = False) -> None:
+    """One panel per entry, every task's collapse ratio L_g/L_0 on the panel's one axis (shared
+    across panels): how far each modality degrades, on one normalised scale."""
+    plt = _pyplot()
+    columns = min(4, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.9 * rows + 0.5), squeeze=False, sharey=True,
+                             constrained_layout=True)
+    everything = [s for _, series in panels for s in series]
+    logarithmic = log and spans_decades(everything)
+    for ax, (title, series) in zip(axes.flat, panels):
+        for one in series:
+            _draw(ax, one)
+        ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3, which="both" if logarithmic else "major")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        if logarithmic:
+            ax.set_yscale("log")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("L_g / L_0" + (" (log scale)" if logarithmic else ""), fontsize=8)
+    for ax in axes[-1, :]:
+        ax.set_xlabel("generation", fontsize=8)
+    legend: dict[str, Any] = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    fig.legend(list(legend.values()), list(legend), loc="outside upper center", ncol=min(len(legend), 6), fontsize=8,
+               frameon=False)
+    _save(fig, path)

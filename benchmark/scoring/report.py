@@ -1,8 +1,13 @@
 """Reports over run directories: per-generation tables (mean ± std over seeds, collapse
-ratios, bootstrap CIs), a summary with the normalised score, and PNG plots of the curves."""
+ratios, bootstrap CIs), a summary with the normalised score, and PNG plots of the curves.
+
+A report's files are named by the sha256 of their content (:func:`content_key`), so a new
+report never overwrites an earlier one and the same runs always give the same files."""
 
 from __future__ import annotations
 
+import hashlib
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +19,7 @@ from tabulate import tabulate
 
 from collapselab.engine.identity import params_hash
 from collapselab.engine.rundir import Run
-from collapselab.scoring import scorer
+from collapselab.scoring import plots, scorer
 from collapselab.storage import strict_json
 from collapselab.storage.atomic import atomic_write_text
 
@@ -89,7 +94,8 @@ def generation_table(group: Group) -> str:
 
 
 def summary_rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
-    """Per group: seeds, L_0, L_G, L_G/L_0 and the normalised score against replace (if present)."""
+    """Per group: seeds, L_0, L_G, L_G/L_0 and the score over the whole curve against replace
+    (:func:`collapselab.scoring.scorer.paired_score`, paired by seed; if replace is in the report)."""
     replace = {g.setting: g for g in groups if g.strategy == "replace"}
     rows = []
     for group in groups:
@@ -107,12 +113,26 @@ def summary_rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
         }
         base = replace.get(group.setting)
         if base is not None and base.generations() - 1 >= last:
-            ours = {run.seed: run.curve() for run in group.runs}
-            theirs = {run.seed: run.curve() for run in base.runs}
-            scores = scorer.paired_scores(ours, theirs, last)
-            row["score"] = scorer.summarize(scores) if scores else None
+            ours = {run.seed: run.curve()[: last + 1] for run in group.runs}
+            theirs = {run.seed: run.curve()[: last + 1] for run in base.runs}
+            row["score"] = scorer.paired_score(ours, theirs)
         rows.append(row)
     return rows
+
+
+def _as_json(value: Any) -> Any:
+    """A summary or score as strict-JSON data (an infinite standard error, one seed, as null)."""
+    if isinstance(value, scorer.Summary | scorer.Score):
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in value.as_dict().items()}
+    return value
+
+
+def _score_text(score: scorer.Score | None) -> str:
+    if score is None:
+        return "n/a"
+    if score.ci_low is None or score.ci_high is None:
+        return f"{score.mean:.3f} [unbounded]"
+    return f"{score.mean:.3f} [{score.ci_low:.3f}, {score.ci_high:.3f}]"
 
 
 def summary_table(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -124,63 +144,63 @@ def summary_table(rows: Sequence[Mapping[str, Any]]) -> str:
             r["initial"].format(),
             r["final"].format(),
             r["ratio"].format(3),
-            "n/a" if r["score"] is None else r["score"].format(3),
+            _score_text(r["score"]),
         ]
         for r in rows
     ]
-    headers = ["strategy", "seeds", "G", "L_0", "L_G", "L_G/L_0", "normalised score"]
+    headers = ["strategy", "seeds", "G", "L_0", "L_G", "L_G/L_0", "score [95% CI]"]
     return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
-def plot_setting(groups: Sequence[Group], path: Path) -> None:
-    """Loss (mean and 95% bootstrap band over seeds) and collapse ratio per generation."""
-    import matplotlib
+def band(curves: np.ndarray) -> dict[str, list[float | None]]:
+    """Mean and 95% bootstrap band per generation of ``curves`` (seeds x generations)."""
+    stats_ = [scorer.summarize(curves[:, g].tolist()) for g in range(curves.shape[1])]
+    return {"mean": [s.mean for s in stats_], "low": [s.ci_low for s in stats_], "high": [s.ci_high for s in stats_]}
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, (ax_loss, ax_ratio) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
-    colors = plt.get_cmap("tab10")
-    for index, group in enumerate(groups):
-        color = colors(index % 10)
-        for ax, curves in ((ax_loss, group.curves()), (ax_ratio, group.curves() / group.curves()[:, :1])):
-            gens = np.arange(curves.shape[1])
-            stats_ = [scorer.summarize(curves[:, g]) for g in gens]
-            mean = np.array([s.mean for s in stats_])
-            ax.plot(gens, mean, marker="o", ms=3, color=color, label=f"{group.strategy} (n={len(group.runs)})")
-            if len(group.runs) > 1:
-                low = np.array([s.ci_low for s in stats_])
-                high = np.array([s.ci_high for s in stats_])
-                ax.fill_between(gens, low, high, color=color, alpha=0.18, linewidth=0)
-        if group.has_metric("theory_loss"):
-            theory = group.curves("theory_loss")[0]
-            ax_loss.plot(np.arange(len(theory)), theory, ls="--", color=color, lw=1, label=f"{group.strategy}: theory")
+def group_bands(group: Group) -> dict[str, Any]:
+    """The curves one group plots: loss and L_g/L_0 bands over seeds, and the theory curve if any."""
+    losses = group.curves()
+    found: dict[str, Any] = {"loss": band(losses), "ratio": band(losses / losses[:, :1])}
+    if group.has_metric("theory_loss"):
+        found["theory"] = [float(v) for v in group.curves("theory_loss")[0]]
+    return found
+
+
+def plot_setting(groups: Sequence[Group], bands: Sequence[Mapping[str, Any]], path: Path) -> None:
+    """Loss (mean and 95% bootstrap band over seeds) and collapse ratio per generation, one
+    colour per strategy; logarithmic where the curves span a decade (:mod:`collapselab.scoring.plots`)."""
+    palette = plots.colours([g.strategy for g in groups])
+    loss, ratio = [], []
+    for group, curves in zip(groups, bands):
+        label = f"{group.strategy} (n={len(group.runs)})"
+        loss.append(plots.Series(label, palette[group.strategy], curves["loss"]))
+        ratio.append(plots.Series(label, palette[group.strategy], curves["ratio"]))
+        if "theory" in curves:
+            loss.append(plots.Series(f"{group.strategy}: theory", palette[group.strategy], {"mean": curves["theory"]},
+                                     dashed=True, markers=False))
     first = groups[0]
-    ax_loss.set_title(f"{first.task}: held-out loss (mean, 95% CI over seeds)")
-    ax_loss.set_ylabel("loss (lower is better)")
-    ax_ratio.set_title("collapse ratio L_g / L_0")
-    ax_ratio.axhline(1.0, color="grey", lw=0.8, ls=":")
-    for ax in (ax_loss, ax_ratio):
-        ax.set_xlabel("generation")
-        ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    ax_loss.legend(fontsize=8)
-    fig.suptitle(first.setting, fontsize=9)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plots.curves_figure(first.task, "loss", loss, ratio, path, log=True, subtitle=first.setting)
+
+
+def content_key(data: Any) -> str:
+    """A short sha256 of ``data``'s canonical JSON: the name of a report, so that a report
+    never replaces another (the same runs give the same name and the same bytes)."""
+    return hashlib.sha256(strict_json.dumps(data, indent=0).encode()).hexdigest()[:12]
 
 
 def build_report(runs: Sequence[Run], out: Path) -> tuple[str, list[Path]]:
-    """The report text (tables) and the PNG/JSON files written under ``out``."""
+    """The report text (tables) and the files written under ``out``: ``report-<key>.json`` and
+    one ``report-<key>-<task>-<preset>-<config>.png`` per setting, ``key`` naming the content."""
     groups = group_runs(runs)
     if not groups:
         return "no generations recorded in these runs", []
     by_setting: dict[str, list[Group]] = defaultdict(list)
     for group in groups:
         by_setting[group.setting].append(group)
-    sections, files = [], []
+    sections: list[str] = []
     summaries: list[dict[str, Any]] = []
+    curves: list[dict[str, Any]] = []
     for setting, members in by_setting.items():
         sections.append(f"== {setting}")
         for group in members:
@@ -189,14 +209,20 @@ def build_report(runs: Sequence[Run], out: Path) -> tuple[str, list[Path]]:
         rows = summary_rows(members)
         sections.append(f"\nsummary\n{summary_table(rows)}\n")
         summaries.extend(rows)
+        curves.extend({"setting": setting, "strategy": g.strategy, "seeds": [r.seed for r in g.runs], **group_bands(g)}
+                      for g in members)
+    data = {
+        "summary": [{k: _as_json(v) for k, v in row.items()} for row in summaries],
+        "curves": curves,
+    }
+    key = content_key(data)
+    files = []
+    for setting, members in by_setting.items():
         first = members[0]
-        png = out / f"report-{first.task}-{first.preset}-{params_hash(first.config)}.png"
-        plot_setting(members, png)
+        png = out / f"report-{key}-{first.task}-{first.preset}-{params_hash(first.config)}.png"
+        plot_setting(members, [c for c in curves if c["setting"] == setting], png)
         files.append(png)
-    data = [
-        {k: (v.as_dict() if isinstance(v, scorer.Summary) else v) for k, v in row.items()} for row in summaries
-    ]
-    summary_path = out / "report.json"
-    atomic_write_text(summary_path, strict_json.dumps({"summary": data}, indent=2) + "\n")
+    summary_path = out / f"report-{key}.json"
+    atomic_write_text(summary_path, strict_json.dumps(data, indent=2) + "\n")
     files.append(summary_path)
     return "\n".join(sections), files

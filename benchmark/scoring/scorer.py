@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 CONFIDENCE = 0.95
@@ -76,7 +77,7 @@ class Summary:
         return f"{self.mean:.{digits}g} ± {self.std:.2g}"
 
 
-def _finite(values: Sequence[float]) -> np.ndarray:
+def _finite(values: ArrayLike) -> np.ndarray:
     x = np.asarray(values, dtype=np.float64)
     if x.size == 0:
         raise ValueError("cannot summarise zero values")
@@ -85,7 +86,7 @@ def _finite(values: Sequence[float]) -> np.ndarray:
     return x
 
 
-def summarize(values: Sequence[float], standard_errors: Sequence[float] | None = None, trials: int | None = None) -> Summary:
+def summarize(values: ArrayLike, standard_errors: ArrayLike | None = None, trials: int | None = None) -> Summary:
     """Mean of per-seed ``values`` with a Student-t interval over seeds, or, given each seed's
     Monte-Carlo ``standard_errors`` over ``trials`` independent replicates, the pooled interval."""
     x = _finite(values)

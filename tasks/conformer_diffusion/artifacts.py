@@ -13,7 +13,7 @@ from collapselab.tasks.conformer_diffusion.data import ConformerData
 
 
 def write_sdf(
-    path: Path, data: ConformerData, mols: Sequence[int], generated: Sequence[np.ndarray], generation: int
+    path: Path, data: ConformerData, mols: Sequence[int] | np.ndarray, generated: Sequence[np.ndarray], generation: int
 ) -> None:
     """One SDF record per generated conformer, named after its molecule, generation and index."""
     from rdkit import Chem

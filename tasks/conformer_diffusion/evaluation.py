@@ -70,7 +70,7 @@ def bond_mae(data: ConformerData, m: int, generated: np.ndarray) -> float:
 
 
 def ensemble_metrics(
-    data: ConformerData, mols: Sequence[int], generated: Sequence[np.ndarray], threshold: float
+    data: ConformerData, mols: Sequence[int] | np.ndarray, generated: Sequence[np.ndarray], threshold: float
 ) -> dict[str, float]:
     """COV-R/MAT-R/COV-P/MAT-P (heavy atoms, ``threshold`` in A) and bond-length MAE, averaged
     over molecules; ``generated[i]`` holds molecule ``mols[i]``'s conformers (k, atoms, 3)."""

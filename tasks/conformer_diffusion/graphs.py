@@ -43,6 +43,12 @@ class Batch:
 class GraphIndex(torch.nn.Module):
     """The graph table as (non-persistent) buffers, and :meth:`batch` to assemble batches."""
 
+    n_atoms: torch.Tensor
+    atom_ptr: torch.Tensor
+    atom_feat: torch.Tensor
+    edge_pad: torch.Tensor
+    rel_pad: torch.Tensor
+
     def __init__(self, table: GraphTable) -> None:
         super().__init__()
         n_atoms = table.n_atoms

@@ -14,7 +14,7 @@ output rotates (and inverts) with the input and ignores translations (tested num
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,7 @@ class FourierTime(torch.nn.Module):
 
     def __init__(self, features: int) -> None:
         super().__init__()
+        self.freq: torch.Tensor
         self.register_buffer("freq", torch.logspace(0, 3, features // 2, base=2.0) * math.pi, persistent=False)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
@@ -67,7 +68,8 @@ def _mlp(sizes: list[int]) -> torch.nn.Sequential:
 def _uvu(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: o3.Irreps) -> tuple[o3.Irreps, list[tuple]]:
     """Channel-wise ('uvu') tensor-product paths whose output type occurs in ``irreps_out``."""
     wanted = {ir for _, ir in irreps_out}
-    mid, instructions = [], []
+    mid: list[tuple[int, o3.Irrep]] = []
+    instructions: list[tuple[int, int, int, str, bool]] = []
     for i, (mul, ir_in) in enumerate(irreps_in):
         for j, (_, ir_sh) in enumerate(irreps_sh):
             for ir in ir_in * ir_sh:
@@ -203,7 +205,7 @@ class ConformerDiffusion(pl.LightningModule):
         eps = torch.randn_like(pos)
         return (weight * self.item_losses(mol, pos, t, eps)).mean()
 
-    def configure_optimizers(self) -> Mapping[str, Any]:
+    def configure_optimizers(self) -> Any:
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=0.0)
 
         return warmup_cosine(optimizer, self.max_steps, self.warmup, floor=0.05)

@@ -65,7 +65,7 @@ class Ensembles:
         ptr = self.block_ptr
         return self.coords[ptr[m] : ptr[m + 1]].reshape(int(self.counts[m]), int(self.n_atoms[m]), 3)
 
-    def select(self, indices: Sequence[int]) -> Ensembles:
+    def select(self, indices: Sequence[int] | np.ndarray) -> Ensembles:
         """The ensembles of molecules ``indices``, in that order."""
         return Ensembles(
             smiles=tuple(self.smiles[int(m)] for m in indices),
@@ -95,8 +95,8 @@ def embed(smiles: str, count: int, settings: EmbedSettings) -> np.ndarray:
 
     mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
     params = rdDistGeom.ETKDGv3()
-    params.randomSeed = molecule_seed(smiles, settings.seed)
-    params.numThreads = 1
+    params.randomSeed = molecule_seed(smiles, settings.seed)  # type: ignore[assignment]
+    params.numThreads = 1  # type: ignore[assignment]
     with rdBase.BlockLogs():
         ids = list(rdDistGeom.EmbedMultipleConfs(mol, count, params))
         if not ids:

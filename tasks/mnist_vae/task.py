@@ -68,7 +68,7 @@ class MnistVaeTask(TorchTask):
         "smoke": {**_COMMON, "n_train": 300, "n_test": 200, "hidden": 64, "latent": 8, "steps": 40,
                   "batch_size": 32, "eval_samples": 200, "iw_samples": 4, "classifier_epochs": 1,
                   "accelerator": "cpu", "generations": 3},
-        "cpu": {**_COMMON, "n_train": 3000, "n_test": 1000, "hidden": 400, "latent": 20, "steps": 1875,
+        "cpu": {**_COMMON, "n_train": 2600, "n_test": 1000, "hidden": 400, "latent": 20, "steps": 1875,
                 "batch_size": 64, "eval_samples": 1000, "iw_samples": 50, "classifier_epochs": 30,
                 "accelerator": "cpu", "generations": 10},
         "paper": {**_COMMON, "source": "idx", "n_train": 30000, "n_test": 10000, "hidden": 512, "layers": 2,

@@ -14,6 +14,7 @@ linear-warmup cosine learning-rate schedule (as in nanoGPT and Hoffmann et al. 2
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import pytorch_lightning as pl
 import torch
@@ -62,7 +63,7 @@ class Block(nn.Module):
         b, t, d = x.shape
         q, k, v = self.qkv(x).split(d, dim=2)
         shape = (b, t, self.n_head, d // self.n_head)
-        return tuple(z.view(shape).transpose(1, 2) for z in (q, k, v))  # type: ignore[return-value]
+        return q.view(shape).transpose(1, 2), k.view(shape).transpose(1, 2), v.view(shape).transpose(1, 2)
 
     def _finish(self, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
         b, _, t, _ = attended.shape
@@ -125,7 +126,7 @@ class ByteGPT(pl.LightningModule):
         """Next-byte logits ``(batch, 256)`` after feeding ``tokens`` ``(batch,)`` at ``position``."""
         x = self.token(tokens[:, None]) + self.position.weight[position]
         for block, layer_cache in zip(self.blocks, cache):
-            x = block.step(x, layer_cache, position)
+            x = cast(Block, block).step(x, layer_cache, position)
         return self.head(self.ln(x))[:, 0]
 
     def byte_nll(self, items: torch.Tensor) -> torch.Tensor:
@@ -141,7 +142,7 @@ class ByteGPT(pl.LightningModule):
         per_item = self.byte_nll(items).mean(dim=1)
         return (per_item * weights).mean()
 
-    def configure_optimizers(self) -> dict:
+    def configure_optimizers(self) -> Any:
         c = self.config
         decay = [p for p in self.parameters() if p.dim() >= 2]
         no_decay = [p for p in self.parameters() if p.dim() < 2]

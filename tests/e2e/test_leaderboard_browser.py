@@ -1,81 +1,251 @@
-"""End to end: the built site in a real headless browser (Debian's chromium), opened from disk.
+"""End to end: the built site in a real headless browser (Debian's chromium driven by Playwright),
+opened from disk, at desktop widths (1400 and 2200 px) and on a phone (390 px).
 
-Every entry is listed, clicking a column header re-sorts the table, submitted HTML shows as
-text, the Content-Security-Policy lets the site's own script and images through, and a
-screenshot is saved in the test's folder.
+Every column of the overall tables is on screen at desktop widths (bounding boxes inside the
+viewport, no horizontal scrolling), a phone gets cards without horizontal page scroll and a
+navigation that wraps, clicking a column header re-sorts, a gallery opens and its images load,
+the log-scale switch swaps the figure, submitted HTML shows as text, and the Content-Security-
+Policy lets the site's own script and images through (no console errors). Screenshots go to the
+test's folder and are copied to ``$COLLAPSELAB_SCREENS`` (default ``/tmp/collapselab-screens``).
+No browser is downloaded: the tests use the system's chromium and are skipped without it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from collapselab.leaderboard import SUBMISSIONS, site
-from tests.e2e.chromium_cdp import Browser, find_chromium
+from collapselab.engine.rundir import find_runs
+from collapselab.leaderboard import SUBMISSIONS, rules, site
+from collapselab.operations import artifacts, gallery
 
-CHROMIUM = find_chromium()
+playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[test]')")
+CHROMIUM = next((c for c in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")) if c and Path(c).is_file()),
+                None)
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="no chromium binary on PATH (Debian: apt-get install chromium; .ci/run installs it)"
+    CHROMIUM is None, reason="no chromium binary (Debian: apt-get install chromium; .ci/run installs it); no browser is downloaded"
 )
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+DESKTOP = [(1400, 900), (2200, 1200)]
+PHONE = (390, 844)
 HOSTILE = "<script>document.title = 'pwned'</script><b>bold</b>"
+SCREENS = Path(os.environ.get("COLLAPSELAB_SCREENS", "/tmp/collapselab-screens"))
 
 
-def rows(browser: Browser, table: str) -> list[str]:
-    return browser.evaluate(f"Array.from(document.querySelectorAll('#{table} tbody tr')).map(r => r.dataset.entry)")
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, sample_runs) -> tuple[Path, dict[str, Any]]:
+    """The committed entries, a hostile copy of one of them, and galleries made from real sample runs."""
+    root = tmp_path_factory.mktemp("browser")
+    subs = root / "submissions"
+    shutil.copytree(SUBMISSIONS, subs)
+    hostile = json.loads((SUBMISSIONS / "mix.json").read_text())
+    hostile.update(name="html-in-text", description=HOSTILE + " " + "a long description " * 12)
+    (subs / "html-in-text.json").write_text(json.dumps(hostile))
+    runs = find_runs([sample_runs])
+    (subs / "galleries").mkdir(exist_ok=True)
+    for name in ("replace", "html-in-text"):
+        data = artifacts.entry_gallery(runs, name)
+        if name == "html-in-text":
+            data["tasks"]["text_lm"]["generations"][0]["texts"][0] = HOSTILE
+        (subs / "galleries" / f"{name}.json").write_text(json.dumps(data))
+    # the site, not the rules, is under test: entries made at an earlier preset still show every column
+    board = site.build(root / "site", subs, rules.Rules(installed=False))
+    return root / "site", board
 
 
-def column(browser: Browser, table: str, col: int) -> list[float | None]:
-    return browser.evaluate(
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def open_page(browser, built):
+    """open_page(name, width, height) -> a page on the built site; fails the test on console errors."""
+    pages, problems = [], []
+
+    def opener(name: str, width: int, height: int) -> Any:
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.on("console", lambda message: problems.append(message.text) if message.type in ("error", "warning") else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        file, _, anchor = name.partition("#")
+        page.goto((built[0] / file).as_uri() + (f"#{anchor}" if anchor else ""))
+        pages.append(page)
+        return page
+
+    yield opener
+    for page in pages:
+        page.close()
+    assert problems == []
+
+
+def screenshot(page: Any, tmp_path: Path, name: str) -> Path:
+    wait_for_images(page)
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, SCREENS / name)
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    return path
+
+
+def wait_for_images(page: Any) -> None:
+    """Load every visible image (lazy ones too) and wait for them; the CSP forbids the string
+    evaluation of wait_for_function, so poll from here."""
+    page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')")
+    for _ in range(200):
+        if page.evaluate("Array.from(document.images).filter(i => i.offsetParent !== null).every(i => i.complete)"):
+            return
+        page.wait_for_timeout(25)
+    raise AssertionError("images did not load")
+
+
+def rows(page: Any, table: str) -> list[str]:
+    return page.evaluate(f"Array.from(document.querySelectorAll('#{table} tbody tr')).map(r => r.dataset.entry)")
+
+
+def column(page: Any, table: str, col: int) -> list[float | None]:
+    return page.evaluate(
         f"Array.from(document.querySelectorAll('#{table} tbody tr'))"
         f".map(r => r.cells[{col}].dataset.value === '' ? null : parseFloat(r.cells[{col}].dataset.value))"
     )
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("browser")
-    subs = root / "submissions"
-    shutil.copytree(SUBMISSIONS, subs)
-    hostile = json.loads((SUBMISSIONS / "mix.json").read_text())
-    hostile.update(name="html-in-text", description=HOSTILE)
-    (subs / "html-in-text.json").write_text(json.dumps(hostile))
-    board = site.build(root / "site", subs)
-    return root, board
+OUTSIDE = """(width) => Array.from(document.querySelectorAll(SELECTOR)).filter(e => e.offsetParent !== null).map(e => {
+  const box = e.getBoundingClientRect();
+  return (box.left < -0.5 || box.right > width + 0.5) ? (e.textContent.trim().slice(0, 40) + ' ' + box.left + '..' + box.right) : null;
+}).filter(x => x)"""
 
 
-def test_table_lists_every_entry_and_sorts_on_header_clicks(built, tmp_path):
-    root, board = built
-    with Browser(CHROMIUM, tmp_path / "profile") as browser:
-        browser.open((root / "site" / "index.html").as_uri())
-        assert browser.evaluate("document.title") == "CollapseLab leaderboard"
-        listed = rows(browser, "overall") + rows(browser, "extra")
-        assert sorted(listed) == sorted(entry["name"] for entry in board["entries"])
-        assert rows(browser, "extra") == ["fresh-real"]
+def outside(page: Any, selector: str, width: int) -> list[str]:
+    return page.evaluate(OUTSIDE.replace("SELECTOR", json.dumps(selector)), width)
 
-        ranks = column(browser, "overall", 0)
-        assert ranks == sorted(ranks)
-        browser.click("#overall th[data-col='2'] button")  # overall score: best first
-        scores = column(browser, "overall", 2)
-        assert scores == sorted(scores, reverse=True)
-        assert browser.evaluate("document.querySelector(\"#overall th[data-col='2']\").getAttribute('aria-sort')") == "descending"
-        browser.screenshot(tmp_path / "leaderboard.png")
-        browser.click("#overall th[data-col='2'] button")
-        assert column(browser, "overall", 2) == sorted(scores)
-        browser.click("#overall th[data-col='1'] button")  # entry names, A to Z
-        assert rows(browser, "overall") == sorted(rows(browser, "overall"))
 
-        description = "document.querySelector('tr[data-entry=\"html-in-text\"] .description')"
-        assert browser.evaluate(f"{description}.textContent") == HOSTILE
-        assert browser.evaluate(f"{description}.children.length") == 0
-        assert browser.evaluate("document.title") == "CollapseLab leaderboard"
+def no_horizontal_scroll(page: Any) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
-        task = board["tasks"][0]["name"]
-        browser.open((root / "site" / f"task-{task}.html").as_uri())
-        assert browser.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 400)")
-        assert sorted(rows(browser, "entries")) == sorted(e["name"] for e in board["entries"] if task in e["tasks"])
-        browser.screenshot(tmp_path / f"task-{task}.png")
-        assert browser.console_problems() == []
-    shot = (tmp_path / "leaderboard.png").read_bytes()
-    assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 20_000
+
+@pytest.mark.parametrize("size", DESKTOP, ids=lambda s: f"{s[0]}px")
+def test_desktop_shows_every_column_and_sorts_on_header_clicks(open_page, built, tmp_path, size):
+    width, height = size
+    page = open_page("index.html", width, height)
+    board = built[1]
+    assert page.title() == "CollapseLab leaderboard"
+    tables = page.evaluate("Array.from(document.querySelectorAll('table.overall')).map(t => t.id)")
+    assert tables == [table["id"] for table in site.tables(board)] and "track-standard" in tables
+    listed = [name for table in tables for name in rows(page, table)]
+    assert sorted(listed) == sorted(entry["name"] for entry in board["entries"])  # every entry, once
+    if "partial" in tables:
+        assert column(page, "partial", 2) == [None] * len(rows(page, "partial"))  # no overall score, no rank
+    headers = page.evaluate("document.querySelectorAll('#track-standard thead tr.labels th').length")
+    assert headers == 4 + 2 * len(board["tasks"]) + 3
+    assert outside(page, "table.overall th, table.overall td", width) == []
+    assert no_horizontal_scroll(page)
+    assert page.evaluate("Array.from(document.querySelectorAll('.table-wrap')).every(w => w.scrollWidth <= w.clientWidth)")
+
+    ranks = column(page, "track-standard", 0)
+    assert ranks == sorted(ranks)
+    page.click("#track-standard th[data-col='2'] button")  # overall score: best first
+    scores = column(page, "track-standard", 2)
+    assert scores == sorted(scores, reverse=True)
+    assert page.get_attribute("#track-standard th[data-col='2']", "aria-sort") == "descending"
+    screenshot(page, tmp_path, f"index-{width}.png")
+    page.click("#track-standard th[data-col='2'] button")
+    assert column(page, "track-standard", 2) == sorted(scores)
+    page.click("#track-standard th[data-col='1'] button")  # entry names, A to Z
+    assert rows(page, "track-standard") == sorted(rows(page, "track-standard"))
+
+    for task in board["tasks"]:
+        task_page = open_page(f"task-{task['name']}.html", width, height)
+        assert outside(task_page, "#entries th, #entries td", width) == []
+        assert no_horizontal_scroll(task_page)
+
+
+def test_descriptions_take_one_line_and_open_on_click(open_page):
+    page = open_page("index.html", *DESKTOP[0])
+    summary = "tr[data-entry='html-in-text'] details.description summary"
+    closed = page.eval_on_selector(summary, "s => s.getBoundingClientRect().height")
+    page.click(summary)
+    opened = page.eval_on_selector(summary, "s => s.getBoundingClientRect().height")
+    assert closed < 20 < 2 * closed < opened
+    assert page.eval_on_selector("tr[data-entry='html-in-text'] details.description", "d => d.open")
+
+
+def test_submitted_html_shows_as_text(open_page):
+    page = open_page("index.html", *DESKTOP[0])
+    description = page.query_selector("tr[data-entry='html-in-text'] .description summary")
+    assert description.text_content().startswith(HOSTILE) and description.evaluate("d => d.children.length") == 0
+    assert page.title() == "CollapseLab leaderboard"
+    text_page = open_page("task-text_lm.html", *DESKTOP[0])
+    text_page.click("#samples-html-in-text > summary")
+    text_page.click("#samples-html-in-text details.excerpt > summary >> nth=0")
+    shown = text_page.query_selector("#samples-html-in-text details.excerpt pre")
+    assert shown.is_visible() and shown.text_content() == HOSTILE and shown.evaluate("p => p.children.length") == 0
+    assert text_page.title().startswith("text_lm")
+
+
+def test_a_gallery_opens_and_its_images_load(open_page, tmp_path):
+    page = open_page("task-mnist_vae.html", *DESKTOP[0])
+    images = "#samples-replace img"
+    assert not page.is_visible(images)
+    page.click("#samples-replace > summary")
+    assert page.eval_on_selector("#samples-replace", "d => d.open")
+    page.query_selector(images).scroll_into_view_if_needed()
+    wait_for_images(page)
+    loaded = page.eval_on_selector_all(images, "all => all.map(i => i.complete && i.naturalWidth)")
+    assert len(loaded) == 2 and all(width == artifacts.IMAGE_WIDTH for width in loaded)  # generations 0 and 1
+    screenshot(page, tmp_path, "task-mnist_vae-gallery-1400.png")
+    conformers = open_page("task-conformer_diffusion.html", *DESKTOP[0])
+    conformers.click("#samples-replace > summary")
+    conformers.query_selector("#samples-replace img").scroll_into_view_if_needed()
+    wait_for_images(conformers)
+    assert conformers.eval_on_selector_all("#samples-replace img", "all => all.every(i => i.naturalWidth > 0)")
+    assert gallery.MAX_IMAGES >= 1
+
+
+def test_the_log_scale_switch_swaps_the_figure(open_page):
+    page = open_page("task-linear_regression.html", *DESKTOP[0])
+    assert page.is_visible("#log-loss ~ figure img.linear") and not page.is_visible("#log-loss ~ figure img.log")
+    page.click("label[for='log-loss']")
+    assert page.is_visible("#log-loss ~ figure img.log") and not page.is_visible("#log-loss ~ figure img.linear")
+    wait_for_images(page)
+    assert page.eval_on_selector("#log-loss ~ figure img.log", "i => i.naturalWidth") > 400
+
+
+def test_a_permalink_targets_its_row(open_page, built):
+    page = open_page("index.html#entry-mix", *DESKTOP[0])
+    assert page.evaluate("document.querySelector(':target').dataset.entry") == "mix"
+    assert page.get_attribute("#entry-mix a.permalink", "href") == "#entry-mix"
+    assert "Built " in page.text_content("p.stamp") and "collapselab" in page.text_content("p.stamp")
+
+
+def test_a_phone_gets_cards_without_horizontal_scroll(open_page, built, tmp_path):
+    width, height = PHONE
+    for name in ["index.html", *(f"task-{task['name']}.html" for task in built[1]["tasks"])]:
+        page = open_page(name, width, height)
+        assert no_horizontal_scroll(page), name
+        assert outside(page, "header.site a, table.board td, table.board th, figure img", width) == [], name
+    page = open_page("index.html", width, height)
+    card = page.eval_on_selector("#track-standard tbody tr", "r => getComputedStyle(r).display")
+    assert card == "grid"
+    tops = page.eval_on_selector_all("header.site nav a", "all => all.map(a => Math.round(a.getBoundingClientRect().top))")
+    nav_rows = len(set(tops))
+    assert nav_rows >= 2  # the navigation wraps instead of overflowing
+    page.click("#track-standard th[data-col='2'] button")  # sorting works on the card view too
+    scores = column(page, "track-standard", 2)
+    assert scores == sorted(scores, reverse=True)
+    screenshot(page, tmp_path, "index-390.png")
+    task = open_page("task-mnist_vae.html", width, height)
+    task.click("#samples-replace > summary")
+    assert no_horizontal_scroll(task)
+    screenshot(task, tmp_path, "task-mnist_vae-390.png")

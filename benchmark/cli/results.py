@@ -1,0 +1,48 @@
+"""``collapselab submit`` (a leaderboard entry from run directories) and ``collapselab export``
+(every generation of runs or submissions as CSV or Parquet)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from collapselab.operations import submit
+
+    notes = submit.write_entry([Path(p) for p in args.run_dirs], Path(args.out), args.name, args.description, args.url,
+                               merge_into=args.merge, with_gallery=not args.no_gallery)
+    print("\n".join(notes))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from collapselab.operations import export
+
+    out = Path(args.out)
+    fmt = args.format or (out.suffix.lstrip(".") if out.suffix.lstrip(".") in export.FORMATS else "csv")
+    table = export.export([Path(p) for p in args.paths], out, fmt)
+    runs = table.groupby(["source", "task", "seed"], sort=False).ngroups
+    print(f"wrote {out}: {len(table)} rows (one per generation) from {runs} run(s), {len(table.columns)} columns, {fmt}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("submit", help="write a leaderboard submission from finished run directories")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories or folders holding them")
+    p.add_argument("--name", help="entry name: lowercase letters, digits, '.', '_', '-'")
+    p.add_argument("--description", help="one paragraph: what the strategy does")
+    p.add_argument("--url", default=None, help="http(s) link to the paper or code")
+    p.add_argument("--out", required=True, help="the submission file, e.g. leaderboard/submissions/NAME.json")
+    p.add_argument("--merge", action="store_true", help="add these runs' tasks to the existing entry in --out")
+    p.add_argument("--no-gallery", action="store_true",
+                   help="do not write the entry's gallery of samples (galleries/NAME.json beside --out)")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("export", help="every generation of runs or submissions as one CSV or Parquet table")
+    p.add_argument("paths", nargs="+", metavar="RUN_DIR_OR_SUBMISSION",
+                   help="run directories, folders of runs, submission files or folders of them")
+    p.add_argument("--format", choices=["csv", "parquet"], default=None, help="default: from --out's suffix, else csv")
+    p.add_argument("--out", required=True, help="the table to write, e.g. results.csv or results.parquet")
+    p.set_defaults(func=cmd_export)

@@ -1,0 +1,178 @@
+"""Results as data: run directories and submission files as one table (pandas), CSV or Parquet.
+
+One row per (task, strategy and parameters, seed, generation) of every run found, whatever it
+was read from. The columns are the identity of the run, then every field of the generation
+record, flattened along its JSON path::
+
+    source, entry, task, task_version, preset, config_hash, config, strategy, strategy_name,
+    params, uses_extra_real_data, seed, status, generation,
+    metrics.<name>...            every metric (loss first), as recorded
+    composition.real, composition.synthetic (all origins), composition.synthetic.<g>...,
+    composition.total, composition.fresh_real, composition.weighted
+    compute.examples, compute.steps, compute.samples (and any other counter)
+    seconds.<phase>...           wall seconds per phase
+    fit_options                  the options of that generation's fit, as canonical JSON
+
+``config`` and ``params`` are canonical JSON (sorted keys), so they compare and group as
+strings; ``strategy`` is the display label (``mix[real_fraction=0.5]``). Numbers are copied
+from the records unchanged: a CSV written here and read back with ``pandas.read_csv`` gives the
+same floats, bit for bit (pandas 3; with pandas 2 pass ``float_precision="round_trip"``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from collapselab.engine.identity import params_hash
+from collapselab.engine.rundir import MANIFEST, find_runs
+from collapselab.errors import ParameterError, ResultFileError
+from collapselab.operations import submission
+from collapselab.scoring.report import strategy_display
+from collapselab.storage.atomic import atomic_write_bytes, atomic_write_text
+
+if TYPE_CHECKING:
+    import pandas
+
+FORMATS = ("csv", "parquet")
+IDENTITY_COLUMNS = (
+    "source", "entry", "task", "task_version", "preset", "config_hash", "config", "strategy", "strategy_name",
+    "params", "uses_extra_real_data", "seed", "status", "generation",
+)
+COMPOSITION_FIELDS = ("real", "synthetic", "total", "fresh_real", "weighted")
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, allow_nan=False, ensure_ascii=False)
+
+
+def record_columns(record: Mapping[str, Any]) -> dict[str, Any]:
+    """One generation record flattened to ``group.field`` columns (see the module docstring)."""
+    columns: dict[str, Any] = {"generation": int(record["generation"])}
+    metrics = record["metrics"]
+    for name in ["loss", *sorted(set(metrics) - {"loss"})]:
+        columns[f"metrics.{name}"] = metrics[name]
+    composition = record["composition"]
+    synthetic = composition["synthetic"]
+    for key in COMPOSITION_FIELDS:
+        if key == "synthetic":
+            columns["composition.synthetic"] = int(sum(synthetic.values()))
+            for origin in sorted(synthetic, key=int):
+                columns[f"composition.synthetic.{origin}"] = synthetic[origin]
+        elif key in composition:
+            columns[f"composition.{key}"] = composition[key]
+    for group in ("compute", "seconds"):
+        for key in sorted(record.get(group, {})):
+            columns[f"{group}.{key}"] = record[group][key]
+    columns["fit_options"] = _canonical(record.get("fit_options", {}))
+    return columns
+
+
+def _run_rows(manifest: Mapping[str, Any], records: Sequence[Mapping[str, Any]], source: str,
+              entry: str | None) -> Iterator[dict[str, Any]]:
+    task, strategy = manifest["task"], manifest["strategy"]
+    identity = {
+        "source": source,
+        "entry": entry,
+        "task": task["name"],
+        "task_version": task["version"],
+        "preset": task["preset"],
+        "config_hash": params_hash(task["config"]),
+        "config": _canonical(task["config"]),
+        "strategy": strategy_display(strategy["name"], strategy["params"]),
+        "strategy_name": strategy["name"],
+        "params": _canonical(strategy["params"]),
+        "uses_extra_real_data": bool(strategy["uses_extra_real_data"]),
+        "seed": int(manifest["seed"]),
+        "status": manifest["status"],
+    }
+    for record in records:
+        yield {**identity, **record_columns(record)}
+
+
+def _submission_rows(path: Path) -> Iterator[dict[str, Any]]:
+    entry = submission.read(path)
+    for section in entry["tasks"].values():
+        for run in section["runs"]:
+            yield from _run_rows(run["manifest"], run["records"], str(path), entry["name"])
+
+
+def _is_submission_file(path: Path) -> bool:
+    return path.is_file() and path.suffix == ".json" and path.name != MANIFEST
+
+
+def rows(paths: Sequence[Path | str]) -> list[dict[str, Any]]:
+    """Every generation of every run in ``paths``: run directories, folders of runs, submission
+    files, or folders of submission files."""
+    found: list[dict[str, Any]] = []
+    for given in paths:
+        path = Path(given)
+        if _is_submission_file(path):
+            found.extend(_submission_rows(path))
+        elif path.is_dir() and not (path / MANIFEST).is_file() and not any(path.rglob(MANIFEST)):
+            files = sorted(p for p in path.glob("*.json") if _is_submission_file(p))
+            if not files:
+                raise ResultFileError(f"{path}: holds no run directories and no submission files")
+            for file in files:
+                found.extend(_submission_rows(file))
+        else:
+            for run in find_runs([path]):
+                found.extend(_run_rows(run.manifest, run.records, str(run.path), None))
+    return found
+
+
+def frame(paths: Sequence[Path | str]) -> pandas.DataFrame:
+    """:func:`rows` as a DataFrame: identity columns first, then metrics, composition, compute, seconds."""
+    import pandas
+
+    table = pandas.DataFrame(rows(paths))
+    if table.empty:
+        raise ResultFileError(f"no generation records in {', '.join(map(str, paths))}")
+    rest = sorted((c for c in table.columns if c not in IDENTITY_COLUMNS and c != "fit_options"), key=_column_order)
+    table = table[[*IDENTITY_COLUMNS, *rest, "fit_options"]]
+    for column in table.columns:
+        counts = column.startswith(("composition.", "compute.")) and column != "composition.weighted"
+        if counts or column in ("seed", "generation"):
+            table[column] = table[column].astype("Int64")
+    table = table.sort_values(["task", "strategy", "params", "seed", "generation", "source"], kind="stable")
+    return table.reset_index(drop=True)
+
+
+GROUPS = ("metrics", "composition", "compute", "seconds")
+
+
+def _column_order(column: str) -> tuple[Any, ...]:
+    """Groups in record order; ``metrics.loss`` first, composition fields in record order
+    (``composition.synthetic.10`` after ``.9``), the rest alphabetical."""
+    group, _, key = column.partition(".")
+    if group == "metrics":
+        return (0, key != "loss", key)
+    if group == "composition":
+        field, _, origin = key.partition(".")
+        return (1, COMPOSITION_FIELDS.index(field) if field in COMPOSITION_FIELDS else len(COMPOSITION_FIELDS),
+                int(origin) if origin.isdigit() else -1, key)
+    return (GROUPS.index(group) if group in GROUPS else len(GROUPS), key)
+
+
+def write(table: pandas.DataFrame, out: Path, fmt: str) -> None:
+    """Write ``table`` to ``out`` as ``csv`` or ``parquet`` (atomically, with the user's umask)."""
+    if fmt == "csv":
+        atomic_write_text(Path(out), table.to_csv(index=False))
+    elif fmt == "parquet":
+        buffer = io.BytesIO()
+        table.to_parquet(buffer, index=False, engine="pyarrow")
+        atomic_write_bytes(Path(out), buffer.getvalue())
+    else:
+        raise ParameterError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def export(paths: Sequence[Path | str], out: Path, fmt: str) -> pandas.DataFrame:
+    """Read ``paths`` (see :func:`rows`), write the table to ``out`` and return it."""
+    if fmt not in FORMATS:
+        raise ParameterError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    table = frame(paths)
+    write(table, out, fmt)
+    return table

@@ -1,0 +1,125 @@
+"""Results as data: ``collapselab export`` (CSV, Parquet) and the Python API (``collapselab.run``,
+``collapselab.load_results``). Every number of every record comes back unchanged."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import collapselab
+from collapselab.cli.main import main
+from collapselab.engine.rundir import find_runs
+from collapselab.leaderboard import SUBMISSIONS
+
+ENTRIES = ("replace", "mix", "fresh-real")
+
+
+def read_back(path: Path, fmt: str) -> pd.DataFrame:
+    if fmt == "csv":  # pandas 3 parses floats exactly by default; pandas 2 needs "round_trip"
+        exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+        return pd.read_csv(path, keep_default_na=False, na_values=[""], **exact)
+    return pd.read_parquet(path)
+
+
+def flat(record: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Every number of a record with the column it must land in."""
+    for group in ("metrics", "compute", "seconds"):
+        for key, value in record[group].items():
+            yield f"{group}.{key}", value
+    composition = record["composition"]
+    for key in ("real", "total", "fresh_real", "weighted"):
+        yield f"composition.{key}", composition[key]
+    for origin, count in composition["synthetic"].items():
+        yield f"composition.synthetic.{origin}", count
+    yield "composition.synthetic", sum(composition["synthetic"].values())
+
+
+def check_round_trip(table: pd.DataFrame, runs: Iterator[tuple[str, Mapping[str, Any], list[Mapping[str, Any]]]]) -> int:
+    indexed = table.set_index(["source", "task", "seed", "generation"])
+    assert indexed.index.is_unique
+    checked = 0
+    for source, manifest, records in runs:
+        for record in records:
+            row = indexed.loc[(source, manifest["task"]["name"], manifest["seed"], record["generation"])]
+            for column, value in flat(record):
+                assert row[column] == value, (source, record["generation"], column, row[column], value)
+                checked += 1
+            assert json.loads(row["fit_options"]) == record.get("fit_options", {})
+            assert json.loads(row["params"]) == manifest["strategy"]["params"]
+            assert row["strategy_name"] == manifest["strategy"]["name"] and row["preset"] == manifest["task"]["preset"]
+    return checked
+
+
+def submission_runs(paths: list[Path]) -> Iterator[tuple[str, Mapping[str, Any], list[Mapping[str, Any]]]]:
+    for path in paths:
+        entry = json.loads(path.read_text())
+        for section in entry["tasks"].values():
+            for run in section["runs"]:
+                yield str(path), run["manifest"], run["records"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_export_of_submissions_gives_back_every_number_of_every_record(tmp_path, capsys, fmt):
+    paths = [SUBMISSIONS / f"{name}.json" for name in ENTRIES]
+    out = tmp_path / f"results.{fmt}"
+    assert main(["export", *map(str, paths), "--format", fmt, "--out", str(out)]) == 0
+    assert f"wrote {out}:" in capsys.readouterr().out
+    table = read_back(out, fmt)
+    records = sum(len(r) for _, _, r in submission_runs(paths))
+    assert len(table) == records
+    assert check_round_trip(table, submission_runs(paths)) > 20 * records
+    assert set(table["entry"]) == set(ENTRIES)
+    assert list(table.columns[:3]) == ["source", "entry", "task"] and table.columns[-1] == "fit_options"
+
+
+def test_export_of_run_directories_and_the_format_from_the_suffix(tmp_path, capsys):
+    for strategy in ("replace", "accumulate"):
+        assert main(["run", "--task", "linear_regression", "--strategy", strategy, "--preset", "smoke", "--seeds", "0-1",
+                     "--out", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "rep")]) == 0
+    out = tmp_path / "all.parquet"
+    assert main(["export", str(tmp_path / "runs"), "--out", str(out)]) == 0
+    assert "parquet" in capsys.readouterr().out
+    table = pd.read_parquet(out)
+    runs = find_runs([tmp_path / "runs"])
+    assert len(table) == sum(len(run.records) for run in runs) == 16
+    assert check_round_trip(table, ((str(run.path), run.manifest, run.records) for run in runs)) > 0
+    assert table["entry"].isna().all() and set(table["status"]) == {"complete"}
+    assert table["metrics.theory_loss"].notna().all()
+    with pytest.raises(SystemExit):
+        main(["export", str(tmp_path / "runs"), "--format", "xlsx", "--out", str(out)])
+
+
+def test_export_refuses_paths_without_results(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["export", str(tmp_path / "empty"), "--out", str(tmp_path / "x.csv")]) == 2
+    assert "no run directories and no submission files" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_the_python_api_runs_a_strategy_and_loads_results(tmp_path):
+    frame = collapselab.run(task="linear_regression", strategy="accumulate", seeds="0-1", preset="smoke",
+                            generations=2, out=tmp_path / "runs")
+    assert len(frame) == 2 * 3 and sorted(set(frame["seed"])) == [0, 1]
+    runs = find_runs([tmp_path / "runs"])
+    assert sorted(frame["metrics.loss"]) == sorted(r["metrics"]["loss"] for run in runs for r in run.records)
+    again = collapselab.load_results(tmp_path / "runs")
+    pd.testing.assert_frame_equal(frame, again)
+    both = collapselab.load_results(tmp_path / "runs", SUBMISSIONS / "replace.json")
+    assert set(both["entry"].dropna()) == {"replace"} and len(both) > len(frame)
+    assert collapselab.describe_task("linear_regression")["presets"]["smoke"]["generations"] == 3
+    assert collapselab.describe_strategy("mix")["parameters"] == {"real_fraction": 0.5}
+
+
+def test_import_collapselab_stays_light():
+    code = "import sys, collapselab; print('pandas' in sys.modules, 'collapselab.operations.api' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]
+    with pytest.raises(AttributeError):
+        collapselab.no_such_thing
