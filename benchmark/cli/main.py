@@ -16,8 +16,7 @@ from typing import Any
 
 from collapselab.cli import catalog, results, runs
 from collapselab.contracts.params import parse_seeds
-from collapselab.errors import USER_ERRORS
-
+from collapselab.errors import USER_ERRORS, ParameterError
 
 # ------------------------------------------------------------------ sweep
 LAUNCHER_HELP = (
