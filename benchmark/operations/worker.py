@@ -3,9 +3,9 @@
 A user error (a broken plugin, a conflicting run directory) is printed as one line and exits
 with status 1; the run directory's manifest records it for the sweep's summary. The worker
 ends with the process that started it (the sweep, or a submitit job): on Linux the kernel
-sends it SIGTERM when that process dies (``prctl(PR_SET_PDEATHSIG)``), even by SIGKILL, and
-SIGTERM stops the run as Ctrl-C does, so the run directory keeps every finished generation and
-a re-run resumes it.
+sends it SIGHUP when that process dies (``prctl(PR_SET_PDEATHSIG)``), even by SIGKILL, and the
+worker then stops the run as Ctrl-C does (SIGTERM too), so the run directory keeps every
+finished generation and a re-run resumes it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 from collapselab.contracts import registry
 from collapselab.contracts.params import parse_assignment
+from collapselab.engine.signals import Terminated
 from collapselab.errors import USER_ERRORS, PluginError
 from collapselab.operations.jobs import PARENT_VARIABLE, Job
 
@@ -28,24 +29,33 @@ PR_SET_PDEATHSIG = 1
 
 
 def end_with_parent() -> None:
-    """Receive SIGTERM when the process named by ``$COLLAPSELAB_PARENT_PID`` ends; exit now if it already has.
+    """Receive SIGHUP when the process named by ``$COLLAPSELAB_PARENT_PID`` ends; exit now if it already has.
 
     Done here rather than in a ``preexec_fn`` of the parent, which is unsafe in a process with
     threads (the sweep's progress bar has one); the check of the parent's id afterwards closes
-    the window between the worker's start and this call. Without prctl (not Linux) this does nothing.
+    the window between the worker's start and this call. The kernel sends the signal again each
+    time a thread of the dying parent that had adopted the worker exits, so only the first one
+    stops the run (a second one would cut short the recording of the interruption). Without
+    prctl (not Linux) this does nothing.
     """
     expected = os.environ.get(PARENT_VARIABLE)
     if not expected or not sys.platform.startswith("linux"):
         return
+    signal.signal(signal.SIGHUP, _parent_ended)
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGHUP, 0, 0, 0) != 0:
         return
     if str(os.getppid()) != expected:
         sys.exit(f"collapselab: error: the process that started this worker ({expected}) has ended")
 
 
+def _parent_ended(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    raise Terminated("the process that started this worker has ended")
+
+
 def _stop(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+    raise Terminated(f"received signal {signal.Signals(signum).name}")
 
 
 def run_job(job: Job) -> None:
