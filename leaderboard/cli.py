@@ -51,6 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    from collapselab.cli.main import launcher_settings
     from collapselab.operations import reproduce, sweep
 
     if args.all == bool(args.entry):
@@ -59,9 +60,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     paths = sorted(submissions.glob("*.json")) if args.all else [reproduce.resolve(args.entry, submissions)]
     tasks = sweep.split_list(args.tasks) if args.tasks else None
     seeds = parse_seeds(args.seeds) if args.seeds else None
+    launcher = launcher_settings(args)
     verdicts = {}
     for path in paths:
-        report, verdicts[path.stem] = reproduce.reproduce(path, tasks, seeds, Path(args.out), args.jobs, args.strategy,
+        report, verdicts[path.stem] = reproduce.reproduce(path, tasks, seeds, Path(args.out), launcher, args.strategy,
                                                           progress=not args.no_progress, missing_ok=args.all)
         print(report + "\n")
     if len(paths) > 1:
@@ -71,6 +73,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the leaderboard's parsers to the command line's sub-command set ``sub``."""
+    from collapselab.cli.main import add_launcher_arguments
+
     p = sub.add_parser("leaderboard", help="validate submissions, build or serve the static site")
     board = p.add_subparsers(dest="action", required=True)
     q = board.add_parser("validate", help="check submission files against the leaderboard's rules")
@@ -98,7 +102,7 @@ def register(sub: Any) -> None:
     p.add_argument("--all", action="store_true", help="reproduce every published entry")
     p.add_argument("--tasks", default=None, help="comma-separated tasks (default: all of the entry's)")
     p.add_argument("--seeds", default=None, help="seeds to run (default: the published ones)")
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel")
+    add_launcher_arguments(p)
     p.add_argument("--out", default="runs/reproduce", help="where the re-runs go (default runs/reproduce/)")
     p.add_argument("--strategy", default=None, help="where the strategy's code is, e.g. path/to/file.py:ClassName")
     p.add_argument("--submissions", default=str(SUBMISSIONS), help="folder of submission files")

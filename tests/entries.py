@@ -9,6 +9,7 @@ from typing import Any
 from collapselab.engine.rundir import find_runs
 from collapselab.leaderboard.rules import Rules
 from collapselab.operations import submit
+from collapselab.operations.launchers import LauncherSettings
 from collapselab.operations.sweep import plan, run_jobs
 
 TASK = "linear_regression"
@@ -21,7 +22,7 @@ def make_entries(root: Path, names: dict[str, str] = STRATEGIES, tasks: tuple[st
                  seeds: tuple[int, ...] = (0, 1, 2)) -> dict[str, dict[str, Any]]:
     """entry name -> submission, from smoke runs of ``names`` (entry name -> strategy spec) under ``root``."""
     jobs, _ = plan(list(tasks), list(names.values()), list(seeds), "smoke", None, root / "runs")
-    outcome = run_jobs(jobs, parallel=1, progress=False)
+    outcome = run_jobs(jobs, LauncherSettings(parallel=1).build(root / "runs"), progress=False)
     assert outcome.ok, outcome.failed
     entries = {}
     for name, spec in names.items():

@@ -1,13 +1,17 @@
-"""Small helpers shared by the tests (run a strategy on a task into a temporary folder)."""
+"""Small helpers shared by the tests (run a strategy into a temporary folder, start and watch sweeps)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from collapselab.contracts import registry
 from collapselab.engine.loop import RunSpec, execute
-from collapselab.engine.rundir import Run
+from collapselab.engine.rundir import Run, load_run
 
 
 def run_strategy(
@@ -36,3 +40,48 @@ def run_strategy(
 def metric_curves(run: Run) -> list[dict[str, float]]:
     """Every generation's metrics (timings excluded): what determinism and resume compare."""
     return [record["metrics"] for record in run.records]
+
+
+PLUGIN_FILE = Path(__file__).with_name("sweep_plugins.py")
+
+
+def sweep_process(args: Sequence[str], env: Mapping[str, str], cwd: Path | None = None) -> subprocess.Popen[str]:
+    """``collapselab sweep ARGS`` in a process of its own (the command a user types)."""
+    command = [str(Path(sys.executable).with_name("collapselab")), "sweep", *args, "--no-progress"]
+    return subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_file(path: Path, process: subprocess.Popen[str], timeout: float = 90.0) -> Path:
+    """Wait for ``path`` to appear while ``process`` runs."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"{path} did not appear; the process ended with {process.returncode}: {process.communicate()}")
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.1)
+    return path
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie waiting for its new parent to reap it has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def wait_until_gone(pid: int, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not alive(pid)
+
+
+def straight_metrics(tmp_path: Path, task: str, spec: str, seeds: tuple[int, ...] = (0,)) -> dict[int, list[dict[str, float]]]:
+    """The metrics of uninterrupted local sweep runs of ``spec`` (smoke preset; its interrupting flag already exists)."""
+    from collapselab.operations import sweep
+
+    jobs, outcome = sweep.sweep([task], [spec], list(seeds), "smoke", None, tmp_path / "straight", progress=False)
+    assert outcome.ok
+    return {job.seed: metric_curves(load_run(job.path)) for job in jobs}

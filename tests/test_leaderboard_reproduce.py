@@ -14,7 +14,7 @@ import pytest
 from collapselab.cli.main import main
 from collapselab.engine.rundir import find_runs
 from collapselab.errors import CollapseLabError
-from collapselab.operations import reproduce, submission, sweep
+from collapselab.operations import jobs, reproduce, submission
 from collapselab.scoring import scorer
 from tests.entries import TASK, make_entries, write_all
 
@@ -46,7 +46,7 @@ def test_published_thread_count_is_used_and_clamped(published):
     assert reproduce.published_threads(entry, [TASK]) is None
     for run in runs:
         run["manifest"]["environment"]["omp_num_threads"] = "4096"
-    assert reproduce.published_threads(entry, [TASK]) == sweep.available_cpus()
+    assert reproduce.published_threads(entry, [TASK]) == jobs.available_cpus()
 
 
 def test_reproduce_passes_with_the_published_curves(published, tmp_path, capsys):

@@ -3,11 +3,17 @@ unfinished ones with identical numbers, and carrying on past failures with a non
 
 from __future__ import annotations
 
+import os
+import sys
 import textwrap
+
+import pytest
 
 from collapselab.cli.main import main
 from collapselab.engine import rundir as results
-from collapselab.operations import sweep
+from collapselab.errors import ParameterError
+from collapselab.operations import grid, jobs, sweep
+from tests.helpers import PLUGIN_FILE, alive, metric_curves, straight_metrics, sweep_process, wait_for_file, wait_until_gone
 
 TASK = "linear_regression"
 
@@ -69,17 +75,18 @@ def test_split_list_keeps_bracketed_parameters_together():
 
 
 def test_each_child_gets_a_fair_share_of_the_cores(monkeypatch):
-    monkeypatch.setattr(sweep, "available_cpus", lambda: 8)
-    env = sweep.child_environment(3)
-    assert {env[k] for k in sweep.THREAD_VARIABLES} == {"2"}
-    assert sweep.child_environment(16)["OMP_NUM_THREADS"] == "1"
-    assert sweep.child_environment(3, threads=4)["OPENBLAS_NUM_THREADS"] == "4"
+    monkeypatch.setattr(jobs, "available_cpus", lambda: 8)
+    assert jobs.thread_share(3) == 2 and jobs.thread_share(16) == 1 and jobs.thread_share(3, threads=4) == 4
+    env = jobs.worker_environment({"PATH": "/bin"}, 2, visible_gpus="3")
+    assert {env[k] for k in jobs.THREAD_VARIABLES} == {"2"}
+    assert env["PYTHONSAFEPATH"] == "1" and env["CUDA_VISIBLE_DEVICES"] == "3" and env["PATH"] == "/bin"
+    assert "CUDA_VISIBLE_DEVICES" not in jobs.worker_environment({}, 1)
 
 
 def test_sweep_runs_in_parallel_skips_done_runs_and_reports_failures(tmp_path, monkeypatch, capsys):
     plugins = tmp_path / "plugins.py"
     plugins.write_text(PLUGINS)
-    monkeypatch.setenv("EXPECTED_THREADS", str(max(1, sweep.available_cpus() // 2)))
+    monkeypatch.setenv("EXPECTED_THREADS", str(max(1, jobs.available_cpus() // 2)))
     strategies = f"replace,{plugins}:Boom,{plugins}:ThreadShare,{plugins}:Picky"
     args = ["sweep", "--tasks", TASK, "--strategies", strategies, "--seeds", "0-1", "--preset", "smoke",
             "--jobs", "2", "--out", str(tmp_path / "runs"), "--no-progress"]
@@ -99,7 +106,7 @@ def test_sweep_runs_in_parallel_skips_done_runs_and_reports_failures(tmp_path, m
     table = capsys.readouterr().out
     replace_row = next(line for line in table.splitlines() if line.startswith(f"{TASK}  replace"))
     assert replace_row.split()[2:5] == ["0", "2", "0"]  # ran, already complete, failed
-    boom_row = next(line for line in table.splitlines() if ":Boom" in line)
+    boom_row = next(line for line in table.splitlines() if line.startswith(TASK) and ":Boom" in line)
     assert boom_row.split()[2:5] == ["0", "0", "2"]
 
 
@@ -132,3 +139,103 @@ def test_plan_names_each_run_directory_once(tmp_path):
     assert [(job.strategy, job.seed) for job in jobs] == [
         ("mix", 0), ("mix", 1), ("mix[real_fraction=0.3]", 0), ("mix[real_fraction=0.3]", 1)]
     assert len({job.directory for job in jobs}) == 4
+
+
+# ------------------------------------------------------------------ grids, --set, --wandb
+def test_parameter_grids_expand_to_every_combination():
+    assert grid.expand("mix[real_fraction=0.1,0.3,0.5]") == [
+        "mix[real_fraction=0.1]", "mix[real_fraction=0.3]", "mix[real_fraction=0.5]"]
+    assert grid.expand("verifier-filter[keep_fraction=0.25,0.5,accumulate=true,false]") == [
+        "verifier-filter[keep_fraction=0.25,accumulate=true]", "verifier-filter[keep_fraction=0.25,accumulate=false]",
+        "verifier-filter[keep_fraction=0.5,accumulate=true]", "verifier-filter[keep_fraction=0.5,accumulate=false]"]
+    assert grid.expand("dir/my.py:Window[window=1,2]") == ["dir/my.py:Window[window=1]", "dir/my.py:Window[window=2]"]
+    assert grid.expand("mix") == ["mix"] and grid.expand(" mix[real_fraction=0.5] ") == ["mix[real_fraction=0.5]"]
+    assert grid.expand_all(["mix[real_fraction=0.1,0.3]", "mix[real_fraction=0.3]", "replace"]) == [
+        "mix[real_fraction=0.1]", "mix[real_fraction=0.3]", "replace"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("mix[0.1,real_fraction=0.3]", "has no parameter before it"),
+    ("mix[real_fraction=0.1,,0.3]", "empty item"),
+    ("mix[real_fraction=0.1,]", "empty item"),
+    ("mix[real_fraction=]", "malformed parameter"),
+    ("mix[real_fraction=0.1,0.10]", "given twice"),
+    ("mix[real_fraction=0.1,real_fraction=0.3]", "given twice"),
+    ("mix[real_fraction=0.1", "malformed strategy spec"),
+])
+def test_malformed_grids_are_one_clear_error(spec, message):
+    with pytest.raises(ParameterError, match=message):
+        grid.expand(spec)
+
+
+def test_sweep_prints_the_grid_first_and_grids_and_settings_reach_the_manifests(tmp_path, capsys):
+    out = tmp_path / "runs"
+    args = ["sweep", "--tasks", TASK, "--strategies", "mix[real_fraction=0.1,0.3],replace", "--seeds", "0",
+            "--preset", "smoke", "--generations", "1", "--set", "trials=20", "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("grid: 1 task(s) x 3 strategies x 1 seed(s) = 3 run(s), 0 already complete\n")
+    assert printed.index("  strategy  mix[real_fraction=0.3]") < printed.index("ran    already complete")
+    assert f"  task      {TASK} (preset smoke, 1 generation(s), set trials=20)" in printed
+    rows = [line.split() for line in printed.splitlines() if line.startswith(TASK)]
+    assert {row[1]: row[2:] for row in rows}["mix[real_fraction=0.1]"][:4] == ["1", "0", "0", "cpu"]
+    found = {(r.manifest["strategy"]["spec"], r.manifest["strategy"]["params"].get("real_fraction"),
+              r.manifest["task"]["config"]["trials"], len(r.records)) for r in results.find_runs([out])}
+    assert found == {("mix[real_fraction=0.1]", 0.1, 20, 2), ("mix[real_fraction=0.3]", 0.3, 20, 2), ("replace", None, 20, 2)}
+    manifest = next(r.manifest for r in results.find_runs([out]) if r.strategy_label == "replace")
+    assert manifest["command"][-2:] == ["--set", "trials=20"]
+
+
+def test_each_setting_goes_to_the_tasks_that_have_its_key():
+    assert sweep.task_settings([TASK, "mnist_vae"], "smoke", ["trials=20", "latent=4", "generations=1"]) == {
+        TASK: ["trials=20", "generations=1"], "mnist_vae": ["latent=4", "generations=1"]}
+
+
+def test_bad_grids_and_settings_stop_the_sweep_before_anything_runs(tmp_path, capsys):
+    base = ["sweep", "--tasks", TASK, "--seeds", "0", "--preset", "smoke", "--out", str(tmp_path / "runs"), "--no-progress"]
+    assert main([*base, "--strategies", "mix[0.1,real_fraction=0.3]"]) == 2
+    assert "'0.1' in 'mix[0.1,real_fraction=0.3]' has no parameter before it" in capsys.readouterr().err
+    assert main([*base, "--strategies", "replace", "--set", "no_such_key=1"]) == 2
+    assert f"--set no_such_key=1: no task of this sweep ({TASK}) has the config key 'no_such_key'" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_sweep_mirrors_every_generation_to_wandb(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = tmp_path / "runs"
+    assert main(["sweep", "--tasks", TASK, "--strategies", "replace", "--seeds", "0", "--preset", "smoke",
+                 "--generations", "1", "--out", str(out), "--wandb", "--wandb-project", "sweep-test", "--no-progress"]) == 0
+    run = results.find_runs([out])[0]
+    assert run.manifest["command"][-3:] == ["--wandb", "--wandb-project", "sweep-test"]
+    offline = list(run.path.rglob("offline-run-*"))
+    assert offline and list(offline[0].rglob("*.wandb"))
+
+
+# ------------------------------------------------------------------ signals
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are a Linux feature")
+def test_killing_the_sweep_ends_its_workers_and_a_rerun_resumes(tmp_path, monkeypatch):
+    flag = tmp_path / "paused"
+    monkeypatch.setenv("PAUSE_FLAG", str(flag))
+    env = dict(os.environ)
+    spec = f"{PLUGIN_FILE}:PauseOnce"
+    args = ["--tasks", TASK, "--strategies", spec, "--seeds", "0", "--preset", "smoke", "--out", str(tmp_path / "runs")]
+    parent = sweep_process(args, env)
+    worker = int(wait_for_file(flag, parent).read_text())
+    assert alive(worker)
+    parent.kill()  # SIGKILL: the sweep cannot forward anything
+    parent.communicate(timeout=30)
+    assert wait_until_gone(worker), "the worker outlived its sweep"
+    run = results.find_runs([tmp_path / "runs"])[0]
+    log = (run.path / "sweep.log").read_text()
+    assert run.manifest["status"] == "interrupted" and len(run.records) == 2, log  # the worker recorded its stop
+
+    rerun = sweep_process(args, env)
+    stdout, stderr = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, stderr
+    row = next(line for line in stdout.splitlines() if line.startswith(TASK))
+    assert row.split()[2:5] == ["1", "0", "0"]
+    resumed = results.find_runs([tmp_path / "runs"])[0]
+    assert resumed.manifest["status"] == "complete"
+    assert metric_curves(resumed) == straight_metrics(tmp_path, TASK, spec)[0]

@@ -16,18 +16,53 @@ from typing import Any
 
 from collapselab.cli import catalog, results, runs
 from collapselab.contracts.params import parse_seeds
-from collapselab.errors import USER_ERRORS
-
+from collapselab.errors import USER_ERRORS, ParameterError
 
 # ------------------------------------------------------------------ sweep
+LAUNCHER_HELP = (
+    "where the runs go: local (processes of this machine, default), submitit-local (the same jobs through "
+    "submitit's local executor) or slurm (one Slurm job array through submitit)"
+)
+
+
+def add_launcher_arguments(p: argparse.ArgumentParser) -> None:
+    """``--jobs``, ``--launcher``, ``--launcher-config`` and ``--gpus-per-job`` (sweep and reproduce)."""
+    from collapselab.operations.launchers import LAUNCHERS
+
+    p.add_argument("--jobs", type=int, default=None,
+                   help="runs at once, each with a fair share of the cores (default 1, or one per GPU group with "
+                        "--gpus-per-job; slurm: the array's parallelism)")
+    p.add_argument("--launcher", choices=list(LAUNCHERS), default="local", help=LAUNCHER_HELP)
+    p.add_argument("--launcher-config", metavar="FILE", default=None,
+                   help="YAML or JSON: partition, time (minutes), gpus_per_job, cpus_per_job, mem_gb, array_parallelism, "
+                        "account, qos, setup, slurm_parameters... (example: leaderboard/launchers/slurm.example.yaml)")
+    p.add_argument("--gpus-per-job", type=int, default=None, metavar="N",
+                   help="GPUs per run: local launchers give each running job its own CUDA_VISIBLE_DEVICES group "
+                        "(GPUs found through CUDA_VISIBLE_DEVICES or nvidia-smi); slurm asks for N GPUs per job")
+
+
+def launcher_settings(args: argparse.Namespace) -> Any:
+    """The :class:`LauncherSettings` of the flags :func:`add_launcher_arguments` added."""
+    from collapselab.operations.launcher_config import load_config
+    from collapselab.operations.launchers import LauncherSettings
+
+    config = load_config(Path(args.launcher_config) if args.launcher_config else None)
+    return LauncherSettings(args.launcher, config, args.jobs, args.gpus_per_job)
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from collapselab.operations import sweep
 
+    if args.generations is not None and args.generations < 0:
+        raise ParameterError("--generations must be >= 0")
     tasks, strategies = sweep.names(args.tasks, "task"), sweep.names(args.strategies, "strategy")
-    jobs, outcome = sweep.sweep(
-        tasks, strategies, parse_seeds(args.seeds), args.preset, args.generations, Path(args.out), args.jobs,
-        progress=not args.no_progress,
-    )
+    wandb_project = args.wandb_project if args.wandb else None
+    launcher = launcher_settings(args).build(Path(args.out))  # before planning, which may build task data
+    jobs, not_applicable = sweep.plan(tasks, strategies, parse_seeds(args.seeds), args.preset, args.generations,
+                                      Path(args.out), args.set, wandb_project)
+    print(sweep.describe(jobs, not_applicable, launcher), flush=True)
+    outcome = sweep.run_jobs(jobs, launcher, progress=not args.no_progress)
+    outcome.not_applicable = not_applicable
     print(sweep.summary(jobs, outcome))
     return 130 if outcome.interrupted else (0 if outcome.ok else 1)
 
@@ -53,14 +88,28 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.register(sub)
     runs.register(sub)
 
-    p = sub.add_parser("sweep", help="run a grid of tasks x strategies x seeds (parallel, resumable)")
+    p = sub.add_parser(
+        "sweep",
+        help="run a grid of tasks x strategies x seeds (parallel, resumable; locally, through submitit or on Slurm)",
+        description="Run a grid of tasks x strategies x seeds, one job per run directory: complete runs are skipped, "
+                    "unfinished ones resume, so re-running the same command finishes what failed or was interrupted. "
+                    "A strategy spec may hold a parameter grid: inside the brackets an item without '=' is one more "
+                    "value of the parameter before it, and several parameters give every combination, e.g. "
+                    "'mix[real_fraction=0.1,0.3,0.5]' is three strategies and 'verifier-filter[keep_fraction=0.25,0.5,"
+                    "accumulate=true,false]' four. The expanded grid is printed before anything runs.",
+    )
     p.add_argument("--tasks", required=True, help="comma-separated task names, or all")
-    p.add_argument("--strategies", required=True, help="comma-separated strategy specs (NAME[key=value,...]), or all")
+    p.add_argument("--strategies", required=True,
+                   help="comma-separated strategy specs (NAME[key=value,...], parameter grids NAME[key=v1,v2,...]), or all")
     p.add_argument("--seeds", default="0-2", help="e.g. 0-2 (default) or 0,1,5")
     p.add_argument("--preset", default="cpu", help="smoke | cpu (default, the leaderboard's) | paper")
     p.add_argument("--generations", type=int, default=None, help="default: the preset's")
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel, each with a fair share of the cores")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a task config key (in every task of the sweep that has it)")
     p.add_argument("--out", default="runs", help="root folder of run directories (default runs/)")
+    add_launcher_arguments(p)
+    p.add_argument("--wandb", action="store_true", help="also log every generation to Weights & Biases")
+    p.add_argument("--wandb-project", default="collapselab")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)
 

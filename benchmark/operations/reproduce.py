@@ -28,6 +28,8 @@ from collapselab.contracts import registry
 from collapselab.engine.rundir import load_run
 from collapselab.errors import CollapseLabError, PluginError
 from collapselab.operations import submission, sweep
+from collapselab.operations.jobs import Job, available_cpus
+from collapselab.operations.launchers import LauncherSettings
 from collapselab.scoring import scorer
 from collapselab.scoring.report import strategy_display
 
@@ -109,7 +111,7 @@ def published_threads(entry: Mapping[str, Any], tasks: Sequence[str]) -> int | N
     value = found.pop() if len(found) == 1 else ""
     if not (value.isdigit() and int(value) > 0):
         return None
-    return min(int(value), sweep.available_cpus())  # a submission cannot ask for 4096 threads
+    return min(int(value), available_cpus())  # a submission cannot ask for 4096 threads
 
 
 def _seeds_text(seeds: Sequence[int]) -> str:
@@ -165,14 +167,16 @@ def reproduce(
     tasks: Sequence[str] | None,
     seeds: Sequence[int] | None,
     out: Path,
-    parallel: int = 1,
+    launcher: LauncherSettings | None = None,
     strategy: str | None = None,
     progress: bool = True,
     missing_ok: bool = False,
 ) -> tuple[str, bool]:
     """Re-run the entry and return the side-by-side report and whether everything passed.
 
-    ``missing_ok``: re-run those of ``tasks`` the entry has (for ``--all``) instead of refusing.
+    ``launcher``: where the runs go (default: one local process at a time); a launcher that does
+    not wait for its jobs cannot compare. ``missing_ok``: re-run those of ``tasks`` the entry has
+    (for ``--all``) instead of refusing.
     """
     from tabulate import tabulate
 
@@ -186,18 +190,22 @@ def reproduce(
     elif unknown:
         raise CollapseLabError(f"entry {entry['name']!r} has no task(s) {unknown}; it has {sorted(entry['tasks'])}")
     spec = strategy_spec(entry, strategy)
-    jobs: list[sweep.Job] = []
+    threads = published_threads(entry, chosen)
+    runner = (launcher or LauncherSettings()).build(out, threads)
+    if not runner.waits:
+        raise CollapseLabError("reproduce compares the finished runs: set `wait: true` in the launcher config")
+    jobs: list[Job] = []
     for task in chosen:
         published_seeds = [run["seed"] for run in entry["tasks"][task]["runs"]]
         planned, not_applicable = sweep.plan([task], [spec], seeds or published_seeds, entry["preset"], None, out)
         if not_applicable:
             raise CollapseLabError(f"{task}: {not_applicable[0][2]}")
         jobs.extend(planned)
-    threads = published_threads(entry, chosen)
-    outcome = sweep.run_jobs(jobs, parallel, progress, threads)
+    outcome = sweep.run_jobs(jobs, runner, progress)
     share = f"{threads} as published" if threads else "a fair share of the cores"
-    lines = [f"reproduce {entry['name']} ({spec}, preset {entry['preset']}): runs in {out}, threads per run: {share}"]
-    if not outcome.ok:
+    lines = [f"reproduce {entry['name']} ({spec}, preset {entry['preset']}): runs in {out}, threads per run: {share}",
+             f"launcher {runner.describe()}"]
+    if not outcome.ok or outcome.queued:
         lines.append(sweep.summary(jobs, outcome))
         lines.append("FAIL: some runs did not finish")
         return "\n".join(lines), False

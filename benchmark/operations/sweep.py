@@ -1,93 +1,56 @@
-"""``collapselab sweep``: run a grid of tasks x strategies x seeds in parallel processes.
+"""``collapselab sweep``: run a grid of tasks x strategies x seeds, one job per run directory.
 
-Each run is its own process (:func:`worker_command`), limited to a fair share of
-the CPU cores through ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS``
-(torch and NumPy's BLAS read them at start-up), so ``--jobs 2`` on two cores runs two
-single-threaded runs instead of four threads fighting over two cores. Complete runs are
-skipped, unfinished ones resume where they stopped (the loop's atomic run directories), and a
-failed run does not stop the others: the sweep reports every failure at the end and exits
-non-zero. Each run's output goes to ``sweep.log`` in its run directory.
+The grid is planned here (:func:`plan`; strategy specs may hold parameter grids,
+:mod:`collapselab.operations.grid`), then its jobs run through a launcher
+(:mod:`collapselab.operations.launchers`: local processes by default, submitit's local
+executor, or a Slurm array). Whatever the launcher, each job is a worker process limited to
+its share of the CPU cores through ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` /
+``OPENBLAS_NUM_THREADS`` (torch and NumPy's BLAS read them at start-up), so ``--jobs 2`` on
+two cores runs two single-threaded runs instead of four threads fighting over two cores.
+Complete runs are skipped, unfinished ones resume where they stopped (the loop's atomic run
+directories), and a failed run does not stop the others: the sweep reports every failure at
+the end and exits non-zero. Each run's output goes to ``sweep.log`` in its run directory.
+A SIGTERM or Ctrl-C stops the sweep's jobs (the local ones; a Slurm array keeps running), and
+a worker whose sweep is killed outright ends too.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 from tqdm.auto import tqdm
 
 from collapselab.contracts import registry
+from collapselab.contracts.params import parse_assignment
 from collapselab.contracts.strategy import Strategy
 from collapselab.contracts.task import Task
 from collapselab.engine import rundir as results
-from collapselab.engine.identity import RunIdentity
-from collapselab.errors import PluginError
+from collapselab.errors import ConfigError, PluginError
+from collapselab.operations import grid
+from collapselab.operations.jobs import LOG, Job, failure_reason
+from collapselab.operations.launchers import Launcher, LauncherSettings, Running
 
-LOG = "sweep.log"
-POLL_SECONDS = 0.25
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-
-@dataclass(frozen=True)
-class Job:
-    """One run of the grid (JSON-serialisable: it is handed to the child process); ``identity`` is
-    the run's :meth:`RunIdentity.key`, so a directory holding another experiment is never skipped."""
-
-    task: str
-    strategy: str
-    seed: int
-    preset: str
-    generations: int
-    root: str
-    directory: str
-    identity: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.task} / {self.strategy} / seed {self.seed}"
-
-    @property
-    def path(self) -> Path:
-        return Path(self.directory)
-
-    def command(self) -> list[str]:
-        """The ``collapselab run`` command that makes the same run (recorded in its manifest)."""
-        return ["collapselab", "run", "--task", self.task, "--strategy", self.strategy, "--preset", self.preset,
-                "--seeds", str(self.seed), "--generations", str(self.generations), "--out", self.root]
-
-    def recorded(self) -> int:
-        """Generations recorded so far (lines of ``generations.jsonl``)."""
-        try:
-            with open(self.path / results.GENERATIONS, "rb") as handle:
-                return sum(1 for line in handle if line.strip())
-        except OSError:
-            return 0
-
-    def complete(self) -> bool:
-        """Finished, with the same task version, configuration, strategy parameters and code as planned."""
-        try:
-            manifest = results.read_manifest(self.path)
-        except (OSError, ValueError):
-            return False
-        found = RunIdentity.from_manifest(manifest).key()
-        done = manifest["status"] == "complete" and self.recorded() >= self.generations + 1
-        return done and found == self.identity
+#: How long stopped jobs may take to record their interruption.
+STOP_SECONDS = 60.0
 
 
 @dataclass
 class Outcome:
-    """What a sweep did: runs completed, skipped (already complete), failed, not applicable."""
+    """What a sweep did: runs completed, skipped (already complete), failed, queued (submitted and not
+    waited for, or still queued from an earlier sweep), not applicable."""
 
     completed: list[Job] = field(default_factory=list)
     skipped: list[Job] = field(default_factory=list)
     failed: list[tuple[Job, str]] = field(default_factory=list)
+    queued: list[Job] = field(default_factory=list)
     not_applicable: list[tuple[str, str, str]] = field(default_factory=list)
     seconds: dict[Job, float] = field(default_factory=dict)
     interrupted: bool = False
@@ -147,15 +110,24 @@ def plan(
     preset: str,
     generations: int | None,
     root: Path,
+    settings: Sequence[str] = (),
+    wandb_project: str | None = None,
 ) -> tuple[list[Job], list[tuple[str, str, str]]]:
-    """The grid's jobs (task-major order) and the (task, strategy, reason) pairs that cannot run."""
+    """The grid's jobs (task-major order) and the (task, strategy, reason) pairs that cannot run.
+
+    ``strategies`` may hold parameter grids (expanded by :func:`grid.expand_all`); ``settings``
+    are ``key=value`` task config overrides, each applied to every task that has the key.
+    """
     from collapselab.engine.loop import run_identity
 
-    jobs, not_applicable = [], []
+    per_task = task_settings(tasks, preset, settings)
+    jobs: list[Job] = []
+    not_applicable: list[tuple[str, str, str]] = []
     for task_name in tasks:
-        task = registry.make_task(task_name, preset)
+        chosen = per_task[task_name]
+        task = registry.make_task(task_name, preset, dict(parse_assignment(setting) for setting in chosen))
         count = task.default_generations if generations is None else generations
-        for spec in strategies:
+        for spec in grid.expand_all(strategies):
             strategy = registry.make_strategy(spec)
             reason = inapplicable_reason(task, strategy)
             if reason is not None:
@@ -166,56 +138,78 @@ def plan(
                 directory = identity.directory(Path(root))
                 if str(directory) in {job.directory for job in jobs}:
                     continue  # the same run named twice (e.g. ``mix`` and ``mix[real_fraction=0.5]``)
-                jobs.append(Job(task_name, spec, int(seed), preset, count, str(root), str(directory), identity.key()))
+                jobs.append(Job(task_name, spec, int(seed), preset, count, str(root), str(directory), identity.key(),
+                                tuple(chosen), wandb_project))
     return jobs, not_applicable
 
 
-def worker_command(job: Job) -> list[str]:
-    """The child process of one job. ``-P`` keeps the working folder off ``sys.path``, so a file
-    there (``collapselab.py``, ``numpy.py``...) cannot shadow the packages the worker imports."""
-    return [sys.executable, "-P", "-m", "collapselab.operations.worker", json.dumps(asdict(job))]
+def task_settings(tasks: Sequence[str], preset: str, settings: Sequence[str]) -> dict[str, list[str]]:
+    """Task -> those of the ``key=value`` ``settings`` whose key its configuration has; a key that no
+    task of the sweep has is a :class:`ConfigError` (a typo would otherwise change nothing)."""
+    keys = {key: setting for setting in settings for key in [parse_assignment(setting)[0]]}
+    configs = {task: registry.task_class(task).resolve_config(preset, {}) for task in tasks}
+    unused = [setting for key, setting in keys.items() if not any(key in config for config in configs.values())]
+    if unused:
+        raise ConfigError(f"--set {unused[0]}: no task of this sweep ({', '.join(tasks)}) has the config key "
+                          f"{parse_assignment(unused[0])[0]!r}")
+    return {task: [setting for key, setting in keys.items() if key in config] for task, config in configs.items()}
 
 
-def available_cpus() -> int:
+def describe(jobs: Sequence[Job], not_applicable: Sequence[tuple[str, str, str]], launcher: Launcher) -> str:
+    """The expanded grid, printed before anything runs: its axes, its size and where it runs."""
+    tasks = list(dict.fromkeys(job.task for job in jobs))
+    strategies = list(dict.fromkeys(job.strategy for job in jobs))
+    seeds = list(dict.fromkeys(job.seed for job in jobs))
+    complete = sum(job.complete() for job in jobs)
+    lines = [f"grid: {len(tasks)} task(s) x {len(strategies)} strateg{'y' if len(strategies) == 1 else 'ies'} x "
+             f"{len(seeds)} seed(s) = {len(jobs)} run(s), {complete} already complete"]
+    for task in tasks:
+        first = next(job for job in jobs if job.task == task)
+        settings = f", set {' '.join(first.settings)}" if first.settings else ""
+        lines.append(f"  task      {task} (preset {first.preset}, {first.generations} generation(s){settings})")
+    lines.extend(f"  strategy  {strategy}" for strategy in strategies)
+    lines.append(f"  seeds     {', '.join(map(str, seeds))}")
+    lines.extend(f"  not applicable: {task} / {strategy}: {reason}" for task, strategy, reason in not_applicable)
+    lines.append(f"  launcher  {launcher.describe()}")
+    return "\n".join(lines)
+
+
+class _Terminated(BaseException):
+    """SIGTERM reached the sweep: stop its jobs as Ctrl-C would."""
+
+
+@contextmanager
+def _signals_stop() -> Iterator[None]:
+    """While the sweep runs (main thread only): SIGTERM raises :class:`_Terminated` and SIGINT
+    ``KeyboardInterrupt``, even where SIGINT was ignored (a sweep started in the background of a
+    script), so the sweep and the job controllers it starts can always be stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate), signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-def child_environment(parallel: int, threads: int | None = None) -> dict[str, str]:
-    """The parent's environment with each thread pool capped at ``threads`` (default: this job's share of the cores)."""
-    count = threads or max(1, available_cpus() // max(1, parallel))
-    return {**os.environ, **dict.fromkeys(THREAD_VARIABLES, str(count)), "PYTHONSAFEPATH": "1"}
-
-
-def _failure_reason(job: Job, returncode: int) -> str:
-    try:
-        manifest = results.read_manifest(job.path)
-        if manifest["status"] == "failed" and manifest.get("error"):
-            error = manifest["error"]
-            return f"generation {error.get('generation')}: {error.get('message')}"
-    except (OSError, ValueError):
-        pass
-    if returncode < 0:
-        return f"killed by signal {-returncode} ({signal.Signals(-returncode).name})"
-    try:
-        lines = [line for line in (job.path / LOG).read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
-        lines = []
-    return lines[-1] if lines else f"exit status {returncode}"
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
 
 
 class _Runner:
-    """Launches the child processes, polls them and keeps the progress bar current."""
+    """Starts the jobs through the launcher, polls them and keeps the progress bar current."""
 
-    def __init__(self, jobs: Sequence[Job], parallel: int, progress: bool, threads: int | None) -> None:
-        self.parallel = max(1, parallel)
-        self.env = child_environment(self.parallel, threads)
+    def __init__(self, jobs: Sequence[Job], launcher: Launcher, progress: bool) -> None:
+        self.launcher = launcher
         self.outcome = Outcome()
         self.pending = [job for job in jobs if not job.complete()]
         self.outcome.skipped = [job for job in jobs if job not in self.pending]
-        self.running: dict[Job, tuple[subprocess.Popen[bytes], float]] = {}
+        active = set(launcher.still_active(self.pending))
+        self.outcome.queued = [job for job in self.pending if job in active]
+        self.pending = [job for job in self.pending if job not in active]
+        self.running: dict[Job, tuple[Running, float]] = {}
         self.done = {job: job.recorded() for job in jobs}
         self.bar = tqdm(
             total=sum(job.generations + 1 for job in jobs),
@@ -228,33 +222,32 @@ class _Runner:
             mininterval=0.5 if sys.stderr.isatty() else 30.0,
         )
 
-    def launch(self, job: Job) -> None:
-        job.path.mkdir(parents=True, exist_ok=True)
-        with open(job.path / LOG, "ab") as log:
-            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {job.label}\n".encode())
-            process = subprocess.Popen(
-                worker_command(job),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.env,
-            )
-        self.running[job] = (process, time.perf_counter())
+    def launch(self) -> None:
+        free = self.launcher.capacity - len(self.running)
+        batch, self.pending = self.pending[:free], self.pending[free:]
+        if not batch:
+            return
+        for job, running in zip(batch, self.launcher.start(batch)):
+            self.running[job] = (running, time.perf_counter())
 
     def collect(self) -> None:
-        for job, (process, started) in list(self.running.items()):
+        for job, (running, started) in list(self.running.items()):
             self.done[job] = job.recorded()
-            if process.poll() is None:
+            end = running.poll()
+            if end is None:
                 continue
             del self.running[job]
             self.outcome.seconds[job] = time.perf_counter() - started
-            if process.returncode == 0 and job.complete():
+            if end.status == 0 and job.complete():
                 self.outcome.completed.append(job)
                 curve = results.load_run(job.path).curve()
+                where = job.device() or "?"
+                if running.visible_gpus is not None:
+                    where += f", CUDA_VISIBLE_DEVICES={running.visible_gpus}"
                 tqdm.write(f"done    {job.label}: L_0 {curve[0]:.4g} -> L_G {curve[-1]:.4g} "
-                           f"({self.outcome.seconds[job]:.1f} s)", file=sys.stderr)
+                           f"({self.outcome.seconds[job]:.1f} s, {where})", file=sys.stderr)
             else:
-                reason = _failure_reason(job, process.returncode)
+                reason = failure_reason(job, end.status, end.detail)
                 self.outcome.failed.append((job, reason))
                 tqdm.write(f"FAILED  {job.label}: {reason}", file=sys.stderr)
         self.bar.n = sum(min(self.done[j], j.generations + 1) for j in self.done)
@@ -265,31 +258,39 @@ class _Runner:
         )
         self.bar.update(0)
 
+    def stop(self) -> None:
+        """After Ctrl-C or SIGTERM: stop the running jobs (or leave them to their cluster)."""
+        self.outcome.interrupted = True
+        if not self.launcher.stops_on_interrupt:
+            self.outcome.queued.extend(self.running)
+            self.running.clear()
+            return
+        for running, _ in self.running.values():
+            running.stop()
+        for running, _ in self.running.values():
+            running.wait(STOP_SECONDS)
+
     def run(self) -> Outcome:
         try:
-            while self.pending or self.running:
-                while self.pending and len(self.running) < self.parallel:
-                    self.launch(self.pending.pop(0))
-                time.sleep(POLL_SECONDS)
-                self.collect()
-        except KeyboardInterrupt:
-            self.outcome.interrupted = True
-            for process, _ in self.running.values():
-                process.send_signal(signal.SIGINT)
-            for process, _ in self.running.values():
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            with _signals_stop():
+                while self.pending or self.running:
+                    self.launch()
+                    if not self.launcher.waits:
+                        self.outcome.queued.extend(self.running)
+                        self.running.clear()
+                        break
+                    time.sleep(self.launcher.poll_seconds)
+                    self.collect()
+        except (KeyboardInterrupt, _Terminated):
+            self.stop()
         finally:
             self.bar.close()
         return self.outcome
 
 
-def run_jobs(jobs: Sequence[Job], parallel: int = 1, progress: bool = True, threads: int | None = None) -> Outcome:
-    """Run ``jobs`` (skipping complete ones) with at most ``parallel`` processes at a time,
-    each with ``threads`` threads (default: a fair share of the cores)."""
-    return _Runner(jobs, parallel, progress, threads).run()
+def run_jobs(jobs: Sequence[Job], launcher: Launcher, progress: bool = True) -> Outcome:
+    """Run ``jobs`` (skipping complete ones) through ``launcher``."""
+    return _Runner(jobs, launcher, progress).run()
 
 
 def sweep(
@@ -299,36 +300,51 @@ def sweep(
     preset: str,
     generations: int | None,
     root: Path,
-    parallel: int = 1,
+    parallel: int | None = None,
     progress: bool = True,
+    settings: Sequence[str] = (),
+    launcher: LauncherSettings | None = None,
 ) -> tuple[list[Job], Outcome]:
-    """Plan the grid and run it; the outcome also lists the pairs that cannot run."""
-    jobs, not_applicable = plan(tasks, strategies, seeds, preset, generations, root)
-    outcome = run_jobs(jobs, parallel, progress)
+    """Plan the grid and run it (default: ``parallel`` local processes); the outcome also lists the pairs that cannot run."""
+    jobs, not_applicable = plan(tasks, strategies, seeds, preset, generations, root, settings)
+    chosen = launcher or LauncherSettings(parallel=parallel)
+    outcome = run_jobs(jobs, chosen.build(root), progress)
     outcome.not_applicable = not_applicable
     return jobs, outcome
 
 
 def summary(jobs: Sequence[Job], outcome: Outcome) -> str:
-    """A table per (task, strategy) and the list of failures with their logs."""
+    """A table per (task, strategy) with the device its runs recorded, and the list of failures with their logs."""
     from tabulate import tabulate
 
     failed = {job: reason for job, reason in outcome.failed}
     rows: dict[tuple[str, str], list[int | float]] = {}
+    devices: dict[tuple[str, str], dict[str, None]] = {}
     for job in jobs:
-        row = rows.setdefault((job.task, job.strategy), [0, 0, 0, 0.0])
+        row = rows.setdefault((job.task, job.strategy), [0, 0, 0, 0, 0.0])
         row[0] += job in outcome.completed
         row[1] += job in outcome.skipped
         row[2] += job in failed
-        row[3] += outcome.seconds.get(job, 0.0)
-    table = [[task, strategy, ran, skipped, bad, f"{seconds:.1f}"] for (task, strategy), (ran, skipped, bad, seconds) in rows.items()]
-    lines = [tabulate(table, headers=["task", "strategy", "ran", "already complete", "failed", "wall s"],
-                      tablefmt="simple", disable_numparse=True)]
+        row[3] += job in outcome.queued
+        row[4] += outcome.seconds.get(job, 0.0)
+        device = job.device()
+        if device is not None:
+            devices.setdefault((job.task, job.strategy), {})[device] = None
+    queued = bool(outcome.queued)
+    table = []
+    for key, (ran, skipped, bad, waiting, seconds) in rows.items():
+        device = ", ".join(devices.get(key, {})) or "-"
+        table.append([*key, ran, skipped, bad, *([waiting] if queued else []), device, f"{seconds:.1f}"])
+    headers = ["task", "strategy", "ran", "already complete", "failed", *(["queued"] if queued else []), "device", "wall s"]
+    lines = [tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)]
     for task, strategy, reason in outcome.not_applicable:
         lines.append(f"not applicable: {task} / {strategy}: {reason}")
     if outcome.failed:
         lines.append(f"\n{len(outcome.failed)} run(s) failed (re-run the same command to retry them):")
         lines.extend(f"  {job.label}: {reason}\n    log: {job.path / LOG}" for job, reason in outcome.failed)
+    if outcome.queued:
+        lines.append(f"\n{len(outcome.queued)} run(s) queued or running on the cluster; re-run the same command "
+                     "once they end to see their results and retry any that failed")
     if outcome.interrupted:
         lines.append("\ninterrupted: finished generations are kept; re-run the same command to resume")
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from pathlib import Path
 from collapselab.contracts import registry
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.leaderboard import SUBMISSIONS, aggregate, site, validate
+from collapselab.operations import jobs as jobs_module
 from collapselab.operations import sweep
 
 TASK = "linear_regression"
@@ -53,7 +54,7 @@ def main() -> None:
         one = swept(root / "jobs1", args.seeds, 1)
         many = swept(root / f"jobs{args.jobs}", args.seeds, args.jobs)
         again = swept(root / f"jobs{args.jobs}", args.seeds, args.jobs)
-        print(f"sweep of {runs} {TASK} runs (cpu preset) on {sweep.available_cpus()} cores")
+        print(f"sweep of {runs} {TASK} runs (cpu preset) on {jobs_module.available_cpus()} cores")
         print(f"  in-process, one after another (reference): {reference:6.2f} s")
         print(f"  sweep --jobs 1:                             {one:6.2f} s  ({one / reference:.2f}x the reference)")
         print(f"  sweep --jobs {args.jobs}:                             {many:6.2f} s  ({many / reference:.2f}x the reference, "

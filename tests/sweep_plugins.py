@@ -1,0 +1,53 @@
+"""Strategy plugins the sweep and launcher tests name by path (``tests/sweep_plugins.py:Class``).
+
+Each behaves like ``accumulate``; the environment variables they read are set by the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from collapselab import Strategy
+
+
+class RecordGpus(Strategy):
+    """Writes the ``CUDA_VISIBLE_DEVICES`` its worker sees into ``$GPU_RECORD/<pid>``."""
+
+    name = "record-gpus"
+
+    def training_pool(self, ctx):
+        with open(os.path.join(os.environ["GPU_RECORD"], str(os.getpid())), "w") as handle:
+            handle.write(os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"))
+        return ctx.accumulated()
+
+
+class PauseOnce(Strategy):
+    """The first time it reaches generation 2 it writes its pid to ``$PAUSE_FLAG`` and waits to be stopped."""
+
+    name = "pause-once"
+
+    def training_pool(self, ctx):
+        flag = os.environ["PAUSE_FLAG"]
+        if ctx.generation == 2 and not os.path.exists(flag):
+            with open(flag + ".tmp", "w") as handle:
+                handle.write(str(os.getpid()))
+            os.replace(flag + ".tmp", flag)
+            time.sleep(120)
+        return ctx.accumulated()
+
+
+class PreemptOnce(Strategy):
+    """The first time it reaches generation 2 it sends its submitit job the signal Slurm sends before a
+    preemption or the time limit (submitit's ``USR2``), then waits to be stopped."""
+
+    name = "preempt-once"
+
+    def training_pool(self, ctx):
+        flag = os.environ["PREEMPT_FLAG"]
+        if ctx.generation == 2 and not os.path.exists(flag):
+            open(flag, "w").close()
+            os.kill(os.getppid(), signal.SIGUSR2)
+            time.sleep(120)
+        return ctx.accumulated()
