@@ -11,13 +11,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from collapselab.errors import CollapseLabError
 
+WandbMode = Literal["online", "offline", "disabled", "shared"]
 
-def wandb_mode() -> str:
-    return os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+
+def wandb_mode() -> WandbMode:
+    """WANDB_MODE when set (checked), else online with an API key and offline without."""
+    mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+    if mode not in ("online", "offline", "disabled", "shared"):
+        raise CollapseLabError(f"WANDB_MODE={mode!r}: expected online, offline, disabled or shared")
+    return cast(WandbMode, mode)
 
 
 class WandbLogger:
