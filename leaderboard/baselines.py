@@ -1,7 +1,7 @@
 """Regenerate the shipped baselines' leaderboard entries: one sweep, then one submit per baseline.
 
-    python -m leaderboard.baselines --tasks all --jobs 2          # every task, every baseline
-    python -m leaderboard.baselines --tasks mnist_vae --jobs 2    # add a task that landed later
+    python -m collapselab.leaderboard.baselines --tasks all --jobs 2          # every task, every baseline
+    python -m collapselab.leaderboard.baselines --tasks mnist_vae --jobs 2    # add a task that landed later
 
 The baselines are the strategies whose entry points live in the ``baselines`` package, run
 with their default parameters at the ``cpu`` preset, seeds 0-2. Each baseline's runs are
@@ -64,7 +64,7 @@ def regenerate(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m leaderboard.baselines", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m collapselab.leaderboard.baselines", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default="all", help="comma-separated tasks, or all (default)")
     parser.add_argument("--strategies", default=",".join(shipped()), help="baselines to run (default: all shipped)")
     parser.add_argument("--seeds", default="0-2")
