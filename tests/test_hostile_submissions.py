@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from collapselab.errors import CollapseLabError, SubmissionError
@@ -182,13 +182,14 @@ def _check(made: dict, tmp: Path, data: st.DataObject, build: bool) -> str:
 @given(data=st.data())
 def test_fuzzed_submissions_are_refused_cleanly_or_built(made, tmp_path_factory, data):
     try:
-        _check(made, tmp_path_factory.mktemp("fuzz"), data, build=data.draw(st.integers(0, 9)) == 0)
+        event(_check(made, tmp_path_factory.mktemp("fuzz"), data, build=data.draw(st.integers(0, 9)) == 0))
     except CollapseLabError as exc:  # refusals are CollapseLabErrors; nothing else may escape
         assert isinstance(exc, SubmissionError | CollapseLabError)
+        event("refused by an error")
 
 
 @pytest.mark.slow
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_fuzzed_submissions_many_cases(made, tmp_path_factory, data):
-    _check(made, tmp_path_factory.mktemp("fuzz"), data, build=data.draw(st.integers(0, 19)) == 0)
+    event(_check(made, tmp_path_factory.mktemp("fuzz"), data, build=data.draw(st.integers(0, 19)) == 0))

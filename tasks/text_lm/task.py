@@ -51,7 +51,7 @@ _COMMON = {
 
 class TextLMTask(TorchTask):
     name = "text_lm"
-    version = "1.0"
+    version = "2.0"
     metadata = TaskMetadata(
         modality="text (byte-level language model)",
         requires=("torch", "pytorch_lightning"),
@@ -73,8 +73,8 @@ class TextLMTask(TorchTask):
         "smoke": {**_COMMON, "context": 32, "train_chunks": 64, "n_layer": 1, "n_head": 2, "d_model": 32,
                   "steps": 8, "batch_size": 16, "lr": 1e-2, "weight_decay": 0.0,
                   "sample_batch": 256, "eval_samples": 8, "generations": 2},
-        "cpu": {**_COMMON, "context": 128, "train_chunks": 3200, "n_layer": 2, "n_head": 4, "d_model": 64,
-                "steps": 1600, "batch_size": 8, "lr": 3e-3, "weight_decay": 0.0,
+        "cpu": {**_COMMON, "context": 128, "train_chunks": 2000, "n_layer": 2, "n_head": 4, "d_model": 64,
+                "steps": 3200, "batch_size": 8, "lr": 3e-3, "weight_decay": 0.0,
                 "sample_batch": 1024, "eval_samples": 256, "generations": 10},
         "paper": {**_COMMON, "corpus": "tinystories", "max_documents": 300_000, "context": 256,
                   "train_chunks": 200_000, "n_layer": 6, "n_head": 6, "d_model": 384,
