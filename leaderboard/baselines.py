@@ -6,7 +6,8 @@
 The baselines are the strategies whose entry points live in the ``baselines`` package, run
 with their default parameters at the ``cpu`` preset, seeds 0-2. Each baseline's runs are
 merged into ``leaderboard/submissions/<name>.json``: the tasks swept now are added or
-replaced, the entry's other tasks are kept. Pairs a baseline cannot run (its own
+replaced, the entry's other tasks are kept (unless the baseline's definition changed: then
+the entry starts afresh from the new runs). Pairs a baseline cannot run (its own
 ``check_task``, or fresh real data the task lacks) are listed and left out; failed runs are
 listed, leave that task out of the entry, and make the command exit non-zero.
 """
@@ -58,7 +59,7 @@ def regenerate(
     for name in names:
         if by_baseline[name]:
             notes = submit.write_entry(by_baseline[name], submissions / f"{name}.json", name, description(name), None,
-                                       merge_into=True)
+                                       merge_into=True, restart_on_strategy_change=True)
             print("\n".join(notes))
     return outcome.ok
 

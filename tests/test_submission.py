@@ -207,3 +207,24 @@ def test_submit_merge_replaces_the_tasks_it_covers_and_keeps_the_rest(smoke_runs
     mix = [p.parent for p in (smoke_runs / TASK).glob("mix-*/smoke/seed-0/manifest.json")][0]
     with pytest.raises(SubmissionError, match="cannot merge: the existing entry has strategy"):
         submit.write_entry([mix], out, None, None, None, merge_into=True)
+
+
+def test_regenerating_a_changed_baseline_restarts_its_entry(smoke_runs, tmp_path):
+    """The baselines' regeneration replaces an entry whose strategy definition changed (its old
+    sections were run by another strategy) instead of refusing, and says so."""
+    out = tmp_path / "replace.json"
+    replace_dir = smoke_runs / TASK / "replace"
+    submit.write_entry([replace_dir / "smoke" / "seed-0"], out, "replace", "first", None)
+    old = json.loads(out.read_text())
+    old["strategy"]["params"] = {"retired": 1}  # as if the baseline had another parameter then
+    for run in old["tasks"][TASK]["runs"]:
+        run["manifest"]["strategy"]["params"] = {"retired": 1}
+    out.write_text(json.dumps(old))
+    with pytest.raises(SubmissionError, match="cannot merge: the existing entry has strategy"):
+        submit.write_entry([replace_dir], out, None, None, None, merge_into=True)
+    notes = submit.write_entry([replace_dir], out, "replace", "second", None, merge_into=True,
+                               restart_on_strategy_change=True)
+    entry = json.loads(out.read_text())
+    assert entry["strategy"]["params"] == {} and set(entry["tasks"]) == {TASK}
+    assert [r["seed"] for r in entry["tasks"][TASK]["runs"]] == [0, 1, 2]
+    assert any("starts afresh" in n for n in notes)

@@ -120,12 +120,16 @@ def write_entry(
     url: str | None,
     merge_into: bool = False,
     with_gallery: bool = True,
+    restart_on_strategy_change: bool = False,
 ) -> list[str]:
     """Build the entry from ``run_dirs`` (merged into ``out`` if asked), write it, return notes for the user.
 
     With ``with_gallery``, the runs' sample artifacts also go to the entry's gallery file
     (:func:`collapselab.operations.gallery.path_for`; merged like the entry). Notes list what
-    the files hold and how to check them with the leaderboard's rules.
+    the files hold and how to check them with the leaderboard's rules. With
+    ``restart_on_strategy_change``, an existing entry whose strategy (name, parameters,
+    citation) differs from the runs' is not merged but replaced: its sections were run by
+    another strategy and cannot stand beside the new ones.
     """
     # the existing entry may hold a stale section of a task being re-run: it is checked after the merge
     existing = submission.read(out) if merge_into and Path(out).exists() else None
@@ -136,6 +140,12 @@ def write_entry(
         raise SubmissionError(["--name and --description are required (unless --merge reads them from an existing entry)"])
     runs = find_runs(list(run_dirs))
     entry = build(runs, name, description, url)
+    restart_notes = []
+    if existing is not None and restart_on_strategy_change and existing["strategy"] != entry["strategy"]:
+        dropped = sorted(set(existing["tasks"]) - set(entry["tasks"]))
+        restart_notes.append(f"  the strategy changed since {out} was written: the entry starts afresh"
+                             + (f" (its sections for {', '.join(dropped)} are dropped)" if dropped else ""))
+        existing, merge_into = None, False
     if existing is not None:
         entry = merge(existing, entry)
     samples, gallery_notes = _gallery(runs, entry, out, merge_into) if with_gallery else (None, [])
@@ -144,7 +154,7 @@ def write_entry(
              f"preset {entry['preset']}"]
     notes += [f"  {task}: seeds {[run['seed'] for run in section['runs']]}, G={section['generations']}"
               for task, section in entry["tasks"].items()]
-    notes += gallery_notes
+    notes += restart_notes + gallery_notes
     if samples is not None:
         path = gallery.path_for(out)
         gallery.write(path, samples, entry)
