@@ -60,7 +60,7 @@ def _preset(**values: Any) -> dict[str, Any]:
 
 class ConformerDiffusionTask(TorchTask):
     name = "conformer_diffusion"
-    version = "1.0"
+    version = "2.0"
     metadata = TaskMetadata(
         modality="molecules (3D conformers)",
         requires=("torch", "pytorch_lightning", "e3nn", "rdkit"),
