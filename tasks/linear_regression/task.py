@@ -197,9 +197,12 @@ class LinearRegressionTask(Task):
         return -((pool["y"] - self._predict(pool, self._reference)) ** 2)
 
     def features(self, pool: Pool) -> np.ndarray:
-        """(y, x.w_ref, y - x.w_ref) per item and trial, shape (n, trials, 3): the label, what the real data
-        predict for its row, and the residual. Real labels scatter around x.w_ref with the label noise only;
-        a generator's labels add its drift x.(w_gen - w_ref), which grows with the generation."""
+        """(y, x.w_ref, e, e^2) per item and trial, e = y - x.w_ref, shape (n, trials, 4): the label, what the
+        real data predict for its row, the residual and its square. Real labels scatter around x.w_ref with the
+        label noise only; a generator's labels add its drift x.(w_gen - w_ref), which grows with the generation.
+        Both residuals have mean about 0 and differ in variance, so the log density ratio of the two is
+        quadratic in e: the square makes it linear in these features, as a linear discriminant needs."""
         predicted = self._predict(pool, self._reference)
         y = pool["y"]
-        return np.stack([y, predicted, y - predicted], axis=-1)
+        residual = y - predicted
+        return np.stack([y, predicted, residual, residual**2], axis=-1)
