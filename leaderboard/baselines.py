@@ -24,8 +24,8 @@ from pathlib import Path
 from collapselab.contracts import registry
 from collapselab.contracts.params import parse_seeds
 from collapselab.contracts.task import LEADERBOARD_PRESET
-from collapselab.leaderboard import SUBMISSIONS
-from collapselab.operations import submit, sweep
+from collapselab.leaderboard import SUBMISSIONS, rules
+from collapselab.operations import submission, submit, sweep
 
 PACKAGE = "collapselab.baselines"
 
@@ -64,6 +64,28 @@ def regenerate(
     return outcome.ok
 
 
+def drop_stale(names: Sequence[str], submissions: Path) -> list[str]:
+    """Remove from the baselines' entries the task sections the installed tasks no longer accept
+    (run at an older task version or preset): they cannot be ranked, and leaving them would make
+    the whole entry invalid until that task is re-run. Returns what was dropped."""
+    notes = []
+    for name in names:
+        path = submissions / f"{name}.json"
+        if not path.exists():
+            continue
+        entry = submission.read(path)
+        stale = rules.stale_sections(entry, entry["preset"])
+        if not stale:
+            continue
+        kept = {task: section for task, section in entry["tasks"].items() if task not in stale}
+        if not kept:
+            notes.append(f"{path}: every section is stale ({', '.join(sorted(stale))}); the entry is left as it is")
+            continue
+        submission.write(path, {**entry, "tasks": kept})
+        notes += [f"{path}: dropped the stale {task} section ({problems[0]})" for task, problems in sorted(stale.items())]
+    return notes
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m collapselab.leaderboard.baselines", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default="all", help="comma-separated tasks, or all (default)")
@@ -72,7 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel")
     parser.add_argument("--out", default="runs", help="root folder of the run directories (default runs/)")
     parser.add_argument("--submissions", default=str(SUBMISSIONS), help="folder of the entries")
+    parser.add_argument("--drop-stale", action="store_true",
+                        help="only remove the sections the installed tasks no longer accept (older task version or "
+                             "preset) from the baselines' entries, and run nothing")
     args = parser.parse_args(argv)
+    if args.drop_stale:
+        print("\n".join(drop_stale(sweep.split_list(args.strategies), Path(args.submissions))) or "nothing stale")
+        return 0
     ok = regenerate(sweep.names(args.tasks, "task"), sweep.split_list(args.strategies), parse_seeds(args.seeds),
                     Path(args.out), Path(args.submissions), args.jobs)
     return 0 if ok else 1

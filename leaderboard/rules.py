@@ -61,6 +61,17 @@ def _installed_problems(name: str, section: Mapping[str, Any], preset: str, fiel
     return problems
 
 
+def stale_sections(entry: Mapping[str, Any], preset: str = LEADERBOARD_PRESET) -> dict[str, list[str]]:
+    """task -> problems, for the sections of ``entry`` the installed tasks no longer accept
+    (another task version, a changed preset, a task not installed)."""
+    found = {}
+    for name, section in entry["tasks"].items():
+        problems = _installed_problems(name, section, preset, f"tasks/{name}")
+        if problems:
+            found[name] = problems
+    return found
+
+
 def _seed_problems(section: Mapping[str, Any], field: str, required: tuple[int, ...]) -> list[str]:
     seeds = sorted({run["seed"] for run in section["runs"]})
     missing = sorted(set(required) - set(seeds))

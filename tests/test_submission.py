@@ -228,3 +228,19 @@ def test_regenerating_a_changed_baseline_restarts_its_entry(smoke_runs, tmp_path
     assert entry["strategy"]["params"] == {} and set(entry["tasks"]) == {TASK}
     assert [r["seed"] for r in entry["tasks"][TASK]["runs"]] == [0, 1, 2]
     assert any("starts afresh" in n for n in notes)
+
+
+def test_drop_stale_removes_only_the_sections_the_installed_tasks_no_longer_accept(tmp_path):
+    entries = make_entries(tmp_path, {"replace": "replace"}, tasks=(TASK, "mnist_vae"), seeds=(0,))
+    entry = entries["replace"]
+    section = entry["tasks"]["mnist_vae"]
+    section["version"] = "0.9"  # an entry from before the task changed its numbers
+    for run in section["runs"]:
+        run["manifest"]["task"]["version"] = "0.9"
+    path = tmp_path / "subs" / "replace.json"
+    submission.write(path, entry)
+    notes = baselines.drop_stale(["replace"], path.parent)
+    kept = submission.read(path)
+    assert set(kept["tasks"]) == {TASK} and kept["tasks"][TASK] == entry["tasks"][TASK]
+    assert len(notes) == 1 and "dropped the stale mnist_vae section" in notes[0] and "'0.9'" in notes[0]
+    assert baselines.drop_stale(["replace"], path.parent) == []  # nothing left to drop

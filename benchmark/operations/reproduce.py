@@ -3,8 +3,9 @@
 For each task the entry's strategy (same name and parameters) is run again at the entry's
 preset through the sweep machinery, then the published and the reproduced L_0, the excess
 area sum_g (L_g - L_0) the score is made of, L_G and L_G/L_0 are compared as means over seeds
-with the scorer's :func:`collapselab.scoring.scorer.reproduction_tolerance` (from the published
-seed-to-seed spread). Re-running the published seeds with the published thread count on a
+(over the same seeds when the published seeds are re-run) with the scorer's
+:func:`collapselab.scoring.scorer.reproduction_tolerance` (from the published seed-to-seed
+spread). Re-running the published seeds with the published thread count on a
 machine with the same BLAS kernel reproduces them exactly (the loop's seed streams), which the
 per-seed check reports; other hardware changes the last bits (and, through training, more), and
 varies within the spread.
@@ -42,6 +43,7 @@ class Check:
     metric: str
     published: list[float]
     reproduced: list[float]
+    published_all: list[float] | None = None  # every published seed (default: ``published``): the tolerance's spread
 
     @property
     def difference(self) -> float:
@@ -49,7 +51,7 @@ class Check:
 
     @property
     def tolerance(self) -> float:
-        return scorer.reproduction_tolerance(self.published, len(self.reproduced))
+        return scorer.reproduction_tolerance(self.published, len(self.reproduced), spread_of=self.published_all)
 
     @property
     def passed(self) -> bool:
@@ -136,11 +138,15 @@ METRICS = {
 
 
 def compare(task: str, published: Mapping[int, list[float]], reproduced: Mapping[int, list[float]]) -> list[Check]:
-    """L_0, excess area, L_G and L_G/L_0 checks from seed -> loss curve maps."""
+    """L_0, excess area, L_G and L_G/L_0 checks from seed -> loss curve maps. When every reproduced
+    seed is a published one, the reproduced mean is compared with the published mean of the
+    same seeds (paired: seed-to-seed variation then cancels), the tolerance still coming from
+    the spread over every published seed."""
     def column(curves: Mapping[int, list[float]], metric: str) -> list[float]:
         return [float(METRICS[metric](curve)) for _, curve in sorted(curves.items())]
 
-    return [Check(task, m, column(published, m), column(reproduced, m)) for m in METRICS]
+    paired = {seed: published[seed] for seed in reproduced} if set(reproduced) <= set(published) else published
+    return [Check(task, m, column(paired, m), column(reproduced, m), column(published, m)) for m in METRICS]
 
 
 def same_kernel(published_runs: Sequence[Mapping[str, Any]], reproduced_runs: Sequence[Any]) -> bool:

@@ -234,14 +234,18 @@ def track(uses_extra_real_data: bool, steps_per_generation: Sequence[int], budge
     return STANDARD
 
 
-def reproduction_tolerance(published: Sequence[float], n_reproduced: int, z: float = 3.0) -> float:
+def reproduction_tolerance(published: Sequence[float], n_reproduced: int, z: float = 3.0,
+                           spread_of: Sequence[float] | None = None) -> float:
     """The largest |difference of means| between published and reproduced seeds that still agrees:
     z * s * sqrt(1/n_published + 1/n_reproduced), s the published standard deviation over seeds
     (a two-sample comparison with both spreads taken as the published one; Welch 1947), and
-    never below 1e-9 of the mean."""
+    never below 1e-9 of the mean. ``spread_of`` (default ``published``) are the values s is
+    taken from: every published seed, when ``published`` holds only the seeds re-run (a paired
+    comparison, for which the two-sample bound is conservative)."""
     values = _finite(published)
+    spread_values = values if spread_of is None else _finite(spread_of)
     floor = 1e-9 * max(abs(float(values.mean())), 1e-300)
-    if values.size < 2 or n_reproduced < 1:
+    if spread_values.size < 2 or values.size < 1 or n_reproduced < 1:
         return floor
-    spread = float(values.std(ddof=1)) * math.sqrt(1.0 / values.size + 1.0 / n_reproduced)
+    spread = float(spread_values.std(ddof=1)) * math.sqrt(1.0 / values.size + 1.0 / n_reproduced)
     return max(z * spread, floor)
