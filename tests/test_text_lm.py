@@ -206,3 +206,22 @@ def test_paper_architecture_runs_on_the_embedded_corpus(tmp_path: Path) -> None:
     task = make_task("text_lm", "paper", overrides)
     run = execute(RunSpec(task, make_strategy("replace"), 0, 1, tmp_path), progress=False)
     assert run.complete and all(math.isfinite(v) for v in run.records[-1]["metrics"].values())
+
+
+def test_the_temperature_study_samples_at_each_temperature_and_plots(tmp_path: Path) -> None:
+    """The heat-death study (Marchi et al. 2024) at the smoke preset: each run samples every
+    generation at its temperature (recorded), every run shares generation 0, and the figure is written."""
+    from collapselab.tasks.text_lm import experiments
+
+    assert experiments.main(["temperature", "--out", str(tmp_path), "--preset", "smoke", "--temperatures", "0.5,2.0",
+                             "--real-fractions", "0,0.5", "--generations", "2"]) == 0
+    assert (tmp_path / "temperature.png").stat().st_size > 10_000
+    from collapselab.engine.rundir import find_runs
+
+    runs = find_runs([tmp_path / "runs"])
+    assert len(runs) == 4
+    temperatures = sorted({r.records[1]["sampling_options"]["temperature"] for r in runs})
+    assert temperatures == [0.5, 2.0]
+    assert all(r.records[g]["sampling_options"]["temperature"] == r.records[1]["sampling_options"]["temperature"]
+               for r in runs for g in (1, 2))
+    assert len({r.curve()[0] for r in runs}) == 1  # one generation 0 for the whole study
