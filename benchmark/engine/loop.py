@@ -206,11 +206,7 @@ class _Run:
         if done == 0:
             return
         for g in range(1, done):
-            relative = f"{rundir.POOLS}/{rundir.pool_path(self.dir, g).name}"
-            expected = self.records[g].get("checksums", {}).get(relative)
-            if expected is None:
-                raise ResultFileError(f"{self.dir / rundir.GENERATIONS}: generation {g} records no checksum of {relative}")
-            rundir.verify_checksum(self.dir, relative, expected)
+            self._verify_recorded(g, f"{rundir.POOLS}/{rundir.pool_path(self.dir, g).name}")
             try:
                 pool = Pool.load(rundir.pool_path(self.dir, g))
             except PoolError as exc:
@@ -220,13 +216,16 @@ class _Run:
         self.fresh_real = int(self.records[-1]["composition"]["fresh_real"])
         self.model = self._load_model(done - 1)
 
-    def _load_model(self, generation: int) -> Any:
-        path = rundir.model_path(self.dir, generation)
-        relative = f"{rundir.MODELS}/{path.name}"
+    def _verify_recorded(self, generation: int, relative: str) -> None:
+        """The file ``relative`` (to the run directory) against the checksum generation ``generation`` recorded."""
         expected = self.records[generation].get("checksums", {}).get(relative)
         if expected is None:
             raise ResultFileError(f"{self.dir / rundir.GENERATIONS}: generation {generation} records no checksum of {relative}")
         rundir.verify_checksum(self.dir, relative, expected)
+
+    def _load_model(self, generation: int) -> Any:
+        path = rundir.model_path(self.dir, generation)
+        self._verify_recorded(generation, f"{rundir.MODELS}/{path.name}")
         try:
             return self.task.load_model(path)
         except USER_ERRORS:
