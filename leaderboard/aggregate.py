@@ -25,7 +25,7 @@ from collapselab.contracts import registry
 from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.errors import CollapseLabError, SubmissionError
 from collapselab.operations import submission
-from collapselab.scoring import scorer
+from collapselab.scoring import report, scorer
 from collapselab.scoring.report import strategy_display
 
 REFERENCE = "replace"
@@ -77,10 +77,8 @@ def _ratio_of_means(ours: Mapping[int, float], theirs: Mapping[int, float]) -> f
 
 
 def band(curves: Mapping[int, Sequence[float]]) -> dict[str, list[float | None]]:
-    """Mean and Student-t interval per generation over seeds."""
-    stacked = np.array([curve for _, curve in sorted(curves.items())], dtype=np.float64)
-    found = [scorer.summarize(stacked[:, g]) for g in range(stacked.shape[1])]
-    return {"mean": [s.mean for s in found], "low": [s.ci_low for s in found], "high": [s.ci_high for s in found]}
+    """Mean and Student-t interval per generation over seeds (``curves``: seed -> curve)."""
+    return report.band(np.array([curve for _, curve in sorted(curves.items())], dtype=np.float64))
 
 
 def _budget(section: Mapping[str, Any]) -> int | None:

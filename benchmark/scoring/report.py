@@ -1,5 +1,5 @@
 """Reports over run directories: per-generation tables (mean ± std over seeds, collapse
-ratios, bootstrap CIs), a summary with the normalised score, and PNG plots of the curves.
+ratios, Student-t CIs), a summary with the normalised score, and PNG plots of the curves.
 
 A report's files are named by the sha256 of their content (:func:`content_key`), so a new
 report never overwrites an earlier one and the same runs always give the same files."""
@@ -153,7 +153,7 @@ def summary_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def band(curves: np.ndarray) -> dict[str, list[float | None]]:
-    """Mean and 95% bootstrap band per generation of ``curves`` (seeds x generations)."""
+    """Mean and 95% Student-t interval per generation of ``curves`` (seeds x generations)."""
     stats_ = [scorer.summarize(curves[:, g].tolist()) for g in range(curves.shape[1])]
     return {"mean": [s.mean for s in stats_], "low": [s.ci_low for s in stats_], "high": [s.ci_high for s in stats_]}
 
@@ -168,7 +168,7 @@ def group_bands(group: Group) -> dict[str, Any]:
 
 
 def plot_setting(groups: Sequence[Group], bands: Sequence[Mapping[str, Any]], path: Path) -> None:
-    """Loss (mean and 95% bootstrap band over seeds) and collapse ratio per generation, one
+    """Loss (mean and 95% t interval over seeds) and collapse ratio per generation, one
     colour per strategy; logarithmic where the curves span a decade (:mod:`collapselab.scoring.plots`)."""
     palette = plots.colours([g.strategy for g in groups])
     loss, ratio = [], []
