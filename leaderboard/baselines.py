@@ -25,7 +25,7 @@ from collapselab.contracts import registry
 from collapselab.contracts.params import parse_seeds
 from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.leaderboard import SUBMISSIONS, rules
-from collapselab.operations import submission, submit, sweep
+from collapselab.operations import gallery, submission, submit, sweep
 
 PACKAGE = "collapselab.baselines"
 
@@ -66,8 +66,9 @@ def regenerate(
 
 def drop_stale(names: Sequence[str], submissions: Path) -> list[str]:
     """Remove from the baselines' entries the task sections the installed tasks no longer accept
-    (run at an older task version or preset): they cannot be ranked, and leaving them would make
-    the whole entry invalid until that task is re-run. Returns what was dropped."""
+    (run at an older task version or preset), and their samples from the entry's gallery: they
+    cannot be ranked, and leaving them would make the whole entry invalid until that task is
+    re-run. Returns what was dropped."""
     notes = []
     for name in names:
         path = submissions / f"{name}.json"
@@ -81,7 +82,15 @@ def drop_stale(names: Sequence[str], submissions: Path) -> list[str]:
         if not kept:
             notes.append(f"{path}: every section is stale ({', '.join(sorted(stale))}); the entry is left as it is")
             continue
-        submission.write(path, {**entry, "tasks": kept})
+        trimmed = {**entry, "tasks": kept}
+        samples = gallery.read_for(path, entry)
+        if samples is not None:  # the gallery follows its entry: samples of dropped tasks go too
+            samples = {**samples, "tasks": {t: v for t, v in samples["tasks"].items() if t in kept}}
+            if samples["tasks"]:
+                gallery.write(gallery.path_for(path), samples, trimmed)
+            else:
+                gallery.path_for(path).unlink()
+        submission.write(path, trimmed)
         notes += [f"{path}: dropped the stale {task} section ({problems[0]})" for task, problems in sorted(stale.items())]
     return notes
 

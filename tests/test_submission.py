@@ -14,7 +14,7 @@ from collapselab.cli.main import main
 from collapselab.engine import rundir as results
 from collapselab.errors import SubmissionError
 from collapselab.leaderboard import SUBMISSIONS, baselines, rules, validate
-from collapselab.operations import submission, submit
+from collapselab.operations import artifacts, gallery, submission, submit
 from tests.entries import SMOKE, make_entries
 from tests.helpers import run_strategy
 
@@ -239,8 +239,12 @@ def test_drop_stale_removes_only_the_sections_the_installed_tasks_no_longer_acce
         run["manifest"]["task"]["version"] = "0.9"
     path = tmp_path / "subs" / "replace.json"
     submission.write(path, entry)
+    samples = artifacts.entry_gallery(results.find_runs([tmp_path / "runs"]), "replace")
+    assert set(samples["tasks"]) == {"mnist_vae"}  # the regression task writes no sample artifacts
+    gallery.write(gallery.path_for(path), samples, entry)
     notes = baselines.drop_stale(["replace"], path.parent)
     kept = submission.read(path)
     assert set(kept["tasks"]) == {TASK} and kept["tasks"][TASK] == entry["tasks"][TASK]
+    assert not gallery.path_for(path).exists()  # its only samples were of the dropped task
     assert len(notes) == 1 and "dropped the stale mnist_vae section" in notes[0] and "'0.9'" in notes[0]
     assert baselines.drop_stale(["replace"], path.parent) == []  # nothing left to drop

@@ -45,13 +45,19 @@ def built(tmp_path_factory, sample_runs) -> tuple[Path, dict[str, Any]]:
     root = tmp_path_factory.mktemp("browser")
     subs = root / "submissions"
     shutil.copytree(SUBMISSIONS, subs)
-    hostile = json.loads((SUBMISSIONS / "mix.json").read_text())
+    # a copy of the reference (it covers every task the leaderboard ranks), made a strategy of its own
+    hostile = json.loads((SUBMISSIONS / "replace.json").read_text())
     hostile.update(name="html-in-text", description=HOSTILE + " " + "a long description " * 12)
+    hostile["strategy"]["params"] = {"copy": 1}
+    for section in hostile["tasks"].values():
+        for run in section["runs"]:
+            run["manifest"]["strategy"]["params"] = {"copy": 1}
     (subs / "html-in-text.json").write_text(json.dumps(hostile))
     runs = find_runs([sample_runs])
     (subs / "galleries").mkdir(exist_ok=True)
     for name in ("replace", "html-in-text"):
         data = artifacts.entry_gallery(runs, name)
+        data["tasks"] = {task: samples for task, samples in data["tasks"].items() if task in hostile["tasks"]}
         if name == "html-in-text":
             data["tasks"]["text_lm"]["generations"][0]["texts"][0] = HOSTILE
         (subs / "galleries" / f"{name}.json").write_text(json.dumps(data))
