@@ -44,11 +44,18 @@ def blas() -> list[dict[str, Any]]:
 
 
 def blas_kernel() -> str | None:
-    """A short label of NumPy's BLAS kernel, e.g. ``openblas 0.3.27 SkylakeX``."""
-    for info in blas():
-        if info.get("user_api") == "blas":
-            return " ".join(str(info[k]) for k in ("internal_api", "version", "architecture") if info.get(k))
-    return None
+    """A short label of NumPy's BLAS kernel, e.g. ``openblas 0.3.27 SkylakeX``: the library NumPy
+    loaded (found by its path), whatever else (SciPy's own OpenBLAS) was loaded before it, so
+    that the label does not depend on import order."""
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    found = [info for info in threadpool_info() if info.get("user_api") == "blas"]
+    numpy_dir = os.path.dirname(np.__file__)  # its wheels keep the library in numpy.libs/ beside it
+    own = [info for info in found if str(info.get("filepath", "")).startswith(numpy_dir)] or found
+    if not own:
+        return None
+    return " ".join(str(own[0][k]) for k in ("internal_api", "version", "architecture") if own[0].get(k))
 
 
 def thread_settings() -> dict[str, Any]:
