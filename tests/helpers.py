@@ -85,3 +85,32 @@ def straight_metrics(tmp_path: Path, task: str, spec: str, seeds: tuple[int, ...
     jobs, outcome = sweep.sweep([task], [spec], list(seeds), "smoke", None, tmp_path / "straight", progress=False)
     assert outcome.ok
     return {job.seed: metric_curves(load_run(job.path)) for job in jobs}
+
+
+SLOW_PLUGIN = '''
+import os, time
+from pathlib import Path
+from collapselab import Strategy
+
+class Slow(Strategy):
+    """Accumulate, but at generation SLOW_GENERATION (default 2) touch SLOW_MARKER and sleep
+    SLOW_SECONDS (default 60), or with HARD_EXIT set leave the process with os._exit(0)."""
+    name = "slow"
+
+    def training_pool(self, ctx):
+        marker = os.environ.get("SLOW_MARKER")
+        at = int(os.environ.get("SLOW_GENERATION", "2"))
+        if marker and ctx.generation == at:
+            Path(marker).touch()
+            time.sleep(float(os.environ.get("SLOW_SECONDS", "60")))
+        if os.environ.get("HARD_EXIT") and ctx.generation == at:
+            os._exit(0)
+        return ctx.accumulated()
+'''
+
+
+def slow_plugin(tmp_path: Path) -> str:
+    """The spec of :data:`SLOW_PLUGIN` written to ``tmp_path/slow.py``."""
+    path = tmp_path / "slow.py"
+    path.write_text(SLOW_PLUGIN)
+    return f"{path}:Slow"

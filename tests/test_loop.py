@@ -16,7 +16,7 @@ from collapselab.engine import rundir as results
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.errors import RunConflictError, TaskError
 from collapselab.tasks.linear_regression import LinearRegressionTask
-from tests.helpers import metric_curves, run_strategy
+from tests.helpers import metric_curves, run_strategy, slow_plugin
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
@@ -61,31 +61,12 @@ def test_extending_a_finished_run_equals_running_longer_at_once(tmp_path):
     assert extended.manifest["generations"] == 5
 
 
-SLOW_PLUGIN = '''
-import os, time
-from pathlib import Path
-from collapselab import Strategy
-
-class SlowAccumulate(Strategy):
-    name = "slow-accumulate"
-
-    def training_pool(self, ctx):
-        marker = os.environ.get("SLOW_MARKER")
-        if marker and ctx.generation == 3:
-            Path(marker).touch()
-            time.sleep(60)
-        return ctx.accumulated()
-'''
-
-
 def test_killed_process_resumes_with_identical_numbers(tmp_path):
-    plugin = tmp_path / "slow.py"
-    plugin.write_text(SLOW_PLUGIN)
-    spec = f"{plugin}:SlowAccumulate"
+    spec = slow_plugin(tmp_path)
     command = [sys.executable, "-m", "collapselab", "run", "--task", "linear_regression", "--strategy", spec,
                "--preset", "smoke", "--generations", "5", "--no-progress", "--report-dir", str(tmp_path / "rep")]
     marker = tmp_path / "marker"
-    env = {**os.environ, "SLOW_MARKER": str(marker)}
+    env = {**os.environ, "SLOW_MARKER": str(marker), "SLOW_GENERATION": "3"}
     process = subprocess.Popen([*command, "--out", str(tmp_path / "killed")], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60

@@ -18,38 +18,13 @@ from collapselab.contracts import registry
 from collapselab.engine import rundir
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.errors import ResultFileError, RunConflictError
-from tests.helpers import metric_curves, run_strategy
+from tests.helpers import metric_curves, run_strategy, slow_plugin
 
 TASK = "linear_regression"
-SLOW = '''
-import os, time
-from pathlib import Path
-from collapselab import Strategy
-
-class Slow(Strategy):
-    name = "slow"
-
-    def training_pool(self, ctx):
-        marker = os.environ.get("SLOW_MARKER")
-        if marker and ctx.generation == 2:
-            Path(marker).touch()
-            time.sleep(float(os.environ.get("SLOW_SECONDS", "60")))
-        if os.environ.get("HARD_EXIT") and ctx.generation == 2:
-            os._exit(0)
-        return ctx.accumulated()
-'''
-
-
 def _command(tmp_path: Path, spec: str, out: Path, generations: int = 4, *extra: str) -> list[str]:
     return [sys.executable, "-m", "collapselab", "run", "--task", TASK, "--strategy", spec, "--preset", "smoke",
             "--generations", str(generations), "--no-progress", "--report-dir", str(tmp_path / "reports"),
             "--out", str(out), *extra]
-
-
-def _plugin(tmp_path: Path) -> str:
-    path = tmp_path / "slow.py"
-    path.write_text(SLOW)
-    return f"{path}:Slow"
 
 
 def _wait_for(marker: Path, seconds: float = 60) -> None:
@@ -60,7 +35,7 @@ def _wait_for(marker: Path, seconds: float = 60) -> None:
 
 
 def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path):
-    spec = _plugin(tmp_path)
+    spec = slow_plugin(tmp_path)
     marker = tmp_path / "marker"
     env = {**os.environ, "SLOW_MARKER": str(marker), "SLOW_SECONDS": "3"}
     first = subprocess.Popen(_command(tmp_path, spec, tmp_path / "runs"), env=env, stdout=subprocess.DEVNULL,
@@ -74,7 +49,7 @@ def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path):
 
 
 def test_sigterm_marks_the_run_interrupted_and_it_resumes_identically(tmp_path):
-    spec = _plugin(tmp_path)
+    spec = slow_plugin(tmp_path)
     marker = tmp_path / "marker"
     env = {**os.environ, "SLOW_MARKER": str(marker)}
     process = subprocess.Popen(_command(tmp_path, spec, tmp_path / "cut"), env=env, stdout=subprocess.DEVNULL,
@@ -92,7 +67,7 @@ def test_sigterm_marks_the_run_interrupted_and_it_resumes_identically(tmp_path):
 
 
 def test_a_hard_exit_leaves_a_resumable_run(tmp_path):
-    spec = _plugin(tmp_path)
+    spec = slow_plugin(tmp_path)
     env = {**os.environ, "HARD_EXIT": "1"}
     subprocess.run(_command(tmp_path, spec, tmp_path / "runs"), env=env, capture_output=True)
     (run,) = rundir.find_runs([tmp_path / "runs"])
