@@ -173,5 +173,6 @@ def test_reward_ranks_true_labels_above_corrupted_ones():
 def test_features_tell_drifted_synthetic_items_from_real_ones():
     task = make(trials=500).for_seed(0)
     real, late = task.features(task.real_pool()), task.features(_late_samples(task, 8))
-    assert real.shape == (20, 500, 3)
+    assert real.shape == (20, 500, 4)
     assert np.mean(late[..., 2] ** 2) > 2 * np.mean(real[..., 2] ** 2)  # residuals under the real-data fit
+    np.testing.assert_allclose(late[..., 3], late[..., 2] ** 2)  # the squared residual, for a linear discriminant
