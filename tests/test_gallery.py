@@ -240,3 +240,17 @@ def test_the_build_date_comes_from_the_data_or_is_given_and_the_site_gets_the_um
     assert "Built 2030-01-02" in (tmp_path / "site" / "index.html").read_text()
     assert stat.S_IMODE((tmp_path / "site").stat().st_mode) == 0o750  # the site folder and files follow the umask
     assert stat.S_IMODE((tmp_path / "site" / "index.html").stat().st_mode) == 0o640
+
+
+def test_conformers_of_aromatic_rings_are_drawn():
+    """Heavy-atom conformers of an aromatic ring molecule (as the cpu preset writes them) draw
+    without RDKit's "RingInfo not initialized" (the unsanitised copy needs its rings found)."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("CC(=O)c1ccncc1"))
+    AllChem.EmbedMolecule(mol, randomSeed=1)
+    mol = Chem.RemoveHs(mol)
+    mol.SetProp("_Name", "CC(=O)c1ccncc1 | generated")
+    drawn = artifacts.conformer_png(Chem.MolToMolBlock(mol) + "$$$$\n", "test.sdf")
+    assert drawn is not None and drawn[0][:8] == b"\x89PNG\r\n\x1a\n" and "c1ccncc1" in drawn[1]

@@ -114,6 +114,8 @@ def conformer_png(text: str, source: str) -> tuple[bytes, str] | None:
     mols = []
     for index in chosen:
         mol = Chem.RemoveHs(read[index], sanitize=False)
+        mol.UpdatePropertyCache(strict=False)
+        Chem.FastFindRings(mol)  # drawing needs ring information, which an unsanitised copy lacks
         rdMolTransforms.CanonicalizeConformer(mol.GetConformer())
         mols.append(mol)
     columns = min(3, len(mols))
