@@ -80,14 +80,14 @@ def generation_table(group: Group) -> str:
     """One row per generation: loss mean ± std, its 95% CI, collapse ratio, theory if known."""
     losses = group.curves()
     ratios = np.array([scorer.collapse_ratios(curve) for curve in losses])
-    theory = group.curves("theory_loss") if group.has_metric("theory_loss") else None
+    theory = theory_curve(group)
     rows = []
     for g in range(losses.shape[1]):
         loss = scorer.summarize(losses[:, g])
         ci = "" if loss.ci_low is None else f"[{loss.ci_low:.4g}, {loss.ci_high:.4g}]"
         row = [g, loss.format(), ci, scorer.summarize(ratios[:, g]).format(3)]
         if theory is not None:
-            row.append(f"{theory[0, g]:.4g}")
+            row.append(f"{theory[g]:.4g}")
         rows.append(row)
     headers = ["gen", "loss (mean ± std)", "95% CI", "L_g/L_0"] + (["theory"] if theory is not None else [])
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
@@ -158,12 +158,20 @@ def band(curves: np.ndarray) -> dict[str, list[float | None]]:
     return {"mean": [s.mean for s in stats_], "low": [s.ci_low for s in stats_], "high": [s.ci_high for s in stats_]}
 
 
+def theory_curve(group: Group) -> np.ndarray | None:
+    """The mean over seeds of the recorded ``theory_loss`` (each seed has its own design, so its own
+    theory; the mean is what the mean loss beside it should follow), or ``None``."""
+    if not group.has_metric("theory_loss"):
+        return None
+    return np.mean(group.curves("theory_loss"), axis=0)
+
+
 def group_bands(group: Group) -> dict[str, Any]:
     """The curves one group plots: loss and L_g/L_0 bands over seeds, and the theory curve if any."""
     losses = group.curves()
     found: dict[str, Any] = {"loss": band(losses), "ratio": band(losses / losses[:, :1])}
     if group.has_metric("theory_loss"):
-        found["theory"] = [float(v) for v in group.curves("theory_loss")[0]]
+        found["theory"] = [float(v) for v in theory_curve(group)]
     return found
 
 
