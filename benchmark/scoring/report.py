@@ -170,8 +170,9 @@ def group_bands(group: Group) -> dict[str, Any]:
     """The curves one group plots: loss and L_g/L_0 bands over seeds, and the theory curve if any."""
     losses = group.curves()
     found: dict[str, Any] = {"loss": band(losses), "ratio": band(losses / losses[:, :1])}
-    if group.has_metric("theory_loss"):
-        found["theory"] = [float(v) for v in theory_curve(group)]
+    theory = theory_curve(group)
+    if theory is not None:
+        found["theory"] = [float(v) for v in theory]
     return found
 
 
