@@ -40,8 +40,8 @@ from typing import Any
 import jsonschema
 
 from collapselab.errors import ResultFileError, SubmissionError
+from collapselab.operations.submission import write_checked
 from collapselab.storage import strict_json
-from collapselab.storage.atomic import atomic_write_text
 
 SCHEMA_VERSION = 1
 FOLDER = "galleries"
@@ -222,10 +222,4 @@ def read_for(submission_path: Path, entry: Mapping[str, Any]) -> dict[str, Any] 
 
 def write(path: Path, data: Mapping[str, Any], entry: Mapping[str, Any]) -> None:
     """Check ``data`` against the format and ``entry``, then write it (strict JSON, sorted keys)."""
-    found = problems(data, str(path), entry)
-    if found:
-        raise SubmissionError(found)
-    text = strict_json.dumps(data, indent=1) + "\n"
-    if len(text.encode()) > MAX_BYTES:
-        raise SubmissionError([f"{path}: the gallery would be {len(text.encode()):,} bytes; the limit is {MAX_BYTES:,}"])
-    atomic_write_text(Path(path), text)
+    write_checked(path, data, problems(data, str(path), entry), "gallery", MAX_BYTES)

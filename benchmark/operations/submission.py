@@ -193,12 +193,17 @@ def read(path: Path) -> dict[str, Any]:
 
 def write(path: Path, data: Mapping[str, Any]) -> None:
     """Check ``data``'s format and write it (strict JSON, sorted keys: the same entry gives the same bytes)."""
-    found = structure_problems(data, str(path))
+    write_checked(path, data, structure_problems(data, str(path)), "entry", MAX_BYTES)
+
+
+def write_checked(path: Path, data: Mapping[str, Any], found: list[str], what: str, max_bytes: int) -> None:
+    """Write ``data`` as strict JSON (sorted keys) atomically, unless ``found`` lists problems or the
+    file would exceed ``max_bytes``; :class:`SubmissionError` then says why (``what``: the file's kind)."""
     if found:
         raise SubmissionError(found)
     text = strict_json.dumps(data, indent=1) + "\n"
-    if len(text.encode()) > MAX_BYTES:
-        raise SubmissionError([f"{path}: the entry would be {len(text.encode()):,} bytes; the limit is {MAX_BYTES:,}"])
+    if len(text.encode()) > max_bytes:
+        raise SubmissionError([f"{path}: the {what} would be {len(text.encode()):,} bytes; the limit is {max_bytes:,}"])
     atomic_write_text(Path(path), text)
 
 
