@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from collapselab.contracts import registry
+from collapselab.engine import sandbox
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.engine.rundir import Run, load_run
 
@@ -27,7 +28,7 @@ def run_strategy(
     task_obj = registry.make_task(task, preset, overrides or {})
     spec = RunSpec(
         task_obj,
-        registry.make_strategy(strategy),
+        sandbox.describe(strategy),  # as the command line does: plugin code runs only in its own process
         seed,
         task_obj.default_generations if generations is None else generations,
         Path(root),

@@ -140,13 +140,15 @@ def test_entry_point_and_decorator_registration():
     assert "linear_regression" in registry.task_names()
 
 
-def test_a_plugin_that_writes_into_real_memory_is_caught(tmp_path):
-    """Even a write that bypasses NumPy's read-only flag (ctypes) is found by the real pool's digest."""
+def test_a_plugin_that_writes_into_real_memory_changes_nothing(tmp_path):
+    """A write that bypasses NumPy's read-only flag (ctypes) lands in the strategy's own process:
+    the run's real pool is untouched and the numbers are replace's."""
     body = ("def training_pool(self, ctx):\n        import ctypes\n        y = ctx.real['y']\n"
             "        ctypes.memset(y.ctypes.data, 0, 8)\n        return ctx.latest\n")
     path = plugin(tmp_path, "class Bad(Strategy):\n    name = 'bad'\n\n    " + body)
-    with pytest.raises(PluginError, match="changed the real pool in place"):
-        run_strategy(tmp_path / "runs", "linear_regression", f"{path}:Bad", generations=2)
+    written = run_strategy(tmp_path / "runs", "linear_regression", f"{path}:Bad", generations=2)
+    replace = run_strategy(tmp_path / "replace", "linear_regression", "replace", generations=2)
+    assert [r["metrics"] for r in written.records] == [r["metrics"] for r in replace.records]
 
 
 def test_state_kept_on_the_strategy_cannot_change_the_numbers(tmp_path):

@@ -10,6 +10,7 @@ from typing import Any
 
 from collapselab.contracts import registry
 from collapselab.contracts.params import parse_assignment, parse_seeds
+from collapselab.engine import sandbox
 from collapselab.engine.loop import CHECKPOINT_SECONDS
 from collapselab.errors import ParameterError, ResultFileError
 
@@ -58,7 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from collapselab.scoring.report import build_report
 
     task = registry.make_task(args.task, args.preset, overrides(args.set))
-    strategy = registry.make_strategy(args.strategy)
+    strategy = sandbox.describe(args.strategy)
     seeds = parse_seeds(args.seeds)
     generations = task.default_generations if args.generations is None else args.generations
     if generations < 0:

@@ -268,8 +268,8 @@ class Pool:
         return all(np.array_equal(self[k], other[k]) for k in self.keys)
 
     # ------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> None:
-        """Write the pool to one ``.npz`` file, atomically."""
+    def to_bytes(self) -> bytes:
+        """The pool as the bytes of one ``.npz`` archive (no pickled objects)."""
         arrays = dict(self._payload)
         arrays["__origin__"] = self._origin
         if self._weight is not None:
@@ -277,21 +277,37 @@ class Pool:
         arrays["__meta__"] = np.frombuffer(json.dumps({"replicas": self._replicas}).encode(), dtype=np.uint8)
         buffer = io.BytesIO()
         savez: Any = np.savez  # numpy's stubs do not type **arrays
-        savez(buffer, **arrays)
-        atomic_write_bytes(Path(path), buffer.getvalue())
+        try:
+            savez(buffer, **arrays)
+        except ValueError as exc:  # object arrays need pickle, which pools never use
+            raise PoolError(f"a pool's arrays must hold numbers, not Python objects: {exc}") from None
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, label: str = "pool") -> Pool:
+        """The pool of :meth:`to_bytes`; anything else raises :class:`PoolError` naming ``label``."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+                arrays = {k: archive[k] for k in archive.files}
+        except (OSError, ValueError, EOFError) as exc:
+            raise PoolError(f"cannot read {label}: {exc}") from exc
+        try:
+            meta: dict[str, Any] = json.loads(arrays.pop("__meta__").tobytes().decode())
+            origin = arrays.pop("__origin__")
+        except (KeyError, ValueError, UnicodeDecodeError) as exc:
+            raise PoolError(f"{label} lacks {exc.args[0]}") from exc
+        weight = arrays.pop("__weight__", None)
+        return cls(arrays, origin, weight, int(meta.get("replicas", 1)))
+
+    def save(self, path: str | Path) -> None:
+        """Write the pool to one ``.npz`` file, atomically."""
+        atomic_write_bytes(Path(path), self.to_bytes())
 
     @classmethod
     def load(cls, path: str | Path) -> Pool:
         path = Path(path)
         try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError) as exc:
+            data = path.read_bytes()
+        except OSError as exc:
             raise PoolError(f"cannot read pool file {path}: {exc}") from exc
-        try:
-            meta: dict[str, Any] = json.loads(arrays.pop("__meta__").tobytes().decode())
-            origin = arrays.pop("__origin__")
-        except KeyError as exc:
-            raise PoolError(f"pool file {path} lacks {exc.args[0]}") from exc
-        weight = arrays.pop("__weight__", None)
-        return cls(arrays, origin, weight, int(meta.get("replicas", 1)))
+        return cls.from_bytes(data, f"pool file {path}")

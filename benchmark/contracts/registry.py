@@ -52,6 +52,11 @@ def _checked_name(cls: type) -> str:
     return name
 
 
+def registered_strategy(name: str) -> type[Strategy] | None:
+    """The class registered in this process under ``name`` (``None`` if there is none)."""
+    return _STRATEGIES.get(name)
+
+
 def _entry_points(group: str) -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=group)}
 
@@ -121,24 +126,37 @@ def make_task(name: str, preset: str = "cpu", overrides: Mapping[str, Any] | Non
         raise PluginError(f"task {name!r} failed to initialise: {type(exc).__name__}: {exc}") from exc
 
 
-def load_strategy_file(path: str, class_name: str) -> type[Strategy]:
-    """Import ``class_name`` from the Python file at ``path``."""
-    label = f"{path}:{class_name}"
-    file = Path(path)
-    if not file.is_file():
-        raise PluginError(f"strategy {label!r}: no such file {file}")
-    digest = hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:12]
-    module_name = f"collapselab_plugin_{file.stem}_{digest}"
+def load_module_file(file: Path, module_name: str) -> Any:
+    """Import the Python file ``file`` as a module named ``module_name`` (kept in ``sys.modules``)."""
     spec = importlib.util.spec_from_file_location(module_name, file)
     if spec is None or spec.loader is None:
-        raise PluginError(f"strategy {label!r}: {file} is not an importable Python file")
+        raise PluginError(f"cannot import {file}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(module_name, None)
-        raise PluginError(f"strategy {label!r} failed to import: {type(exc).__name__}: {exc}") from exc
+        raise PluginError(f"failed to import: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def plugin_module_name(file: Path) -> str:
+    """The module name a strategy file is imported under (one per resolved path)."""
+    digest = hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:12]
+    return f"collapselab_plugin_{file.stem}_{digest}"
+
+
+def load_strategy_file(path: str, class_name: str) -> type[Strategy]:
+    """Import ``class_name`` from the Python file at ``path``."""
+    label = f"{path}:{class_name}"
+    file = Path(path)
+    if not file.is_file():
+        raise PluginError(f"strategy {label!r}: no such file {file}")
+    try:
+        module = load_module_file(file, plugin_module_name(file))
+    except PluginError as exc:
+        raise PluginError(f"strategy {label!r} {exc}") from exc.__cause__
     if not hasattr(module, class_name):
         raise PluginError(f"strategy {label!r}: {file} defines no {class_name!r}")
     cls = getattr(module, class_name)
@@ -153,6 +171,16 @@ def strategy_class(name: str) -> type[Strategy]:
     return _load("strategy", name, _STRATEGIES, STRATEGY_GROUP, Strategy)
 
 
+def check_strategy_class(cls: Any, label: str) -> None:
+    """``cls`` is a Strategy subclass with a name that implements ``training_pool`` and whose hooks are methods."""
+    _check_class("strategy", label, cls, Strategy)
+    if cls.training_pool is Strategy.training_pool:
+        raise PluginError(f"strategy {label!r} does not implement the required method training_pool(ctx)")
+    for hook in ("training_pool", "curate", "fit_options", "sample_size"):
+        if not callable(getattr(cls, hook, None)):
+            raise PluginError(f"strategy {label!r}: {hook} must be a method")
+
+
 def make_strategy(spec: str) -> Strategy:
     """Build a strategy from ``name``, ``name[key=value,...]`` or ``file.py:Class[key=value]``."""
     try:
@@ -160,11 +188,7 @@ def make_strategy(spec: str) -> Strategy:
     except ParameterError as exc:
         raise PluginError(f"strategy {spec!r}: {exc}") from None
     cls = strategy_class(name)
-    if cls.training_pool is Strategy.training_pool:
-        raise PluginError(f"strategy {name!r} does not implement the required method training_pool(ctx)")
-    for hook in ("training_pool", "curate", "fit_options", "sample_size"):
-        if not callable(getattr(cls, hook, None)):
-            raise PluginError(f"strategy {name!r}: {hook} must be a method")
+    check_strategy_class(cls, name)
     try:
         return cls(**params)
     except ParameterError as exc:

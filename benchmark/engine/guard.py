@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
-import signal
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from collapselab.contracts.params import coerce
@@ -15,38 +12,11 @@ from collapselab.contracts.pool import Pool
 from collapselab.errors import ParameterError, PluginError, TaskError
 
 
-class HookTimeout(Exception):
-    """A strategy hook ran past the run's per-hook time limit."""
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`HookTimeout` inside the block after ``seconds`` (wall clock; main thread only)."""
-    if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum: int, frame: Any) -> None:
-        raise HookTimeout(f"ran longer than the hook time limit of {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+def call_strategy(strategy_name: str, hook: str, generation: int, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a strategy hook (in the strategy's own process); any exception, ``sys.exit()`` included, is
+    re-raised as :class:`PluginError`. Only ``KeyboardInterrupt`` passes through."""
     try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def call_strategy(
-    strategy_name: str, hook: str, generation: int, fn: Callable[..., Any], *args: Any, timeout: float | None = None
-) -> Any:
-    """Run a strategy hook; any exception, ``sys.exit()`` included, is re-raised as :class:`PluginError`.
-
-    Only ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM turned into it by the loop) passes through."""
-    try:
-        with time_limit(timeout):
-            return fn(*args)
+        return fn(*args)
     except PluginError as exc:
         if f"strategy {strategy_name!r}" in str(exc):
             raise

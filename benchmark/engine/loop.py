@@ -23,6 +23,7 @@ handled like Ctrl-C: the run is marked ``interrupted`` and resumes when run agai
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import sys
@@ -40,13 +41,14 @@ from tqdm.auto import tqdm
 
 from collapselab.contracts.pool import REAL, Pool
 from collapselab.contracts.registry import source_sha256
-from collapselab.contracts.strategy import Budget, Strategy, StrategyContext, TaskHooks
+from collapselab.contracts.strategy import Strategy, TaskHooks
 from collapselab.contracts.task import Task
-from collapselab.engine import environment, guard, lock, records, rundir, seeding, signals
+from collapselab.engine import environment, guard, lock, records, rundir, sandbox, seeding, signals
 from collapselab.engine.generation0 import Generation0Store
 from collapselab.engine.identity import RunIdentity, StrategyIdentity, TaskIdentity
 from collapselab.engine.provenance import Ledger
-from collapselab.errors import USER_ERRORS, CollapseLabError, PoolError, ResultFileError, RunConflictError
+from collapselab.engine.sandbox import StrategyHandle
+from collapselab.errors import USER_ERRORS, CollapseLabError, PluginError, PoolError, ResultFileError, RunConflictError
 
 CHECKPOINT_SECONDS = 2.0
 
@@ -68,7 +70,7 @@ class RunSpec:
     """
 
     task: Task
-    strategy: Strategy
+    strategy: Strategy | StrategyHandle
     seed: int
     generations: int
     root: Path
@@ -87,15 +89,21 @@ class RunSpec:
         return self.identity.directory(self.root)
 
 
-def run_identity(task: Task, strategy: Strategy, seed: int) -> RunIdentity:
+def run_identity(task: Task, strategy: Strategy | StrategyHandle, seed: int) -> RunIdentity:
     """The identity of running ``strategy`` on ``task`` with ``seed``."""
+    sha = strategy.source_sha256 if isinstance(strategy, StrategyHandle) else source_sha256(type(strategy))
     return RunIdentity(
         TaskIdentity(task.name, task.version, task.preset, dict(task.config), task.data_fingerprint(),
                      preset_config=task.presets[task.preset]),
-        StrategyIdentity(strategy.name, dict(strategy.params), source_sha256(type(strategy)),
-                         bool(strategy.uses_extra_real_data)),
+        StrategyIdentity(strategy.name, dict(strategy.params), sha, bool(strategy.uses_extra_real_data)),
         int(seed),
     )
+
+
+def _handle(spec: RunSpec) -> StrategyHandle:
+    if isinstance(spec.strategy, StrategyHandle):
+        return spec.strategy
+    return sandbox.handle_of(spec.strategy, spec.strategy_spec)
 
 
 def _now() -> str:
@@ -111,6 +119,22 @@ def _composition(pool: Pool, fresh_real: int) -> records.Composition:
         "fresh_real": fresh_real,
         "weighted": pool.weight is not None,
     }
+
+
+HOOK_NAMES = tuple(f.name for f in dataclasses.fields(TaskHooks))
+
+
+def _serve_hook(hooks: TaskHooks, strategy: str, hook: str, args: list[Any]) -> Any:
+    """Call the task hook ``hook`` for the strategy's process, with its arguments checked first."""
+    fn = getattr(hooks, hook, None) if hook in HOOK_NAMES else None
+    if fn is None:
+        raise PluginError(f"strategy {strategy!r} called the task hook {hook!r}, which is not offered here")
+    expected = (int,) if hook == "fresh_real" else (Pool, float) if hook in ("verify", "correct") else (Pool,)
+    if len(args) != len(expected) or not all(
+            isinstance(a, Pool) if kind is Pool else isinstance(a, int | float) and not isinstance(a, bool)
+            for a, kind in zip(args, expected)):
+        raise PluginError(f"strategy {strategy!r} called the task hook {hook!r} with arguments of the wrong kind")
+    return fn(*args)
 
 
 def _manifest_identity(spec: RunSpec) -> dict[str, Any]:
@@ -154,9 +178,9 @@ class _Run:
     def __init__(self, spec: RunSpec, listeners: Sequence[RecordListener]) -> None:
         self.spec = spec
         self.task = spec.task.for_seed(spec.seed)
-        self.strategy_class = type(spec.strategy)
-        self.params = dict(spec.strategy.params)
-        self.name = spec.strategy.name
+        self.strategy = _handle(spec)
+        self.name = self.strategy.name
+        self.process: sandbox.StrategyProcess | None = None  # the strategy's own process, started in open()
         self.dir = spec.directory
         self.listeners = listeners
         self.identity = spec.identity
@@ -168,12 +192,15 @@ class _Run:
         self.fresh_real = 0
         self.model: Any = None
         self.model_on_disk = False  # the latest model's file is already in the run directory
+        self.corrected: set[int] = set()  # synthetic origins the task's expert changed this generation
+        self.pools_shared = False  # the strategy's template holds this run's pools
         self.ledger: Ledger | None = None  # provenance of the items strategies may return, built once per run
         self.last_checkpoint = time.perf_counter()
 
     # ------------------------------------------------------------ directory
     def open(self) -> None:
-        guard.call_strategy(self.name, "check_task", 0, self.spec.strategy.check_task, self.task.describe())
+        sandbox.check_task(self.strategy, self.task)
+        self.process = sandbox.StrategyProcess.shared(self.strategy.location, self.strategy.params)
         if self.dir.exists():
             rundir.remove_stale_temporaries(self.dir)
         if (self.dir / rundir.MANIFEST).exists():
@@ -234,10 +261,6 @@ class _Run:
             raise ResultFileError(f"{path}: cannot load the model: {type(exc).__name__}: {exc}") from None
 
     # ---------------------------------------------------------- generations
-    def _strategy(self, generation: int) -> Strategy:
-        """A fresh strategy object (state kept on the previous one is gone)."""
-        return guard.call_strategy(self.name, "__init__", generation, lambda: self.strategy_class(**self.params))
-
     def _hooks(self, generation: int, ledger: Ledger, phase_counter: Iterator[int]) -> TaskHooks:
         task, seed, offered = self.task, self.spec.seed, self.task.hooks()
 
@@ -247,6 +270,7 @@ class _Run:
         def correct(pool: Pool, strength: float) -> Pool:
             fixed = task.correct(pool, float(strength), rng())
             guard.check_pool(fixed, f"task {task.name!r} correct()", pool, set(pool.origin_counts()), allow_empty=True)
+            self.corrected.update(o for o in fixed.origin_counts() if o != REAL)
             for origin in fixed.origin_counts():
                 ledger.add(origin, fixed.by_origin(origin))
             return fixed.sealed()
@@ -262,65 +286,85 @@ class _Run:
             correct=correct if "correct" in offered else None,
             reward=task.reward if "reward" in offered else None,
             features=task.features if "features" in offered else None,
-            fresh_real=fresh if self.spec.strategy.uses_extra_real_data and "fresh_real_pool" in offered else None,
+            fresh_real=fresh if self.strategy.uses_extra_real_data and "fresh_real_pool" in offered else None,
         )
 
-    def context(self, generation: int, phase: str, real: Pool, hooks: TaskHooks) -> StrategyContext:
-        task = self.task
-        return StrategyContext(
-            generation=generation,
-            real=real,
-            synthetic=tuple(self.synthetic),
-            task=task.describe(),
-            rng=seeding.stream(self.spec.seed, generation, phase),
-            budget=Budget(real_size=len(real), synthetic_size=task.synthetic_size(), steps=task.step_budget),
-            _hooks=hooks,
-        )
+    def _job(self, g: int, real: Pool, hooks: TaskHooks) -> dict[str, Any]:
+        """What the strategy's child needs to play generation g (its context, as data)."""
+        task, seed = self.task, self.spec.seed
+        return {
+            "op": "generation", "generation": g, "task": sandbox.task_fields(task),
+            "budget": {"real_size": len(real), "synthetic_size": task.synthetic_size(), "steps": task.step_budget},
+            "rng": {phase: seeding.stream(seed, g, phase).bit_generator.state for phase in ("curate", "strategy")},
+            "hooks": [name for name in HOOK_NAMES if getattr(hooks, name) is not None],
+            "seed": int(seeding.stream(seed, g, "plugin_globals").integers(2**63)),
+        }
 
-    def _call(self, hook: str, generation: int, fn: Callable[..., Any], *args: Any) -> Any:
-        return guard.call_strategy(self.name, hook, generation, fn, *args, timeout=self.spec.hook_timeout)
+    def _share_pools(self, real: Pool) -> None:
+        """The strategy's template gets the pools it does not hold yet (all of them when this run starts with it)."""
+        assert self.process is not None
+        if not self.pools_shared:
+            self.process.send_pools(real, list(self.synthetic), reset=True)
+        else:
+            self.process.send_pools(None, list(self.synthetic[self.process.sent:]), reset=False)
+        self.pools_shared = True
+
+    def _resolve(self, real: Pool, samples: list[Pool]) -> Callable[[str], Pool]:
+        """Pools the strategy's child names instead of sending: the real pool, S_h, this generation's samples."""
+        def resolve(name: str) -> Pool:
+            kind, _, index = name.partition(":")
+            if kind == "real":
+                return real
+            if kind == "samples" and samples:
+                return samples[0]
+            if kind == "synthetic" and index.isdigit() and 1 <= int(index) <= len(self.synthetic):
+                return self.synthetic[int(index) - 1]
+            raise PluginError(f"strategy {self.name!r} named an unknown pool {name!r}")
+        return resolve
 
     def synthetic_generation(self, g: int, real: Pool, seconds: dict[str, float]) -> tuple[Pool, dict[str, Any], dict[str, Any], int]:
         """S_g and the training pool of generation g; returns (pool, fit options, sampling options, samples drawn)."""
-        task, name = self.task, self.name
-        strategy = self._strategy(g)
+        task, name, timeout = self.task, self.name, self.spec.hook_timeout
         if self.ledger is None:  # once per run (after a resume: over the restored pools)
             self.ledger = Ledger(real)
             for h, kept in enumerate(self.synthetic, start=1):
                 self.ledger.add(h, kept, keep=True)
         ledger = self.ledger
-        counter = itertools.count()
-        hooks = self._hooks(g, ledger, counter)
+        hooks = self._hooks(g, ledger, itertools.count())
+        self._share_pools(real)
+        assert self.process is not None
+        drawn: list[Pool] = []
+        with self.process.child(self._job(g, real, hooks), name, g) as child:
+            child.serve = lambda hook, args: _serve_hook(hooks, name, hook, args)
+            child.resolve = self._resolve(real, drawn)
+            n = guard.check_sample_size(child.result("sample_size", timeout), f"{name}.sample_size()")
+            sampling = guard.check_options(child.result("sampling_options", timeout), f"{name}.sampling_options()",
+                                           task.sampling_options, "sampling")
+            start = time.perf_counter()
+            samples = task.sample(self.model, n, seeding.stream(self.spec.seed, g, "sample"), sampling).with_origin(g).sealed()
+            seconds["sample"] = time.perf_counter() - start
+            drawn.append(samples)
+            sample_digests = ledger.digests(samples)
+            ledger.add(g, samples, digests=sample_digests)
+            start = time.perf_counter()
+            child.send(samples)
+            curated = guard.check_pool(child.result("curate", timeout), f"{name}.curate()", real, {g})
+            # the samples themselves need no check: the loop made them
+            digests = sample_digests if curated is samples else ledger.check(curated, f"{name}.curate() at generation {g}")
+            ledger.check_real_unchanged(f"{name}.curate() at generation {g}")
+            seconds["curate"] = time.perf_counter() - start
+            curated = curated.sealed()
+            self.synthetic.append(curated)
+            self.pending_pools[g] = curated
+            ledger.add(g, curated, keep=True, digests=digests)
+            child.send(True)
 
-        ctx = self.context(g, "curate", real, hooks)
-        n = guard.check_sample_size(self._call("sample_size", g, strategy.sample_size, ctx), f"{name}.sample_size()")
-        chosen = self._call("sampling_options", g, strategy.sampling_options, ctx)
-        sampling = guard.check_options(chosen, f"{name}.sampling_options()", task.sampling_options, "sampling")
-        start = time.perf_counter()
-        samples = task.sample(self.model, n, seeding.stream(self.spec.seed, g, "sample"), sampling).with_origin(g).sealed()
-        seconds["sample"] = time.perf_counter() - start
-        sample_digests = ledger.digests(samples)
-        ledger.add(g, samples, digests=sample_digests)
-        start = time.perf_counter()
-        returned = self._call("curate", g, strategy.curate, ctx, samples)
-        curated = guard.check_pool(returned, f"{name}.curate()", real, {g})
-        # the samples themselves need no check: the loop made them
-        digests = sample_digests if curated is samples else ledger.check(curated, f"{name}.curate() at generation {g}")
-        ledger.check_real_unchanged(f"{name}.curate() at generation {g}")
-        seconds["curate"] = time.perf_counter() - start
-        curated = curated.sealed()
-        self.synthetic.append(curated)
-        self.pending_pools[g] = curated
-        ledger.add(g, curated, keep=True, digests=digests)
-
-        ctx = self.context(g, "strategy", real, hooks)
-        start = time.perf_counter()
-        pool = self._call("training_pool", g, strategy.training_pool, ctx)
-        pool = guard.check_pool(pool, f"{name}.training_pool()", real, {REAL, *range(1, g + 1)})
-        if not any(pool is given for given in (real, *self.synthetic)):  # a pool the loop handed out is known
-            ledger.check(pool, f"{name}.training_pool() at generation {g}")
-        chosen = self._call("fit_options", g, strategy.fit_options, ctx)
-        options = guard.check_options(chosen, f"{name}.fit_options()", task.fit_options, "fit")
+            start = time.perf_counter()
+            pool = guard.check_pool(child.result("training_pool", timeout), f"{name}.training_pool()", real,
+                                    {REAL, *range(1, g + 1)})
+            if not any(pool is given for given in (real, *self.synthetic)):  # a pool the loop handed out is known
+                ledger.check(pool, f"{name}.training_pool() at generation {g}")
+            options = guard.check_options(child.result("fit_options", timeout), f"{name}.fit_options()", task.fit_options, "fit")
         ledger.check_real_unchanged(f"{name} at generation {g}")
         ledger.end_generation()
         seconds["strategy"] = time.perf_counter() - start
@@ -345,6 +389,9 @@ class _Run:
         }
         if sampling is not None:
             record["sampling_options"] = sampling
+        if self.corrected:
+            record["corrected"] = sorted(self.corrected)
+            self.corrected.clear()
         metrics.update(guard.check_theory(task.theory([*self.records, record]), task.name, g))
         start = time.perf_counter()
         artifacts = self.dir / rundir.ARTIFACTS

@@ -155,5 +155,6 @@ RECORD_SCHEMA: dict[str, Any] = {
         "artifacts": {"type": "array", "items": {"type": "string"}},
         "checksums": {"type": "object", "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
         "shared": {"type": "boolean"},
+        "corrected": {"type": "array", "items": _COUNT},
     },
 }

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-PHASES = ("fit", "sample", "curate", "strategy", "evaluate", "artifacts", "fresh_real", "hooks", "data")
+# new phases go at the end: a phase's index is part of its streams' keys
+PHASES = ("fit", "sample", "curate", "strategy", "evaluate", "artifacts", "fresh_real", "hooks", "data", "plugin_globals")
 
 
 def stream(root_seed: int, generation: int, phase: str, index: int = 0) -> np.random.Generator:

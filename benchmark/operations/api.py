@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from collapselab.contracts import registry
 from collapselab.contracts.params import parse_seeds
+from collapselab.engine import sandbox
 from collapselab.errors import ParameterError
 from collapselab.operations import catalog, export
 
@@ -71,7 +72,7 @@ def run(
     from collapselab.engine.loop import RunSpec, execute
 
     task_obj = registry.make_task(task, preset, dict(overrides or {}))
-    strategy_obj = registry.make_strategy(strategy)
+    strategy_obj = sandbox.describe(strategy)
     count = task_obj.default_generations if generations is None else int(generations)
     if count < 0:
         raise ParameterError("generations must be >= 0")

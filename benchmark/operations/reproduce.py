@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from collapselab.contracts import registry
+from collapselab.engine import sandbox
 from collapselab.engine.rundir import load_run
 from collapselab.errors import CollapseLabError, PluginError
 from collapselab.operations import submission, sweep
@@ -88,7 +89,7 @@ def strategy_spec(entry: Mapping[str, Any], override: str | None) -> str:
         base = override
     spec = strategy_display(base, strategy["params"])
     try:
-        built = registry.make_strategy(spec)
+        built = sandbox.describe(spec)
     except PluginError as exc:
         raise CollapseLabError(f"{exc}; point at the strategy's code with --strategy path/to/file.py:ClassName") from None
     if built.params != strategy["params"]:
@@ -217,7 +218,7 @@ def reproduce(
         return "\n".join(lines), False
 
     rows, ok = [], True
-    installed = registry.source_sha256(type(registry.make_strategy(spec)))
+    installed = sandbox.describe(spec).source_sha256
     for task in chosen:
         section = entry["tasks"][task]
         published = submission.curves(section)

@@ -30,9 +30,10 @@ from tqdm.auto import tqdm
 
 from collapselab.contracts import registry
 from collapselab.contracts.params import parse_assignment
-from collapselab.contracts.strategy import Strategy
 from collapselab.contracts.task import Task
 from collapselab.engine import rundir as results
+from collapselab.engine import sandbox
+from collapselab.engine.sandbox import StrategyHandle
 from collapselab.errors import ConfigError, PluginError
 from collapselab.operations import grid
 from collapselab.operations.jobs import LOG, Job, failure_reason
@@ -92,10 +93,10 @@ def names(text: str, kind: str) -> list[str]:
     return found
 
 
-def inapplicable_reason(task: Task, strategy: Strategy) -> str | None:
+def inapplicable_reason(task: Task, strategy: StrategyHandle) -> str | None:
     """Why ``strategy`` cannot run on ``task`` (its own check, or fresh data the task lacks), else None."""
     try:
-        strategy.check_task(task.describe())
+        sandbox.check_task(strategy, task)
     except PluginError as exc:
         return str(exc)
     if strategy.uses_extra_real_data and "fresh_real_pool" not in task.hooks():
@@ -128,7 +129,7 @@ def plan(
         task = registry.make_task(task_name, preset, dict(parse_assignment(setting) for setting in chosen))
         count = task.default_generations if generations is None else generations
         for spec in grid.expand_all(strategies):
-            strategy = registry.make_strategy(spec)
+            strategy = sandbox.describe(spec)
             reason = inapplicable_reason(task, strategy)
             if reason is not None:
                 not_applicable.append((task_name, spec, reason))

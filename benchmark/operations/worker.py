@@ -21,6 +21,7 @@ from typing import Any
 
 from collapselab.contracts import registry
 from collapselab.contracts.params import parse_assignment
+from collapselab.engine import sandbox
 from collapselab.engine.signals import Terminated
 from collapselab.errors import USER_ERRORS, PluginError
 from collapselab.operations.jobs import PARENT_VARIABLE, Job
@@ -63,7 +64,7 @@ def run_job(job: Job) -> None:
     from collapselab.engine.loop import RunSpec, execute
 
     task = registry.make_task(job.task, job.preset, dict(parse_assignment(s) for s in job.settings))
-    strategy = registry.make_strategy(job.strategy)
+    strategy = sandbox.describe(job.strategy)
     spec = RunSpec(task, strategy, job.seed, job.generations, Path(job.root), job.strategy, job.command())
     if spec.directory != job.path:
         raise PluginError(f"{job.label}: the run directory changed since the sweep was planned ({spec.directory})")

@@ -61,7 +61,6 @@ class LinearRegressionTask(Task):
 
     def __init__(self, preset: str = "cpu", overrides: Mapping[str, Any] | None = None) -> None:
         super().__init__(preset, overrides)
-        self._corrected: set[int] = set()  # origins whose samples the expert changed in this process
 
     def check_config(self, config: Mapping[str, Any]) -> None:
         Setting.from_config(config)
@@ -143,7 +142,8 @@ class LinearRegressionTask(Task):
             eigenvalues, eigenvectors = self._data.gram_eigen
             w_star = self.setting.power_signal if self.setting.spectrum == "power" else None
             design = FixedDesign(self.setting, eigenvalues, eigenvectors, w_star)
-        value = theory.theory_loss(records, self.setting, design, self._corrected)
+        corrected = {int(o) for record in records for o in record.get("corrected", ())}  # the expert's work, as recorded
+        value = theory.theory_loss(records, self.setting, design, corrected)
         return {} if value is None else {"theory_loss": value}
 
     def save_model(self, model: np.ndarray, path: Path) -> None:
@@ -185,7 +185,6 @@ class LinearRegressionTask(Task):
         real pool (what the real data alone say; it never sees w* or the chain)."""
         if not 0.0 <= strength <= 1.0:
             raise TaskError(f"task {self.name!r}: correction strength must be in [0, 1], got {strength}")
-        self._corrected.update(o for o in pool.origin_counts() if o != REAL)
         y = pool["y"]
         corrected = y + strength * (self._predict(pool, self._reference) - y)
         payload = dict(pool.payload)
