@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from collapselab.contracts import registry
 from collapselab.engine import sandbox
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.engine.rundir import Run, load_run
+from tests import sweep_plugins
 
 
 def run_strategy(
@@ -89,13 +91,14 @@ def straight_metrics(tmp_path: Path, task: str, spec: str, seeds: tuple[int, ...
 
 
 SLOW_PLUGIN = '''
-import os, time
+import os, signal, time
 from pathlib import Path
 from collapselab import Strategy
+''' + inspect.getsource(sweep_plugins.parent_of) + inspect.getsource(sweep_plugins.run_process_pid) + '''
 
 class Slow(Strategy):
     """Accumulate, but at generation SLOW_GENERATION (default 2) touch SLOW_MARKER and sleep
-    SLOW_SECONDS (default 60), or with HARD_EXIT set leave the process with os._exit(0)."""
+    SLOW_SECONDS (default 60), or with HARD_EXIT set kill its run's process (SIGKILL: no chance to record)."""
     name = "slow"
 
     def training_pool(self, ctx):
@@ -105,7 +108,7 @@ class Slow(Strategy):
             Path(marker).touch()
             time.sleep(float(os.environ.get("SLOW_SECONDS", "60")))
         if os.environ.get("HARD_EXIT") and ctx.generation == at:
-            os._exit(0)
+            os.kill(run_process_pid(), signal.SIGKILL)
         return ctx.accumulated()
 '''
 

@@ -12,6 +12,18 @@ import time
 from collapselab import Strategy
 
 
+def parent_of(pid: int) -> int:
+    """The parent process of ``pid`` (from /proc)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        stat = handle.read()
+    return int(stat[stat.rfind(")") + 2 :].split()[1])
+
+
+def run_process_pid() -> int:
+    """The run's process: a strategy runs in a child forked from its template, which the run started."""
+    return parent_of(os.getppid())
+
+
 class RecordGpus(Strategy):
     """Writes the ``CUDA_VISIBLE_DEVICES`` its worker sees into ``$GPU_RECORD/<pid>``."""
 
@@ -24,7 +36,7 @@ class RecordGpus(Strategy):
 
 
 class PauseOnce(Strategy):
-    """The first time it reaches generation 2 it writes its pid to ``$PAUSE_FLAG`` and waits to be stopped."""
+    """The first time it reaches generation 2 it writes its run's pid to ``$PAUSE_FLAG`` and waits to be stopped."""
 
     name = "pause-once"
 
@@ -32,7 +44,7 @@ class PauseOnce(Strategy):
         flag = os.environ["PAUSE_FLAG"]
         if ctx.generation == 2 and not os.path.exists(flag):
             with open(flag + ".tmp", "w") as handle:
-                handle.write(str(os.getpid()))
+                handle.write(str(run_process_pid()))
             os.replace(flag + ".tmp", flag)
             time.sleep(120)
         return ctx.accumulated()
@@ -40,7 +52,7 @@ class PauseOnce(Strategy):
 
 class PreemptOnce(Strategy):
     """The first time it reaches generation 2 it sends its submitit job the signal Slurm sends before a
-    preemption or the time limit (submitit's ``USR2``), then waits to be stopped."""
+    preemption or the time limit (submitit's ``USR2``) through its run's process, then waits to be stopped."""
 
     name = "preempt-once"
 
@@ -48,6 +60,6 @@ class PreemptOnce(Strategy):
         flag = os.environ["PREEMPT_FLAG"]
         if ctx.generation == 2 and not os.path.exists(flag):
             open(flag, "w").close()
-            os.kill(os.getppid(), signal.SIGUSR2)
+            os.kill(parent_of(run_process_pid()), signal.SIGUSR2)
             time.sleep(120)
         return ctx.accumulated()

@@ -3,6 +3,7 @@ unfinished ones with identical numbers, and carrying on past failures with a non
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import textwrap
@@ -13,6 +14,7 @@ from collapselab.cli.main import main
 from collapselab.engine import rundir as results
 from collapselab.errors import ParameterError
 from collapselab.operations import grid, jobs, sweep
+from tests import sweep_plugins
 from tests.helpers import PLUGIN_FILE, alive, metric_curves, straight_metrics, sweep_process, wait_for_file, wait_until_gone
 
 TASK = "linear_regression"
@@ -20,6 +22,8 @@ TASK = "linear_regression"
 PLUGINS = textwrap.dedent(
     """
     import os
+    """) + inspect.getsource(sweep_plugins.parent_of) + inspect.getsource(sweep_plugins.run_process_pid) + textwrap.dedent(
+    """
 
     from collapselab import Strategy
     from collapselab.errors import PluginError
@@ -46,14 +50,14 @@ PLUGINS = textwrap.dedent(
 
 
     class CrashOnce(Strategy):
-        # accumulate, but the process kills itself at generation 2 unless the flag file exists
+        # accumulate, but its run's process is killed at generation 2 unless the flag file exists
         name = "crash-once"
 
         def training_pool(self, ctx):
             flag = os.environ["CRASH_FLAG"]
             if ctx.generation == 2 and not os.path.exists(flag):
                 open(flag, "w").close()
-                os.kill(os.getpid(), 9)
+                os.kill(run_process_pid(), 9)
             return ctx.accumulated()
 
 

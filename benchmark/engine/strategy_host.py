@@ -121,7 +121,12 @@ class _Child:
                 "requires_hooks": [str(h) for h in strategy.requires_hooks]})
         elif kind == "check_task":
             strategy = self.build(0)
-            self.call("check_task", 0, strategy.check_task, _description(job["task"]))
+            try:
+                strategy.check_task(_description(job["task"]))
+            except PluginError:
+                raise  # the strategy's own verdict, word for word
+            except Exception as exc:
+                raise PluginError(f"strategy {self.name!r} raised in check_task(): {type(exc).__name__}: {exc}") from exc
             self.send({"result": "check_task"})
         else:
             self.generation(job)
