@@ -30,7 +30,7 @@ class RecordGpus(Strategy):
     name = "record-gpus"
 
     def training_pool(self, ctx):
-        with open(os.path.join(os.environ["GPU_RECORD"], str(os.getpid())), "w") as handle:
+        with open(os.path.join(os.environ["GPU_RECORD"], str(run_process_pid())), "w") as handle:
             handle.write(os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"))
         return ctx.accumulated()
 

@@ -46,6 +46,7 @@ from collapselab.engine import wire
 from collapselab.errors import ParameterError, PluginError
 
 TEXT_LIMIT = 10_000  # characters of a strategy's name or citation
+KEEP_TEMPLATES = 4  # template processes kept alive for reuse (a sweep plans many strategies in one process)
 
 
 @dataclass(frozen=True)
@@ -179,9 +180,12 @@ class StrategyProcess:
     def shared(cls, location: Mapping[str, Any], params: Mapping[str, Any]) -> StrategyProcess:
         """One template per (strategy, parameters) in this process, started on first use."""
         key = json.dumps([location, params], sort_keys=True, default=str)
-        found = cls._shared.get(key)
+        found = cls._shared.pop(key, None)
         if found is None or not found.alive():
-            found = cls._shared[key] = cls(location, params)
+            while len(cls._shared) >= KEEP_TEMPLATES:  # the least recently used template goes
+                cls._shared.pop(next(iter(cls._shared))).close()
+            found = cls(location, params)
+        cls._shared[key] = found  # the most recently used is last
         return found
 
     def alive(self) -> bool:
