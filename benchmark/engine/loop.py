@@ -293,7 +293,7 @@ class _Run:
         hooks = self._hooks(g, ledger, counter)
 
         ctx = self.context(g, "curate", real, hooks)
-        n = guard.check_sample_size(self._call("sample_size", g, strategy.sample_size, ctx), f"{name}.sample_size()")
+        n = guard.check_sample_size(self._call("sample_size", g, strategy.sample_size, ctx), f"{name}.sample_size()", task.item_bytes())
         chosen = self._call("sampling_options", g, strategy.sampling_options, ctx)
         sampling = guard.check_options(chosen, f"{name}.sampling_options()", task.sampling_options, "sampling")
         start = time.perf_counter()
