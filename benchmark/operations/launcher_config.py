@@ -159,7 +159,7 @@ def _load_yaml(text: str, path: Path) -> Any:
     import yaml
 
     try:
-        values = yaml.load(text, Loader=_bounded_loader())  # noqa: S506 (a SafeLoader)
+        values = yaml.load(text, Loader=_bounded_loader())  # a SafeLoader
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""

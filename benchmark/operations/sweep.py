@@ -10,9 +10,10 @@ two cores runs two single-threaded runs instead of four threads fighting over tw
 Complete runs are skipped, unfinished ones resume where they stopped (the loop's atomic run
 directories), and a failed run does not stop the others: the sweep reports every failure at
 the end and exits non-zero. A run that another process holds (a second sweep on the same
-``--out``) is waited for, then counted as complete or resumed here: never a failure. Each run's output goes to ``sweep.log`` in its run directory.
-A SIGTERM or Ctrl-C stops the sweep's jobs (the local ones; a Slurm array keeps running), and
-a worker whose sweep is killed outright ends too.
+``--out``) is waited for, then counted as complete or resumed here: never a failure. Each
+run's output goes to ``sweep.log`` in its run directory. A SIGTERM or Ctrl-C stops the
+sweep's jobs (the local ones; a Slurm array keeps running), and a worker whose sweep is
+killed outright ends too.
 """
 
 from __future__ import annotations
