@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from collapselab.contracts.params import INT_LIMIT, shown
 from collapselab.contracts.pool import Pool
 
 #: The share of the available memory one run may plan to hold.
@@ -86,4 +87,7 @@ def item_bytes(pool: Pool) -> int:
 def items_problem(count: int, per_item: int) -> str | None:
     """Why ``count`` items of ``per_item`` bytes are refused here (``None`` if they fit)."""
     problem = memory_problem(count * per_item)
-    return None if problem is None else f"{count:,} items ({format_bytes(per_item)} each): {problem}"
+    if problem is None:
+        return None
+    amount = f"{count:,}" if count <= INT_LIMIT else shown(count)
+    return f"{amount} items ({format_bytes(per_item)} each): {problem}"

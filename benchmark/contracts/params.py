@@ -52,7 +52,10 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise ParameterError(f"expected key=value, got {text!r}")
-    return key.strip(), parse_value(value.strip())
+    try:
+        return key.strip(), parse_value(value.strip())
+    except ParameterError as exc:
+        raise ParameterError(f"{key.strip()}: {exc}") from None
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
