@@ -71,6 +71,7 @@ def hostile(tmp_path_factory):
 # ---------------------------------------------------------------- task configuration
 @pytest.mark.parametrize("key, value", [("dim", 1e8), ("trials", 1e12), ("n_samples", 1e15), ("generator_samples", 1e15)])
 def test_config_sizes_the_machine_cannot_hold_are_refused_before_allocation(key, value):
+    registry.task_class(TASK)  # imported before the clock starts
     start = time.perf_counter()
     with pytest.raises(ConfigError) as info:
         registry.make_task(TASK, "smoke", {key: value})
