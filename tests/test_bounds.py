@@ -165,9 +165,11 @@ def test_coerced_numbers_are_in_range_or_a_parameter_error(value):
             assert np.isfinite(result)
 
 
-def test_literals_of_thousands_of_digits_are_a_parameter_error():
+def test_literals_of_thousands_of_digits_or_levels_are_a_parameter_error():
     with pytest.raises(ParameterError, match="5000 digits"):
         parse_value("7" * 5000)
+    with pytest.raises(ParameterError, match="nested too deeply"):
+        parse_value("[" * 100_000 + "]" * 100_000)
     assert parse_value("12") == 12 and parse_value("1e-3") == 1e-3 and parse_value("abc") == "abc"
 
 

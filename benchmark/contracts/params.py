@@ -45,6 +45,8 @@ def parse_value(text: str) -> Any:
         return json.loads(text, parse_int=_bounded_literal)
     except json.JSONDecodeError:
         return text
+    except RecursionError:
+        raise ParameterError("a value nested too deeply") from None
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
