@@ -4,7 +4,8 @@ before anything is allocated, so an absurd size is one clear error instead of a 
 
 The limit is :data:`MEMORY_FRACTION` of the memory this process may use: the physical memory,
 or less where a cgroup (a container, a Slurm job) or ``ulimit -v`` caps it. Estimates are lower
-bounds (the payload that must be held), so a refusal is never a false alarm.
+bounds (the payload a run must hold), so a size is refused only when even that payload needs
+more than this share of the machine.
 """
 
 from __future__ import annotations
