@@ -63,3 +63,18 @@ class PreemptOnce(Strategy):
             os.kill(parent_of(run_process_pid()), signal.SIGUSR2)
             time.sleep(120)
         return ctx.accumulated()
+
+
+class HoldUntilReleased(Strategy):
+    """At generation 1 it touches ``$HOLD_FLAG.started`` and waits (at most 120 s) for ``$HOLD_FLAG`` to exist."""
+
+    name = "hold-until-released"
+
+    def training_pool(self, ctx):
+        flag = os.environ["HOLD_FLAG"]
+        if ctx.generation == 1:
+            open(flag + ".started", "w").close()
+            deadline = time.monotonic() + 120
+            while not os.path.exists(flag) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return ctx.accumulated()

@@ -243,3 +243,29 @@ def test_killing_the_sweep_ends_its_workers_and_a_rerun_resumes(tmp_path, monkey
     resumed = results.find_runs([tmp_path / "runs"])[0]
     assert resumed.manifest["status"] == "complete"
     assert metric_curves(resumed) == straight_metrics(tmp_path, TASK, spec)[0]
+
+
+def test_a_second_sweep_on_the_same_out_waits_for_the_runs_the_first_holds(tmp_path, monkeypatch):
+    flag = tmp_path / "release"
+    monkeypatch.setenv("HOLD_FLAG", str(flag))
+    env = dict(os.environ)
+    args = ["--tasks", TASK, "--strategies", f"{PLUGIN_FILE}:HoldUntilReleased", "--seeds", "0", "--preset", "smoke",
+            "--generations", "2", "--out", str(tmp_path / "runs")]
+    first = sweep_process(args, env)
+    wait_for_file(tmp_path / "release.started", first)  # the first sweep's worker holds seed 0
+    second = sweep_process(args, env)
+    seen = []
+    for line in second.stderr:  # until the second sweep has met the held run (waiting, or failed before)
+        seen.append(line)
+        if line.startswith(("waiting", "FAILED")):
+            break
+    flag.touch()
+    out_first, err_first = first.communicate(timeout=120)
+    out_second, err_second = second.communicate(timeout=120)
+    err_second = "".join(seen) + err_second
+    assert first.returncode == 0, err_first
+    assert second.returncode == 0 and "FAILED" not in err_second, err_second
+    assert "waiting linear_regression" in err_second and "another process is running it" in err_second
+    row = next(line for line in out_second.splitlines() if line.startswith(TASK))
+    assert row.split()[2:5] == ["0", "1", "0"]  # ran, already complete, failed
+    assert results.find_runs([tmp_path / "runs"])[0].manifest["status"] == "complete"

@@ -27,6 +27,9 @@ from collapselab.errors import PoolError
 from collapselab.storage.atomic import atomic_write_bytes
 
 REAL = -1
+#: The largest item weight. Weights are relative (fits normalise by their sum), and a bound keeps
+#: the sums and weighted statistics of any pool finite.
+MAX_WEIGHT = 1e12
 _RESERVED = ("__origin__", "__weight__", "__meta__")
 
 
@@ -93,8 +96,9 @@ class Pool:
             weight = np.asarray(weight, dtype=np.float64)
             if weight.shape != (n,):
                 raise PoolError(f"weight must have shape ({n},), got {weight.shape}")
-            if not np.all(np.isfinite(weight)) or np.any(weight < 0):
-                raise PoolError("weights must be finite and non-negative")
+            if not np.all(np.isfinite(weight)) or np.any(weight < 0) or np.any(weight > MAX_WEIGHT):
+                raise PoolError(f"weights must be finite, non-negative and at most {MAX_WEIGHT:g} "
+                                "(they are relative: scale them down)")
         self._payload = {k: _frozen(a) for k, a in arrays.items()}
         self._origin = _frozen(origin)
         self._weight = None if weight is None else _frozen(weight)

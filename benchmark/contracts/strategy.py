@@ -29,8 +29,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from collapselab.contracts import selection
-from collapselab.contracts.params import coerce
+from collapselab.contracts import memory, selection
+from collapselab.contracts.params import coerce, shown
 from collapselab.contracts.pool import Pool
 from collapselab.contracts.task import TaskDescription
 from collapselab.errors import ParameterError, PluginError
@@ -114,6 +114,9 @@ class StrategyContext:
         if self._hooks.fresh_real is None:
             raise PluginError("only a strategy declaring uses_extra_real_data = True may draw fresh real data, "
                               f"on a task that has a reserve (task {self.task.name!r})")
+        problem = memory.items_problem(int(n), memory.item_bytes(self.real))
+        if problem is not None:
+            raise PluginError(f"fresh_real({shown(n)}): {problem}")
         return self._hooks.fresh_real(n)
 
 

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from collapselab.contracts import memory
 from collapselab.contracts.params import coerce
 from collapselab.contracts.pool import Pool
 from collapselab.errors import ConfigError, ParameterError, TaskError
@@ -156,6 +157,7 @@ class Task(abc.ABC):
         self.overrides = dict(overrides or {})
         self.config = self.resolve_config(preset, self.overrides)
         self.check_config(self.config)
+        self.check_memory(self.config)
         self.run_seed: int | None = None
         self.fit_options: dict[str, Any] = dict(self.default_fit_options())
         self.sampling_options: dict[str, Any] = dict(self.default_sampling_options())
@@ -178,6 +180,37 @@ class Task(abc.ABC):
 
     def check_config(self, config: Mapping[str, Any]) -> None:
         """Raise :class:`ConfigError` for invalid values (override to add task rules)."""
+
+    def memory_estimate(self, config: Mapping[str, Any]) -> int | None:
+        """A lower bound on the bytes a run with the valid ``config`` holds (its data, pools and models),
+        or ``None`` if the task does not say. Plain arithmetic on the configuration: it runs before
+        anything is allocated, so that a size this machine cannot hold is refused at once."""
+        return None
+
+    def check_memory(self, config: Mapping[str, Any]) -> None:
+        """Raise :class:`ConfigError` if :meth:`memory_estimate` exceeds what this machine can hold,
+        naming the overridden keys that make it so."""
+        estimate = self.memory_estimate(config)
+        problem = None if estimate is None else memory.memory_problem(estimate)
+        if problem is None:
+            return
+        preset = dict(self.presets[self.preset])
+
+        def estimate_of(changed: Mapping[str, Any]) -> int:
+            try:
+                return self.memory_estimate({**preset, **changed}) or 0
+            except ConfigError:  # a key valid only beside the other overrides
+                return 0
+
+        baseline = estimate_of({})
+        culprits = [f"{key}={config[key]!r}" for key in self.overrides if estimate_of({key: config[key]}) > baseline]
+        where = " ".join(culprits) or f"preset {self.preset!r}"
+        raise ConfigError(f"task {self.name!r} with {where}: {problem}")
+
+    def item_bytes(self) -> int:
+        """A lower bound on the bytes one pool item takes; the loop refuses a sample size whose items
+        would not fit in memory. Default: the real pool's item layout."""
+        return memory.item_bytes(self.real_pool())
 
     def default_fit_options(self) -> Mapping[str, Any]:
         """Option name -> default: what a strategy may set per generation through ``fit_options``.

@@ -7,7 +7,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from collapselab.contracts.params import coerce
+from collapselab.contracts import memory
+from collapselab.contracts.params import coerce, shown
 from collapselab.contracts.pool import Pool
 from collapselab.errors import ParameterError, PluginError, TaskError
 
@@ -61,9 +62,13 @@ def check_pool(
     return value
 
 
-def check_sample_size(value: Any, who: str) -> int:
+def check_sample_size(value: Any, who: str, item_bytes: int | None = None) -> int:
+    """A positive int whose items (``item_bytes`` each, when given) fit in this machine's memory."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise PluginError(f"{who} returned {value!r}, expected a positive int")
+        raise PluginError(f"{who} returned {shown(value)}, expected a positive int")
+    problem = None if item_bytes is None else memory.items_problem(value, item_bytes)
+    if problem is not None:
+        raise PluginError(f"{who} returned {problem}")
     return value
 
 

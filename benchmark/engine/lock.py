@@ -30,3 +30,16 @@ def holding(lock_file: Path, what: str, wait: bool = False) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def held(lock_file: Path) -> bool:
+    """Whether another process holds the lock at ``lock_file`` now (taken and released at once if free)."""
+    if not lock_file.exists():
+        return False
+    lock = FileLock(str(lock_file), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    lock.release()
+    return False

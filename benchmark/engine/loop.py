@@ -276,7 +276,9 @@ class _Run:
             return fixed.sealed()
 
         def fresh(n: int) -> Pool:
-            pool = task.fresh_real_pool(int(n), rng()).with_origin(REAL).sealed()
+            # checked here as well as in the context: that check runs in the strategy's process
+            n = guard.check_sample_size(n, f"the size {self.name!r} gave fresh_real()", task.item_bytes())
+            pool = task.fresh_real_pool(n, rng()).with_origin(REAL).sealed()
             ledger.add(REAL, pool)
             self.fresh_real += len(pool)
             return pool
@@ -337,7 +339,7 @@ class _Run:
         with self.process.child(self._job(g, real, hooks), name, g) as child:
             child.serve = lambda hook, args: _serve_hook(hooks, name, hook, args)
             child.resolve = self._resolve(real, drawn)
-            n = guard.check_sample_size(child.result("sample_size", timeout), f"{name}.sample_size()")
+            n = guard.check_sample_size(child.result("sample_size", timeout), f"{name}.sample_size()", task.item_bytes())
             sampling = guard.check_options(child.result("sampling_options", timeout), f"{name}.sampling_options()",
                                            task.sampling_options, "sampling")
             start = time.perf_counter()

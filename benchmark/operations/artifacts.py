@@ -8,7 +8,8 @@ file type:
   to a palette of :data:`PALETTE` colours (Pillow), so a generation costs tens of kilobytes;
 - ``.txt`` (text samples): the first :data:`~collapselab.operations.gallery.MAX_TEXTS` samples
   (blocks between ``--- ... ---`` lines; ``#`` header lines dropped), each cut to
-  :data:`~collapselab.operations.gallery.MAX_TEXT_CHARS` characters, control characters replaced;
+  :data:`~collapselab.operations.gallery.MAX_TEXT_CHARS` characters, control and
+  bidirectional-control characters replaced;
 - ``.sdf`` (conformers): up to :data:`CONFORMERS` generated conformers, one per molecule first,
   drawn by RDKit (``MolDraw2DCairo``) from their own coordinates: heavy atoms, rotated onto their
   two principal axes (``CanonicalizeConformer``) and projected, so distorted geometry shows.
@@ -28,7 +29,7 @@ from typing import Any
 
 from collapselab.engine.rundir import Run
 from collapselab.errors import ResultFileError
-from collapselab.operations import gallery
+from collapselab.operations import gallery, safe_text
 from collapselab.storage import strict_json
 
 SAMPLE_PREFIX = "samples-"
@@ -41,7 +42,6 @@ PANEL = (200, 170)
 MAX_ARTIFACT_BYTES = 16 * 1024 * 1024
 MAX_SOURCE_PIXELS = 25_000_000
 _SEPARATOR = re.compile(r"^-{3}.*-{3}\s*$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def pick_generations(last: int, limit: int = gallery.MAX_GENERATIONS) -> list[int]:
@@ -52,8 +52,9 @@ def pick_generations(last: int, limit: int = gallery.MAX_GENERATIONS) -> list[in
 
 
 def clean_text(text: str, limit: int) -> str:
-    """``text`` without control characters (newlines and tabs kept), cut to ``limit`` characters."""
-    text = _CONTROL.sub("\ufffd", text.replace("\r\n", "\n"))
+    """``text`` without control or bidirectional-control characters (newlines and tabs kept), cut to
+    ``limit`` characters."""
+    text = safe_text.replace_unsafe(text.replace("\r\n", "\n"))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from collapselab.engine.identity import params_hash
-from collapselab.engine.rundir import MANIFEST, find_runs
+from collapselab.engine.rundir import GENERATIONS, MANIFEST, find_runs
 from collapselab.errors import ParameterError, ResultFileError
 from collapselab.operations import submission
 from collapselab.scoring.report import strategy_display
@@ -174,5 +174,22 @@ def export(paths: Sequence[Path | str], out: Path, fmt: str) -> pandas.DataFrame
     if fmt not in FORMATS:
         raise ParameterError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     table = frame(paths)
+    refuse_overwriting_inputs(Path(out), table["source"].unique())
     write(table, out, fmt)
     return table
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def refuse_overwriting_inputs(out: Path, sources: Sequence[str]) -> None:
+    """:class:`ParameterError` if ``out`` is one of the files the table was read from (a submission
+    file, or a file of a run directory read)."""
+    for source in map(Path, sources):
+        inputs = [source / MANIFEST, source / GENERATIONS] if source.is_dir() else [source]
+        if any(_same_file(out, given) for given in inputs):
+            raise ParameterError(f"--out {out} is one of the files being exported ({source}); choose another path")

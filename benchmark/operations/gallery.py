@@ -15,9 +15,11 @@ artifacts. It is not part of the submission because:
 
 A gallery is validated like a submission, and nothing in it is trusted: a regular file of at
 most :data:`MAX_BYTES` (bounded read, depth-limited strict JSON), a JSON schema with bounded
-counts and string lengths, texts without control characters (HTML escaping happens in the
-templates), and images that are PNGs (signature, decoded by Pillow, at most :data:`MAX_PNG_BYTES`
-and :data:`MAX_SIDE` pixels a side). It must name its entry and only tasks, seeds and
+counts and string lengths, texts without control or bidirectional-control characters
+(:mod:`.safe_text`; HTML escaping happens in the templates), and images that are PNGs
+(signature, at most :data:`MAX_PNG_BYTES`, :data:`MAX_SIDE` pixels a side and
+:data:`MAX_PIXELS` in all, checked before decoding, then verified and fully decoded by
+Pillow, so no broken image is ever published). It must name its entry and only tasks, seeds and
 generations the entry has. The site writes the images as files of its own (``img/gallery/``)
 under names it makes from validated fields, so the Content-Security-Policy stays ``img-src 'self'``.
 
@@ -40,6 +42,7 @@ from typing import Any
 import jsonschema
 
 from collapselab.errors import ResultFileError, SubmissionError
+from collapselab.operations import safe_text
 from collapselab.operations.submission import write_checked
 from collapselab.storage import strict_json
 
@@ -48,6 +51,7 @@ FOLDER = "galleries"
 MAX_BYTES = 6 * 1024 * 1024
 MAX_PNG_BYTES = 256 * 1024
 MAX_SIDE = 1600
+MAX_PIXELS = 1_000_000  # a full decode holds them all (RGBA: 4 MB); galleries use a fifth of it
 MAX_GENERATIONS = 12
 MAX_IMAGES = 2
 MAX_TEXTS = 4
@@ -55,10 +59,8 @@ MAX_TEXT_CHARS = 600
 MAX_CAPTION_CHARS = 300
 MAX_ERRORS = 12
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# printable text: no C0/C1 control characters except newline and tab
-_TEXT_PATTERN = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
-_TEXT = {"type": "string", "maxLength": MAX_TEXT_CHARS, "pattern": _TEXT_PATTERN}
-_CAPTION = {"type": "string", "maxLength": MAX_CAPTION_CHARS, "pattern": _TEXT_PATTERN}
+_TEXT = {"type": "string", "maxLength": MAX_TEXT_CHARS, "pattern": safe_text.SAFE_PATTERN}
+_CAPTION = {"type": "string", "maxLength": MAX_CAPTION_CHARS, "pattern": safe_text.SAFE_PATTERN}
 _BASE64_CHARS = 4 * ((MAX_PNG_BYTES + 2) // 3)
 
 GALLERY_SCHEMA: dict[str, Any] = {
@@ -135,9 +137,11 @@ def png_problem(data: bytes) -> str | None:
     try:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
             width, height = image.size
-            if width > MAX_SIDE or height > MAX_SIDE:
-                return f"{width}x{height} pixels; at most {MAX_SIDE} a side"
-            image.verify()
+            if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+                return f"{width}x{height} pixels; at most {MAX_SIDE} a side and {MAX_PIXELS:,} in all"
+            image.verify()  # chunk structure and checksums
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+            image.load()  # every pixel decoded: a stream that checksums but does not decompress fails here
     except Exception as exc:  # Pillow raises many kinds of errors on a corrupted image
         return f"not a readable PNG: {type(exc).__name__}: {exc}"
     return None

@@ -36,7 +36,9 @@ from typing import Any
 from collapselab.errors import ConfigError, ResultFileError
 from collapselab.storage import strict_json
 
-MAX_BYTES = 1024 * 1024
+MAX_BYTES = 64 * 1024
+#: The deepest nesting of a launcher config (its own keys need 3 levels).
+MAX_DEPTH = 16
 
 _TEXT = {"type": "string", "minLength": 1, "pattern": r"^[^\n\r]*$"}
 _COUNT = {"type": "integer", "minimum": 1}
@@ -129,11 +131,35 @@ def load_config(path: Path | None) -> LauncherConfig:
     return LauncherConfig.from_mapping(values, str(path))
 
 
+def _bounded_loader() -> type:
+    """A YAML ``SafeLoader`` that refuses aliases (a few hundred bytes of nested aliases expand to
+    gigabytes) and nesting deeper than :data:`MAX_DEPTH` (which overflows the recursive composer)."""
+    import yaml
+    from yaml.composer import ComposerError
+
+    class BoundedLoader(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                raise ComposerError(None, None, "aliases (*name) are not allowed in a launcher config",
+                                    self.peek_event().start_mark)
+            if self.depth >= MAX_DEPTH:
+                raise ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark)
+            self.depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    return BoundedLoader
+
+
 def _load_yaml(text: str, path: Path) -> Any:
     import yaml
 
     try:
-        values = yaml.safe_load(text)
+        values = yaml.load(text, Loader=_bounded_loader())  # a SafeLoader
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""

@@ -22,6 +22,7 @@ import jsonschema
 
 from collapselab.engine import rundir
 from collapselab.errors import ResultFileError, SubmissionError
+from collapselab.operations import safe_text
 from collapselab.storage import strict_json
 from collapselab.storage.atomic import atomic_write_text
 
@@ -153,7 +154,7 @@ def _run_problems(field: str, task: str, section: Mapping[str, Any], run: Mappin
 
 def structure_problems(data: Any, source: str) -> list[str]:
     """Every way ``data`` (a parsed submission) breaks the format, each naming ``source`` and the field."""
-    found = schema_problems(data, source)
+    found = schema_problems(data, source) or safe_text.text_problems(data, source, MAX_ERRORS)
     if found:
         return found
     for name, section in sorted(data["tasks"].items()):
@@ -201,7 +202,10 @@ def write_checked(path: Path, data: Mapping[str, Any], found: list[str], what: s
     file would exceed ``max_bytes``; :class:`SubmissionError` then says why (``what``: the file's kind)."""
     if found:
         raise SubmissionError(found)
-    text = strict_json.dumps(data, indent=1) + "\n"
+    try:
+        text = strict_json.dumps(data, indent=1) + "\n"
+    except ValueError as exc:
+        raise SubmissionError([f"{path}: cannot write the {what}: {exc}"]) from None
     if len(text.encode()) > max_bytes:
         raise SubmissionError([f"{path}: the {what} would be {len(text.encode()):,} bytes; the limit is {max_bytes:,}"])
     atomic_write_text(Path(path), text)

@@ -9,9 +9,11 @@ its share of the CPU cores through ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` /
 two cores runs two single-threaded runs instead of four threads fighting over two cores.
 Complete runs are skipped, unfinished ones resume where they stopped (the loop's atomic run
 directories), and a failed run does not stop the others: the sweep reports every failure at
-the end and exits non-zero. Each run's output goes to ``sweep.log`` in its run directory.
-A SIGTERM or Ctrl-C stops the sweep's jobs (the local ones; a Slurm array keeps running), and
-a worker whose sweep is killed outright ends too.
+the end and exits non-zero. A run that another process holds (a second sweep on the same
+``--out``) is waited for, then counted as complete or resumed here: never a failure. Each
+run's output goes to ``sweep.log`` in its run directory. A SIGTERM or Ctrl-C stops the
+sweep's jobs (the local ones; a Slurm array keeps running), and a worker whose sweep is
+killed outright ends too.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from tqdm.auto import tqdm
 from collapselab.contracts import registry
 from collapselab.contracts.params import parse_assignment
 from collapselab.contracts.task import Task
+from collapselab.engine import lock, sandbox
 from collapselab.engine import rundir as results
-from collapselab.engine import sandbox
 from collapselab.engine.sandbox import StrategyHandle
 from collapselab.errors import ConfigError, PluginError
 from collapselab.operations import grid
@@ -211,6 +213,7 @@ class _Runner:
         self.outcome.queued = [job for job in self.pending if job in active]
         self.pending = [job for job in self.pending if job not in active]
         self.running: dict[Job, tuple[Running, float]] = {}
+        self.elsewhere: list[Job] = []  # held by another process (another sweep): waited for
         self.done = {job: job.recorded() for job in jobs}
         self.bar = tqdm(
             total=sum(job.generations + 1 for job in jobs),
@@ -223,9 +226,29 @@ class _Runner:
             mininterval=0.5 if sys.stderr.isatty() else 30.0,
         )
 
+    def held_elsewhere(self, job: Job) -> bool:
+        """Whether another process holds ``job``'s run directory; if so the job waits for it."""
+        if not lock.held(job.path / results.LOCK):
+            return False
+        self.elsewhere.append(job)
+        tqdm.write(f"waiting {job.label}: another process is running it", file=sys.stderr)
+        return True
+
+    def check_elsewhere(self) -> None:
+        """Jobs another process released: complete (counted as such) or to run here (they resume)."""
+        for job in list(self.elsewhere):
+            self.done[job] = job.recorded()
+            if not lock.held(job.path / results.LOCK):
+                self.elsewhere.remove(job)
+                (self.outcome.skipped if job.complete() else self.pending).append(job)
+
     def launch(self) -> None:
         free = self.launcher.capacity - len(self.running)
-        batch, self.pending = self.pending[:free], self.pending[free:]
+        batch: list[Job] = []
+        while self.pending and len(batch) < free:
+            job = self.pending.pop(0)
+            if not self.held_elsewhere(job):
+                batch.append(job)
         if not batch:
             return
         for job, running in zip(batch, self.launcher.start(batch)):
@@ -247,14 +270,19 @@ class _Runner:
                     where += f", CUDA_VISIBLE_DEVICES={running.visible_gpus}"
                 tqdm.write(f"done    {job.label}: L_0 {curve[0]:.4g} -> L_G {curve[-1]:.4g} "
                            f"({self.outcome.seconds[job]:.1f} s, {where})", file=sys.stderr)
+            elif self.held_elsewhere(job):  # another process took it between launch and start
+                continue
+            elif job.complete():  # ... and has completed it meanwhile
+                self.outcome.skipped.append(job)
             else:
                 reason = failure_reason(job, end.status, end.detail)
                 self.outcome.failed.append((job, reason))
                 tqdm.write(f"FAILED  {job.label}: {reason}", file=sys.stderr)
+        self.check_elsewhere()
         self.bar.n = sum(min(self.done[j], j.generations + 1) for j in self.done)
         self.bar.set_postfix_str(
             f"runs: {len(self.outcome.completed) + len(self.outcome.skipped)}/{len(self.done)} done, "
-            f"{len(self.running)} running, {len(self.outcome.failed)} failed",
+            f"{len(self.running)} running, {len(self.elsewhere)} elsewhere, {len(self.outcome.failed)} failed",
             refresh=False,
         )
         self.bar.update(0)
@@ -274,10 +302,10 @@ class _Runner:
     def run(self) -> Outcome:
         try:
             with _signals_stop():
-                while self.pending or self.running:
+                while self.pending or self.running or self.elsewhere:
                     self.launch()
                     if not self.launcher.waits:
-                        self.outcome.queued.extend(self.running)
+                        self.outcome.queued.extend([*self.running, *self.elsewhere])
                         self.running.clear()
                         break
                     time.sleep(self.launcher.poll_seconds)

@@ -4,13 +4,16 @@ validation with messages that name the file and the field.
 Every JSON file CollapseLab reads may come from someone else (a submission, a run directory
 copied from a cluster), so reading is defensive: only regular files (no symlinks, FIFOs or
 devices), at most ``max_bytes`` read whatever the file claims to be, nesting at most
-``MAX_DEPTH`` levels (deeper documents make recursive validators overflow the stack), and
-integers of at most ``MAX_INT_DIGITS`` digits (larger ones overflow float conversions).
+``MAX_DEPTH`` levels (deeper documents make recursive validators overflow the stack),
+integers of at most ``MAX_INT_DIGITS`` digits (larger ones overflow float conversions) and
+only finite numbers (``1e999`` is refused, not read as infinity). Writing refuses what reading
+would refuse, so every file CollapseLab writes reads back.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import stat
@@ -24,6 +27,7 @@ from collapselab.errors import ResultFileError
 
 MAX_DEPTH = 64
 MAX_INT_DIGITS = 18
+_INT_BOUND = 10**MAX_INT_DIGITS
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
 
@@ -32,14 +36,37 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-finite number {name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is beyond the range of a float (non-finite numbers are not valid JSON)")
+    return value
+
+
 def _bounded_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INT_DIGITS:
         raise ValueError(f"integer with {len(text.lstrip('-'))} digits (at most {MAX_INT_DIGITS} are allowed)")
     return int(text)
 
 
+def _check_integers(obj: Any) -> None:
+    """Raise ``ValueError`` for an integer in ``obj`` that :func:`loads` would refuse."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, int) and not isinstance(item, bool):
+            if abs(item) >= _INT_BOUND:
+                raise ValueError(f"integer {item} has more than {MAX_INT_DIGITS} digits; it could not be read back")
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+
+
 def dumps(obj: Any, indent: int | None = None) -> str:
-    """Serialise ``obj``; raises ``ValueError`` on NaN or Infinity instead of writing them."""
+    """Serialise ``obj``; raises ``ValueError`` on NaN or Infinity, or an integer too long to read back,
+    instead of writing them."""
+    _check_integers(obj)
     return json.dumps(obj, allow_nan=False, indent=indent, sort_keys=indent is not None, ensure_ascii=False)
 
 
@@ -61,7 +88,7 @@ def loads(text: str, source: str = "<string>", max_depth: int = MAX_DEPTH) -> An
     if depth > max_depth:
         raise ResultFileError(f"{source}: JSON nested {depth} levels deep; at most {max_depth} are allowed")
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int)
+        return json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
         raise ResultFileError(f"{source}: invalid JSON: {exc}") from None
 

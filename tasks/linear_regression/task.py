@@ -65,6 +65,15 @@ class LinearRegressionTask(Task):
     def check_config(self, config: Mapping[str, Any]) -> None:
         Setting.from_config(config)
 
+    def memory_estimate(self, config: Mapping[str, Any]) -> int:
+        """Float64 arrays a run holds at least: the real pool and one generation's sample (labels, and rows
+        for ``design=fresh``), the fixed design, and per trial w*, the verifier's direction and the model."""
+        s = Setting.from_config(config)
+        fresh = s.design == "fresh"
+        per_item = 8 * s.trials * (1 + (s.dim if fresh else 0))
+        design = 0 if fresh else 8 * s.n_samples * s.dim
+        return (s.n_samples + s.generator_samples) * per_item + design + 3 * 8 * s.trials * s.dim
+
     @cached_property
     def setting(self) -> Setting:
         return Setting.from_config(self.config)
