@@ -1,0 +1,120 @@
+"""One reference, one name: an entry that is another entry run again is refused.
+
+The leaderboard's reference is the entry named ``replace`` that runs replace without
+parameters; no other entry may run it (under another entry name, another strategy name that
+resolves to the same installed class, or a copy of its code), and ``replace.json`` runs nothing
+else. Two entries are the same when they run the same strategy with the same parameters (the
+same strategy name, an installed name that resolves to the same class, or the same source file
+and class by ``source_sha256``) or when, on a task both report, every seed both report is the
+same run: loss curves within :data:`~collapselab.scoring.scorer.SAME_RUN_RTOL`, and the same
+composition and compute in every generation. Of two such entries the one named after its
+strategy is kept (``mix.json`` runs ``mix``), else the one first by name, and the other is
+refused; every answer depends on the set of entries only, never on the order of the files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from collapselab.contracts import registry
+from collapselab.errors import CollapseLabError
+from collapselab.leaderboard.aggregate import REFERENCE
+from collapselab.operations import submission
+from collapselab.scoring import scorer
+
+NO_PARAMS = "{}"
+
+
+def installed_classes() -> dict[str, str]:
+    """name -> ``module.Class`` of every installed strategy that loads (a file is never imported)."""
+    found = {}
+    for name in registry.strategy_names():
+        try:
+            cls = registry.strategy_class(name)
+        except CollapseLabError:
+            continue
+        found[name] = f"{cls.__module__}.{cls.__qualname__}"
+    return found
+
+
+def strategy_keys(entry: Mapping[str, Any], installed: Mapping[str, str]) -> set[tuple[str, ...]]:
+    """Everything that names the code an entry ran, each with its parameters: the strategy name,
+    the installed class (``installed``: :func:`installed_classes`) its name or its runs' specs
+    resolve to, and (source sha256, class name)."""
+    params = json.dumps(entry["strategy"]["params"], sort_keys=True)
+    keys = {("name", entry["strategy"]["name"], params)}
+    bases = {entry["strategy"]["name"]}
+    for section in entry["tasks"].values():
+        for run in section["runs"]:
+            recorded = run["manifest"]["strategy"]
+            base = recorded["spec"].split("[", 1)[0]
+            bases.add(base)
+            class_name = installed[base].rpartition(".")[2] if base in installed else (
+                base.rpartition(":")[2] if ".py:" in base else None)
+            if recorded.get("source_sha256") and class_name:
+                keys.add(("source", recorded["source_sha256"], class_name, params))
+    keys.update(("class", installed[base], params) for base in bases if base in installed)
+    return keys
+
+
+def runs_reference(keys: set[tuple[str, ...]], installed: Mapping[str, str]) -> bool:
+    """Whether an entry's :func:`strategy_keys` say it runs the reference (replace) without parameters."""
+    return ("name", REFERENCE, NO_PARAMS) in keys or (
+        REFERENCE in installed and ("class", installed[REFERENCE], NO_PARAMS) in keys)
+
+
+def _steps(run: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [(json.dumps(r["composition"], sort_keys=True), json.dumps(r["compute"], sort_keys=True)) for r in run["records"]]
+
+
+def same_runs(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
+    """The first task on which every seed both entries report is one run (see the module's
+    docstring), as a phrase; None when there is none."""
+    for task in sorted(set(a["tasks"]) & set(b["tasks"])):
+        ours, theirs = a["tasks"][task], b["tasks"][task]
+        runs = {run["seed"]: run for run in theirs["runs"]}
+        shared = sorted(set(runs) & {run["seed"] for run in ours["runs"]})
+        if not shared:
+            continue
+        loss_a, loss_b = submission.curves(ours), submission.curves(theirs)
+        mine = {run["seed"]: run for run in ours["runs"]}
+        if all(seed in loss_a and seed in loss_b and scorer.curves_agree(loss_a[seed], loss_b[seed])
+               and _steps(mine[seed]) == _steps(runs[seed]) for seed in shared):
+            return f"the same runs on {task}: seeds {shared} have the same loss curves, composition and compute"
+    return None
+
+
+def _rank(name: str, entry: Mapping[str, Any]) -> tuple[bool, str]:
+    """Smaller is kept: an entry named after its strategy first, then by name."""
+    return name != entry["strategy"]["name"], name
+
+
+def problems(entries: Mapping[str, Mapping[str, Any]], sources: Mapping[str, str]) -> dict[str, list[str]]:
+    """name -> why the leaderboard refuses that entry: it runs the reference under another name,
+    it is ``replace`` running something else, or it is an entry that is kept run again."""
+    found: dict[str, list[str]] = {}
+    installed = installed_classes()
+    keys = {name: strategy_keys(entry, installed) for name, entry in entries.items()}
+    for name, entry in sorted(entries.items()):
+        source = sources[name]
+        reference = runs_reference(keys[name], installed)
+        if reference and name != REFERENCE:
+            found[name] = [f"{source}: entry {name!r} runs {REFERENCE!r}, the leaderboard's reference; only the entry "
+                           f"named {REFERENCE!r} ({REFERENCE}.json) may run it"]
+            continue
+        if name == REFERENCE and not reference:
+            found[name] = [f"{source}: entry {REFERENCE!r} is the leaderboard's reference and must run the strategy "
+                           f"{REFERENCE!r} without parameters"]
+            continue
+        for other in sorted(entries, key=lambda n: _rank(n, entries[n])):
+            if _rank(other, entries[other]) >= _rank(name, entry):
+                break
+            why = ("it runs the same strategy and parameters" if keys[name] & keys[other]
+                   else same_runs(entry, entries[other]))
+            if why:
+                found[name] = [f"{source}: entry {name!r} is entry {other!r} run again ({why}); one strategy and "
+                               f"parameter set, one entry: the leaderboard keeps {other}.json"]
+                break
+    return found
