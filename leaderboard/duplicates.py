@@ -7,9 +7,10 @@ else. Two entries are the same when they run the same strategy with the same par
 same strategy name, an installed name that resolves to the same class, or the same source file
 and class by ``source_sha256``) or when, on a task both report, every seed both report is the
 same run: loss curves within :data:`~collapselab.scoring.scorer.SAME_RUN_RTOL`, and the same
-composition and compute in every generation. Of two such entries the one named after its
-strategy is kept (``mix.json`` runs ``mix``), else the one first by name, and the other is
-refused; every answer depends on the set of entries only, never on the order of the files.
+composition and compute in every generation. Of two such entries one is kept: the reference,
+else one named after the installed strategy it runs (``mix.json`` runs ``mix``), else one named
+after its strategy, else the first by name; the other is refused. Every answer depends on the
+set of entries only, never on the order of the files.
 """
 
 from __future__ import annotations
@@ -86,17 +87,22 @@ def same_runs(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _rank(name: str, entry: Mapping[str, Any]) -> tuple[bool, str]:
-    """Smaller is kept: an entry named after its strategy first, then by name."""
-    return name != entry["strategy"]["name"], name
+def _rank(name: str, entry: Mapping[str, Any], installed: Mapping[str, str]) -> tuple[int, str]:
+    """Smaller is kept: the reference, then an entry named after the installed strategy it runs,
+    then one named after its strategy, then the rest; by name within each."""
+    own = name == entry["strategy"]["name"]
+    return (0 if name == REFERENCE and own else 1 if own and name in installed else 2 if own else 3), name
 
 
-def problems(entries: Mapping[str, Mapping[str, Any]], sources: Mapping[str, str]) -> dict[str, list[str]]:
+def problems(entries: Mapping[str, Mapping[str, Any]], sources: Mapping[str, str],
+             installed: Mapping[str, str] | None = None) -> dict[str, list[str]]:
     """name -> why the leaderboard refuses that entry: it runs the reference under another name,
-    it is ``replace`` running something else, or it is an entry that is kept run again."""
+    it is ``replace`` running something else, or it is an entry that is kept run again
+    (``installed``: :func:`installed_classes`, found when not given)."""
     found: dict[str, list[str]] = {}
-    installed = installed_classes()
+    installed = installed_classes() if installed is None else installed
     keys = {name: strategy_keys(entry, installed) for name, entry in entries.items()}
+    rank = {name: _rank(name, entry, installed) for name, entry in entries.items()}
     for name, entry in sorted(entries.items()):
         source = sources[name]
         reference = runs_reference(keys[name], installed)
@@ -108,8 +114,8 @@ def problems(entries: Mapping[str, Mapping[str, Any]], sources: Mapping[str, str
             found[name] = [f"{source}: entry {REFERENCE!r} is the leaderboard's reference and must run the strategy "
                            f"{REFERENCE!r} without parameters"]
             continue
-        for other in sorted(entries, key=lambda n: _rank(n, entries[n])):
-            if _rank(other, entries[other]) >= _rank(name, entry):
+        for other in sorted(entries, key=rank.__getitem__):
+            if rank[other] >= rank[name]:
                 break
             why = ("it runs the same strategy and parameters" if keys[name] & keys[other]
                    else same_runs(entry, entries[other]))

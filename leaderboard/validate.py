@@ -67,13 +67,14 @@ def invalid_files(directory: Path, problems: Sequence[str]) -> list[dict[str, An
 
 
 def _beside(path: Path, entry: Mapping[str, Any], given: Mapping[str, tuple[Path, Any]],
-            published: Mapping[str, Any]) -> list[str]:
+            published: Mapping[str, Any], installed: Mapping[str, str]) -> list[str]:
     """The problems of ``entry`` (read from ``path``) beside the published entries and the other
     given files (a given file replaces the published entry of its name)."""
     name = entry["name"]
     context = {**published, **{n: e for n, (_, e) in given.items() if n != name}, name: entry}
     sources = {n: f"{n}.json" for n in context} | {name: str(path)}
-    return duplicates.problems(context, sources).get(name, []) + dry_run_problems(name, entry, context, str(path))
+    return (duplicates.problems(context, sources, installed).get(name, [])
+            + dry_run_problems(name, entry, context, str(path)))
 
 
 def check_files(paths: Sequence[Path], policy: rules.Rules = rules.LEADERBOARD,
@@ -91,13 +92,14 @@ def check_files(paths: Sequence[Path], policy: rules.Rules = rules.LEADERBOARD,
     given: dict[str, tuple[Path, Any]] = {}
     for path in sorted(read, key=str):
         given.setdefault(read[path]["name"], (path, read[path]))
+    installed = duplicates.installed_classes()
     lines, ok = [], True
     for path in map(Path, paths):
         try:
             if path in refused:
                 raise refused[path]
             entry = read[path]
-            found = _beside(path, entry, given, published or {})
+            found = _beside(path, entry, given, published or {}, installed)
             if found:
                 raise SubmissionError(found)
             samples = gallery.read_for(path, entry)
