@@ -5,9 +5,11 @@ parameters; no other entry may run it (under another entry name, another strateg
 resolves to the same installed class, or a copy of its code), and ``replace.json`` runs nothing
 else. Two entries are the same when they run the same strategy with the same parameters (the
 same strategy name, an installed name that resolves to the same class, or the same source file
-and class by ``source_sha256``) or when, on a task both report, every seed both report is the
-same run: loss curves within :data:`~collapselab.scoring.scorer.SAME_RUN_RTOL`, and the same
-composition and compute in every generation. Of two such entries one is kept: the reference,
+and class by ``source_sha256``) or when other code gives the same runs: on every task both
+report, every seed both report has the same loss curve (within
+:data:`~collapselab.scoring.scorer.SAME_RUN_RTOL`), composition and compute in every generation.
+(The same code with other parameters may coincide: accumulate with growing compute is
+accumulate on the regression task.) Of two such entries one is kept: the reference,
 else one named after the installed strategy it runs (``mix.json`` runs ``mix``), else one named
 after its strategy, else the first by name; the other is refused. Every answer depends on the
 set of entries only, never on the order of the files.
@@ -66,25 +68,36 @@ def runs_reference(keys: set[tuple[str, ...]], installed: Mapping[str, str]) -> 
         REFERENCE in installed and ("class", installed[REFERENCE], NO_PARAMS) in keys)
 
 
+def same_code(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> bool:
+    """Whether two entries' :func:`strategy_keys` name the same code, whatever the parameters."""
+    return bool({key[:-1] for key in a} & {key[:-1] for key in b})
+
+
 def _steps(run: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(json.dumps(r["composition"], sort_keys=True), json.dumps(r["compute"], sort_keys=True)) for r in run["records"]]
 
 
+def _same_section(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> list[int]:
+    """The seeds two sections of a task share when every one of them is the same run, else []."""
+    runs = {run["seed"]: run for run in theirs["runs"]}
+    mine = {run["seed"]: run for run in ours["runs"]}
+    shared = sorted(set(runs) & set(mine))
+    loss_a, loss_b = submission.curves(ours), submission.curves(theirs)
+    same = all(seed in loss_a and seed in loss_b and scorer.curves_agree(loss_a[seed], loss_b[seed])
+               and _steps(mine[seed]) == _steps(runs[seed]) for seed in shared)
+    return shared if same else []
+
+
 def same_runs(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
-    """The first task on which every seed both entries report is one run (see the module's
-    docstring), as a phrase; None when there is none."""
-    for task in sorted(set(a["tasks"]) & set(b["tasks"])):
-        ours, theirs = a["tasks"][task], b["tasks"][task]
-        runs = {run["seed"]: run for run in theirs["runs"]}
-        shared = sorted(set(runs) & {run["seed"] for run in ours["runs"]})
-        if not shared:
-            continue
-        loss_a, loss_b = submission.curves(ours), submission.curves(theirs)
-        mine = {run["seed"]: run for run in ours["runs"]}
-        if all(seed in loss_a and seed in loss_b and scorer.curves_agree(loss_a[seed], loss_b[seed])
-               and _steps(mine[seed]) == _steps(runs[seed]) for seed in shared):
-            return f"the same runs on {task}: seeds {shared} have the same loss curves, composition and compute"
-    return None
+    """Why entries ``a`` and ``b`` are one set of runs (on every task both report, every seed both
+    report is the same run; see the module's docstring), as a phrase; None when they are not (a
+    strategy that coincides with another on some task only differs elsewhere)."""
+    tasks = sorted(set(a["tasks"]) & set(b["tasks"]))
+    seeds = {task: _same_section(a["tasks"][task], b["tasks"][task]) for task in tasks}
+    if not tasks or not all(seeds.values()):
+        return None
+    shown = ", ".join(f"{task} seeds {seeds[task]}" for task in tasks)
+    return f"the same runs: {shown} have the same loss curves, composition and compute"
 
 
 def _rank(name: str, entry: Mapping[str, Any], installed: Mapping[str, str]) -> tuple[int, str]:
@@ -117,8 +130,10 @@ def problems(entries: Mapping[str, Mapping[str, Any]], sources: Mapping[str, str
         for other in sorted(entries, key=rank.__getitem__):
             if rank[other] >= rank[name]:
                 break
-            why = ("it runs the same strategy and parameters" if keys[name] & keys[other]
-                   else same_runs(entry, entries[other]))
+            if keys[name] & keys[other]:
+                why = "it runs the same strategy and parameters"
+            else:  # the same code with other parameters may coincide with it; other code may not
+                why = None if same_code(keys[name], keys[other]) else same_runs(entry, entries[other])
             if why:
                 found[name] = [f"{source}: entry {name!r} is entry {other!r} run again ({why}); one strategy and "
                                f"parameter set, one entry: the leaderboard keeps {other}.json"]

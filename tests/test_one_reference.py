@@ -65,7 +65,7 @@ def test_replace_under_another_name_is_refused_naming_the_new_file(made, tmp_pat
 def test_replace_relabelled_as_another_strategy_is_refused_by_its_runs(made, tmp_path):
     forged = renamed(made["replace"], "my-method", strategy="my-method", spec="my-method")
     with pytest.raises(SubmissionError, match=r"my-method.json: entry 'my-method' is entry 'replace' run again \(the same "
-                                              r"runs on linear_regression: seeds \[0, 1, 2\] have the same loss curves"):
+                                              r"runs: linear_regression seeds \[0, 1, 2\] have the same loss curves"):
         board_of(made, tmp_path, [forged])
 
 
