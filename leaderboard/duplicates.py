@@ -47,7 +47,7 @@ def strategy_keys(entry: Mapping[str, Any], installed: Mapping[str, str]) -> set
     the installed class (``installed``: :func:`installed_classes`) its name or its runs' specs
     resolve to, and (source sha256, class name)."""
     params = json.dumps(entry["strategy"]["params"], sort_keys=True)
-    keys = {("name", entry["strategy"]["name"], params)}
+    keys: set[tuple[str, ...]] = {("name", entry["strategy"]["name"], params)}
     bases = {entry["strategy"]["name"]}
     for section in entry["tasks"].values():
         for run in section["runs"]:
@@ -130,9 +130,8 @@ def problems(entries: Mapping[str, Mapping[str, Any]], sources: Mapping[str, str
         for other in sorted(entries, key=rank.__getitem__):
             if rank[other] >= rank[name]:
                 break
-            if keys[name] & keys[other]:
-                why = "it runs the same strategy and parameters"
-            else:  # the same code with other parameters may coincide with it; other code may not
+            why: str | None = "it runs the same strategy and parameters"
+            if not keys[name] & keys[other]:  # the same code with other parameters may coincide; other code may not
                 why = None if same_code(keys[name], keys[other]) else same_runs(entry, entries[other])
             if why:
                 found[name] = [f"{source}: entry {name!r} is entry {other!r} run again ({why}); one strategy and "
