@@ -37,7 +37,8 @@ def _summary(values: Sequence[float]) -> dict:
 
 
 def _is_reference(entry: Mapping[str, Any]) -> bool:
-    return entry["strategy"]["name"] == REFERENCE and not entry["strategy"]["params"]
+    """The reference is the entry named ``replace`` that runs replace without parameters (no other)."""
+    return entry["name"] == REFERENCE and entry["strategy"]["name"] == REFERENCE and not entry["strategy"]["params"]
 
 
 def references(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
@@ -82,8 +83,7 @@ def band(curves: Mapping[int, Sequence[float]]) -> dict[str, list[float | None]]
 
 
 def _budget(section: Mapping[str, Any]) -> int | None:
-    steps = section["config"].get("steps")
-    return int(steps) if isinstance(steps, int) and not isinstance(steps, bool) else None
+    return scorer.step_budget(section["config"])
 
 
 def section_track(entry: Mapping[str, Any], section: Mapping[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""The leaderboard's sub-commands: ``leaderboard validate | build | serve`` and ``reproduce``.
+"""The leaderboard's sub-commands: ``leaderboard validate | check-pr | build | serve`` and ``reproduce``.
 
 Registered with the core command line through the entry-point group ``collapselab.commands``,
 so that ``collapselab`` offers them without the core importing the leaderboard.
@@ -23,6 +23,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     policy = rules.Rules(preset=args.preset)
     published, _ = validate.load_entries(Path(args.submissions), policy) if Path(args.submissions).is_dir() else ({}, [])
     lines, ok = validate.check_files([Path(p) for p in args.files], policy, published)
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
+def cmd_check_pr(args: argparse.Namespace) -> int:
+    from collapselab.leaderboard import pr_check, rules
+
+    lines, ok = pr_check.check(args.base, Path(args.repo), Path(args.out) if args.out else None,
+                               rules.Rules(preset=args.preset))
     print("\n".join(lines))
     return 0 if ok else 1
 
@@ -82,6 +91,13 @@ def register(sub: Any) -> None:
     q.add_argument("--preset", default=LEADERBOARD_PRESET, help=f"the leaderboard's preset (default {LEADERBOARD_PRESET})")
     q.add_argument("--submissions", default=str(SUBMISSIONS), help="the published entries each file is checked beside")
     q.set_defaults(func=cmd_validate)
+    q = board.add_parser("check-pr", help="the pull-request check: validate the changed submissions and re-run their "
+                                          "linear_regression sections")
+    q.add_argument("--base", required=True, metavar="COMMIT", help="the pull request's base commit")
+    q.add_argument("--repo", default=".", help="the checkout (default: the current folder)")
+    q.add_argument("--preset", default=LEADERBOARD_PRESET, help=f"the leaderboard's preset (default {LEADERBOARD_PRESET})")
+    q.add_argument("--out", default=None, help="a new folder for the re-runs (default: a new temporary folder)")
+    q.set_defaults(func=cmd_check_pr)
     for action, func, text in (("build", cmd_build, "write the static site"),
                                ("serve", cmd_serve, "build, then preview the site on localhost")):
         q = board.add_parser(action, help=text)

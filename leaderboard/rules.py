@@ -18,6 +18,7 @@ from collapselab.contracts import registry
 from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.errors import CollapseLabError, SubmissionError
 from collapselab.operations import submission
+from collapselab.scoring import scorer
 
 REQUIRED_SEEDS = (0, 1, 2)
 #: Every number of an entry stays within this magnitude (summaries of larger ones overflow).
@@ -108,16 +109,16 @@ def _number_problems(section: Mapping[str, Any], field: str, bounds: Mapping[str
 
 
 def _duplicate_problems(section: Mapping[str, Any], field: str) -> list[str]:
-    """Two seeds with the same loss curve are one run submitted twice (seeds give independent runs)."""
-    seen: dict[tuple[float, ...], int] = {}
+    """Two seeds whose loss curves agree within :data:`~collapselab.scoring.scorer.SAME_RUN_RTOL`
+    are one run submitted twice, however its last bits were touched (seeds give independent runs)."""
+    curves = sorted(submission.curves(section).items())
     found = []
-    for run in section["runs"]:
-        curve = tuple(float(r["metrics"]["loss"]) for r in run["records"])
-        if curve in seen:
-            found.append(f"{field}/runs: seeds {seen[curve]} and {run['seed']} have identical loss curves; "
-                         "every seed must be its own run")
-        seen.setdefault(curve, run["seed"])
-    return found
+    for index, (seed, curve) in enumerate(curves):
+        twin = next((earlier for earlier, other in curves[:index] if scorer.curves_agree(other, curve)), None)
+        if twin is not None:
+            found.append(f"{field}/runs: seeds {twin} and {seed} have the same loss curve (within a relative "
+                         f"{scorer.SAME_RUN_RTOL:g}); every seed must be its own run")
+    return found[:MAX_REPORTED]
 
 
 def problems(entry: Mapping[str, Any], source: str, rules: Rules = LEADERBOARD) -> list[str]:

@@ -1,9 +1,10 @@
 """The one validation path of the leaderboard, shared by ``validate`` and ``build``.
 
 A file is accepted when its format holds (:mod:`collapselab.operations.submission`), the
-leaderboard's rules hold (:mod:`collapselab.leaderboard.rules`) and the leaderboard's numbers
-can be computed from it (a dry run of :func:`collapselab.leaderboard.aggregate.aggregate` with
-the reference entries): so every file ``validate`` accepts, ``build`` builds.
+leaderboard's rules hold (:mod:`collapselab.leaderboard.rules`), it is no other entry run again
+(:mod:`collapselab.leaderboard.duplicates`) and the leaderboard's numbers can be computed from it
+(a dry run of :func:`collapselab.leaderboard.aggregate.aggregate` with the reference entry): so
+every file ``validate`` accepts, ``build`` builds, and neither answer depends on file order.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from collapselab.errors import SubmissionError
-from collapselab.leaderboard import aggregate, rules
+from collapselab.leaderboard import aggregate, duplicates, rules
 from collapselab.operations import gallery
 
 
 def dry_run_problems(name: str, entry: Mapping[str, Any], others: Mapping[str, Any], source: str) -> list[str]:
-    """Whether the leaderboard can aggregate ``entry`` beside ``others`` (the reference entries)."""
+    """Whether the leaderboard can aggregate ``entry`` beside the reference entry among ``others``."""
     references = {n: e for n, e in others.items() if n != name and aggregate._is_reference(e)}
     try:
         aggregate.aggregate({**references, name: entry})
@@ -30,9 +31,12 @@ def dry_run_problems(name: str, entry: Mapping[str, Any], others: Mapping[str, A
 
 
 def load_entries(directory: Path, policy: rules.Rules = rules.LEADERBOARD) -> tuple[dict[str, Any], list[str]]:
-    """Every ``*.json`` in ``directory``, validated: (name -> entry, problems of the invalid ones)."""
+    """Every ``*.json`` in ``directory``, validated: (name -> entry, problems of the invalid ones).
+
+    Each file is judged beside the whole folder, never beside the files read before it: the same
+    files give the same answer whatever their names' order."""
     entries: dict[str, Any] = {}
-    sources: dict[str, Path] = {}
+    sources: dict[str, str] = {}
     problems: list[str] = []
     for path in sorted(Path(directory).glob("*.json")):
         try:
@@ -41,9 +45,12 @@ def load_entries(directory: Path, policy: rules.Rules = rules.LEADERBOARD) -> tu
             problems.extend(exc.problems)
             continue
         entries[entry["name"]] = entry
-        sources[entry["name"]] = path
-    for name in sorted(entries):
-        found = dry_run_problems(name, entries[name], entries, str(sources[name]))
+        sources[entry["name"]] = str(path)
+    for name, found in sorted(duplicates.problems(entries, sources).items()):
+        problems.extend(found)
+        del entries[name]
+    failed = {name: dry_run_problems(name, entry, entries, sources[name]) for name, entry in sorted(entries.items())}
+    for name, found in failed.items():
         if found:
             problems.extend(found)
             del entries[name]
@@ -59,19 +66,43 @@ def invalid_files(directory: Path, problems: Sequence[str]) -> list[dict[str, An
     return [{"file": file, "problems": found} for file, found in sorted(grouped.items())]
 
 
+def _beside(path: Path, entry: Mapping[str, Any], given: Mapping[str, tuple[Path, Any]],
+            published: Mapping[str, Any], installed: Mapping[str, str]) -> list[str]:
+    """The problems of ``entry`` (read from ``path``) beside the published entries and the other
+    given files (a given file replaces the published entry of its name)."""
+    name = entry["name"]
+    context = {**published, **{n: e for n, (_, e) in given.items() if n != name}, name: entry}
+    sources = {n: f"{n}.json" for n in context} | {name: str(path)}
+    return (duplicates.problems(context, sources, installed).get(name, [])
+            + dry_run_problems(name, entry, context, str(path)))
+
+
 def check_files(paths: Sequence[Path], policy: rules.Rules = rules.LEADERBOARD,
-                references: Mapping[str, Any] | None = None) -> tuple[list[str], bool]:
+                published: Mapping[str, Any] | None = None) -> tuple[list[str], bool]:
     """One line per valid file (and its gallery, if it has one), every problem of the others, and
-    whether all passed; ``references``
-    (the published entries) are what each file is aggregated beside in the dry run."""
-    lines, ok = [], True
-    for path in paths:
+    whether all passed. Each file is judged beside ``published`` (the published entries) and the
+    other given files, the same way whatever the order of ``paths``."""
+    read: dict[Path, Any] = {}
+    refused: dict[Path, SubmissionError] = {}
+    for path in map(Path, paths):
         try:
-            entry = rules.read_entry(Path(path), policy)
-            found = dry_run_problems(entry["name"], entry, references or {}, str(path))
+            read[path] = rules.read_entry(path, policy)
+        except SubmissionError as exc:
+            refused[path] = exc
+    given: dict[str, tuple[Path, Any]] = {}
+    for path in sorted(read, key=str):
+        given.setdefault(read[path]["name"], (path, read[path]))
+    installed = duplicates.installed_classes()
+    lines, ok = [], True
+    for path in map(Path, paths):
+        try:
+            if path in refused:
+                raise refused[path]
+            entry = read[path]
+            found = _beside(path, entry, given, published or {}, installed)
             if found:
                 raise SubmissionError(found)
-            samples = gallery.read_for(Path(path), entry)
+            samples = gallery.read_for(path, entry)
         except SubmissionError as exc:
             ok = False
             lines.append(f"INVALID {path}")

@@ -100,7 +100,7 @@ def test_a_seed_submitted_twice_is_refused(made, tmp_path):
     copied = copy.deepcopy(entry["tasks"][TASK]["runs"][0])
     copied["seed"] = copied["manifest"]["seed"] = 3
     entry["tasks"][TASK]["runs"].append(copied)
-    assert "seeds 0 and 3 have identical loss curves" in _refused(tmp_path, _json(entry))
+    assert "seeds 0 and 3 have the same loss curve" in _refused(tmp_path, _json(entry))
 
 
 def test_build_reports_every_bad_file_at_once_or_builds_without_them(made, tmp_path):

@@ -37,7 +37,10 @@ def test_build_escapes_submitted_text_never_imports_submitted_code_and_rebuilds_
     hostile.update(name="html-in-text", description=HOSTILE, url="https://example.org/?a=1&b=2")
     hostile["strategy"].update(name=f"{evil}:Evil", citation="<img src=x onerror=alert(1)>")
     for run in hostile["tasks"][TASK]["runs"]:
-        run["manifest"]["strategy"].update(name=hostile["strategy"]["name"], citation=hostile["strategy"]["citation"])
+        run["manifest"]["strategy"].update(name=hostile["strategy"]["name"], spec=hostile["strategy"]["name"],
+                                           citation=hostile["strategy"]["citation"])
+        for record in run["records"][1:]:
+            record["metrics"]["loss"] *= 1.001  # its own runs, not mix's again
     subs = write_all(tmp_path / "subs", [committed(entries, n) for n in entries] + [hostile])
     out = tmp_path / "site"
     site.build(out, subs, SMOKE)
@@ -80,7 +83,7 @@ def test_build_refuses_bad_input_and_foreign_folders_and_keeps_the_old_site(entr
     second = committed(entries, "replace")
     second["name"] = "replace-again"
     write_all(subs, [second])
-    with pytest.raises(SubmissionError, match="all run 'replace'; keep one reference"):
+    with pytest.raises(SubmissionError, match="replace-again.json: entry 'replace-again' runs 'replace', the leaderboard's reference"):
         site.build(out, subs, SMOKE)
     assert files(out) == before
     (subs / "replace-again.json").unlink()

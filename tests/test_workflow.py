@@ -1,6 +1,6 @@
 """The leaderboard's CI workflow (.github/workflows/leaderboard.yml), run here: its triggers and
-Pages deployment are checked, and its shell steps run on a temporary git clone of the
-submissions in which a pull request changed one entry and added a gallery for it."""
+Pages deployment are checked, and its steps run on a temporary git clone of the submissions in
+which a pull request changed one entry and added a gallery for it, or added a broken file."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,10 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def run_step(step: dict[str, Any], cwd: Path, env: dict[str, str] | None = None) -> str:
+def run_step(step: dict[str, Any], cwd: Path, env: dict[str, str] | None = None, succeeds: bool = True) -> str:
     """A step's ``run:`` script with bash -e -o pipefail (what GitHub's runners use), the step's own
-    environment with ``${{ ... }}`` expressions replaced by ``env``, and this Python first on PATH."""
+    environment with ``${{ ... }}`` expressions replaced by ``env``, and this Python first on PATH;
+    its standard output, after checking that it succeeded (or, ``succeeds=False``, failed)."""
     environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **(env or {})}
     for key, value in step.get("env", {}).items():
         if "${{" not in str(value):
@@ -44,7 +46,7 @@ def run_step(step: dict[str, Any], cwd: Path, env: dict[str, str] | None = None)
     assert "${{" not in step["run"], f"step {step['id']} needs GitHub's context"
     done = subprocess.run(["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", step["run"]], cwd=cwd,
                           env=environment, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"step {step['id']} failed:\n{done.stdout}\n{done.stderr}"
+    assert (done.returncode == 0) == succeeds, f"step {step['id']} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
 
@@ -72,37 +74,51 @@ def regression_only(folder: Path) -> None:
         (folder / path.name).write_text(json.dumps(entry, indent=1))
 
 
-def test_the_workflow_steps_validate_reproduce_and_build_a_pull_request(tmp_path):
+def pull_request(tmp_path: Path, change: Callable[[Path], None]) -> tuple[Path, str]:
+    """A git clone of the committed entries (their regression sections) and a pull request on it made
+    by ``change(repo)``: the clone and the base commit."""
     repo = tmp_path / "repo"
     regression_only(repo / "leaderboard" / "submissions")
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "base")
     base = git(repo, "rev-parse", "HEAD")
-    # the pull request: mix re-written, and a gallery for it
-    mix = repo / "leaderboard" / "submissions" / "mix.json"
-    mix.write_text(json.dumps(json.loads(mix.read_text()), indent=2))
-    (mix.parent / "galleries").mkdir(exist_ok=True)
-    (mix.parent / "galleries" / "mix.json").write_text(json.dumps(sample_gallery("mix")))
-    git(repo, "add", ".")
+    change(repo)
+    git(repo, "add", "-f", ".")
     git(repo, "commit", "-q", "-m", "pull request")
+    return repo, base
 
+
+def test_the_pull_request_step_takes_nothing_from_a_submission_but_the_base_commit():
+    check = steps()["check-pr"]
+    assert check["if"] == "github.event_name == 'pull_request'"
+    assert check["run"].strip() == 'collapselab leaderboard check-pr --base "$BASE"'
+    assert check["env"] == {"BASE": "${{ github.event.pull_request.base.sha }}"}
+    assert not any("$args" in step.get("run", "") or "xargs" in step.get("run", "")
+                   for step in workflow()["jobs"]["check"]["steps"])
+
+
+def test_the_workflow_steps_validate_reproduce_and_build_a_pull_request(tmp_path):
+    def change(repo: Path) -> None:  # mix re-written, and a gallery for it
+        mix = repo / "leaderboard" / "submissions" / "mix.json"
+        mix.write_text(json.dumps(json.loads(mix.read_text()), indent=2))
+        (mix.parent / "galleries").mkdir(exist_ok=True)
+        (mix.parent / "galleries" / "mix.json").write_text(json.dumps(sample_gallery("mix")))
+
+    repo, base = pull_request(tmp_path, change)
     found = steps()
-    listed = run_step({**found["changed"], "env": {}}, repo, {"BASE": base})
-    assert (repo / "changed-submissions.txt").read_text().split() == ["leaderboard/submissions/mix.json"]
-    assert "mix.json" in listed
-    assert "ok      leaderboard/submissions/mix.json: entry 'mix'" in run_step(found["validate"], repo)
-    reproduced = run_step(found["reproduce"], repo)
-    assert "reproduce mix" in reproduced and reproduced.rstrip().endswith("PASS")
+    checked = run_step(found["check-pr"], repo, {"BASE": base})
+    assert "new or changed submissions:\n  leaderboard/submissions/mix.json\n" in checked
+    assert "ok      leaderboard/submissions/mix.json: entry 'mix'" in checked
+    assert "reproduce mix" in checked and "MISMATCH" not in checked and checked.rstrip().endswith("PASS")
     run_step(found["build"], repo)
     assert (repo / "site" / "index.html").is_file()
     assert (repo / "site" / "img" / "gallery" / "mix").is_dir()
 
 
-def test_the_validate_step_fails_on_a_bad_submission(tmp_path):
-    folder = tmp_path / "leaderboard" / "submissions"
-    folder.mkdir(parents=True)
-    (folder / "broken.json").write_text('{"schema_version": 1}')
-    (tmp_path / "changed-submissions.txt").write_text("leaderboard/submissions/broken.json\n")
-    with pytest.raises(AssertionError, match="step validate failed"):
-        run_step(steps()["validate"], tmp_path)
+def test_the_pull_request_step_fails_on_a_bad_submission(tmp_path):
+    repo, base = pull_request(tmp_path, lambda r: (r / "leaderboard" / "submissions" / "broken.json").write_text(
+        '{"schema_version": 1}'))
+    out = run_step(steps()["check-pr"], repo, {"BASE": base}, succeeds=False)
+    assert "INVALID leaderboard/submissions/broken.json" in out
+    assert "FAIL: 1 submission(s) changed and none was reproduced" in out

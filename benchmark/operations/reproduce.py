@@ -1,14 +1,17 @@
 """``collapselab reproduce``: re-run a published entry and compare with its numbers.
 
 For each task the entry's strategy (same name and parameters) is run again at the entry's
-preset through the sweep machinery, then the published and the reproduced L_0, the excess
-area sum_g (L_g - L_0) the score is made of, L_G and L_G/L_0 are compared as means over seeds
-(over the same seeds when the published seeds are re-run) with the scorer's
-:func:`collapselab.scoring.scorer.reproduction_tolerance` (from the published seed-to-seed
-spread). Re-running the published seeds with the published thread count on a
-machine with the same BLAS kernel reproduces them exactly (the loop's seed streams), which the
-per-seed check reports; other hardware changes the last bits (and, through training, more), and
-varies within the spread.
+preset through the sweep machinery. Re-run published seeds are compared seed by seed, each on
+its own: every generation's loss to the machine's tolerance (bit for bit when the seed's
+published run recorded the same BLAS kernel, thread count, CPU and library versions as the
+re-run; else within a relative :data:`KERNEL_RTOL`, far above the last-bit differences of
+another kernel), and every generation's composition (real, synthetic per origin, fresh real,
+total) and compute (examples, steps, samples drawn) exactly; one line per mismatch names the
+seed, the generation and the field. The strategy's extra-real-data flag and the task's track
+(as the scorer assigns it from what the runs trained on and spent) must match too. Seeds the
+entry did not publish are compared by means over seeds, with a tolerance from the re-run seeds'
+own spread (:func:`collapselab.scoring.scorer.reproduction_tolerance`): no tolerance comes from
+the numbers the submitter published alone.
 
 A submission is data, never code: the strategy is rebuilt from an *installed* strategy of the
 entry's name, or from the file the user names with ``--strategy``; the file path recorded in a
@@ -35,24 +38,30 @@ from collapselab.operations.launchers import LauncherSettings
 from collapselab.scoring import scorer
 from collapselab.scoring.report import strategy_display
 
+#: How far one seed's re-run may differ from its published run, relative, when the two ran on another
+#: BLAS kernel, thread count, CPU or library version (on the same, they agree bit for bit).
+KERNEL_RTOL = scorer.SAME_RUN_RTOL
+#: Mismatch lines shown per task (the rest are counted).
+MAX_MISMATCHES = 20
+
 
 @dataclass(frozen=True)
 class Check:
-    """One published-vs-reproduced comparison."""
+    """One published-vs-reproduced comparison of a metric of the loss curves: per seed (``paired``:
+    the same seeds, in the same order; the largest difference counts) or of the means over seeds."""
 
     task: str
     metric: str
     published: list[float]
     reproduced: list[float]
-    published_all: list[float] | None = None  # every published seed (default: ``published``): the tolerance's spread
+    tolerance: float
+    paired: bool
 
     @property
     def difference(self) -> float:
+        if self.paired:
+            return float(np.max(np.abs(np.subtract(self.reproduced, self.published))))
         return abs(float(np.mean(self.reproduced)) - float(np.mean(self.published)))
-
-    @property
-    def tolerance(self) -> float:
-        return scorer.reproduction_tolerance(self.published, len(self.reproduced), spread_of=self.published_all)
 
     @property
     def passed(self) -> bool:
@@ -130,34 +139,115 @@ def _format(values: Sequence[float]) -> str:
     return f"{mean:.6g}{spread} (n={len(values)})"
 
 
+#: metric -> (its value on a loss curve, a bound on how much a relative error of each loss moves it).
 METRICS = {
-    "L_0": lambda c: c[0],
-    "area": scorer.excess_area,
-    "L_G": lambda c: c[-1],
-    "L_G/L_0": lambda c: c[-1] / c[0],
+    "L_0": (lambda c: c[0], lambda c: abs(c[0])),
+    "area": (scorer.excess_area, lambda c: sum(abs(x) + abs(c[0]) for x in c[1:])),
+    "L_G": (lambda c: c[-1], lambda c: abs(c[-1])),
+    "L_G/L_0": (lambda c: c[-1] / c[0], lambda c: 2.0 * abs(c[-1] / c[0])),
 }
 
 
-def compare(task: str, published: Mapping[int, list[float]], reproduced: Mapping[int, list[float]]) -> list[Check]:
-    """L_0, excess area, L_G and L_G/L_0 checks from seed -> loss curve maps. When every reproduced
-    seed is a published one, the reproduced mean is compared with the published mean of the
-    same seeds (paired: seed-to-seed variation then cancels), the tolerance still coming from
-    the spread over every published seed."""
-    def column(curves: Mapping[int, list[float]], metric: str) -> list[float]:
-        return [float(METRICS[metric](curve)) for _, curve in sorted(curves.items())]
+def compare(task: str, published: Mapping[int, list[float]], reproduced: Mapping[int, list[float]],
+            rtol: Mapping[int, float] | None = None) -> list[Check]:
+    """L_0, excess area, L_G and L_G/L_0 checks from seed -> loss curve maps.
 
-    paired = {seed: published[seed] for seed in reproduced} if set(reproduced) <= set(published) else published
-    return [Check(task, m, column(paired, m), column(reproduced, m), column(published, m)) for m in METRICS]
+    Re-run published seeds are compared seed by seed, each within ``rtol[seed]`` (default
+    :data:`KERNEL_RTOL`; 0: bit for bit) of what a relative error of its losses can move the
+    metric; seeds the entry did not publish, by the mean over them against the mean over every
+    published seed, within :func:`~collapselab.scoring.scorer.reproduction_tolerance` of the
+    re-run seeds' own spread (one new seed alone has none: only rounding passes)."""
+    paired = sorted(set(reproduced) & set(published))
+    new = sorted(set(reproduced) - set(published))
+    checks = []
+    for metric, (value, scale) in METRICS.items():
+        if paired:
+            tolerance = max((rtol or {}).get(s, KERNEL_RTOL) * float(scale(published[s])) for s in paired)
+            checks.append(Check(task, metric, [float(value(published[s])) for s in paired],
+                                [float(value(reproduced[s])) for s in paired], tolerance, True))
+        if new:
+            before = [float(value(c)) for _, c in sorted(published.items())]
+            after = [float(value(reproduced[s])) for s in new]
+            checks.append(Check(task, metric, before, after,
+                                scorer.reproduction_tolerance(before, len(after), spread_of=after), False))
+    return checks
+
+
+def _facts(environment: Mapping[str, Any]) -> tuple:
+    return tuple(environment.get(k) for k in ("blas_kernel", "omp_num_threads", "cpu", "torch", "numpy"))
 
 
 def same_kernel(published_runs: Sequence[Mapping[str, Any]], reproduced_runs: Sequence[Any]) -> bool:
     """Whether both sides recorded the same BLAS kernel and thread settings (then same seeds are bit-identical)."""
-    def facts(environment: Mapping[str, Any]) -> tuple:
-        return tuple(environment.get(k) for k in ("blas_kernel", "omp_num_threads", "cpu", "torch", "numpy"))
-
-    ours = {facts(run.manifest["environment"]) for run in reproduced_runs}
-    theirs = {facts(run["manifest"]["environment"]) for run in published_runs}
+    ours = {_facts(run.manifest["environment"]) for run in reproduced_runs}
+    theirs = {_facts(run["manifest"]["environment"]) for run in published_runs}
     return len(ours | theirs) == 1 and None not in next(iter(ours))
+
+
+def _fields(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A generation record's composition and compute, flattened to ``composition/synthetic/1``-style names."""
+    found = {}
+    for group in ("composition", "compute"):
+        for key, value in record[group].items():
+            if isinstance(value, Mapping):
+                found.update({f"{group}/{key}/{k}": v for k, v in value.items()})
+            else:
+                found[f"{group}/{key}"] = value
+    return found
+
+
+def run_mismatches(seed: int, published: Mapping[str, Any], reproduced: Any, rtol: float) -> list[str]:
+    """One line per way the re-run ``reproduced`` (a run directory) of a published run differs from
+    it: each generation's loss (within ``rtol``), composition and compute (exactly), and the flag
+    of extra real data."""
+    found = []
+    flag = (published["manifest"]["strategy"]["uses_extra_real_data"], reproduced.manifest["strategy"]["uses_extra_real_data"])
+    if flag[0] != flag[1]:
+        found.append(f"seed {seed}, strategy/uses_extra_real_data: published {flag[0]}, reproduced {flag[1]}")
+    if len(published["records"]) != len(reproduced.records):
+        found.append(f"seed {seed}, records: {len(published['records'])} generations published, "
+                     f"{len(reproduced.records)} reproduced")
+    for g, (theirs, ours) in enumerate(zip(published["records"], reproduced.records)):
+        loss = (theirs["metrics"]["loss"], ours["metrics"]["loss"])
+        if not scorer.curves_agree([loss[0]], [loss[1]], rtol):
+            found.append(f"seed {seed}, generation {g}, metrics/loss: published {loss[0]!r}, reproduced {loss[1]!r} "
+                         f"(|difference| {abs(loss[0] - loss[1]):.3g}; {_rtol_text(rtol)})")
+        before, after = _fields(theirs), _fields(ours)
+        for field in sorted(set(before) | set(after)):
+            if before.get(field) != after.get(field):
+                found.append(f"seed {seed}, generation {g}, {field}: published {before.get(field)!r}, "
+                             f"reproduced {after.get(field)!r}")
+    return found
+
+
+def _rtol_text(rtol: float) -> str:
+    return "bit for bit" if rtol == 0 else f"within a relative {rtol:g}"
+
+
+def section_track(uses_extra_real_data: bool, records: Sequence[Sequence[Mapping[str, Any]]], config: Mapping[str, Any]) -> str:
+    """The scorer's track of a task section from its runs' records."""
+    steps = [int(r["compute"]["steps"]) for run in records for r in run]
+    return scorer.track(uses_extra_real_data, steps, scorer.step_budget(config))
+
+
+def task_mismatches(entry: Mapping[str, Any], task: str, runs: Sequence[Any]) -> tuple[list[str], dict[int, float]]:
+    """Every per-seed mismatch of the re-runs ``runs`` of ``task`` against the published section,
+    and each re-run published seed's loss tolerance (0 on the same kernel)."""
+    section = entry["tasks"][task]
+    published = {run["seed"]: run for run in section["runs"]}
+    found, rtol = [], {}
+    if runs:
+        theirs = section_track(bool(entry["strategy"]["uses_extra_real_data"]),
+                               [run["records"] for run in section["runs"]], section["config"])
+        ours = section_track(bool(runs[0].manifest["strategy"]["uses_extra_real_data"]),
+                             [run.records for run in runs], runs[0].manifest["task"]["config"])
+        if theirs != ours:
+            found.append(f"track: published {theirs!r}, reproduced {ours!r}")
+    for run in sorted(runs, key=lambda r: r.seed):
+        if run.seed in published:
+            rtol[run.seed] = 0.0 if same_kernel([published[run.seed]], [run]) else KERNEL_RTOL
+            found.extend(run_mismatches(run.seed, published[run.seed], run, rtol[run.seed]))
+    return found, rtol
 
 
 def seed_differences(published: Mapping[int, list[float]], reproduced: Mapping[int, list[float]]) -> dict[int, float]:
@@ -228,22 +318,31 @@ def reproduce(
             f"{task} v{section['version']}: published seeds {_seeds_text(list(published))}, "
             f"reproduced seeds {_seeds_text(list(reproduced))}"
         )
+        mismatches, rtol = task_mismatches(entry, task, runs)
         same = seed_differences(published, reproduced)
         if same:
             identical = sum(1 for d in same.values() if d == 0.0)
-            kernel = ("the same BLAS kernel and threads as published" if same_kernel(section["runs"], runs)
-                      else "another BLAS kernel, thread count or library version than published")
+            exact = sum(1 for seed in same if rtol.get(seed) == 0.0)
             lines.append(f"  same seeds: {identical}/{len(same)} curves identical, largest |difference| "
-                         f"{max(same.values()):.3g} ({kernel})")
+                         f"{max(same.values()):.3g}; each on its own: {exact} bit for bit (same BLAS kernel and "
+                         f"threads), {len(same) - exact} within a relative {KERNEL_RTOL:g} (another kernel, thread "
+                         "count or library version)")
+        if len(set(reproduced) - set(published)) == 1:
+            lines.append("  note: one new seed has no spread of its own to compare means with: re-run two or more")
         if runs and runs[0].manifest["task"].get("data", {}) != section["data"]:
             lines.append("  note: the task's data differ from the published runs' (another data source?)")
         if installed != section["runs"][0]["manifest"]["strategy"].get("source_sha256"):
             lines.append("  note: the installed strategy's source differs from the published runs' (source_sha256)")
-        for check in compare(task, published, reproduced):
+        lines.extend(f"  MISMATCH {line}" for line in mismatches[:MAX_MISMATCHES])
+        if len(mismatches) > MAX_MISMATCHES:
+            lines.append(f"  ... and {len(mismatches) - MAX_MISMATCHES} more mismatches")
+        ok &= not mismatches
+        for check in compare(task, published, reproduced, rtol):
             ok &= check.passed
-            rows.append([task, check.metric, _format(check.published), _format(check.reproduced),
-                         f"{check.difference:.3g}", f"{check.tolerance:.3g}", "PASS" if check.passed else "FAIL"])
-    headers = ["task", "metric", "published", "reproduced", "|diff of means|", "tolerance", "result"]
+            rows.append([task, check.metric, "per seed" if check.paired else "means", _format(check.published),
+                         _format(check.reproduced), f"{check.difference:.3g}", f"{check.tolerance:.3g}",
+                         "PASS" if check.passed else "FAIL"])
+    headers = ["task", "metric", "compared", "published", "reproduced", "|difference|", "tolerance", "result"]
     lines.append(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
     lines.append("PASS" if ok else "FAIL")
     return "\n".join(lines), ok

@@ -224,6 +224,12 @@ def overall(scores: Mapping[str, Score]) -> Overall | None:
     return Overall(mean, mean - half, mean + half, names)
 
 
+def step_budget(config: Mapping[str, object]) -> int | None:
+    """The optimiser-step budget of one fit that a task's configuration declares (``steps``), if any."""
+    steps = config.get("steps")
+    return int(steps) if isinstance(steps, int) and not isinstance(steps, bool) else None
+
+
 def track(uses_extra_real_data: bool, steps_per_generation: Sequence[int], budget: int | None) -> str:
     """The leaderboard track of one task section: extra real data, extra compute (any fit beyond
     the preset's step budget), or standard."""
@@ -249,3 +255,15 @@ def reproduction_tolerance(published: Sequence[float], n_reproduced: int, z: flo
         return floor
     spread = float(spread_values.std(ddof=1)) * math.sqrt(1.0 / values.size + 1.0 / n_reproduced)
     return max(z * spread, floor)
+
+
+#: Curves of one run agree to this relative tolerance on any machine (float64 closed-form fits on
+#: another BLAS kernel differ in the last bits, about 1e-14): closer curves are the same run.
+SAME_RUN_RTOL = 1e-9
+
+
+def curves_agree(a: Sequence[float], b: Sequence[float], rtol: float = SAME_RUN_RTOL) -> bool:
+    """Whether two curves have the same length and agree value by value within ``rtol`` of the
+    larger magnitude (``rtol=0``: bit for bit)."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return x.shape == y.shape and bool(np.all(np.abs(x - y) <= rtol * np.maximum(np.abs(x), np.abs(y))))
