@@ -143,10 +143,11 @@ def test_show_task_lists_every_config_key_with_each_presets_value(capsys):
     assert cls.metadata.citation in out and "bits per byte" in out
 
 
-def test_show_strategy_gives_parameters_citation_track_and_summary(capsys):
+def test_show_strategy_gives_parameters_citation_oracle_status_and_summary(capsys):
     assert main(["show", "strategy", "fresh-real"]) == 0
     out = capsys.readouterr().out
-    assert "track: extra real data" in out and "real_fraction" in out and "0.5" in out and "Alemohammad" in out
+    assert "draws fresh real data" in out and "real_fraction" in out and "0.5" in out and "Alemohammad" in out
+    assert "track" not in out.split("\n")[0]  # a track comes from a run's records, never from the class
     assert main(["show", "strategy", "verifier-filter"]) == 0
     assert "hooks beyond training_pool: curate, sample_size" in capsys.readouterr().out
     assert main(["show", "task", "no_such_task"]) == 2
