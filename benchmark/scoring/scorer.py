@@ -205,6 +205,13 @@ class Degradation:
                 "significant": self.significant, "test": self.text()}
 
 
+def degradation(replace_curves: Mapping[int, Sequence[float]]) -> Degradation:
+    """Replace's mean excess area over seeds with its standard error (infinite for one seed)."""
+    areas = np.array([excess_area(c) for _, c in sorted(replace_curves.items())])
+    se = float(areas.std(ddof=1) / math.sqrt(areas.size)) if areas.size > 1 else math.inf
+    return Degradation(float(areas.mean()), se, int(areas.size))
+
+
 @dataclass(frozen=True)
 class Score:
     """S = 1 - mean A / mean B over the seeds both strategies ran, with Fieller's interval
