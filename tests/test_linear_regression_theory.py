@@ -139,7 +139,8 @@ def test_fixed_design_theory_averages_to_the_papers_closed_forms(spectrum):
 # ------------------------------------------------------------------ fresh design
 def test_fresh_least_squares_is_the_papers_formula_with_its_own_generator_noise_and_size(tmp_path):
     """Dohmatob et al. 2024, Theorem 4.1: sigma^2 d/(T-d-1) + n sigma0^2 d/(T0-d-1), here with T0 != T."""
-    overrides = {"design": "fresh", "generator_samples": 30, "generator_noise_var": 0.5, "trials": 4000}
+    # a budget of 60 examples is whole passes over both the real pool (3 x 20) and each sample (2 x 30)
+    overrides = {"design": "fresh", "generator_samples": 30, "generator_noise_var": 0.5, "trials": 4000, "examples": 60}
     run = simulate(tmp_path, "replace", overrides, 3)
     theories = assert_matches_theory(run)
     expected = [theory.unit_risk(5, 20, 1.0) + n * theory.unit_risk(5, 30, 0.5) for n in range(4)]
