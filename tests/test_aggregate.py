@@ -105,6 +105,8 @@ def test_tracks_come_from_what_the_records_show_and_references_are_not_ranked(en
     # a declaration is never read: an entry that says it draws fresh data but does not stays where its records put it
     declared = copy.deepcopy(entries)
     declared["mix"]["strategy"]["uses_extra_real_data"] = True
+    for run in declared["mix"]["tasks"][TASK]["runs"]:
+        run["manifest"]["strategy"]["uses_extra_real_data"] = True
     again, _ = _board(declared, tmp_path / "declared")
     assert next(r for r in again["entries"] if r["name"] == "mix")["track"] == scorer.AUGMENTATION
     # any entry that trains on no synthetic item is a ceiling, whatever its name (mix[real_fraction=1] included)
