@@ -16,7 +16,7 @@ import pytest
 from collapselab.contracts import registry
 from collapselab.contracts.pool import REAL
 from collapselab.contracts.task import TaskDescription
-from collapselab.engine import rundir
+from collapselab.engine import rundir, sandbox
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.errors import PluginError
 from collapselab.leaderboard.baselines import shipped
@@ -60,7 +60,7 @@ def _run(task_name: str, strategy: str, root: Path, listeners=()):
 @pytest.mark.parametrize("task_name,strategy", _pairs())
 def test_every_baseline_completes_and_resumes_identically(task_name, strategy, tmp_path):
     task = _task(task_name)
-    reason = inapplicable_reason(task, registry.make_strategy(strategy))
+    reason = inapplicable_reason(task, sandbox.describe(strategy))
     if reason is not None:
         with pytest.raises(PluginError) as refusal:
             registry.make_strategy(strategy).check_task(task.describe())
