@@ -1,8 +1,11 @@
 """Fresh-real: every generation mixes NEW real data with the latest samples (an oracle).
 
 The "fresh data loop" of Alemohammad et al. 2024, "Self-Consuming Generative Models Go MAD"
-(ICLR 2024): with enough fresh real data per generation, quality does not collapse. It uses
-real data beyond the task's real pool, so the leaderboard ranks it in a separate track.
+(ICLR 2024): with enough fresh real data per generation, quality does not collapse.
+
+Algorithm, each generation g: a pool of the real pool's size, a share ``real_fraction`` of it new
+real examples drawn from the task's reserve (never the real pool), the rest a uniform subsample of
+S_g. It uses real data beyond the task's real pool, so its runs land in the fresh-data track.
 """
 
 from __future__ import annotations

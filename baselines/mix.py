@@ -3,8 +3,12 @@
 After Bertrand et al. 2024, "On the Stability of Iterative Retraining of Generative Models on
 their own Data" (ICLR 2024; stable when the real fraction is large enough), and the
 partial-fresh loops of Alemohammad et al. 2024, "Self-Consuming Generative Models Go MAD"
-(ICLR 2024). Here the real part is drawn from the task's fixed real pool; the pool keeps the
-size of the real pool.
+(ICLR 2024). Here the real part is drawn from the task's fixed real pool (the synthetic
+augmentation loop of Alemohammad et al.); the pool keeps the size of the real pool.
+
+Algorithm, each generation g: round(real_fraction x |real|) items drawn uniformly without
+replacement from the real pool, and the rest of the pool's size drawn the same way from S_g.
+``real_fraction=1`` trains on the real pool alone (what ``real-only`` does).
 """
 
 from __future__ import annotations

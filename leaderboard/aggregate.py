@@ -2,15 +2,19 @@
 
 Every number comes from :mod:`collapselab.scoring.scorer`: per entry and task, over seeds, L_0,
 L_G, the collapse ratio L_G/L_0 and the score over the whole curve against the task's replace
-entry (paired by seed), compute relative to replace and to the preset's step budget, and the
-real data each generation trains on. A task is *ranked* when replace's degradation on it is
-significant; an entry's overall score is the mean of its clipped scores over the ranked tasks.
+entry (paired by seed), compute relative to replace and to the task's budget (generation 0's
+fit), the real data and the synthetic share each generation trains on. A task is *ranked* when
+replace's degradation on it passes the scorer's one-sided t-test; an entry's overall score is the
+mean of its clipped scores over the ranked tasks.
 
-Tracks: an entry that draws fresh real data is in the extra-real-data track; one that spends
-more optimiser steps than a task's budget on any task is in the extra-compute track; the rest
-are standard. Within a track, entries that cover every ranked task are ranked by overall score;
-entries that cover fewer are listed in the track's partial-coverage table with their per-task
-scores and no overall rank, so an entry is never ranked by the tasks it left out.
+Tracks (the scorer's: closed-loop, augmentation, fresh-data) come from the records of every
+task section, and an entry's track from its sections'; extra compute is a flag on every row and
+task, and within a track flagged entries are ranked only against each other. Reference rows are
+shown in their track's table and never ranked: replace (the score's denominator, S = 0 by
+definition) and every entry whose records show no synthetic item trained on (the ceiling of
+its track, such as ``real-only``). Within a track, entries that cover every ranked task are
+ranked by overall score; entries that cover fewer are listed in the partial-coverage table with
+their per-task scores and no overall rank, so an entry is never ranked by the tasks it left out.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from collapselab.scoring import report, scorer
 from collapselab.scoring.report import strategy_display
 
 REFERENCE = "replace"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _summary(values: Sequence[float]) -> dict:
@@ -82,25 +86,34 @@ def band(curves: Mapping[int, Sequence[float]]) -> dict[str, list[float | None]]
     return report.band(np.array([curve for _, curve in sorted(curves.items())], dtype=np.float64))
 
 
-def _budget(section: Mapping[str, Any]) -> int | None:
-    return scorer.step_budget(section["config"])
+def _budget(section: Mapping[str, Any]) -> dict[str, int]:
+    """The compute of one standard fit: what generation 0 spent (the loop fits it with the task's defaults)."""
+    first = section["runs"][0]["records"][0]["compute"]
+    return {"examples": int(first["examples"]), "steps": int(first["steps"])}
 
 
-def section_track(entry: Mapping[str, Any], section: Mapping[str, Any]) -> str:
-    steps = [int(r["compute"]["steps"]) for run in section["runs"] for r in run["records"]]
-    return scorer.track(bool(entry["strategy"]["uses_extra_real_data"]), steps, _budget(section))
+def _budget_ratio(records: Sequence[Mapping[str, Any]]) -> float | None:
+    """Examples processed over generations 1..G relative to G standard fits (generation 0's)."""
+    standard = float(records[0]["compute"]["examples"]) * (len(records) - 1)
+    return _total(records, "examples") / standard if standard > 0 else None
 
 
-def task_row(entry: Mapping[str, Any], section: Mapping[str, Any], reference: Mapping[str, Any] | None) -> dict[str, Any]:
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def task_row(section: Mapping[str, Any], reference: Mapping[str, Any] | None) -> dict[str, Any]:
     """The numbers of one entry on one task (``reference``: the replace entry's section)."""
     loss = submission.curves(section)
     generations = section["generations"]
     metrics = sorted({k for run in section["runs"] for r in run["records"] for k in r["metrics"]} - {"loss", "loss_se"})
-    budget = _budget(section)
     row: dict[str, Any] = {
         "seeds": sorted(loss),
         "generations": generations,
-        "track": section_track(entry, section),
+        "track": scorer.track(run["records"] for run in section["runs"]),
+        "extra_compute": any(scorer.uses_extra_compute(run["records"]) for run in section["runs"]),
+        "synthetic_share": _mean([scorer.synthetic_share(run["records"]) for run in section["runs"]]),
         "initial": _summary([c[0] for c in loss.values()]),
         "final": _summary([c[generations] for c in loss.values()]),
         "ratio": _summary([c[generations] / c[0] for c in loss.values()]),
@@ -108,8 +121,7 @@ def task_row(entry: Mapping[str, Any], section: Mapping[str, Any], reference: Ma
         "score": None,
         "compute_ratio": None,
         "samples_ratio": None,
-        "budget_ratio": None if budget is None else float(
-            np.mean(list(_per_seed(section, lambda rs: _total(rs, "steps")).values())) / (budget * generations)),
+        "budget_ratio": _mean([_budget_ratio(run["records"]) for run in section["runs"]]),
         "real_fraction": float(np.mean(list(_per_seed(section, _real_fraction).values()))),
         "extra_real_fraction": float(np.mean(list(_per_seed(section, _extra_real).values()))),
         "fit_seconds": float(np.mean([sum(r["seconds"].get("fit", 0.0) for r in run["records"]) for run in section["runs"]])),
@@ -150,16 +162,41 @@ def _task_info(name: str, section: Mapping[str, Any], reference: Mapping[str, An
         **described,
         "budget": _budget(section),
         "reference": reference_name,
-        "degradation": None if drop is None else {"mean": drop.mean, "se": drop.se, "n": drop.n},
+        "degradation": None if drop is None else drop.as_dict(),
         "ranked": bool(drop is not None and drop.significant),
     }
 
 
-def _entry_track(row_tracks: Sequence[str]) -> str:
-    for name in (scorer.EXTRA_REAL_DATA, scorer.EXTRA_COMPUTE):
-        if name in row_tracks:
-            return name
-    return scorer.STANDARD
+def _reference_kind(entry: Mapping[str, Any], per_task: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """``denominator`` for replace, ``ceiling`` for an entry that trained on no synthetic item, else ``None``."""
+    if _is_reference(entry):
+        return "denominator"
+    if per_task and all(row["synthetic_share"] == 0 for row in per_task.values()):
+        return "ceiling"
+    return None
+
+
+def _table_name(track: str, extra_compute: bool) -> str:
+    return f"{track}, extra compute" if extra_compute else track
+
+
+def _tables(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One table per track and compute flag that has entries: its reference rows, ranked entries and
+    partial-coverage entries, by name."""
+    found = []
+    for track in scorer.TRACKS:
+        for extra in (False, True):
+            members = [r for r in rows if r["track"] == track and r["extra_compute"] == extra]
+            if not members:
+                continue
+            description = scorer.TRACK_DESCRIPTIONS[track] + (" " + scorer.EXTRA_COMPUTE_NOTE if extra else "")
+            found.append({
+                "name": _table_name(track, extra), "track": track, "extra_compute": extra, "description": description,
+                "references": [r["name"] for r in members if r["reference"]],
+                "ranked": [r["name"] for r in members if r["rank"] is not None],
+                "partial": [r["name"] for r in members if not r["reference"] and r["rank"] is None],
+            })
+    return found
 
 
 def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -183,20 +220,24 @@ def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     ranked_tasks = [t["name"] for t in tasks if t["ranked"]]
     rows = []
     for name, entry in sorted(entries.items()):
-        per_task = {task: task_row(entry, section, entries[refs[task]]["tasks"][task] if task in refs else None)
+        per_task = {task: task_row(section, entries[refs[task]]["tasks"][task] if task in refs else None)
                     for task, section in sorted(entry["tasks"].items())}
         scores = {task: scorer.Score(**{k: v for k, v in per_task[task]["score"].items()})
                   for task in ranked_tasks if task in per_task and per_task[task]["score"] is not None}
         complete = bool(ranked_tasks) and set(scores) == set(ranked_tasks)
         combined = scorer.overall(scores) if complete else None
+        kind = _reference_kind(entry, per_task)
         rows.append({
             "name": name,
             "description": entry["description"],
             "url": entry["url"],
             "strategy": strategy_display(entry["strategy"]["name"], entry["strategy"]["params"]),
             "citation": entry["strategy"]["citation"],
-            "track": _entry_track([row["track"] for row in per_task.values()]),
-            "reference": _is_reference(entry),
+            "track": scorer.combine_tracks(row["track"] for row in per_task.values()),
+            "extra_compute": any(row["extra_compute"] for row in per_task.values()),
+            "synthetic_share": _mean([row["synthetic_share"] for row in per_task.values()]),
+            "reference": kind is not None,
+            "reference_kind": kind,
             "overall": None if combined is None else combined.as_dict(),
             "coverage": len(scores),
             "complete": complete,
@@ -208,21 +249,21 @@ def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             "rank": None,
         })
     for track in scorer.TRACKS:
-        ranked = [r for r in rows if r["track"] == track and r["overall"] is not None]
-        ranked.sort(key=lambda r: (-r["overall"]["mean"], r["name"]))
-        for rank, row in enumerate(ranked, start=1):
-            row["rank"] = rank
+        for extra in (False, True):
+            ranked = [r for r in rows if r["track"] == track and r["extra_compute"] == extra
+                      and r["overall"] is not None and not r["reference"]]
+            ranked.sort(key=lambda r: (-r["overall"]["mean"], r["name"]))
+            for rank, row in enumerate(ranked, start=1):
+                row["rank"] = rank
     order = list(scorer.TRACKS)
-    rows.sort(key=lambda r: (order.index(r["track"]), r["rank"] is None, r["rank"] or 0, r["name"]))
+    rows.sort(key=lambda r: (order.index(r["track"]), r["extra_compute"], not r["reference"], r["rank"] is None,
+                             r["rank"] or 0, r["name"]))
     return {
         "schema_version": SCHEMA_VERSION,
         "preset": next(iter(entries.values()))["preset"] if entries else LEADERBOARD_PRESET,
         "reference": REFERENCE,
         "tasks": tasks,
         "ranked_tasks": ranked_tasks,
-        "tracks": [{"name": track,
-                    "ranked": [r["name"] for r in rows if r["track"] == track and r["rank"] is not None],
-                    "partial": [r["name"] for r in rows if r["track"] == track and r["rank"] is None]}
-                   for track in scorer.TRACKS],
+        "tracks": _tables(rows),
         "entries": rows,
     }

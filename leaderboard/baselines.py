@@ -4,8 +4,11 @@
     python -m collapselab.leaderboard.baselines --tasks mnist_vae --jobs 2    # add a task that landed later
 
 The baselines are the strategies whose entry points live in the ``baselines`` package, run
-with their default parameters at the ``cpu`` preset, seeds 0-2. Each baseline's runs are
-merged into ``leaderboard/submissions/<name>.json``: the tasks swept now are added or
+with their default parameters, and the variants of :data:`VARIANTS` (a baseline in another
+paper's loop, or with its paper's original compute), at the leaderboard preset, on each task's
+leaderboard seeds (:attr:`collapselab.Task.leaderboard_seeds`: 0-9 for the regression task,
+0-2 for the neural ones) unless ``--seeds`` says otherwise. Each entry's runs are merged into
+``leaderboard/submissions/<name>.json``: the tasks swept now are added or
 replaced, the entry's other tasks are kept (unless the baseline's definition changed: then
 the entry starts afresh from the new runs). Pairs a baseline cannot run (its own
 ``check_task``, or fresh real data the task lacks) are listed and left out; failed runs are
@@ -22,12 +25,21 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from collapselab.contracts import registry
-from collapselab.contracts.params import parse_seeds
+from collapselab.contracts.params import parse_seeds, parse_spec
 from collapselab.contracts.task import LEADERBOARD_PRESET
+from collapselab.errors import CollapseLabError, ParameterError
 from collapselab.leaderboard import SUBMISSIONS, rules
 from collapselab.operations import gallery, submission, submit, sweep
+from collapselab.operations.jobs import Job
+from collapselab.operations.launchers import LauncherSettings
 
 PACKAGE = "collapselab.baselines"
+#: Entry name -> strategy spec of the shipped entries that run a baseline with other parameters.
+VARIANTS = {
+    "accumulate-growing": "accumulate[compute=growing]",  # Gerstgrasser et al.'s original: all the data, extra compute
+    "verifier-filter-accumulate": "verifier-filter[accumulate=true]",  # verification in the augmentation loop
+    "reward-curate-real": "reward-curate[real_fraction=0.5]",  # curation with real data (Ferbach et al., Thm 2.4)
+}
 
 
 def shipped() -> list[str]:
@@ -35,30 +47,56 @@ def shipped() -> list[str]:
     return sorted(ep.name for ep in entry_points(group=registry.STRATEGY_GROUP) if ep.value.startswith(f"{PACKAGE}."))
 
 
-def description(name: str) -> str:
-    """The entry's description: the first paragraph of the baseline module's docstring."""
-    cls = registry.strategy_class(name)
+def entries() -> dict[str, str]:
+    """Entry name -> strategy spec of every shipped entry: each baseline with its defaults, and the variants."""
+    return {**{name: name for name in shipped()}, **VARIANTS}
+
+
+def description(name: str, spec: str) -> str:
+    """The entry's description: the first paragraph of the baseline module's docstring (and a variant's parameters)."""
+    strategy, params = parse_spec(spec)
+    cls = registry.strategy_class(strategy)
     module = sys.modules[cls.__module__]
     text = (module.__doc__ or cls.__doc__ or name).strip().split("\n\n")[0]
-    return " ".join(text.split()) + " Shipped CollapseLab baseline."
+    variant = f" Run as {spec}." if params else ""
+    return " ".join(text.split()) + variant + " Shipped CollapseLab baseline."
+
+
+def leaderboard_seeds(task: str) -> list[int]:
+    """The seeds the shipped entries run on ``task``: 0 .. the task's ``leaderboard_seeds`` - 1."""
+    return list(range(registry.task_class(task).leaderboard_seeds))
 
 
 def regenerate(
-    tasks: Sequence[str], names: Sequence[str], seeds: Sequence[int], out: Path, submissions: Path, parallel: int
+    tasks: Sequence[str], names: Sequence[str], seeds: Sequence[int] | None, out: Path, submissions: Path, parallel: int
 ) -> bool:
-    """Sweep ``names`` x ``tasks`` and merge each baseline's finished runs into its entry."""
-    jobs, outcome = sweep.sweep(tasks, names, seeds, LEADERBOARD_PRESET, None, out, parallel)
+    """Sweep the entries ``names`` x ``tasks`` (on ``seeds``, default each task's leaderboard seeds)
+    and merge each entry's finished runs into it."""
+    known = entries()
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ParameterError(f"unknown shipped entries {unknown}; choose among {sorted(known)}")
+    specs = [known[name] for name in names]
+    jobs: list[Job] = []
+    not_applicable: list[tuple[str, str, str]] = []
+    for task in tasks:
+        planned, skipped = sweep.plan([task], specs, leaderboard_seeds(task) if seeds is None else seeds,
+                                      LEADERBOARD_PRESET, None, out)
+        jobs += planned
+        not_applicable += skipped
+    outcome = sweep.run_jobs(jobs, LauncherSettings(parallel=parallel).build(out))
+    outcome.not_applicable = not_applicable
     print(sweep.summary(jobs, outcome))
     failed_pairs = {(job.task, job.strategy) for job, _ in outcome.failed}
-    by_baseline: dict[str, list[Path]] = defaultdict(list)
+    by_spec: dict[str, list[Path]] = defaultdict(list)
     for job in jobs:
         if (job.task, job.strategy) not in failed_pairs:
-            by_baseline[job.strategy].append(job.path)
+            by_spec[job.strategy].append(job.path)
     if outcome.interrupted:
         return False
-    for name in names:
-        if by_baseline[name]:
-            notes = submit.write_entry(by_baseline[name], submissions / f"{name}.json", name, description(name), None,
+    for name, spec in zip(names, specs):
+        if by_spec[spec]:
+            notes = submit.write_entry(by_spec[spec], submissions / f"{name}.json", name, description(name, spec), None,
                                        merge_into=True, restart_on_strategy_change=True)
             print("\n".join(notes))
     return outcome.ok
@@ -98,8 +136,10 @@ def drop_stale(names: Sequence[str], submissions: Path) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m collapselab.leaderboard.baselines", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default="all", help="comma-separated tasks, or all (default)")
-    parser.add_argument("--strategies", default=",".join(shipped()), help="baselines to run (default: all shipped)")
-    parser.add_argument("--seeds", default="0-2")
+    parser.add_argument("--strategies", default=",".join(entries()),
+                        help="shipped entries to run: baseline names or variant names (default: all)")
+    parser.add_argument("--seeds", default=None,
+                        help="seeds for every task (default: each task's leaderboard seeds, 0-9 for linear_regression)")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel")
     parser.add_argument("--out", default="runs", help="root folder of the run directories (default runs/)")
     parser.add_argument("--submissions", default=str(SUBMISSIONS), help="folder of the entries")
@@ -110,8 +150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.drop_stale:
         print("\n".join(drop_stale(sweep.split_list(args.strategies), Path(args.submissions))) or "nothing stale")
         return 0
-    ok = regenerate(sweep.names(args.tasks, "task"), sweep.split_list(args.strategies), parse_seeds(args.seeds),
-                    Path(args.out), Path(args.submissions), args.jobs)
+    try:
+        seeds = None if args.seeds is None else parse_seeds(args.seeds)
+        ok = regenerate(sweep.names(args.tasks, "task"), sweep.split_list(args.strategies), seeds,
+                        Path(args.out), Path(args.submissions), args.jobs)
+    except CollapseLabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0 if ok else 1
 
 

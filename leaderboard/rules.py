@@ -47,7 +47,7 @@ def _installed_problems(name: str, section: Mapping[str, Any], preset: str, fiel
         cls = registry.task_class(name)
     except CollapseLabError as exc:
         return [f"{field}: unknown or unavailable task: {exc}"]
-    problems = []
+    problems: list[str] = []
     if section["version"] != cls.version:
         problems.append(
             f"{field}/version: unknown task version {section['version']!r}; the installed {name} is version "
@@ -60,6 +60,23 @@ def _installed_problems(name: str, section: Mapping[str, Any], preset: str, fiel
                          if cls.presets[preset].get(k) != section["config"].get(k))
         problems.append(f"{field}/config: differs from preset {preset!r} in {changed}; entries run the preset unchanged")
     return problems
+
+
+def _budget_problems(name: str, section: Mapping[str, Any], preset: str, field: str) -> list[str]:
+    """Generation 0 spent the installed task's budget: tracks and extra compute are read against
+    what generation 0 spent (:func:`collapselab.scoring.scorer.uses_extra_compute`)."""
+    try:
+        task = registry.make_task(name, preset)
+    except CollapseLabError as exc:
+        return [f"{field}: task {name!r} cannot be built here to check its budget: {exc}"]
+    budget = {"examples": task.example_budget, "steps": task.step_budget or 0}
+    for index, run in enumerate(section["runs"]):
+        spent = run["records"][0]["compute"]
+        wrong = [key for key, value in budget.items() if value is not None and spent[key] != value]
+        if wrong:
+            return [f"{field}/runs/{index}/records/0/compute/{wrong[0]}: generation 0 spent {spent[wrong[0]]!r}, "
+                    f"but the task's standard fit spends {budget[wrong[0]]} (generation 0 is the loop's standard fit)"]
+    return []
 
 
 def stale_sections(entry: Mapping[str, Any], preset: str = LEADERBOARD_PRESET) -> dict[str, list[str]]:
@@ -130,7 +147,8 @@ def problems(entry: Mapping[str, Any], source: str, rules: Rules = LEADERBOARD) 
         field = f"{source}: field tasks/{name}"
         bounds: Mapping[str, tuple[float | None, float | None]] = {"loss": (0.0, None)}
         if rules.installed:
-            found.extend(_installed_problems(name, section, entry["preset"], field))
+            installed = _installed_problems(name, section, entry["preset"], field)
+            found.extend(installed or _budget_problems(name, section, entry["preset"], field))
             with contextlib.suppress(CollapseLabError):
                 bounds = registry.task_class(name).metric_bounds
         found.extend(_seed_problems(section, field, rules.required_seeds))

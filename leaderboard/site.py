@@ -14,9 +14,10 @@ their galleries, aggregates (:mod:`collapselab.leaderboard.aggregate`) and write
     data/submissions/*.json     the submission files, byte for byte
     data/submission.schema.json, data/gallery.schema.json
 
-Tracks: the tables follow ``board["tracks"]`` when the board lists them (names, or objects with
-``name`` and ``description``), else the tracks of the entries in board order; an entry marked
-``partial`` goes to the partial-coverage table (per-task scores, no overall rank).
+Tracks: the tables follow ``board["tracks"]`` when the board lists them (objects with ``name``,
+``references``, ``ranked``, ``partial`` and ``description``), else the tracks of the entries in
+board order; a track's reference rows head its table, unranked; an entry marked ``partial`` goes
+to the partial-coverage table (per-task scores, no overall rank).
 
 Every text from a submission or gallery goes through Jinja's autoescaping, links must be http(s),
 gallery images are validated PNGs written under names the builder makes, and a
@@ -41,7 +42,7 @@ from typing import Any
 from collapselab.errors import CollapseLabError, ParameterError, SubmissionError
 from collapselab.leaderboard import SUBMISSIONS, aggregate, rules, validate
 from collapselab.operations import gallery, submission
-from collapselab.scoring import plots
+from collapselab.scoring import plots, scorer
 from collapselab.storage import strict_json
 from collapselab.storage.atomic import default_mode
 
@@ -49,14 +50,6 @@ HERE = Path(__file__).resolve().parent
 MARKER = ".collapselab-site"
 OVERVIEW_PANELS = 16
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-TRACK_NOTES = {
-    "standard": "Strategies that train on the task's real pool and their models' samples only, "
-                "within the task's optimiser-step budget per fit.",
-    "extra compute": "Strategies that spend more optimiser steps per fit than the task's budget: more training "
-                     "can hide collapse, so they are ranked separately.",
-    "extra real data": "Strategies that draw fresh real data every generation (oracles). They see more real data "
-                       "than the standard track allows, so they are ranked separately.",
-}
 
 
 def _sig(value: float | None, digits: int = 4) -> str:
@@ -138,10 +131,11 @@ def tables(board: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
     found: list[dict[str, Any]] = []
     for track in listed:
-        rows = [by_name[name] for name in track["ranked"]]
+        rows = [by_name[name] for name in track.get("references", []) + track["ranked"]]
         if rows:
             found.append({"id": f"track-{_slug(track['name'])}", "title": f"{track['name'].capitalize()} track",
-                          "note": track.get("description") or TRACK_NOTES.get(track["name"], ""), "rows": rows, "ranked": True})
+                          "note": track.get("description") or scorer.TRACK_DESCRIPTIONS.get(track["name"], ""), "rows": rows,
+                          "ranked": True})
     partial = [by_name[name] for track in listed for name in track["partial"]]
     if partial:
         found.append({"id": "partial", "title": "Entries that cover some tasks", "ranked": False, "rows": partial,
@@ -189,14 +183,14 @@ def _task_figures(task: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], pa
 
     def series(curve: str) -> list[plots.Series]:
         return [plots.Series(f"{e['name']} (n={len(e['tasks'][name]['seeds'])})", palette[e["name"]], e["tasks"][name][curve],
-                             dashed=e["track"] != "standard") for e in rows]
+                             dashed=bool(e.get("extra_compute"))) for e in rows]
 
     loss, ratio = series("curve"), series("ratio_curve")
     figures: dict[str, Any] = {"loss": _figure_pair(lambda path, log: plots.curves_figure(name, task["loss_unit"], loss, ratio, path, log),
                                     [loss, ratio], img / f"{name}-loss.png")}
     metrics = {
         metric: [plots.Series(e["name"], palette[e["name"]], e["tasks"][name]["metrics"][metric]["curve"],
-                              dashed=e["track"] != "standard") for e in rows if metric in e["tasks"][name]["metrics"]]
+                              dashed=bool(e.get("extra_compute"))) for e in rows if metric in e["tasks"][name]["metrics"]]
         for metric in sorted({m for e in rows for m in e["tasks"][name]["metrics"]})
     }
     figures["metric_names"] = sorted(metrics)

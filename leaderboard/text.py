@@ -22,32 +22,36 @@ def _rows(board: Mapping[str, Any], names: list[str]) -> list[list[Any]]:
     rows = []
     for name in names:
         entry = by_name[name]
-        row = [entry["rank"] or "-", name, _score(entry["overall"]), f"{entry['coverage']}/{len(board['ranked_tasks'])}"]
+        rank = entry["rank"] or (f"({entry['reference_kind']})" if entry["reference"] else "-")
+        row = [rank, name, _score(entry["overall"]), f"{entry['coverage']}/{len(board['ranked_tasks'])}"]
         for task in tasks:
             found = entry["tasks"].get(task)
             row += ["-", "-"] if found is None else [_score(found["score"]), f"{found['ratio']['mean']:.3g}"]
         compute = entry["compute_ratio"]
-        row += ["n/a" if compute is None else f"{compute:.2f}x", f"{100 * entry['real_fraction']:.0f}%"]
+        share = entry["synthetic_share"]
+        row += ["n/a" if compute is None else f"{compute:.2f}x", f"{100 * entry['real_fraction']:.0f}%",
+                "n/a" if share is None else f"{100 * share:.0f}%"]
         rows.append(row)
     return rows
 
 
 def overall(board: Mapping[str, Any]) -> str:
-    """Per track: the ranked table (entries covering every ranked task), then the partial-coverage one."""
+    """Per track (and compute flag): its reference rows and ranked entries (those covering every ranked
+    task), then the partial-coverage ones."""
     tasks = [t["name"] for t in board["tasks"]]
     headers = ["rank", "entry", "overall score [95% CI]", "coverage"]
     for task in tasks:
         headers += [f"{task} score", f"{task} L_G/L_0"]
-    headers += ["examples x replace", "real/gen"]
+    headers += ["examples x replace", "real/gen", "synthetic share"]
     sections = []
     for track in board["tracks"]:
-        for kind in ("ranked", "partial"):
-            if track[kind]:
-                title = f"{track['name']} track" + (" (partial coverage: not ranked)" if kind == "partial" else "")
-                sections.append(title + "\n" + tabulate(_rows(board, track[kind]), headers=headers, tablefmt="simple",
+        for title, names in ((f"{track['name']} track", track["references"] + track["ranked"]),
+                             (f"{track['name']} track (partial coverage: not ranked)", track["partial"])):
+            if names:
+                sections.append(title + "\n" + tabulate(_rows(board, names), headers=headers, tablefmt="simple",
                                                         disable_numparse=True))
     unranked = [t["name"] for t in board["tasks"] if not t["ranked"]]
     if unranked:
-        sections.append("not ranked (replace's degradation is not significant or there is no replace entry): "
+        sections.append("not ranked (replace's degradation fails its one-sided t-test or there is no replace entry): "
                         + ", ".join(unranked))
     return "\n\n".join(sections)

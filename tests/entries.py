@@ -15,7 +15,8 @@ from collapselab.operations.sweep import plan, run_jobs
 TASK = "linear_regression"
 SMOKE = Rules(preset="smoke")
 STRATEGIES = {"replace": "replace", "accumulate": "accumulate", "mix": "mix", "fresh-real": "fresh-real",
-              "accumulate-growing": "accumulate[compute=growing]"}
+              "accumulate-growing": "accumulate[compute=growing]", "real-only": "real-only",
+              "accumulate-synthetic": "accumulate-synthetic"}
 
 
 def make_entries(root: Path, names: dict[str, str] = STRATEGIES, tasks: tuple[str, ...] = (TASK,),

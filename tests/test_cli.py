@@ -30,7 +30,7 @@ def test_parse_seeds_and_specs():
 def test_list(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "linear_regression" in out and "fresh-real" in out and "extra real data" in out
+    assert "linear_regression" in out and "fresh-real" in out and "yes (oracle)" in out and "real-only" in out
 
 
 def test_run_prints_table_writes_runs_and_report(tmp_path, capsys):
@@ -61,7 +61,10 @@ def test_report_over_several_strategies(tmp_path, capsys):
     summary = json.loads(reports[0].read_text())["summary"]
     by_name = {row["strategy"].split("[")[0]: row for row in summary}
     assert by_name["replace"]["score"]["mean"] == 0.0
-    assert 0.5 < by_name["accumulate"]["score"]["mean"] <= 1.2
+    assert 0.2 < by_name["accumulate"]["score"]["mean"] < 1.0  # at the budget: 20 of its 40-80 examples per fit
+    assert (by_name["replace"]["track"], by_name["accumulate"]["track"]) == ("closed-loop", "augmentation")
+    assert by_name["replace"]["synthetic_share"] == 1.0 and 0.5 < by_name["accumulate"]["synthetic_share"] < 1.0
+    assert "augmentation" in accumulate_row and not by_name["accumulate"]["extra_compute"]
     png = next((tmp_path / "rep").glob("*.png"))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
 
@@ -143,10 +146,11 @@ def test_show_task_lists_every_config_key_with_each_presets_value(capsys):
     assert cls.metadata.citation in out and "bits per byte" in out
 
 
-def test_show_strategy_gives_parameters_citation_track_and_summary(capsys):
+def test_show_strategy_gives_parameters_citation_oracle_status_and_summary(capsys):
     assert main(["show", "strategy", "fresh-real"]) == 0
     out = capsys.readouterr().out
-    assert "track: extra real data" in out and "real_fraction" in out and "0.5" in out and "Alemohammad" in out
+    assert "draws fresh real data" in out and "real_fraction" in out and "0.5" in out and "Alemohammad" in out
+    assert "track" not in out.split("\n")[0]  # a track comes from a run's records, never from the class
     assert main(["show", "strategy", "verifier-filter"]) == 0
     assert "hooks beyond training_pool: curate, sample_size" in capsys.readouterr().out
     assert main(["show", "task", "no_such_task"]) == 2

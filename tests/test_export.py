@@ -80,7 +80,7 @@ def test_export_of_submissions_gives_back_every_number_of_every_record(tmp_path,
 
 
 def test_export_of_run_directories_and_the_format_from_the_suffix(tmp_path, capsys):
-    for strategy in ("replace", "accumulate"):
+    for strategy in ("replace", "accumulate[compute=growing]"):  # whole pools: theory at every generation
         assert main(["run", "--task", "linear_regression", "--strategy", strategy, "--preset", "smoke", "--seeds", "0-1",
                      "--out", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "rep")]) == 0
     out = tmp_path / "all.parquet"

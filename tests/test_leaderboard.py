@@ -100,7 +100,22 @@ def test_build_command_prints_the_overall_table(entries, tmp_path, capsys):
     subs = write_all(tmp_path / "subs", [committed(entries, n) for n in entries])
     assert main(["leaderboard", "build", "--preset", "smoke", "--out", str(tmp_path / "site"), "--submissions", str(subs)]) == 0
     out = capsys.readouterr().out
-    assert "standard track" in out
+    assert "closed-loop track" in out and "augmentation track" in out
     for name in entries:
         assert f" {name} " in out
     assert f"wrote {tmp_path / 'site' / 'index.html'}: {len(entries)} entries, 1 task(s)" in out
+
+
+def test_an_entry_whose_generation_zero_hides_extra_compute_is_refused(entries, tmp_path):
+    """Extra compute is read against what generation 0 spent; an entry that inflates generation 0's
+    compute (to hide bigger fits later) is refused, naming the field."""
+    from collapselab.leaderboard import validate
+
+    forged = committed(entries, "accumulate")
+    forged["name"] = "forged"
+    for run in forged["tasks"][TASK]["runs"]:
+        for record in run["records"]:
+            record["compute"]["examples"] = 10 * record["compute"]["examples"]
+    _, problems = validate.load_entries(write_all(tmp_path / "subs", [committed(entries, "replace"), forged]), SMOKE)
+    assert any("records/0/compute/examples: generation 0 spent 200" in p and "standard fit spends 20" in p
+               for p in problems), problems

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from collapselab.contracts import registry
-from collapselab.errors import ConfigError
+from collapselab.errors import ConfigError, TaskError
 from collapselab.tasks.linear_regression.setting import Setting
 from tests.helpers import run_strategy
 
@@ -22,7 +22,7 @@ BAD_VALUES = [
     ("dim", 0), ("n_samples", 0), ("trials", 0), ("noise_var", -1.0), ("generator_noise_var", -2.0),
     ("generator_samples", 0), ("generator_samples", -2), ("design", "sideways"), ("spectrum", "flat"),
     ("spectrum_decay", 0.0), ("spectrum_decay", -1.0), ("source_r", 0.0), ("data_seed", -2), ("dim", 2.5),
-    ("noise_var", "loud"), ("spectrum_decay", float("inf")),
+    ("noise_var", "loud"), ("spectrum_decay", float("inf")), ("examples", 0), ("examples", -2), ("examples", 1.5),
 ]
 
 
@@ -38,6 +38,28 @@ def test_sentinels_mean_the_real_data_and_zero_noise_is_a_valid_generator():
     setting = make(generator_samples=7, generator_noise_var=0.0, noise_var=2.0).setting
     assert (setting.generator_samples, setting.generator_noise_var, setting.noise_var) == (7, 0.0, 2.0)
     assert make(n_samples=33).synthetic_size() == 33
+    assert make(n_samples=33).example_budget == 33 and make(n_samples=33).fit_options["examples"] == 33  # -1: n_samples
+    assert make(n_samples=33, examples=50).example_budget == 50
+
+
+def test_the_budget_draw_is_whole_passes_then_one_permutation_per_trial():
+    """A fit of B examples from a pool of n: B // n whole passes, then B % n distinct items drawn
+    uniformly per trial; weights scale the drawn copies; whole passes leave the pool's own fit."""
+    from collapselab.tasks.linear_regression import fitting
+
+    task = make(trials=400).for_seed(0)
+    real = task.real_pool()  # 20 items
+    assert fitting.budget_weights(real, 40, np.random.default_rng(0)) is None  # two whole passes
+    counts = fitting.budget_weights(real, 27, np.random.default_rng(0))
+    assert counts.shape == (20, 400) and set(np.unique(counts)) == {1.0, 2.0}
+    assert np.all(counts.sum(axis=0) == 27)  # exactly the budget in every trial
+    assert not np.array_equal(counts[:, 0], counts[:, 1])  # each trial its own draw
+    assert abs(counts.mean(axis=1) - 27 / 20).max() < 0.15  # uniform over the items
+    weighted = real.with_weight(np.r_[np.zeros(5), np.full(15, 2.0)])
+    drawn = fitting.budget_weights(weighted, 10, np.random.default_rng(1))
+    assert np.all(drawn[:5] == 0) and np.all(drawn.sum(axis=0) == 20)  # weight 0 never drawn; weights scale
+    with pytest.raises(TaskError, match="'examples' must be"):
+        task.fit(real, {**task.fit_options, "examples": 0}, np.random.default_rng(0))
 
 
 def test_power_spectrum_meets_the_capacity_and_source_conditions():
@@ -100,7 +122,8 @@ def test_sufficient_statistics_give_the_direct_least_squares_fit():
     direct = np.linalg.lstsq(x, real["y"], rcond=None)[0].T
     assert np.allclose(model[0], direct, rtol=1e-10, atol=1e-12)
     subset = real.subset(np.sort(np.argsort(np.random.default_rng(1).random((20, 30)), axis=0)[:12], axis=0))
-    model = task.fit(subset, {"ridge_lambda": 0.3, "regularise_generator": True}, np.random.default_rng(0)).model
+    options = {"examples": 12, "ridge_lambda": 0.3, "regularise_generator": True}
+    model = task.fit(subset, options, np.random.default_rng(0)).model
     for t in (0, 11, 29):
         rows = subset["row"][:, t]
         xt, yt = x[rows], subset["y"][:, t]
@@ -108,12 +131,28 @@ def test_sufficient_statistics_give_the_direct_least_squares_fit():
         assert np.allclose(model[0][t], expected, rtol=1e-10)
 
 
+@pytest.mark.parametrize("design", ["fixed", "fresh"])
+def test_a_budget_smaller_than_the_pool_fits_each_trials_own_draw(design):
+    """27 examples from 20 items: per trial, least squares on the drawn multiset (some items twice)."""
+    from collapselab.tasks.linear_regression import fitting
+
+    task = make(trials=30, design=design).for_seed(3)
+    real = task.real_pool()
+    drawn = fitting.budget_weights(real, 27, np.random.default_rng(5))
+    model = task.fit(real, {**task.fit_options, "examples": 27}, np.random.default_rng(5)).model
+    for t in (0, 17, 29):
+        xt = task._data.design if design == "fixed" else real["x"][:, t]
+        root = np.sqrt(drawn[:, t])[:, None]
+        expected = np.linalg.lstsq(root * xt, root[:, 0] * real["y"][:, t], rcond=None)[0]
+        assert np.allclose(model[0][t], expected, rtol=1e-9)
+
+
 def test_downstream_only_ridge_keeps_the_generator_unregularised():
     task = make().for_seed(0)
     real = task.real_pool()
     ols = task.fit(real, task.fit_options, np.random.default_rng(0)).model
-    split = task.fit(real, {"ridge_lambda": 1.0, "regularise_generator": False}, np.random.default_rng(0)).model
-    joint = task.fit(real, {"ridge_lambda": 1.0, "regularise_generator": True}, np.random.default_rng(0)).model
+    split = task.fit(real, {**task.fit_options, "ridge_lambda": 1.0, "regularise_generator": False}, np.random.default_rng(0)).model
+    joint = task.fit(real, {**task.fit_options, "ridge_lambda": 1.0, "regularise_generator": True}, np.random.default_rng(0)).model
     assert np.array_equal(split[1], ols[1]) and np.array_equal(split[0], joint[0])
     assert np.array_equal(joint[0], joint[1]) and not np.allclose(split[0], split[1])
 

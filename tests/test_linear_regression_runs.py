@@ -32,13 +32,22 @@ def test_baselines_build_the_pools_they_promise(tmp_path):
     t, g = 20, 3  # smoke preset: n_samples = 20
     runs = {
         s: run_strategy(tmp_path, TASK, s, generations=g)
-        for s in ["replace", "accumulate", "accumulate-subsample", "mix[real_fraction=0.25]", "fresh-real",
-                  "verifier-filter", "adaptive-ridge", "adaptive-ridge[rule=posterior-mean]"]
+        for s in ["replace", "accumulate", "accumulate[compute=growing]", "accumulate-subsample", "accumulate-synthetic",
+                  "real-only", "mix[real_fraction=0.25]", "fresh-real", "verifier-filter", "adaptive-ridge",
+                  "adaptive-ridge[rule=posterior-mean]"]
     }
     assert composition(runs["replace"], g) == {"real": 0, "synthetic": {"3": t}, "total": t, "fresh_real": 0,
                                               "weighted": False}
     assert composition(runs["accumulate"], g)["synthetic"] == {"1": t, "2": t, "3": t}
     assert composition(runs["accumulate"], g)["real"] == t
+    # the budget: every standard fit processes n_samples examples whatever its pool; growing asks for all of it
+    for name in ("replace", "accumulate", "accumulate-subsample", "accumulate-synthetic", "real-only", "verifier-filter"):
+        assert [r["compute"]["examples"] for r in runs[name].records] == [t] * (g + 1), name
+    assert [r["compute"]["examples"] for r in runs["accumulate[compute=growing]"].records] == [t * (k + 1) for k in range(g + 1)]
+    assert composition(runs["accumulate-synthetic"], g) == {"real": 0, "synthetic": {"1": t, "2": t, "3": t},
+                                                           "total": 3 * t, "fresh_real": 0, "weighted": False}
+    assert all(composition(runs["real-only"], k)["real"] == t for k in range(g + 1))
+    assert len(set(runs["real-only"].curve())) == 1  # the fixed design's real fit, every generation
     assert composition(runs["accumulate-subsample"], g)["total"] == t
     mix = composition(runs["mix[real_fraction=0.25]"], g)
     assert (mix["real"], mix["synthetic"]) == (5, {"3": 15})
@@ -50,8 +59,9 @@ def test_baselines_build_the_pools_they_promise(tmp_path):
     assert [o["ridge_lambda"] for o in paper[1:]] == sorted(o["ridge_lambda"] for o in paper[1:])  # grows with n
     own = [r["fit_options"] for r in runs["adaptive-ridge[rule=posterior-mean]"].records]
     assert all(o["regularise_generator"] and o["ridge_lambda"] > 0 for o in own[1:])
-    for name in ("replace", "accumulate", "adaptive-ridge", "adaptive-ridge[rule=posterior-mean]"):
-        assert all("theory_loss" in r["metrics"] for r in runs[name].records)
+    for name in ("replace", "accumulate[compute=growing]", "real-only", "adaptive-ridge",
+                 "adaptive-ridge[rule=posterior-mean]"):
+        assert all("theory_loss" in r["metrics"] for r in runs[name].records), name
 
 
 def test_adaptive_ridge_where_the_paper_applies_it_beats_replace_and_the_compounding_variant(tmp_path):

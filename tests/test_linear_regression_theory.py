@@ -38,7 +38,8 @@ class RidgeChain(Strategy):
         return ctx.accumulated() if self.accumulate else ctx.latest
 
     def fit_options(self, ctx: StrategyContext) -> dict[str, Any]:
-        return {"ridge_lambda": self.lam, "regularise_generator": True}
+        # all of the pool (whole passes): the chain's theory is that of the pool's own fit
+        return {"ridge_lambda": self.lam, "regularise_generator": True, "examples": len(self.training_pool(ctx))}
 
 
 class Corrected(Strategy):
@@ -76,9 +77,10 @@ def assert_matches_theory(run, within: float = 3.0) -> list[float]:
 # ------------------------------------------------------------------ fixed design (exact given the design)
 FIXED = [
     ("replace", {"trials": 4000}),
-    ("accumulate", {"trials": 4000}),
+    ("accumulate[compute=growing]", {"trials": 4000}),
     ("replace", {"dim": 20, "n_samples": 12, "trials": 2000}),  # minimum norm, T < d
-    ("accumulate", {"dim": 20, "n_samples": 12, "trials": 2000, "spectrum": "power"}),
+    ("accumulate[compute=growing]", {"dim": 20, "n_samples": 12, "trials": 2000, "spectrum": "power"}),
+    ("real-only", {"trials": 2000}),
     ("replace", {"dim": 10, "n_samples": 30, "trials": 2000, "spectrum": "power", "generator_noise_var": 0.3}),
     (RidgeChain(lam=0.2), {"dim": 10, "n_samples": 30, "trials": 2000, "spectrum": "power"}),
     (RidgeChain(lam=0.5, accumulate=True), {"dim": 10, "n_samples": 30, "trials": 2000}),
@@ -137,7 +139,8 @@ def test_fixed_design_theory_averages_to_the_papers_closed_forms(spectrum):
 # ------------------------------------------------------------------ fresh design
 def test_fresh_least_squares_is_the_papers_formula_with_its_own_generator_noise_and_size(tmp_path):
     """Dohmatob et al. 2024, Theorem 4.1: sigma^2 d/(T-d-1) + n sigma0^2 d/(T0-d-1), here with T0 != T."""
-    overrides = {"design": "fresh", "generator_samples": 30, "generator_noise_var": 0.5, "trials": 4000}
+    # a budget of 60 examples is whole passes over both the real pool (3 x 20) and each sample (2 x 30)
+    overrides = {"design": "fresh", "generator_samples": 30, "generator_noise_var": 0.5, "trials": 4000, "examples": 60}
     run = simulate(tmp_path, "replace", overrides, 3)
     theories = assert_matches_theory(run)
     expected = [theory.unit_risk(5, 20, 1.0) + n * theory.unit_risk(5, 30, 0.5) for n in range(4)]
@@ -198,8 +201,22 @@ def test_strong_collapse_floor_is_p_squared_times_the_generator_error():
 
 
 # ------------------------------------------------------------------ when there is no theory
+def test_a_fit_that_draws_part_of_its_pool_gets_no_theory(tmp_path):
+    """Accumulate at the standard budget fits n_samples examples drawn from a pool twice (then three
+    times) that size: the draw, not the pool, is fitted, and the pool's theory does not apply."""
+    run = simulate(tmp_path, "accumulate", {}, 2)
+    assert [r["compute"]["examples"] for r in run.records] == [20, 20, 20]
+    assert [r["composition"]["total"] for r in run.records] == [20, 40, 60]
+    assert "theory_loss" in run.records[0]["metrics"]
+    assert all("theory_loss" not in r["metrics"] for r in run.records[1:])
+    # whole passes over a pool: the pool's own fit, whose theory holds (here 2 passes of the real pool)
+    task = registry.make_task(TASK, "smoke")
+    records = [{**run.records[0], "compute": {**run.records[0]["compute"], "examples": 40}}]
+    assert task.for_seed(0).theory(records)["theory_loss"] == run.records[0]["metrics"]["theory_loss"]
+
+
 def test_curated_corrected_and_accumulated_fresh_pools_get_no_theory(tmp_path):
-    fresh = simulate(tmp_path / "a", "accumulate", {"design": "fresh"}, 2)
+    fresh = simulate(tmp_path / "a", "accumulate[compute=growing]", {"design": "fresh"}, 2)
     assert "theory_loss" in fresh.records[0]["metrics"]
     assert all("theory_loss" not in r["metrics"] for r in fresh.records[1:])
     verifier = simulate(tmp_path / "b", "verifier-filter", {}, 2)

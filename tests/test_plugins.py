@@ -77,7 +77,8 @@ RUNTIME_FAILURES = {
                         "the task's pools have \\('row', 'y'\\)"),
     "unknown option": ("def training_pool(self, ctx):\n        return ctx.latest\n"
                        "    def fit_options(self, ctx):\n        return {'learning_rate': 1.0}\n",
-                       "unknown fit option\\(s\\) \\['learning_rate'\\]; this task's fit options: regularise_generator, ridge_lambda"),
+                       "unknown fit option\\(s\\) \\['learning_rate'\\]; this task's fit options: "
+                       "examples, regularise_generator, ridge_lambda"),
     "curate raises": ("def training_pool(self, ctx):\n        return ctx.latest\n"
                       "    def curate(self, ctx, samples):\n        return 1 / 0\n",
                       "raised in curate\\(\\) at generation 1: ZeroDivisionError"),

@@ -53,8 +53,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                 rows.append([name, "-", "(unavailable)", str(exc)])
                 continue
             params = ", ".join(f"{k}={v}" for k, v in strategy.parameters.items()) or "-"
-            rows.append([name, params, catalog.track(strategy), strategy.citation])
-        print(_table(rows, ["strategy", "parameters (defaults)", "track", "source"]))
+            rows.append([name, params, "yes (oracle)" if strategy.uses_extra_real_data else "-", strategy.citation])
+        print(_table(rows, ["strategy", "parameters (defaults)", "fresh real data", "source"]))
     return 0
 
 
@@ -87,15 +87,20 @@ def task_text(info: Mapping[str, Any]) -> str:
     if any(sampling.values()):
         lines += ["", "sampling options (a strategy may set them each generation through sampling_options(ctx)):",
                   textwrap.indent(_side_by_side(sampling, "option"), "  ")]
-    budgets = info["step_budget"]
-    if any(budgets.values()):
-        shown = ", ".join(f"{preset} {_value(steps)}" for preset, steps in budgets.items())
-        lines += ["", f"compute budget of one fit (optimiser steps): {shown}; more puts a strategy in the extra-compute track"]
+    steps, examples = info["step_budget"], info["example_budget"]
+    if any(steps.values()):
+        shown = ", ".join(f"{preset} {_value(value)}" for preset, value in steps.items())
+        lines += ["", f"compute budget of one fit (optimiser steps): {shown}; more is marked as extra compute"]
+    elif any(examples.values()):
+        shown = ", ".join(f"{preset} {_value(value)}" for preset, value in examples.items())
+        lines += ["", f"compute budget of one fit (examples drawn from the pool): {shown}; more is marked as extra compute"]
     return "\n".join(lines)
 
 
 def strategy_text(info: Mapping[str, Any]) -> str:
-    lines = [f"{info['name']} · track: {info['track']}", f"source: {info['citation'] or '(no citation given)'}"]
+    lines = [f"{info['name']}", f"source: {info['citation'] or '(no citation given)'}"]
+    if info["uses_extra_real_data"]:
+        lines.append("draws fresh real data beyond the real pool (an oracle: its runs land in the fresh-data track)")
     if info["parameters"]:
         lines.append("parameters (set with NAME[key=value,...]):")
         lines.append(textwrap.indent(_table([[k, _value(v)] for k, v in info["parameters"].items()], ["parameter", "default"]), "  "))

@@ -39,11 +39,13 @@ from collapselab.errors import ParameterError, PluginError
 @dataclass(frozen=True)
 class Budget:
     """Sizes a strategy plans with: the real pool's size, the default samples per generation,
-    and the optimiser-step budget of one standard fit (``None`` for closed-form fits)."""
+    the optimiser-step budget of one standard fit (``None`` for closed-form fits) and the
+    examples one standard fit processes (``None``: the task declares no budget)."""
 
     real_size: int
     synthetic_size: int
     steps: int | None = None
+    examples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ class Strategy:
     def fit_options(self, ctx: StrategyContext) -> dict[str, Any]:
         """Task fit options for this generation (keys must be among the task's ``fit_options``).
 
-        Asking for more ``steps`` than ``ctx.budget.steps`` is allowed and recorded: the
-        leaderboard then ranks the strategy in the extra-compute track."""
+        Asking for more ``steps`` than ``ctx.budget.steps`` (or, on a closed-form task, more
+        ``examples`` than ``ctx.budget.examples``) is allowed and recorded: the leaderboard then
+        marks the strategy as using extra compute and ranks it only against others that do."""
         return {}

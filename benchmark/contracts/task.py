@@ -40,6 +40,9 @@ PRESETS = ("smoke", "cpu", "paper")
 REQUIRED_PRESETS = ("smoke", "cpu")
 #: The preset the leaderboard ranks (every task has it; entries run it unchanged).
 LEADERBOARD_PRESET = "cpu"
+#: Seeds the shipped baselines run at the leaderboard preset, unless a task asks for more
+#: (:attr:`Task.leaderboard_seeds`; cheap tasks publish many seeds).
+LEADERBOARD_SEEDS = 3
 #: Optional task-side hooks a strategy may use (see :class:`TaskDescription.hooks`).
 HOOKS = ("verify", "correct", "reward", "features", "fresh_real_pool")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -84,7 +87,9 @@ class TaskDescription:
     """What a strategy may know of a task: never its data or its models.
 
     ``step_budget`` is the optimiser-step budget of one standard fit (``None`` for a task
-    fitted in closed form); ``hooks`` names the optional task hooks available (:data:`HOOKS`).
+    fitted in closed form), ``example_budget`` the examples one standard fit processes (steps x
+    batch size, or a closed-form task's examples per fit; ``None`` for a task without a budget);
+    ``hooks`` names the optional task hooks available (:data:`HOOKS`).
     """
 
     name: str
@@ -95,6 +100,7 @@ class TaskDescription:
     sampling_options: Mapping[str, Any]
     hooks: frozenset[str]
     step_budget: int | None
+    example_budget: int | None = None
 
 
 def _check_class(cls: type[Task]) -> None:
@@ -129,12 +135,16 @@ class Task(abc.ABC):
         name, version: identify the task; results of different versions never mix.
         metadata: a :class:`TaskMetadata`.
         presets: preset name -> full configuration dict. Every preset has the same keys,
-            including ``generations`` (the default number of synthetic generations) and, for a
-            task trained by gradient steps, ``steps``: the optimiser-step budget of one fit.
+            including ``generations`` (the default number of synthetic generations) and the
+            compute budget of one fit: for a task trained by gradient steps ``steps`` (optimiser
+            steps) and ``batch_size``; a task fitted in closed form declares its budget in
+            examples per fit (:attr:`example_budget`) and offers the fit option ``examples``.
         metric_bounds: metric -> (low, high) a correct evaluation stays within (``None``: open);
             the loop and the leaderboard refuse values outside.
         seeded_data: True if the real data are drawn from the run seed (then
             :meth:`for_seed` returns a task bound to that seed).
+        leaderboard_seeds: how many seeds (0, 1, ...) the shipped baselines run at the
+            leaderboard preset (a cheap task asks for more, so that its intervals are tight).
 
     An intermediate base class (such as :class:`collapselab.toolkit.torch_task.TorchTask`)
     defines no ``name`` of its own and is not checked.
@@ -146,6 +156,7 @@ class Task(abc.ABC):
     presets: ClassVar[Mapping[str, Mapping[str, Any]]]
     metric_bounds: ClassVar[Mapping[str, tuple[float | None, float | None]]] = {"loss": (0.0, None)}
     seeded_data: ClassVar[bool] = False
+    leaderboard_seeds: ClassVar[int] = LEADERBOARD_SEEDS
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -232,6 +243,16 @@ class Task(abc.ABC):
         """Optimiser steps of one standard fit (``None``: fitted in closed form)."""
         return int(self.config["steps"]) if "steps" in self.config else None
 
+    @property
+    def example_budget(self) -> int | None:
+        """Examples one standard fit processes, with repetition: ``steps x batch_size`` for a task
+        trained by gradient steps; a closed-form task overrides it with its examples per fit.
+        ``None``: the task declares no budget. Every standard fit spends exactly this, whatever the
+        size of its pool; a fit that spends more is extra compute."""
+        if "steps" in self.config and "batch_size" in self.config:
+            return int(self.config["steps"]) * int(self.config["batch_size"])
+        return None
+
     @classmethod
     def hooks(cls) -> frozenset[str]:
         """The optional hooks this task implements (overrides of :data:`HOOKS`)."""
@@ -248,6 +269,7 @@ class Task(abc.ABC):
             sampling_options=MappingProxyType(dict(self.sampling_options)),
             hooks=self.hooks(),
             step_budget=self.step_budget,
+            example_budget=self.example_budget,
         )
 
     def for_seed(self, seed: int) -> Task:
@@ -285,7 +307,9 @@ class Task(abc.ABC):
         """Train a fresh model on ``pool`` with fit ``options`` (all of :meth:`default_fit_options`'s keys).
 
         A task with a step budget spends exactly ``options["steps"]`` optimiser steps whatever
-        the size of ``pool``, drawing minibatches from it and respecting its item weights."""
+        the size of ``pool``, drawing minibatches from it and respecting its item weights; a
+        closed-form task with an example budget fits on exactly ``options["examples"]`` examples
+        drawn from ``pool``. The returned :class:`Compute` says what was spent."""
 
     @abc.abstractmethod
     def sample(self, model: Any, n: int, rng: np.random.Generator, options: Mapping[str, Any]) -> Pool:

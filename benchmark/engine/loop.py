@@ -296,7 +296,8 @@ class _Run:
         task, seed = self.task, self.spec.seed
         return {
             "op": "generation", "generation": g, "task": sandbox.task_fields(task),
-            "budget": {"real_size": len(real), "synthetic_size": task.synthetic_size(), "steps": task.step_budget},
+            "budget": {"real_size": len(real), "synthetic_size": task.synthetic_size(), "steps": task.step_budget,
+                       "examples": task.example_budget},
             "rng": {phase: seeding.stream(seed, g, phase).bit_generator.state for phase in ("curate", "strategy")},
             "hooks": [name for name in HOOK_NAMES if getattr(hooks, name) is not None],
             "seed": int(seeding.stream(seed, g, "plugin_globals").integers(2**63)),

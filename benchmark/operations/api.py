@@ -90,5 +90,5 @@ def describe_task(name: str) -> dict[str, Any]:
 
 
 def describe_strategy(spec: str) -> dict[str, Any]:
-    """A strategy's parameters, citation, track and docstring (what ``collapselab show strategy`` prints)."""
+    """A strategy's parameters, citation, hooks and docstring (what ``collapselab show strategy`` prints)."""
     return catalog.strategy_info(spec)

@@ -15,8 +15,6 @@ from collapselab.contracts.params import parse_spec
 from collapselab.contracts.strategy import Strategy
 from collapselab.errors import CollapseLabError
 
-EXTRA_REAL_DATA = "extra real data"
-STANDARD = "standard"
 OPTIONAL_HOOKS = ("curate", "sample_size", "sampling_options", "fit_options", "check_task")
 
 
@@ -34,14 +32,9 @@ def _module_doc(cls: type) -> str:
     return (inspect.getdoc(module) or "") if module is not None else ""
 
 
-def track(cls: type[Strategy]) -> str:
-    """The leaderboard track a strategy's class declares (extra compute is decided by the runs' records)."""
-    return EXTRA_REAL_DATA if cls.uses_extra_real_data else STANDARD
-
-
 def task_info(name: str) -> dict[str, Any]:
     """Metadata, the configuration of every preset, and per preset the fit options, sampling
-    options and optimiser-step budget of the task ``name``."""
+    options and compute budget of one fit (optimiser steps; examples processed) of the task ``name``."""
     cls = registry.task_class(name)
     meta = cls.metadata
     per_preset: dict[str, dict[str, Any] | None] = {}
@@ -52,7 +45,7 @@ def task_info(name: str) -> dict[str, Any]:
             per_preset[preset] = None
             continue
         per_preset[preset] = {"fit": dict(task.fit_options), "sampling": dict(task.sampling_options),
-                              "steps": task.step_budget}
+                              "steps": task.step_budget, "examples": task.example_budget}
     doc = _module_doc(cls)
 
     def pick(kind: str) -> dict[str, Any]:
@@ -70,13 +63,17 @@ def task_info(name: str) -> dict[str, Any]:
         "fit_options": pick("fit"),
         "sampling_options": pick("sampling"),
         "step_budget": pick("steps"),
+        "example_budget": pick("examples"),
         "summary": first_paragraph(doc),
         "module": cls.__module__,
     }
 
 
 def strategy_info(spec: str) -> dict[str, Any]:
-    """Parameters (defaults), citation, track, hooks and docstring of the strategy ``spec`` (a name or ``file.py:Class``)."""
+    """Parameters (defaults), citation, hooks and docstring of the strategy ``spec`` (a name or ``file.py:Class``).
+
+    No track: a run's track comes from what its records show it trained on
+    (:func:`collapselab.scoring.scorer.run_track`), never from what a strategy declares."""
     name, _ = parse_spec(spec)
     cls = registry.strategy_class(name)
     doc = _module_doc(cls)
@@ -85,7 +82,6 @@ def strategy_info(spec: str) -> dict[str, Any]:
         "spec": name,
         "citation": cls.citation,
         "parameters": dict(cls.parameters),
-        "track": track(cls),
         "uses_extra_real_data": bool(cls.uses_extra_real_data),
         "hooks": [hook for hook in OPTIONAL_HOOKS if getattr(cls, hook) is not getattr(Strategy, hook)],
         "summary": first_paragraph(doc),

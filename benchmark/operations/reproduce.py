@@ -224,10 +224,10 @@ def _rtol_text(rtol: float) -> str:
     return "bit for bit" if rtol == 0 else f"within a relative {rtol:g}"
 
 
-def section_track(uses_extra_real_data: bool, records: Sequence[Sequence[Mapping[str, Any]]], config: Mapping[str, Any]) -> str:
-    """The scorer's track of a task section from its runs' records."""
-    steps = [int(r["compute"]["steps"]) for run in records for r in run]
-    return scorer.track(uses_extra_real_data, steps, scorer.step_budget(config))
+def section_track(records: Sequence[Sequence[Mapping[str, Any]]]) -> str:
+    """The scorer's track of a task section, with its extra-compute flag, from its runs' records."""
+    extra = any(scorer.uses_extra_compute(run) for run in records)
+    return scorer.track(records) + (", extra compute" if extra else "")
 
 
 def task_mismatches(entry: Mapping[str, Any], task: str, runs: Sequence[Any]) -> tuple[list[str], dict[int, float]]:
@@ -237,10 +237,8 @@ def task_mismatches(entry: Mapping[str, Any], task: str, runs: Sequence[Any]) ->
     published = {run["seed"]: run for run in section["runs"]}
     found, rtol = [], {}
     if runs:
-        theirs = section_track(bool(entry["strategy"]["uses_extra_real_data"]),
-                               [run["records"] for run in section["runs"]], section["config"])
-        ours = section_track(bool(runs[0].manifest["strategy"]["uses_extra_real_data"]),
-                             [run.records for run in runs], runs[0].manifest["task"]["config"])
+        theirs = section_track([run["records"] for run in section["runs"]])
+        ours = section_track([run.records for run in runs])
         if theirs != ours:
             found.append(f"track: published {theirs!r}, reproduced {ours!r}")
     for run in sorted(runs, key=lambda r: r.seed):

@@ -94,8 +94,9 @@ def generation_table(group: Group) -> str:
 
 
 def summary_rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
-    """Per group: seeds, L_0, L_G, L_G/L_0 and the score over the whole curve against replace
-    (:func:`collapselab.scoring.scorer.paired_score`, paired by seed; if replace is in the report)."""
+    """Per group: seeds, L_0, L_G, L_G/L_0, the score over the whole curve against replace
+    (:func:`collapselab.scoring.scorer.paired_score`, paired by seed; if replace is in the report),
+    and from the records the track, the extra-compute flag and the synthetic share."""
     replace = {g.setting: g for g in groups if g.strategy == "replace"}
     rows = []
     for group in groups:
@@ -110,6 +111,9 @@ def summary_rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
             "final": scorer.summarize(losses[:, last]),
             "ratio": scorer.summarize(losses[:, last] / losses[:, 0]),
             "score": None,
+            "track": scorer.track(run.records for run in group.runs),
+            "extra_compute": any(scorer.uses_extra_compute(run.records) for run in group.runs),
+            "synthetic_share": _mean_share([scorer.synthetic_share(run.records) for run in group.runs]),
         }
         base = replace.get(group.setting)
         if base is not None and base.generations() - 1 >= last:
@@ -118,6 +122,11 @@ def summary_rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
             row["score"] = scorer.paired_score(ours, theirs)
         rows.append(row)
     return rows
+
+
+def _mean_share(shares: Sequence[float | None]) -> float | None:
+    present = [s for s in shares if s is not None]
+    return float(np.mean(present)) if present else None
 
 
 def _as_json(value: Any) -> Any:
@@ -145,10 +154,12 @@ def summary_table(rows: Sequence[Mapping[str, Any]]) -> str:
             r["final"].format(),
             r["ratio"].format(3),
             _score_text(r["score"]),
+            r["track"] + (" +compute" if r["extra_compute"] else ""),
+            "n/a" if r["synthetic_share"] is None else f"{100 * r['synthetic_share']:.0f}%",
         ]
         for r in rows
     ]
-    headers = ["strategy", "seeds", "G", "L_0", "L_G", "L_G/L_0", "score [95% CI]"]
+    headers = ["strategy", "seeds", "G", "L_0", "L_G", "L_G/L_0", "score [95% CI]", "track", "synthetic share"]
     return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
 
 

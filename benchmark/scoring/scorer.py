@@ -26,29 +26,73 @@ included), so the between-seed variance contains the Monte-Carlo error of a task
 trials inside a run; the regression task's ``loss_se`` (its Monte-Carlo error given the
 seed's design) is reported beside, not pooled into the interval.
 
-A task enters an entry's overall score only where replace's degradation is significant
-(mean_s B_s above ``SIGNIFICANCE`` = 5 standard errors), and each task's contribution is
-clipped to [-1, 1], so no task dominates the mean. The overall interval combines the
-per-task standard errors (delta method for the ratio) with Welch-Satterthwaite degrees of
-freedom (Welch 1947). Tracks: ``standard`` (the task's real pool, the standard compute
-budget), ``extra compute`` (more optimiser steps than the budget), ``extra real data``.
+The degradation gate: a task enters an entry's overall score only where replace degrades, by a
+one-sided Student t-test of H0: E[B_s] <= 0 against E[B_s] > 0 at level ``GATE_LEVEL`` = 0.025
+on n - 1 degrees of freedom (t = mean_s B_s / its standard error > t_{0.975, n-1}: 4.30 at 3 seeds,
+2.26 at 10). The level is chosen to be the one the score's interval already uses: a 95% Fieller
+interval is bounded exactly when its denominator passes this test, so a task is ranked exactly
+when replace's degradation is positive and every score on it has a bounded 95% interval. Each
+task's contribution is clipped to [-1, 1], so no task dominates the mean. The overall interval
+combines the per-task standard errors (delta method for the ratio) with Welch-Satterthwaite
+degrees of freedom (Welch 1947).
+
+Tracks are the loops of the literature (Alemohammad et al. 2024, "Self-Consuming Generative
+Models Go MAD", ICLR, Sec. 3), assigned from what a run's records show it trained on
+(``composition`` of generations 1..G), never from what a strategy declares:
+
+- ``closed-loop`` (their fully synthetic loop): no real item is trained on after generation 0
+  (replace, accumulate-synthetic, verifier filtering, reward curation without real data);
+- ``augmentation`` (their synthetic augmentation loop): the fixed real pool plus synthetic data
+  (accumulate, accumulate-subsample, mix, self-correction). ``real-only`` (the real pool every
+  generation) is its ceiling; every entry reports its synthetic share, and an entry whose records
+  show no synthetic item trained on answers no question about synthetic data: shown, not ranked;
+- ``fresh-data`` (their fresh data loop): new real data each generation (``fresh_real`` > 0).
+
+A task section's track is the one of its seeds that used the most real data (fresh-data, then
+augmentation, then closed-loop), and so is an entry's over its tasks: an entry is never compared
+with entries that had less real data than it used somewhere.
+
+Synthetic share (:func:`synthetic_share`): the share of the examples a run's fits processed over
+generations 1..G that were synthetic items. Every fit draws its examples uniformly from the items
+of its pool (minibatches in the neural tasks, the budget draw in the regression task), so a fit
+spends on synthetic items the share of its pool they make up; generations are weighted by the
+examples each fit processed.
+
+Extra compute is a flag on every row, orthogonal to the tracks, not a track of its own: spending
+more compute is a choice about how long to train, independent of the loop, and a track of its own
+would rank a closed-loop entry against an augmentation one, the comparison the tracks exist to
+prevent. A run uses extra compute when any fit after generation 0 processed more examples or took
+more optimiser steps than generation 0's fit, which the loop makes with the task's defaults: the
+task's budget (optimiser steps x batch size for the neural tasks, examples per fit for the
+regression task). Within a track, entries with the flag are ranked only against each other.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
 CONFIDENCE = 0.95
-SIGNIFICANCE = 5.0
+#: Level of the degradation gate's one-sided t-test (see the module docstring for why 0.025).
+GATE_LEVEL = 0.025
 CLIP = 1.0
-STANDARD, EXTRA_COMPUTE, EXTRA_REAL_DATA = "standard", "extra compute", "extra real data"
-TRACKS = (STANDARD, EXTRA_COMPUTE, EXTRA_REAL_DATA)
+CLOSED_LOOP, AUGMENTATION, FRESH_DATA = "closed-loop", "augmentation", "fresh-data"
+#: The tracks, from the least real data to the most.
+TRACKS = (CLOSED_LOOP, AUGMENTATION, FRESH_DATA)
+TRACK_DESCRIPTIONS = {
+    CLOSED_LOOP: "The fully synthetic loop (Alemohammad et al. 2024): after generation 0 no real item is trained on.",
+    AUGMENTATION: "The synthetic augmentation loop (Alemohammad et al. 2024): the fixed real pool plus synthetic data. "
+                  "Training on the real pool alone (real-only) is its ceiling, shown and not ranked; the synthetic "
+                  "share says how much of each entry's training was synthetic.",
+    FRESH_DATA: "The fresh data loop (Alemohammad et al. 2024): new real data every generation, beyond the real pool.",
+}
+EXTRA_COMPUTE_NOTE = "Entries that spend more compute per fit than the task's budget, ranked only against each other."
 BUDGET_TOLERANCE = 1e-6
 
 
@@ -115,20 +159,54 @@ def excess_area(curve: Sequence[float]) -> float:
 
 @dataclass(frozen=True)
 class Degradation:
-    """Replace's excess area over seeds and whether it is significant (the score's denominator)."""
+    """Replace's excess area over seeds and the gate on it: a one-sided t-test of mean > 0 at
+    ``GATE_LEVEL`` on n - 1 degrees of freedom (the score's denominator)."""
 
     mean: float
     se: float
     n: int
 
     @property
+    def df(self) -> int:
+        return self.n - 1
+
+    @property
+    def t(self) -> float:
+        """mean / se (infinite for a positive mean with no spread; 0 without a standard error)."""
+        if self.se == 0.0:
+            return math.inf if self.mean > 0 else 0.0
+        return self.mean / self.se if math.isfinite(self.se) else 0.0
+
+    @property
+    def p_value(self) -> float | None:
+        """The one-sided p-value of H0: mean <= 0 (``None`` with fewer than 2 seeds)."""
+        if self.df < 1:
+            return None
+        return float(stats.t.sf(self.t, self.df)) if math.isfinite(self.t) else 0.0
+
+    @property
     def significant(self) -> bool:
-        if not self.mean > 0:
+        if self.df < 1 or not self.mean > 0:
             return False
-        return self.se == 0.0 or self.mean / self.se > SIGNIFICANCE
+        return self.t > float(stats.t.ppf(1.0 - GATE_LEVEL, self.df))
+
+    def text(self) -> str:
+        """The gate's verdict in words, with its statistic, degrees of freedom and level."""
+        if self.df < 1:
+            return f"one-sided t-test of replace's degradation not possible with {self.n} seed (it needs 2 or more)"
+        verdict = "passes" if self.significant else "fails"
+        return (f"one-sided t-test of replace's mean excess loss > 0: t = {self.t:.3g} on {self.df} degrees of "
+                f"freedom, p = {self.p_value:.2g}; {verdict} at level {GATE_LEVEL}")
+
+    def as_dict(self) -> dict[str, Any]:
+        t = self.t
+        return {"mean": self.mean, "se": self.se if math.isfinite(self.se) else None, "n": self.n, "df": self.df,
+                "t": t if math.isfinite(t) else None, "p_value": self.p_value, "level": GATE_LEVEL,
+                "significant": self.significant, "test": self.text()}
 
 
 def degradation(replace_curves: Mapping[int, Sequence[float]]) -> Degradation:
+    """Replace's mean excess area over seeds with its standard error (infinite for one seed)."""
     areas = np.array([excess_area(c) for _, c in sorted(replace_curves.items())])
     se = float(areas.std(ddof=1) / math.sqrt(areas.size)) if areas.size > 1 else math.inf
     return Degradation(float(areas.mean()), se, int(areas.size))
@@ -224,20 +302,52 @@ def overall(scores: Mapping[str, Score]) -> Overall | None:
     return Overall(mean, mean - half, mean + half, names)
 
 
-def step_budget(config: Mapping[str, object]) -> int | None:
-    """The optimiser-step budget of one fit that a task's configuration declares (``steps``), if any."""
-    steps = config.get("steps")
-    return int(steps) if isinstance(steps, int) and not isinstance(steps, bool) else None
+def run_track(records: Sequence[Mapping[str, Any]]) -> str:
+    """The loop one run was in, from its records' composition of generations 1..G."""
+    if any(int(r["composition"].get("fresh_real", 0)) > 0 for r in records):
+        return FRESH_DATA
+    if any(int(r["composition"]["real"]) > 0 for r in records[1:]):
+        return AUGMENTATION
+    return CLOSED_LOOP
 
 
-def track(uses_extra_real_data: bool, steps_per_generation: Sequence[int], budget: int | None) -> str:
-    """The leaderboard track of one task section: extra real data, extra compute (any fit beyond
-    the preset's step budget), or standard."""
-    if uses_extra_real_data:
-        return EXTRA_REAL_DATA
-    if budget is not None and any(steps > budget * (1 + BUDGET_TOLERANCE) for steps in steps_per_generation):
-        return EXTRA_COMPUTE
-    return STANDARD
+def combine_tracks(tracks: Iterable[str]) -> str:
+    """The track of several runs (or task sections): the one that used the most real data."""
+    return max(tracks, key=TRACKS.index, default=CLOSED_LOOP)
+
+
+def track(runs: Iterable[Sequence[Mapping[str, Any]]]) -> str:
+    """The track of the runs (each a list of generation records) of one task section."""
+    return combine_tracks(run_track(records) for records in runs)
+
+
+def uses_extra_compute(records: Sequence[Mapping[str, Any]]) -> bool:
+    """True when a fit after generation 0 processed more examples or took more optimiser steps than
+    generation 0's, which the loop fits with the task's defaults: the task's budget."""
+    if not records:
+        return False
+    budget = records[0]["compute"]
+    return any(float(r["compute"][key]) > float(budget[key]) * (1 + BUDGET_TOLERANCE)
+               for r in records[1:] for key in ("examples", "steps"))
+
+
+def synthetic_share(records: Sequence[Mapping[str, Any]]) -> float | None:
+    """The share of the examples processed by the fits of generations 1..G that were synthetic items:
+    per generation the synthetic share of the pool (fits draw their examples uniformly from its
+    items), weighted by the examples the fit processed (equally, if no fit counts examples).
+    ``None`` for a run without synthetic generations."""
+    shares, spent = [], []
+    for record in records[1:]:
+        composition = record["composition"]
+        total = int(composition["total"])
+        if total > 0:
+            shares.append(sum(int(n) for n in composition["synthetic"].values()) / total)
+            spent.append(float(record["compute"]["examples"]))
+    if not shares:
+        return None
+    if sum(spent) <= 0:
+        return float(np.mean(shares))
+    return float(np.dot(shares, spent) / sum(spent))
 
 
 def reproduction_tolerance(published: Sequence[float], n_reproduced: int, z: float = 3.0,

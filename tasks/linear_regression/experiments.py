@@ -61,6 +61,8 @@ TASK = "linear_regression"
 
 
 # ---------------------------------------------------------------- strategies
+# The papers fit all of their data: these strategies ask for their whole pool as the fit's examples
+# (one pass), whatever the task's budget of examples per fit.
 class DownstreamRidge(Strategy):
     """Replace; every generation's model is ridge with ``lam`` (``exponent`` > 0: lam = T0^-exponent), the
     generator chain stays least squares (the paper's downstream model)."""
@@ -76,7 +78,7 @@ class DownstreamRidge(Strategy):
 
     def fit_options(self, ctx: StrategyContext) -> dict[str, Any]:
         lam = self.lam if self.exponent <= 0 else ctx.budget.synthetic_size ** -self.exponent
-        return {"ridge_lambda": float(lam), "regularise_generator": False}
+        return {"ridge_lambda": float(lam), "regularise_generator": False, "examples": ctx.budget.synthetic_size}
 
 
 class CleanRidge(DownstreamRidge):
@@ -111,6 +113,9 @@ class FixedFraction(Strategy):
         real = ctx.fresh_real(self.size - self.synthetic_count())
         return Pool.concat([real, ctx.latest]) if self.synthetic_count() else real
 
+    def fit_options(self, ctx: StrategyContext) -> dict[str, Any]:
+        return {"examples": self.size}
+
 
 class VerifiedReplace(Strategy):
     """Replace with verifier filtering (Feng et al. 2024, arXiv 2406.07515): draw T0 / keep_fraction samples,
@@ -131,6 +136,9 @@ class VerifiedReplace(Strategy):
 
     def training_pool(self, ctx: StrategyContext) -> Pool:
         return ctx.latest
+
+    def fit_options(self, ctx: StrategyContext) -> dict[str, Any]:
+        return {"examples": ctx.budget.synthetic_size}
 
 
 # --------------------------------------------------------------------- runs

@@ -10,6 +10,16 @@ Fixed design: the pool enters only through per-row weight counts c and label sum
 pool plus matrix products with the stored design, never a copy of a row. When every trial sees
 the same counts (every pool made of whole items of the loop's samples, or a 1-D selection), one
 d x d eigendecomposition serves all trials and every lambda.
+
+The budget (:func:`budget_weights`): a fit processes exactly ``examples`` examples drawn from its
+pool, the closed-form analogue of the neural tasks' optimiser steps x batch size, so a fit costs
+the same whatever the size of its pool. The draw is the neural tasks' (``BudgetSampler`` in
+:mod:`collapselab.toolkit.training`): successive random permutations of the items of positive
+weight, cut at ``examples``; each item's weight then scales its drawn copies, as it scales a
+minibatch item's loss there. Without replacement, because then a pool of exactly ``examples``
+items is fitted whole (the papers' fit, whose closed-form theory stays exact) and a smaller pool
+is cycled evenly (counts differ by at most one), never adding the duplicates a with-replacement
+draw would. Each Monte-Carlo trial draws its own permutation: trials replicate the whole fit.
 """
 
 from __future__ import annotations
@@ -35,9 +45,34 @@ class Statistics:
     spanning: bool = True
 
 
-def _weight_total(pool: Pool) -> float:
-    total = float(len(pool)) if pool.weight is None else float(pool.weight.sum())
-    if total <= 0:
+def budget_weights(pool: Pool, examples: int, rng: np.random.Generator) -> np.ndarray | None:
+    """Per item and trial, shape (n, trials): the item's weight times how often a fit of ``examples``
+    examples draws it (successive random permutations of the items of positive weight, cut at
+    ``examples``, one draw per trial). ``None`` when the draw is whole passes over the pool: every
+    item drawn equally often, which is the pool's own fit (least squares and the per-sample ridge
+    are unchanged by repeating every item k times)."""
+    if examples < 1:
+        raise TaskError(f"task 'linear_regression': fit option 'examples' must be >= 1, got {examples}")
+    positive = np.ones(len(pool), dtype=bool) if pool.weight is None else pool.weight > 0
+    items = np.flatnonzero(positive)
+    if not len(items):
+        raise TaskError("task 'linear_regression': cannot fit a pool whose weights sum to zero")
+    passes, rest = divmod(int(examples), len(items))
+    if rest == 0:
+        return None
+    trials = pool.replicas
+    keys = rng.random((len(items), trials), dtype=np.float32)
+    drawn = np.argpartition(keys, rest - 1, axis=0)[:rest]  # the first ``rest`` of a random permutation, per trial
+    counts = np.zeros((len(pool), trials))
+    counts[items] = passes
+    np.add.at(counts, (items[drawn], np.broadcast_to(np.arange(trials), drawn.shape)), 1.0)
+    return counts if pool.weight is None else counts * pool.weight[:, None]
+
+
+def _weight_total(weights: np.ndarray | None, n: int) -> np.ndarray:
+    """The weights' sum N: a scalar array, or one per trial for (n, trials) weights."""
+    total = np.asarray(float(n)) if weights is None else np.asarray(weights.sum(axis=0), dtype=np.float64)
+    if np.any(total <= 0):
         raise TaskError("task 'linear_regression': cannot fit a pool whose weights sum to zero")
     return total
 
@@ -54,34 +89,39 @@ def _row_sums(rows: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     return sums
 
 
-def fixed_design_statistics(pool: Pool, design: np.ndarray, outer: Callable[[], np.ndarray]) -> Statistics:
+def fixed_design_statistics(pool: Pool, design: np.ndarray, outer: Callable[[], np.ndarray],
+                            weights: np.ndarray | None = None) -> Statistics:
     """Statistics of a pool of the fixed design (payload ``row``, ``y``); ``outer()`` gives the rows' packed
-    outer products (:attr:`RealData.outer_products`), needed only when trials count rows differently."""
+    outer products (:attr:`RealData.outer_products`), needed only when trials count rows differently.
+    ``weights``: per item and trial (n, trials), e.g. :func:`budget_weights`; default the pool's own."""
     rows, y = pool["row"], pool["y"]
     size, trials = design.shape[0], pool.replicas
-    total = _weight_total(pool)
-    weighted_y = y if pool.weight is None else y * pool.weight[:, None]
-    if np.array_equal(rows, np.broadcast_to(rows[:, :1], rows.shape)):  # the same rows in every trial
-        shared = rows[:, 0]
-        counts = np.bincount(shared, weights=pool.weight, minlength=size)
+    if weights is None:
+        weights = pool.weight
+    total = _weight_total(weights, len(pool))
+    weighted_y = y if weights is None else y * (weights if weights.ndim == 2 else weights[:, None])
+    if (weights is None or weights.ndim == 1) and np.array_equal(rows, np.broadcast_to(rows[:, :1], rows.shape)):
+        shared = rows[:, 0]  # the same rows and weights in every trial
+        counts = np.bincount(shared, weights=weights, minlength=size)
         sums = _row_sums(shared, weighted_y, size)
         gram = (design.T * counts) @ design / total
         return Statistics(gram, (sums.T @ design) / total)
     flat = (rows.astype(np.int64) * trials + np.arange(trials)).ravel()
-    weights = None if pool.weight is None else np.repeat(pool.weight, trials)
-    counts = np.bincount(flat, weights=weights, minlength=size * trials).reshape(size, trials)
+    per_item = None if weights is None else np.broadcast_to(weights if weights.ndim == 2 else weights[:, None], rows.shape).ravel()
+    counts = np.bincount(flat, weights=per_item, minlength=size * trials).reshape(size, trials)
     sums = np.bincount(flat, weights=weighted_y.ravel(), minlength=size * trials).reshape(size, trials)
-    moment = (sums.T @ design) / total
+    per_trial = np.broadcast_to(total, (trials,))[:, None]
+    moment = (sums.T @ design) / per_trial
     if np.array_equal(counts, np.broadcast_to(counts[:1], counts.shape)):
         # every row counted equally in each trial (whole copies of the design, in any order): each
         # trial's counts sum to N, so Sigma_hat = X^T X / T in every trial
         return Statistics(design.T @ design / size, moment)
     spanning = bool(np.min(np.count_nonzero(counts > 0, axis=0)) >= design.shape[1])
-    return Statistics(_per_trial_grams(counts, outer(), design.shape[1], total), moment, spanning)
+    return Statistics(_per_trial_grams(counts, outer(), design.shape[1], per_trial), moment, spanning)
 
 
-def _per_trial_grams(counts: np.ndarray, outer: np.ndarray, dim: int, total: float) -> np.ndarray:
-    """X^T diag(c_t) X / N for every trial t: one matrix product with the rows' packed outer products."""
+def _per_trial_grams(counts: np.ndarray, outer: np.ndarray, dim: int, total: np.ndarray) -> np.ndarray:
+    """X^T diag(c_t) X / N_t for every trial t: one matrix product with the rows' packed outer products."""
     packed = counts.T @ outer / total  # (trials, d(d+1)/2)
     grams = np.empty((counts.shape[1], dim, dim))
     upper = np.triu_indices(dim)
@@ -90,15 +130,23 @@ def _per_trial_grams(counts: np.ndarray, outer: np.ndarray, dim: int, total: flo
     return grams
 
 
-def fresh_design_statistics(pool: Pool) -> Statistics:
-    """Statistics of a pool whose items carry their rows (payload ``x``, ``y``)."""
+def fresh_design_statistics(pool: Pool, weights: np.ndarray | None = None) -> Statistics:
+    """Statistics of a pool whose items carry their rows (payload ``x``, ``y``); ``weights`` as in
+    :func:`fixed_design_statistics`."""
     x = pool["x"].transpose(1, 0, 2)  # (trials, n, d)
     y = pool["y"].T[:, :, None]
-    total = _weight_total(pool)
-    weighted = x if pool.weight is None else x * pool.weight[None, :, None]
-    gram = np.matmul(weighted.transpose(0, 2, 1), x) / total
-    positive = len(pool) if pool.weight is None else int(np.count_nonzero(pool.weight > 0))
-    return Statistics(gram, np.matmul(weighted.transpose(0, 2, 1), y)[..., 0] / total, positive >= x.shape[2])
+    if weights is None:
+        weights = pool.weight
+    total = _weight_total(weights, len(pool))
+    per_trial = np.broadcast_to(total, (x.shape[0],))[:, None, None]
+    if weights is None:
+        weighted, positive = x, len(pool)
+    else:
+        per_item = weights.T if weights.ndim == 2 else weights[None, :]  # (trials or 1, n)
+        weighted = x * per_item[:, :, None]
+        positive = int(np.min(np.count_nonzero(per_item > 0, axis=1)))
+    gram = np.matmul(weighted.transpose(0, 2, 1), x) / per_trial
+    return Statistics(gram, np.matmul(weighted.transpose(0, 2, 1), y)[..., 0] / per_trial[:, :, 0], positive >= x.shape[2])
 
 
 def _spectral_filter(eigenvalues: np.ndarray, lam: float) -> np.ndarray:

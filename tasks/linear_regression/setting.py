@@ -9,9 +9,14 @@ Rows x ~ N(0, Sigma) with Sigma = diag(s_1..s_d); labels y = x.w* + N(0, sigma^2
   w*_k = k^(-(1 + 2 beta r - beta) / 2) (``source_r`` = r), so that s_k (w*_k)^2 = k^(-1 - 2 beta r):
   the capacity and source conditions of the paper's Sec. 5.
 
-The value -1 is the documented sentinel of three keys: ``generator_samples = -1`` means
+The compute budget of one fit is ``examples``: the examples a standard fit processes, drawn from
+whatever pool it is given (:func:`fitting.budget_weights`), the closed-form analogue of optimiser
+steps x batch size.
+
+The value -1 is the documented sentinel of four keys: ``generator_samples = -1`` means
 ``n_samples``, ``generator_noise_var = -1`` means ``noise_var`` (0 is a valid value: a
-noise-free generator), and ``data_seed = -1`` means "the run seed".
+noise-free generator), ``examples = -1`` means ``n_samples`` (a standard fit spends as many
+examples as the real pool holds), and ``data_seed = -1`` means "the run seed".
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ class Setting:
     spectrum_decay: float
     source_r: float
     trials: int
+    examples: int
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Setting:
@@ -88,6 +94,7 @@ class Setting:
             raise ConfigError(f"config key 'source_r' must be > 0, got {source}")
         n_samples = _integer(config, "n_samples", 1)
         generator_samples = _integer(config, "generator_samples", 1, sentinel=True)
+        examples = _integer(config, "examples", 1, sentinel=True)
         _integer(config, "data_seed", 0, sentinel=True)
         return cls(
             dim=_integer(config, "dim", 1),
@@ -100,6 +107,7 @@ class Setting:
             spectrum_decay=decay,
             source_r=source,
             trials=_integer(config, "trials", 1),
+            examples=n_samples if examples == SAME else examples,
         )
 
     @cached_property

@@ -9,6 +9,13 @@ per-sample penalty when a strategy sets ``ridge_lambda``; ``regularise_generator
 next generation's labeller unregularised, so ridge only shapes the evaluated model (the paper's
 downstream model).
 
+The compute budget of one fit is ``examples`` examples (default: as many as the real pool holds), the
+closed-form analogue of optimiser steps x batch size: a fit on any pool is the least-squares (or ridge)
+fit to exactly that many examples drawn from it (:func:`fitting.budget_weights`: successive random
+permutations, so a pool of exactly the budget is fitted whole), so a strategy changes what the model
+trains on, not how much. A strategy may ask for more through the fit option ``examples`` (Gerstgrasser
+et al.'s accumulate fits all of its growing pool); the record's ``compute.examples`` says what was spent.
+
 ``trials`` Monte-Carlo trials run vectorised as the pools' replicas. With ``design=fixed`` the design
 is one matrix per data seed, stored once in the task; pools hold row indices and labels (:mod:`data`).
 The loss is the exact excess risk (w - w*)^T Sigma (w - w*), averaged over trials, with its standard
@@ -32,13 +39,14 @@ from collapselab.tasks.linear_regression.fixed_theory import FixedDesign
 from collapselab.tasks.linear_regression.setting import SAME, Setting
 
 _COMMON = {"noise_var": 1.0, "generator_samples": SAME, "generator_noise_var": float(SAME), "design": "fixed",
-           "spectrum": "isotropic", "spectrum_decay": 2.0, "source_r": 0.5, "data_seed": SAME}
+           "spectrum": "isotropic", "spectrum_decay": 2.0, "source_r": 0.5, "data_seed": SAME, "examples": SAME}
 
 
 class LinearRegressionTask(Task):
     name = "linear_regression"
-    version = "2.0"
+    version = "3.0"
     seeded_data = True
+    leaderboard_seeds = 10  # seconds per run: enough seeds for t intervals on 9 degrees of freedom
     metadata = TaskMetadata(
         modality="tabular (linear regression)",
         description="OLS/ridge on Gaussian rows relabelled by the previous model; exact excess risk in the Sigma-norm.",
@@ -79,7 +87,12 @@ class LinearRegressionTask(Task):
         return Setting.from_config(self.config)
 
     def default_fit_options(self) -> Mapping[str, Any]:
-        return {"ridge_lambda": 0.0, "regularise_generator": True}
+        return {"examples": self.setting.examples, "ridge_lambda": 0.0, "regularise_generator": True}
+
+    @property
+    def example_budget(self) -> int:
+        """Examples one standard fit processes (config ``examples``; -1: ``n_samples``)."""
+        return self.setting.examples
 
     # ------------------------------------------------------------------ data
     @property
@@ -113,19 +126,24 @@ class LinearRegressionTask(Task):
 
     # ----------------------------------------------------------------- model
     def fit(self, pool: Pool, options: Mapping[str, Any], rng: np.random.Generator) -> FitResult:
-        """Model: array (2, trials, d) = (the evaluated weights, the weights labelling the next generation)."""
+        """Model: array (2, trials, d) = (the evaluated weights, the weights labelling the next generation),
+        fitted to exactly ``options["examples"]`` examples drawn from ``pool`` (:func:`fitting.budget_weights`)."""
         lam = float(options["ridge_lambda"])
         if not (np.isfinite(lam) and lam >= 0):
             raise TaskError(f"task {self.name!r}: fit option 'ridge_lambda' must be >= 0, got {lam}")
+        examples = options["examples"]
+        if isinstance(examples, bool) or not isinstance(examples, int | np.integer) or examples < 1:
+            raise TaskError(f"task {self.name!r}: fit option 'examples' must be an integer >= 1, got {examples!r}")
+        drawn = fitting.budget_weights(pool, int(examples), rng)
         if self.setting.design == "fixed":
             data = self._data
-            stats = fitting.fixed_design_statistics(pool, data.design, lambda: data.outer_products)
+            stats = fitting.fixed_design_statistics(pool, data.design, lambda: data.outer_products, drawn)
         else:
-            stats = fitting.fresh_design_statistics(pool)
+            stats = fitting.fresh_design_statistics(pool, drawn)
         separate = lam > 0 and not options["regularise_generator"]
         weights = fitting.solve(stats, [lam, 0.0] if separate else [lam])
         model = np.stack([weights[0], weights[-1]])
-        return FitResult(model, Compute(examples=len(pool), steps=0))
+        return FitResult(model, Compute(examples=int(examples), steps=0))
 
     def sample(self, model: np.ndarray, n: int, rng: np.random.Generator, options: Mapping[str, Any]) -> Pool:
         data = self._data

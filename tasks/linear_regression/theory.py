@@ -21,7 +21,11 @@ Closed forms (expectations over Gaussian rows, least squares, T > d + 1):
   fresh real rows plus one whole sample (strong model collapse); exact for least squares and
   isotropic minimum norm, deterministic equivalents for ridge and power-law minimum norm.
 
-Everything else gets no theory: curated or corrected samples, weights, partial samples, pools mixing
+Every fit spends the task's budget of examples drawn from its pool (:func:`fitting.budget_weights`); the
+theory covers the fits that drew whole passes over their pool (examples a multiple of the pool's size,
+e.g. a pool of exactly the budget, or a strategy that asked for all of its pool): those are the pool's
+own least-squares or ridge fits. A fit that drew part of its pool (accumulate at the standard budget)
+gets no theory. Nor do curated or corrected samples, weights, partial samples, pools mixing
 other origins, fresh real data with the fixed design, accumulation with a fresh design. A generation
 whose predecessors had no theory has none either.
 """
@@ -80,6 +84,9 @@ def _steps(records: Sequence[Mapping[str, Any]], corrected: Collection[int]) -> 
             return None
         if any(n != records[o]["compute"]["samples"] for o, n in synthetic.items()):
             return None  # part of a sample, or a curated one
+        total = int(composition["total"])
+        if not total or int(record["compute"]["examples"]) % total:
+            return None  # the fit's budget drew part of its pool: the draw, not the pool, was fitted
         steps.append(Step(int(composition["real"]) - fresh, fresh, synthetic, float(options.get("ridge_lambda", 0.0)),
                           bool(options.get("regularise_generator", True))))
     return steps
