@@ -72,6 +72,7 @@ def regression_only(folder: Path) -> None:
         (folder / path.name).write_text(json.dumps(entry, indent=1))
 
 
+@pytest.mark.published_numbers
 def test_the_workflow_steps_validate_reproduce_and_build_a_pull_request(tmp_path):
     repo = tmp_path / "repo"
     regression_only(repo / "leaderboard" / "submissions")
