@@ -19,8 +19,10 @@ their per-task scores and no overall rank, so an entry is never ranked by the ta
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -142,6 +144,32 @@ def task_row(section: Mapping[str, Any], reference: Mapping[str, Any] | None) ->
     return row
 
 
+_ROWS: contextvars.ContextVar[dict[tuple[int, int], tuple[Any, ...]] | None] = contextvars.ContextVar("rows", default=None)
+
+
+@contextlib.contextmanager
+def reusing_rows() -> Iterator[None]:
+    """Within the block, an entry's numbers on a task (:func:`task_row`) are computed once however
+    often the same entries are aggregated (the validator's dry run of each entry beside the
+    reference, then the board). The entries must not change inside the block."""
+    token = _ROWS.set({})
+    try:
+        yield
+    finally:
+        _ROWS.reset(token)
+
+
+def _row(section: Mapping[str, Any], reference: Mapping[str, Any] | None) -> dict[str, Any]:
+    """:func:`task_row`, reused inside :func:`reusing_rows` (keyed by the objects, kept alive so their ids stay theirs)."""
+    memo = _ROWS.get()
+    if memo is None:
+        return task_row(section, reference)
+    key = (id(section), id(reference))
+    if key not in memo:
+        memo[key] = (section, reference, task_row(section, reference))
+    return memo[key][-1]
+
+
 def _geometric_mean(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None and v > 0]
     return float(math.exp(np.mean(np.log(present)))) if present else None
@@ -220,7 +248,7 @@ def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     ranked_tasks = [t["name"] for t in tasks if t["ranked"]]
     rows = []
     for name, entry in sorted(entries.items()):
-        per_task = {task: task_row(section, entries[refs[task]]["tasks"][task] if task in refs else None)
+        per_task = {task: _row(section, entries[refs[task]]["tasks"][task] if task in refs else None)
                     for task, section in sorted(entry["tasks"].items())}
         scores = {task: scorer.Score(**{k: v for k, v in per_task[task]["score"].items()})
                   for task in ranked_tasks if task in per_task and per_task[task]["score"] is not None}

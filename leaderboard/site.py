@@ -43,12 +43,14 @@ from collapselab.errors import CollapseLabError, ParameterError, SubmissionError
 from collapselab.leaderboard import SUBMISSIONS, aggregate, rules, validate
 from collapselab.operations import gallery, submission
 from collapselab.scoring import plots, scorer
-from collapselab.storage import strict_json
+from collapselab.storage import schema, strict_json
 from collapselab.storage.atomic import default_mode
 
 HERE = Path(__file__).resolve().parent
 MARKER = ".collapselab-site"
 OVERVIEW_PANELS = 16
+#: Entries drawn on a task's figures (the best on the task, besides the reference).
+CURVES_SHOWN = 10
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -177,23 +179,33 @@ def _figure_pair(draw: Any, panels: Sequence[Sequence[plots.Series]], path: Path
     return found
 
 
-def _task_figures(task: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], palette: Mapping[str, Any],
-                  img: Path) -> dict[str, Any]:
+def figure_rows(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The entries a task's figures draw (``rows``: best first): the :data:`CURVES_SHOWN` best and
+    the reference entries. Every entry is in the task's table and its curves in the site's data."""
+    return [row for index, row in enumerate(rows) if index < CURVES_SHOWN or row["reference"]]
+
+
+def _task_figures(task: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], img: Path) -> dict[str, Any]:
+    """The task's figures, of its best entries (:func:`figure_rows`): the same few curves whatever the number of entries."""
     name = task["name"]
+    shown = figure_rows(rows)
+    palette = plots.colours([e["name"] for e in shown])
 
     def series(curve: str) -> list[plots.Series]:
         return [plots.Series(f"{e['name']} (n={len(e['tasks'][name]['seeds'])})", palette[e["name"]], e["tasks"][name][curve],
-                             dashed=bool(e.get("extra_compute"))) for e in rows]
+                             dashed=bool(e.get("extra_compute"))) for e in shown]
 
     loss, ratio = series("curve"), series("ratio_curve")
     figures: dict[str, Any] = {"loss": _figure_pair(lambda path, log: plots.curves_figure(name, task["loss_unit"], loss, ratio, path, log),
-                                    [loss, ratio], img / f"{name}-loss.png")}
+                                    [loss, ratio], img / f"{name}-loss.png"),
+                               "shown": [e["name"] for e in shown], "total": len(rows)}
+    figures["metric_names"] = sorted({m for e in rows for m in e["tasks"][name]["metrics"]})
     metrics = {
         metric: [plots.Series(e["name"], palette[e["name"]], e["tasks"][name]["metrics"][metric]["curve"],
-                              dashed=bool(e.get("extra_compute"))) for e in rows if metric in e["tasks"][name]["metrics"]]
-        for metric in sorted({m for e in rows for m in e["tasks"][name]["metrics"]})
+                              dashed=bool(e.get("extra_compute"))) for e in shown if metric in e["tasks"][name]["metrics"]]
+        for metric in figures["metric_names"]
     }
-    figures["metric_names"] = sorted(metrics)
+    metrics = {metric: series_ for metric, series_ in metrics.items() if series_}
     if metrics:
         figures["metrics"] = _figure_pair(lambda path, log: plots.metrics_figure(metrics, path, log),
                                           list(metrics.values()), img / f"{name}-metrics.png")
@@ -260,12 +272,11 @@ def _render(board: Mapping[str, Any], entries: Mapping[str, Any], sources: Mappi
     img = tmp / "img"
     overview = _overview(board, img)
     _write(tmp / "index.html", env.get_template("index.html").render(tables=tables(board), overview=overview, **common))
-    palette = plots.colours([e["name"] for e in board["entries"]])
     samples = _gallery_pages(galleries, img)
     for task in board["tasks"]:
         rows = [e for e in board["entries"] if task["name"] in e["tasks"]]
         rows.sort(key=lambda e: (-(e["tasks"][task["name"]]["score"] or {"mean": -float("inf")})["mean"], e["name"]))
-        figures = _task_figures(task, rows, palette, img)
+        figures = _task_figures(task, rows, img)
         page = env.get_template("task.html").render(task=task, rows=rows, figures=figures,
                                                     samples=samples.get(task["name"], {}), **common)
         _write(tmp / f"task-{task['name']}.html", page)
@@ -294,15 +305,17 @@ def build(
     Invalid files stop the build, all of them reported at once, and the old site stays; with
     ``skip_invalid`` the site is built without them (an invalid gallery: without the gallery)
     and lists them with their problems."""
-    entries, problems = validate.load_entries(submissions, policy)
-    galleries, gallery_problems = load_galleries(entries, submissions)
-    problems += gallery_problems
-    if problems and not skip_invalid:
-        raise SubmissionError(problems)
-    if not entries:
-        raise CollapseLabError(f"no valid submissions (*.json) in {submissions}")
-    built = build_date(entries, date)
-    board = aggregate.aggregate(entries)
+    # the files are read once and never changed: each is checked and its numbers computed once
+    with schema.remembering(), aggregate.reusing_rows():
+        entries, problems = validate.load_entries(submissions, policy)
+        galleries, gallery_problems = load_galleries(entries, submissions)
+        problems += gallery_problems
+        if problems and not skip_invalid:
+            raise SubmissionError(problems)
+        if not entries:
+            raise CollapseLabError(f"no valid submissions (*.json) in {submissions}")
+        built = build_date(entries, date)
+        board = aggregate.aggregate(entries)
     board["excluded"] = validate.invalid_files(Path(submissions), problems)
     tmp = _prepare(out)
     try:

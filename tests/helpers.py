@@ -1,4 +1,5 @@
-"""Small helpers shared by the tests (run a strategy into a temporary folder, start and watch sweeps)."""
+"""Small helpers shared by the tests (run a strategy into a temporary folder, start and watch sweeps,
+compare re-run numbers with published ones)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from collapselab.contracts import registry
 from collapselab.engine import sandbox
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.engine.rundir import Run, load_run
+from collapselab.operations import reproduce
 from tests import sweep_plugins
+
+#: How far a number re-computed on another BLAS kernel, thread count or library version may be from
+#: the published one, relative to it. Kernels differ in the last bits of float64 results: about
+#: 2e-14 between OpenBLAS's Haswell and SkylakeX kernels on the committed regression curves.
+CROSS_KERNEL_RTOL = 1e-12
 
 
 def run_strategy(
@@ -43,6 +52,24 @@ def run_strategy(
 def metric_curves(run: Run) -> list[dict[str, float]]:
     """Every generation's metrics (timings excluded): what determinism and resume compare."""
     return [record["metrics"] for record in run.records]
+
+
+def assert_matches_published(published: Mapping[str, Any], rerun: Run) -> None:
+    """Every metric of ``rerun`` equals the ``published`` run's (a run of a submission, same seed):
+    bit for bit where both recorded the same BLAS kernel and threads (:func:`reproduce.same_kernel`,
+    the one place that decides it), else within :data:`CROSS_KERNEL_RTOL`."""
+    assert int(published["seed"]) == rerun.seed
+    exact = reproduce.same_kernel([published], [rerun])
+    ours, theirs = metric_curves(rerun), [record["metrics"] for record in published["records"]]
+    assert len(ours) == len(theirs), f"seed {rerun.seed}: {len(ours)} generations re-run, {len(theirs)} published"
+    for generation, (mine, recorded) in enumerate(zip(ours, theirs)):
+        assert set(mine) == set(recorded), f"seed {rerun.seed}, generation {generation}: other metrics"
+        for metric, value in recorded.items():
+            where = f"seed {rerun.seed}, generation {generation}, {metric}"
+            if exact:
+                assert mine[metric] == value, f"{where}: {mine[metric]!r} != {value!r} on the same kernel and threads"
+            else:
+                np.testing.assert_allclose(mine[metric], value, rtol=CROSS_KERNEL_RTOL, atol=0, err_msg=where)
 
 
 PLUGIN_FILE = Path(__file__).with_name("sweep_plugins.py")

@@ -1,5 +1,6 @@
 """The leaderboard builder: scores from the scorer, tracks, coverage ranking, escaping of
-submitted text, byte-identical rebuilds, and refusals that leave the previous site alone."""
+submitted text, byte-identical rebuilds, refusals that leave the previous site alone, and
+figures that stay readable with many entries."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from collapselab.cli.main import main
 from collapselab.errors import CollapseLabError, SubmissionError
 from collapselab.leaderboard import site
+from collapselab.scoring import plots
 from tests.entries import SMOKE, TASK, make_entries, write_all
 
 HOSTILE = '<script>alert("x")</script><b>bold</b>'
@@ -119,3 +121,39 @@ def test_an_entry_whose_generation_zero_hides_extra_compute_is_refused(entries, 
     _, problems = validate.load_entries(write_all(tmp_path / "subs", [committed(entries, "replace"), forged]), SMOKE)
     assert any("records/0/compute/examples: generation 0 spent 200" in p and "standard fit spends 20" in p
                for p in problems), problems
+
+
+def test_task_figures_draw_the_best_entries_with_their_legend_outside_the_axes(entries, tmp_path, monkeypatch):
+    many = [committed(entries, "replace")]
+    for index in range(25):  # 25 entries beside the reference, each with its own losses
+        entry = committed(entries, ("mix", "accumulate")[index % 2])
+        entry["name"] = f"{entry['name']}-{index:02d}"
+        for run in entry["tasks"][TASK]["runs"]:
+            for record in run["records"][1:]:
+                record["metrics"]["loss"] *= 1 + index / 50
+        many.append(entry)
+    drawn = {}
+    save = plots._save
+
+    def keep(fig, path):
+        fig.canvas.draw()  # lays the figure out as saving it does
+        renderer = fig.canvas.get_renderer()
+        boxes = [ax.get_window_extent(renderer) for ax in fig.axes if ax.get_visible()]
+        drawn[path.name] = (fig, [legend.get_window_extent(renderer) for legend in fig.legends], boxes)
+        save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    board = site.build(tmp_path / "site", write_all(tmp_path / "subs", many), SMOKE)
+
+    rows = sorted((e for e in board["entries"] if TASK in e["tasks"]), key=lambda e: -e["tasks"][TASK]["score"]["mean"])
+    best = [e["name"] for e in rows[:site.CURVES_SHOWN]]
+    assert "replace" not in best  # the reference is drawn beside the best, not in their place
+    for name in (f"{TASK}-loss.png", f"{TASK}-metrics.png"):
+        fig, (legend_box,), panels = drawn[name]
+        assert not [ax for ax in fig.axes if ax.get_legend() is not None]  # no legend inside a panel
+        labels = [text.get_text().split(" (n=")[0] for text in fig.legends[0].get_texts()]
+        assert sorted(labels) == sorted([*best, "replace"]), name
+        assert not [panel for panel in panels if legend_box.overlaps(panel)], f"{name}: the legend covers a panel"
+    page = (tmp_path / "site" / f"task-{TASK}.html").read_text()
+    assert f"Drawn: {site.CURVES_SHOWN + 1} of 26 entries (the best by score, and the reference)" in page
+    assert all(f'data-entry="{e["name"]}"' in page for e in many)  # the table lists every entry

@@ -174,3 +174,13 @@ def test_a_hook_past_its_time_limit_is_a_plugin_error(tmp_path):
                    tmp_path / "runs", command=["pytest"], hook_timeout=0.5)
     with pytest.raises(PluginError, match="ran longer than the hook time limit of 0.5 s"):
         execute(spec, progress=False)
+
+
+def test_a_plugin_installed_while_running_is_found(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "ghost-strategy" not in registry.strategy_names()  # read (and remembered) before the install
+    dist = tmp_path / "ghost-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ghost\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[collapselab.strategies]\nghost-strategy = ghost_module:Ghost\n")
+    assert "ghost-strategy" in registry.strategy_names()

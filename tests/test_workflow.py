@@ -98,6 +98,7 @@ def test_the_pull_request_step_takes_nothing_from_a_submission_but_the_base_comm
                    for step in workflow()["jobs"]["check"]["steps"])
 
 
+@pytest.mark.published_numbers
 def test_the_workflow_steps_validate_reproduce_and_build_a_pull_request(tmp_path):
     def change(repo: Path) -> None:  # mix re-written, and a gallery for it
         mix = repo / "leaderboard" / "submissions" / "mix.json"

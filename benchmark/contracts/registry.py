@@ -12,9 +12,11 @@ import or instantiate a plugin raises :class:`PluginError` naming the plugin and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import inspect
+import os
 import sys
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
@@ -58,7 +60,25 @@ def registered_strategy(name: str) -> type[Strategy] | None:
 
 
 def _entry_points(group: str) -> dict[str, Any]:
-    return {ep.name: ep for ep in entry_points(group=group)}
+    """The installed plugins of ``group``, read again whenever a folder on ``sys.path`` changes
+    (an install or uninstall adds or removes its metadata folder there)."""
+    return dict(_installed(group, _path_state()))
+
+
+def _path_state() -> tuple[tuple[str, int | None], ...]:
+    def mtime(entry: str) -> int | None:
+        try:
+            return os.stat(entry or ".").st_mtime_ns
+        except OSError:
+            return None
+
+    return tuple((entry, mtime(entry)) for entry in sys.path)
+
+
+@functools.lru_cache(maxsize=8)
+def _installed(group: str, path_state: tuple[tuple[str, int | None], ...]) -> tuple[tuple[str, Any], ...]:
+    """Reading every installed package's entry points takes ~10 ms: the leaderboard asks per entry and task."""
+    return tuple((ep.name, ep) for ep in entry_points(group=group))
 
 
 def task_names() -> list[str]:

@@ -39,12 +39,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from collapselab.errors import ResultFileError, SubmissionError
 from collapselab.operations import safe_text
 from collapselab.operations.submission import write_checked
-from collapselab.storage import strict_json
+from collapselab.storage import schema, strict_json
 
 SCHEMA_VERSION = 1
 FOLDER = "galleries"
@@ -160,8 +158,7 @@ _SHORT = {"maxItems": "has more than {} items", "maxLength": "is longer than {} 
 
 
 def _schema_problems(data: Any, source: str) -> list[str]:
-    validator = jsonschema.Draft202012Validator(GALLERY_SCHEMA)
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(schema.validator(GALLERY_SCHEMA).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     problems = []
     for error in errors[:MAX_ERRORS]:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"

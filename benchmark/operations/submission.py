@@ -18,12 +18,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from collapselab.engine import rundir
 from collapselab.errors import ResultFileError, SubmissionError
 from collapselab.operations import safe_text
-from collapselab.storage import strict_json
+from collapselab.storage import schema, strict_json
 from collapselab.storage.atomic import atomic_write_text
 
 SCHEMA_VERSION = 1
@@ -104,8 +102,7 @@ _FRIENDLY = {
 
 
 def schema_problems(data: Any, source: str) -> list[str]:
-    validator = jsonschema.Draft202012Validator(SUBMISSION_SCHEMA)
-    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = schema.errors(data, SUBMISSION_SCHEMA)
     problems = []
     for error in errors[:MAX_ERRORS]:
         path = [str(p) for p in error.absolute_path]

@@ -8,6 +8,9 @@ band: a theory curve, a single seed). The figures:
 - :func:`metrics_figure`: small multiples of the secondary metrics;
 - :func:`overview_figure`: every task's collapse ratio on one axis per entry (the site's index).
 
+Legends sit outside the axes (below them), so they never cover a curve; a caller with many
+series draws a selection (the site: the best entries and the reference).
+
 An axis gets a logarithmic scale when asked (``log=True``) and its curves are positive and span
 at least a factor :data:`DECADE` (:func:`spans_decades`); the site draws both versions and lets
 the reader switch. PNGs are written without a timestamp or software tag, so the same numbers
@@ -26,6 +29,7 @@ from typing import Any
 PNG_METADATA = {"Software": None}
 DECADE = 10.0
 DPI = 110
+LEGEND_COLUMNS = 4
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,18 @@ def _axis(ax: Any, series: Sequence[Series], log: bool, title: str, fontsize: fl
     ax.xaxis.get_major_locator().set_params(integer=True)
 
 
+def _figure_legend(fig: Any, axes: Sequence[Any], fontsize: float, where: str = "lower", columns: int = LEGEND_COLUMNS) -> None:
+    """One legend for the curves of ``axes`` (each label once), outside the axes (``where``: above
+    or below them), so it never covers a curve."""
+    legend: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    if legend:
+        fig.legend(list(legend.values()), list(legend), loc=f"outside {where} center", ncol=min(len(legend), columns),
+                   fontsize=fontsize, frameon=False)
+
+
 def curves_figure(
     title: str,
     loss_unit: str,
@@ -111,7 +127,7 @@ def curves_figure(
     ax_loss.set_ylabel(textwrap.fill(f"{loss_unit} (lower is better)", width=45), fontsize=8)
     _axis(ax_ratio, ratio, log, "collapse ratio L_g / L_0")
     ax_ratio.axhline(1.0, color="grey", lw=0.8, ls=":")
-    ax_loss.legend(fontsize=7, ncol=2)
+    _figure_legend(fig, [ax_loss], fontsize=7)
     if subtitle:
         fig.suptitle(subtitle, fontsize=9)
     _save(fig, path)
@@ -131,7 +147,7 @@ def metrics_figure(metrics: Mapping[str, Sequence[Series]], path: Path, log: boo
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
-    axes.flat[0].legend(fontsize=6)
+    _figure_legend(fig, list(axes.flat), fontsize=6, columns=min(LEGEND_COLUMNS, 2 * columns))
     _save(fig, path)
     return names
 
@@ -162,10 +178,5 @@ def overview_figure(panels: Sequence[tuple[str, Sequence[Series]]], path: Path, 
         ax.set_ylabel("L_g / L_0" + (" (log scale)" if logarithmic else ""), fontsize=8)
     for ax in axes[-1, :]:
         ax.set_xlabel("generation", fontsize=8)
-    legend: dict[str, Any] = {}
-    for ax in axes.flat:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            legend.setdefault(label, handle)
-    fig.legend(list(legend.values()), list(legend), loc="outside upper center", ncol=min(len(legend), 6), fontsize=8,
-               frameon=False)
+    _figure_legend(fig, list(axes.flat), fontsize=8, where="upper", columns=6)
     _save(fig, path)

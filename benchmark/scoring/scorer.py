@@ -69,6 +69,7 @@ regression task). Within a track, entries with the flag are ranked only against 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -96,7 +97,9 @@ EXTRA_COMPUTE_NOTE = "Entries that spend more compute per fit than the task's bu
 BUDGET_TOLERANCE = 1e-6
 
 
+@functools.lru_cache(maxsize=256)
 def _t(df: float, confidence: float = CONFIDENCE) -> float:
+    """Student t's two-sided ``confidence`` quantile (cached: summaries ask for the same few degrees of freedom)."""
     return float(stats.t.ppf(0.5 + confidence / 2, df))
 
 
@@ -123,7 +126,7 @@ def _finite(values: ArrayLike) -> np.ndarray:
     x = np.asarray(values, dtype=np.float64)
     if x.size == 0:
         raise ValueError("cannot summarise zero values")
-    if not np.all(np.isfinite(x)):
+    if not np.isfinite(x).all():
         raise ValueError("cannot summarise non-finite values")
     return x
 
@@ -131,13 +134,13 @@ def _finite(values: ArrayLike) -> np.ndarray:
 def summarize(values: ArrayLike) -> Summary:
     """Mean of per-seed ``values`` with a Student-t interval over seeds (n - 1 degrees of freedom)."""
     x = _finite(values)
-    mean = float(x.mean())
-    std = float(x.std(ddof=1)) if x.size > 1 else None
-    if np.all(x == x[0]):
+    if (x == x[0]).all():
         return Summary(float(x[0]), 0.0 if x.size > 1 else None, float(x[0]), float(x[0]), int(x.size))
+    mean = float(x.mean())
     if x.size < 2:
         return Summary(mean, None, None, None, 1)
-    half = _t(x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
+    std = float(x.std(ddof=1))
+    half = _t(x.size - 1) * std / math.sqrt(x.size)
     return Summary(mean, std, mean - half, mean + half, int(x.size))
 
 

@@ -21,9 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from collapselab.errors import ResultFileError
+from collapselab.storage import schema as schemas
 
 MAX_DEPTH = 64
 MAX_INT_DIGITS = 18
@@ -132,15 +131,9 @@ def load_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     return loads(read_text(path, max_bytes), str(path))
 
 
-_VALIDATORS: dict[int, jsonschema.Draft202012Validator] = {}
-
-
 def validate(instance: Any, schema: Mapping[str, Any], source: str) -> None:
     """Raise :class:`ResultFileError` naming ``source`` and the first offending field."""
-    validator = _VALIDATORS.get(id(schema))
-    if validator is None:
-        validator = _VALIDATORS[id(schema)] = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = schemas.errors(instance, schema)
     if errors:
         error = errors[0]
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
