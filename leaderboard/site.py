@@ -217,7 +217,7 @@ def _overview(board: Mapping[str, Any], img: Path) -> dict[str, Any]:
     panels = []
     for entry in board["entries"][:OVERVIEW_PANELS]:
         series = [plots.Series(task, task_colours[task], row["ratio_curve"]) for task, row in sorted(entry["tasks"].items())]
-        panels.append((f"{entry['name']} ({entry['track']})" if entry["track"] != "standard" else entry["name"], series))
+        panels.append((f"{entry['name']} ({entry['track']}{', extra compute' if entry.get('extra_compute') else ''})", series))
     everything = [s for _, series in panels for s in series]
     found = _figure_pair(lambda path, log: plots.overview_figure(panels, path, log), [everything], img / "overview.png")
     found["shown"], found["total"] = len(panels), len(board["entries"])

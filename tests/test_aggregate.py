@@ -110,7 +110,7 @@ def test_tracks_come_from_what_the_records_show_and_references_are_not_ranked(en
     again, _ = _board(declared, tmp_path / "declared")
     assert next(r for r in again["entries"] if r["name"] == "mix")["track"] == scorer.AUGMENTATION
     # any entry that trains on no synthetic item is a ceiling, whatever its name (mix[real_fraction=1] included)
-    assert aggregate._reference_kind({"strategy": {"name": "mix", "params": {"real_fraction": 1.0}}},
+    assert aggregate._reference_kind({"name": "mix", "strategy": {"name": "mix", "params": {"real_fraction": 1.0}}},
                                      {TASK: {"synthetic_share": 0.0}}) == "ceiling"
 
 

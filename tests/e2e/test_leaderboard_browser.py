@@ -148,28 +148,28 @@ def test_desktop_shows_every_column_and_sorts_on_header_clicks(open_page, built,
     board = built[1]
     assert page.title() == "CollapseLab leaderboard"
     tables = page.evaluate("Array.from(document.querySelectorAll('table.overall')).map(t => t.id)")
-    assert tables == [table["id"] for table in site.tables(board)] and "track-standard" in tables
+    assert tables == [table["id"] for table in site.tables(board)] and "track-closed-loop" in tables
     listed = [name for table in tables for name in rows(page, table)]
     assert sorted(listed) == sorted(entry["name"] for entry in board["entries"])  # every entry, once
     if "partial" in tables:
         assert column(page, "partial", 2) == [None] * len(rows(page, "partial"))  # no overall score, no rank
-    headers = page.evaluate("document.querySelectorAll('#track-standard thead tr.labels th').length")
+    headers = page.evaluate("document.querySelectorAll('#track-closed-loop thead tr.labels th').length")
     assert headers == 4 + 2 * len(board["tasks"]) + 3
     assert outside(page, "table.overall th, table.overall td", width) == []
     assert no_horizontal_scroll(page)
     assert page.evaluate("Array.from(document.querySelectorAll('.table-wrap')).every(w => w.scrollWidth <= w.clientWidth)")
 
-    ranks = column(page, "track-standard", 0)
+    ranks = column(page, "track-closed-loop", 0)
     assert ranks == sorted(ranks)
-    page.click("#track-standard th[data-col='2'] button")  # overall score: best first
-    scores = column(page, "track-standard", 2)
+    page.click("#track-closed-loop th[data-col='2'] button")  # overall score: best first
+    scores = column(page, "track-closed-loop", 2)
     assert scores == sorted(scores, reverse=True)
-    assert page.get_attribute("#track-standard th[data-col='2']", "aria-sort") == "descending"
+    assert page.get_attribute("#track-closed-loop th[data-col='2']", "aria-sort") == "descending"
     screenshot(page, tmp_path, f"index-{width}.png")
-    page.click("#track-standard th[data-col='2'] button")
-    assert column(page, "track-standard", 2) == sorted(scores)
-    page.click("#track-standard th[data-col='1'] button")  # entry names, A to Z
-    assert rows(page, "track-standard") == sorted(rows(page, "track-standard"))
+    page.click("#track-closed-loop th[data-col='2'] button")
+    assert column(page, "track-closed-loop", 2) == sorted(scores)
+    page.click("#track-closed-loop th[data-col='1'] button")  # entry names, A to Z
+    assert rows(page, "track-closed-loop") == sorted(rows(page, "track-closed-loop"))
 
     for task in board["tasks"]:
         task_page = open_page(f"task-{task['name']}.html", width, height)
@@ -242,13 +242,13 @@ def test_a_phone_gets_cards_without_horizontal_scroll(open_page, built, tmp_path
         assert no_horizontal_scroll(page), name
         assert outside(page, "header.site a, table.board td, table.board th, figure img", width) == [], name
     page = open_page("index.html", width, height)
-    card = page.eval_on_selector("#track-standard tbody tr", "r => getComputedStyle(r).display")
+    card = page.eval_on_selector("#track-closed-loop tbody tr", "r => getComputedStyle(r).display")
     assert card == "grid"
     tops = page.eval_on_selector_all("header.site nav a", "all => all.map(a => Math.round(a.getBoundingClientRect().top))")
     nav_rows = len(set(tops))
     assert nav_rows >= 2  # the navigation wraps instead of overflowing
-    page.click("#track-standard th[data-col='2'] button")  # sorting works on the card view too
-    scores = column(page, "track-standard", 2)
+    page.click("#track-closed-loop th[data-col='2'] button")  # sorting works on the card view too
+    scores = column(page, "track-closed-loop", 2)
     assert scores == sorted(scores, reverse=True)
     screenshot(page, tmp_path, "index-390.png")
     task = open_page("task-mnist_vae.html", width, height)
