@@ -123,7 +123,7 @@ def first_image(data: dict[str, Any]) -> dict[str, Any]:
 CASES = {
     "another entry": (lambda d: d.update(entry="mix"), "field entry"),
     "unknown task": (lambda d: d["tasks"].update(text_lm=d["tasks"][TASK]), "the entry has no task 'text_lm'"),
-    "unknown seed": (lambda d: d["tasks"][TASK].update(seed=7), "has no seed 7"),
+    "unknown seed": (lambda d: d["tasks"][TASK].update(seed=97), "has no seed 97"),
     "generation past G": (lambda d: d["tasks"][TASK]["generations"][1].update(generation=11), "must increase"),
     "not a PNG": (lambda d: first_image(d).update(png=gallery.encode_png(b"GIF89a" + bytes(100))), "wrong signature"),
     "not base64": (lambda d: first_image(d).update(png="@@@@"), "not base64"),

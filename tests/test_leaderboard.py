@@ -128,7 +128,10 @@ def test_task_figures_draw_the_best_entries_with_their_legend_outside_the_axes(e
     for index in range(25):  # 25 entries beside the reference, each with its own losses
         entry = committed(entries, ("mix", "accumulate")[index % 2])
         entry["name"] = f"{entry['name']}-{index:02d}"
+        spec = f"variants.py:Variant{index:02d}"  # each its own strategy: one strategy and parameter set, one entry
+        entry["strategy"]["name"] = spec
         for run in entry["tasks"][TASK]["runs"]:
+            run["manifest"]["strategy"].update(name=spec, spec=spec)
             for record in run["records"][1:]:
                 record["metrics"]["loss"] *= 1 + index / 50
         many.append(entry)

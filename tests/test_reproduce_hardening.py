@@ -54,7 +54,7 @@ def test_fresh_real_data_hidden_from_the_composition_fails(tmp_path):
             record["composition"]["fresh_real"] = 0
     report, ok = run(entry, tmp_path, seeds=[0])
     assert not ok
-    assert "  MISMATCH track: published 'standard', reproduced 'extra real data'" in report
+    assert "  MISMATCH track: published 'augmentation', reproduced 'fresh-data'" in report
     assert "  MISMATCH seed 0, strategy/uses_extra_real_data: published False, reproduced True" in report
     assert "  MISMATCH seed 0, generation 1, composition/fresh_real: published 0, reproduced 50" in report
     assert "metrics/loss" not in report  # the losses themselves were left as they are
