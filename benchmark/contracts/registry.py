@@ -223,6 +223,9 @@ def source_sha256(obj: Callable[..., Any] | type) -> str | None:
         path = inspect.getsourcefile(obj)
     except TypeError:
         return None
-    if not path or not Path(path).is_file():
-        return None
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return file_sha256(Path(path)) if path else None
+
+
+def file_sha256(path: Path) -> str | None:
+    """SHA-256 of the file at ``path`` (``None`` if there is no such file)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None

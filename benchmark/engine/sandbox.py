@@ -20,7 +20,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
-import hashlib
 import importlib.util
 import inspect
 import json
@@ -63,17 +62,13 @@ class StrategyHandle:
     source_sha256: str | None = field(default=None)
 
 
-def _file_sha256(path: Path) -> str | None:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-
-
 def _locate(name: str) -> tuple[dict[str, Any], str | None]:
     """Where the template finds the strategy called ``name``, and the SHA-256 of its source file."""
     if ".py:" in name:
         path = Path(name.rpartition(":")[0])
         if not path.is_file():
             raise PluginError(f"strategy {name!r}: no such file {path}")
-        return {"spec": f"{path.resolve()}:{name.rpartition(':')[2]}"}, _file_sha256(path)
+        return {"spec": f"{path.resolve()}:{name.rpartition(':')[2]}"}, registry.file_sha256(path)
     registered = registry.registered_strategy(name)
     if registered is not None:
         return _class_location(registered), registry.source_sha256(registered)
@@ -86,7 +81,7 @@ def _locate(name: str) -> tuple[dict[str, Any], str | None]:
     except (ImportError, ValueError) as exc:
         raise PluginError(f"strategy {name!r} ({found[name].value}) failed to import: {type(exc).__name__}: {exc}") from None
     source = Path(origin.origin) if origin is not None and origin.origin else None
-    return {"spec": name}, (_file_sha256(source) if source is not None else None)
+    return {"spec": name}, (registry.file_sha256(source) if source is not None else None)
 
 
 def _class_location(cls: type) -> dict[str, Any]:
