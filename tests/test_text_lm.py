@@ -124,6 +124,15 @@ def test_config_is_validated() -> None:
 
 
 # -------------------------------------------------------------------- metrics
+def test_valid_word_rate_on_known_inputs() -> None:
+    known = metrics.vocabulary(b"The cat sat; the DOG ran.\n")
+    assert known == {b"the", b"cat", b"sat", b"dog", b"ran"}
+    # 'Cat' and 'dog' match in lower case, 'zexagtif' and 'rint' are invented: 3 of 5 words.
+    assert metrics.valid_word_rate([b"Cat zexagtif, dog", b"rint the"], known) == pytest.approx(3 / 5)
+    assert metrics.valid_word_rate([b"12 ;; --"], known) == 1.0
+    assert metrics.valid_word_rate([b"catdog"], known) == 0.0
+
+
 def test_text_metrics_on_known_inputs() -> None:
     assert metrics.distinct_n([b"a b a b", b"c"], 1) == pytest.approx(3 / 5)
     assert metrics.distinct_n([b"a b a b"], 2) == pytest.approx(2 / 3)

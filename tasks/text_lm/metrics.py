@@ -10,10 +10,15 @@
   Training", ICLR): per sample, the fraction of its byte n-grams that repeat an earlier
   n-gram of the same sample, averaged over samples (byte 8-grams: in real text these are
   mostly runs of indentation; loops of generated text raise it).
+- valid-word rate: the share of word occurrences in the samples (a word being a maximal run
+  of ASCII letters, compared in lower case) that occur as words in the training text; real
+  held-out text scores close to 1, and invented "words" lower it (the hallucination signal
+  of Schaeffer et al. 2025, definition 8, in this task's terms).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -23,6 +28,20 @@ REPETITION_N = 8
 
 def words(sample: bytes) -> list[bytes]:
     return sample.split()
+
+
+WORD = re.compile(rb"[A-Za-z]+")
+
+
+def vocabulary(text: bytes) -> frozenset[bytes]:
+    """The lower-cased words (maximal runs of ASCII letters) that occur in ``text``."""
+    return frozenset(word.lower() for word in WORD.findall(text))
+
+
+def valid_word_rate(samples: Iterable[bytes], known: frozenset[bytes]) -> float:
+    """Share of word occurrences in ``samples`` whose lower-cased form is in ``known`` (1.0 without words)."""
+    found = [word.lower() for sample in samples for word in WORD.findall(sample)]
+    return sum(word in known for word in found) / len(found) if found else 1.0
 
 
 def distinct_n(samples: Iterable[bytes], n: int) -> float:
