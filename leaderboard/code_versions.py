@@ -93,7 +93,8 @@ def task_code_problem(name: str, section: Mapping[str, Any], field: str) -> str 
             "version if the change moves its numbers")
 
 
-def _baseline_problem(entry: Mapping[str, Any], name: str, section: Mapping[str, Any], field: str) -> str | None:
+def baseline_code_problem(entry: Mapping[str, Any], name: str, section: Mapping[str, Any], field: str) -> str | None:
+    """Why the section's runs of a shipped baseline are refused (their recorded source hash is not the installed file's), or None."""
     for index, run in enumerate(section["runs"]):
         recorded = run["manifest"]["strategy"]
         cls = shipped_baseline(recorded["spec"])
@@ -111,7 +112,7 @@ def installed_problems(entry: Mapping[str, Any], source: str) -> list[str]:
     found = []
     for name, section in sorted(entry["tasks"].items()):
         field = f"{source}: field tasks/{name}"
-        found += [p for p in (task_code_problem(name, section, field), _baseline_problem(entry, name, section, field)) if p]
+        found += [p for p in (task_code_problem(name, section, field), baseline_code_problem(entry, name, section, field)) if p]
     return found
 
 

@@ -83,13 +83,16 @@ def _budget_problems(name: str, section: Mapping[str, Any], preset: str, field: 
 
 def stale_sections(entry: Mapping[str, Any], preset: str = LEADERBOARD_PRESET) -> dict[str, list[str]]:
     """task -> problems, for the sections of ``entry`` the installed tasks no longer accept
-    (another task version, a changed preset, a task not installed, other task code at the same version)."""
+    (another task version, a changed preset, a task not installed, other task code at the same
+    version, a shipped baseline's code changed since the section was run)."""
     found = {}
     for name, section in entry["tasks"].items():
-        problems = _installed_problems(name, section, preset, f"tasks/{name}")
-        changed = code_versions.task_code_problem(name, section, f"tasks/{name}")
-        if problems or changed:
-            found[name] = problems or [changed]
+        field = f"tasks/{name}"
+        problems = _installed_problems(name, section, preset, field) + [
+            p for p in (code_versions.task_code_problem(name, section, field),
+                        code_versions.baseline_code_problem(entry, name, section, field)) if p]
+        if problems:
+            found[name] = problems
     return found
 
 
