@@ -50,17 +50,14 @@ DEFAULT_COLUMNS = "ratio,score,track,share"
 
 @dataclass(frozen=True)
 class Region:
-    """One generated region of a document: its spec, current body and where it starts."""
+    """One generated region of a document: its spec, current body, where the body lies and the
+    line of its opening marker."""
 
-    path: Path
     spec: str
     body: str
     start: int
     end: int
-
-    @property
-    def line(self) -> int:
-        return self.path.read_text(encoding="utf-8").count("\n", 0, self.start) + 1
+    line: int
 
 
 @dataclass(frozen=True)
@@ -169,8 +166,11 @@ def curve_table(sources: Sources, options: Mapping[str, str]) -> str:
                   [[str(g)] + [_sig(run["records"][g]["metrics"].get(m)) for m in metrics] for g in wanted])
 
 
-TABLES: dict[str, Callable[[Sources, Mapping[str, str]], str]] = {
-    "scores": scores_table, "seeds": seeds_table, "curve": curve_table,
+#: table kind -> (its function, the options it takes)
+TABLES: dict[str, tuple[Callable[[Sources, Mapping[str, str]], str], tuple[str, ...]]] = {
+    "scores": (scores_table, ("task", "columns", "metrics")),
+    "seeds": (seeds_table, ("task", "entries")),
+    "curve": (curve_table, ("task", "entry", "seed", "generations", "metrics")),
 }
 
 
@@ -185,10 +185,14 @@ def render(spec: str, sources: Sources) -> str:
     kind, *items = spec.split()
     if kind not in TABLES:
         raise ParameterError(f"unknown table {kind!r}; known: {sorted(TABLES)}")
+    function, known = TABLES[kind]
     options = dict(item.split("=", 1) for item in items if "=" in item)
     if len(options) != len(items):
         raise ParameterError(f"table options are key=value, got {spec!r}")
-    return TABLES[kind](sources, options)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ParameterError(f"table {kind!r} takes the options {list(known)}, not {unknown}")
+    return function(sources, options)
 
 
 def documents(root: Path) -> list[Path]:
@@ -198,7 +202,8 @@ def documents(root: Path) -> list[Path]:
 
 def regions(path: Path) -> list[Region]:
     text = path.read_text(encoding="utf-8")
-    return [Region(path, m["spec"].strip(), m["body"], m.start("body"), m.end("body")) for m in OPEN.finditer(text)]
+    return [Region(m["spec"].strip(), m["body"], m.start("body"), m.end("body"), text.count("\n", 0, m.start()) + 1)
+            for m in OPEN.finditer(text)]
 
 
 def load(submissions: Path, policy: rules.Rules) -> Sources:
