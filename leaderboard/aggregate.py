@@ -15,6 +15,8 @@ definition) and every entry whose records show no synthetic item trained on (the
 its track, such as ``real-only``). Within a track, entries that cover every ranked task are
 ranked by overall score; entries that cover fewer are listed in the partial-coverage table with
 their per-task scores and no overall rank, so an entry is never ranked by the tasks it left out.
+Each row lists its ``flags``: what cannot be checked about the code that made it
+(:func:`collapselab.leaderboard.code_versions.flags`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 from collapselab.contracts import registry
 from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.errors import CollapseLabError, SubmissionError
+from collapselab.leaderboard import code_versions
 from collapselab.operations import submission
 from collapselab.scoring import report, scorer
 from collapselab.scoring.report import strategy_display
@@ -274,6 +277,7 @@ def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             "real_fraction": float(np.mean([row["real_fraction"] for row in per_task.values()])),
             "extra_real_fraction": float(np.mean([row["extra_real_fraction"] for row in per_task.values()])),
             "tasks": per_task,
+            "flags": code_versions.flags(entry),
             "rank": None,
         })
     for track in scorer.TRACKS:

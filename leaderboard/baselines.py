@@ -103,8 +103,10 @@ def regenerate(
 
 
 def drop_stale(names: Sequence[str], submissions: Path) -> list[str]:
-    """Remove from the baselines' entries the task sections the installed tasks no longer accept
-    (run at an older task version or preset), and their samples from the entry's gallery: they
+    """Remove from the baselines' entries the task sections the installed code no longer accepts
+    (run at an older task version or preset, by other task code at the same version, or by a
+    baseline's earlier code: :func:`collapselab.leaderboard.rules.stale_sections`), and their
+    samples from the entry's gallery: they
     cannot be ranked, and leaving them would make the whole entry invalid until that task is
     re-run. Returns what was dropped."""
     notes = []
@@ -144,8 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="runs", help="root folder of the run directories (default runs/)")
     parser.add_argument("--submissions", default=str(SUBMISSIONS), help="folder of the entries")
     parser.add_argument("--drop-stale", action="store_true",
-                        help="only remove the sections the installed tasks no longer accept (older task version or "
-                             "preset) from the baselines' entries, and run nothing")
+                        help="only remove the sections the installed code no longer accepts (older task version or "
+                             "preset, changed task or baseline code) from the baselines' entries, and run nothing")
     args = parser.parse_args(argv)
     if args.drop_stale:
         print("\n".join(drop_stale(sweep.split_list(args.strategies), Path(args.submissions))) or "nothing stale")

@@ -1,4 +1,4 @@
-"""The leaderboard's sub-commands: ``leaderboard validate | check-pr | build | serve`` and ``reproduce``.
+"""The leaderboard's sub-commands: ``leaderboard validate | check-pr | docs | build | serve`` and ``reproduce``.
 
 Registered with the core command line through the entry-point group ``collapselab.commands``,
 so that ``collapselab`` offers them without the core importing the leaderboard.
@@ -34,6 +34,12 @@ def cmd_check_pr(args: argparse.Namespace) -> int:
                                rules.Rules(preset=args.preset))
     print("\n".join(lines))
     return 0 if ok else 1
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from collapselab.leaderboard import docs
+
+    return docs.run(args)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -80,6 +86,16 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if all(verdicts.values()) else 1
 
 
+def add_docs_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``leaderboard docs`` (:mod:`collapselab.leaderboard.docs`)."""
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true", help="rewrite the generated regions from the entries")
+    mode.add_argument("--check", action="store_true", help="exit 1 when a generated region differs from the entries")
+    parser.add_argument("--root", default=".", help="the checkout holding README.md and tasks/ (default: here)")
+    parser.add_argument("--submissions", default=None, help="the entries (default: <root>/leaderboard/submissions)")
+    parser.add_argument("--preset", default=LEADERBOARD_PRESET, help=f"the leaderboard's preset (default {LEADERBOARD_PRESET})")
+
+
 def register(sub: Any) -> None:
     """Add the leaderboard's parsers to the command line's sub-command set ``sub``."""
     from collapselab.cli.main import add_launcher_arguments
@@ -98,6 +114,10 @@ def register(sub: Any) -> None:
     q.add_argument("--preset", default=LEADERBOARD_PRESET, help=f"the leaderboard's preset (default {LEADERBOARD_PRESET})")
     q.add_argument("--out", default=None, help="a new folder for the re-runs (default: a new temporary folder)")
     q.set_defaults(func=cmd_check_pr)
+    q = board.add_parser("docs", help="rewrite (--write) or check (--check) the README's and task cards' tables "
+                                      "generated from the entries")
+    add_docs_arguments(q)
+    q.set_defaults(func=cmd_docs)
     for action, func, text in (("build", cmd_build, "write the static site"),
                                ("serve", cmd_serve, "build, then preview the site on localhost")):
         q = board.add_parser(action, help=text)

@@ -3,7 +3,8 @@
 They follow the Open Graph Benchmark's leaderboards (Hu et al. 2020, "Open Graph Benchmark",
 NeurIPS): the official evaluator's numbers, a fixed protocol (the leaderboard preset of every
 task, unchanged, at the installed task version) and every seed reported (seeds 0, 1, 2 at
-least, contiguous from 0: no seed picking). Every problem names the file and the field.
+least, contiguous from 0: no seed picking), made by the installed code from a clean checkout
+(:mod:`collapselab.leaderboard.code_versions`). Every problem names the file and the field.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from collapselab.contracts import registry
 from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.errors import CollapseLabError, SubmissionError
+from collapselab.leaderboard import code_versions
 from collapselab.operations import submission
 from collapselab.scoring import scorer
 
@@ -81,10 +83,14 @@ def _budget_problems(name: str, section: Mapping[str, Any], preset: str, field: 
 
 def stale_sections(entry: Mapping[str, Any], preset: str = LEADERBOARD_PRESET) -> dict[str, list[str]]:
     """task -> problems, for the sections of ``entry`` the installed tasks no longer accept
-    (another task version, a changed preset, a task not installed)."""
+    (another task version, a changed preset, a task not installed, other task code at the same
+    version, a shipped baseline's code changed since the section was run)."""
     found = {}
     for name, section in entry["tasks"].items():
-        problems = _installed_problems(name, section, preset, f"tasks/{name}")
+        field = f"tasks/{name}"
+        problems = _installed_problems(name, section, preset, field) + [
+            p for p in (code_versions.task_code_problem(name, section, field),
+                        code_versions.baseline_code_problem(entry, name, section, field)) if p]
         if problems:
             found[name] = problems
     return found
@@ -154,6 +160,9 @@ def problems(entry: Mapping[str, Any], source: str, rules: Rules = LEADERBOARD) 
         found.extend(_seed_problems(section, field, rules.required_seeds))
         found.extend(_number_problems(section, field, bounds))
         found.extend(_duplicate_problems(section, field))
+    found.extend(code_versions.dirty_problems(entry, source))
+    if rules.installed:
+        found.extend(code_versions.installed_problems(entry, source))
     return found
 
 

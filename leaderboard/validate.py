@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from collapselab.errors import SubmissionError
-from collapselab.leaderboard import aggregate, duplicates, rules
+from collapselab.leaderboard import aggregate, code_versions, duplicates, rules
 from collapselab.operations import gallery
 
 
@@ -111,4 +111,5 @@ def check_files(paths: Sequence[Path], policy: rules.Rules = rules.LEADERBOARD,
         tasks = ", ".join(f"{task} (seeds {len(s['runs'])})" for task, s in entry["tasks"].items())
         shown = f"gallery of {', '.join(samples['tasks']) or 'no task'}" if samples is not None else "no gallery"
         lines.append(f"ok      {path}: entry {entry['name']!r}, preset {entry['preset']}, {tasks}; {shown}")
+        lines.extend(f"  flagged: {flag}" for flag in code_versions.flags(entry))
     return lines, ok

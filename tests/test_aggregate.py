@@ -9,6 +9,7 @@ import copy
 import pytest
 
 from collapselab.contracts import registry
+from collapselab.engine import sources
 from collapselab.leaderboard import aggregate, validate
 from collapselab.operations import submission
 from collapselab.scoring import scorer
@@ -46,6 +47,7 @@ def with_twin(entry):
     section = copy.deepcopy(entry["tasks"][TASK])
     for run in section["runs"]:
         run["manifest"]["task"]["name"] = TWIN
+        run["manifest"]["task"]["source_sha256"] = sources.task_source_sha256(RegressionTwin)  # the twin's own code
     entry["tasks"][TWIN] = section
     return entry
 

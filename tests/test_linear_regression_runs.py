@@ -108,13 +108,31 @@ def test_every_experiment_runs_and_writes_its_figure(tmp_path, name):
 
 
 def test_verified_chain_theory_limits():
-    """The verified chain contracts to the verifier: a perfect one ends far below L_0, a useless one at ||w*||^2."""
+    """The chain filtered by verifier-filter's threshold settles at the verifier's error plus the label noise the
+    band lets through: a perfect verifier stops above L_0 (a 2-sigma band does not denoise) and far below replace,
+    a useless one at ||w*||^2 plus that noise."""
     setting = Setting.from_config(registry.task_class(TASK).presets["cpu"])
     l0 = 0.11
-    perfect = experiments.verified_chain_theory(l0, 1.0, 30, setting, 0.5, 1.0)
-    useless = experiments.verified_chain_theory(l0, 0.0, 30, setting, 0.5, 1.0)
-    assert perfect[-1] < 0.2 * l0 and useless[-1] == pytest.approx(1.0, rel=0.05)
+    perfect = experiments.verified_chain_theory(l0, 1.0, 30, setting, 2.0, 1.0)
+    useless = experiments.verified_chain_theory(l0, 0.0, 30, setting, 2.0, 1.0)
+    replace = l0 + 30 * setting.dim / (setting.generator_samples - setting.dim - 1)
+    assert perfect[-1] == pytest.approx(perfect[-2], rel=1e-4) and useless[-1] == pytest.approx(useless[-2], rel=1e-3)
+    assert l0 < perfect[-1] < 0.1 * replace
+    assert 1.0 < useless[-1] < 1.0 + perfect[-1]
     assert fresh_theory.kappa(np.ones(10), 5, 0.0) == pytest.approx(1.0)  # N = d/(1+kappa)
+
+
+def test_the_verifier_quality_experiment_runs_the_shipped_verifier_filter(tmp_path):
+    """The figure's points are runs of verifier-filter itself (its threshold rule), identical to running it directly."""
+    experiments.verifier_quality(experiments.Runner(tmp_path / "runs"), tmp_path / "out", quick=True)
+    data = json.loads((tmp_path / "out" / "verifier_quality.json").read_text())
+    names = {rundir.read_manifest(m.parent)["strategy"]["name"] for m in (tmp_path / "runs").rglob(rundir.MANIFEST)}
+    assert names == {"replace", "verifier-filter"}
+    direct = run_strategy(tmp_path / "direct", TASK, "verifier-filter[quality=1.0]", generations=3, preset="cpu",
+                          overrides={"trials": 200})
+    assert data["curves"]["1.0"] == direct.curve()
+    for (quality, loss, _), theory in zip(data["final"], data["theory_final"]):
+        assert loss == pytest.approx(theory, rel=0.1), quality
 
 
 # ------------------------------------------------------------------ resume after SIGKILL

@@ -1,4 +1,5 @@
-"""Machine facts recorded in every manifest: versions, threads, the CPU and the BLAS kernel.
+"""Machine facts recorded in every manifest: versions, the git commit and whether the checkout
+was clean (``dirty``: :func:`collapselab.engine.sources.tree_dirty`), threads, the CPU and the BLAS kernel.
 
 Floating-point results depend on the thread counts and on the BLAS kernel NumPy picks for the
 CPU (OpenBLAS chooses one per micro-architecture: the same seed gives bit-identical numbers
@@ -15,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from collapselab.engine import sources
 
 
 def _version(package: str) -> str | None:
@@ -86,6 +89,7 @@ def environment(device: str) -> dict[str, Any]:
     return {
         "collapselab": _version("collapselab"),
         "git_commit": _git_commit(),
+        "dirty": sources.tree_dirty(),
         "python": platform.python_version(),
         "numpy": _version("numpy"),
         "torch": _version("torch"),

@@ -12,7 +12,6 @@ with another key is rebuilt, never used. A lock makes a second process wait for 
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import shutil
 from collections.abc import Callable, Iterator, Mapping
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from collapselab.contracts.task import Task
-from collapselab.engine import environment, lock, rundir
+from collapselab.engine import environment, lock, rundir, sources
 from collapselab.engine.identity import RunIdentity
 from collapselab.errors import ResultFileError
 from collapselab.storage import strict_json
@@ -37,12 +36,7 @@ def source_hash(task: Task) -> str:
     """SHA-256 over the source files of the task's package and of the task toolkit."""
     import collapselab.toolkit as toolkit
 
-    digest = hashlib.sha256()
-    for folder in (Path(inspect.getfile(type(task))).parent, Path(inspect.getfile(toolkit)).parent):
-        for path in sorted(folder.glob("*.py")):
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return sources.folders_sha256([Path(inspect.getfile(type(task))).parent, Path(inspect.getfile(toolkit)).parent])
 
 
 def store_key(identity: RunIdentity, task: Task) -> dict[str, Any]:

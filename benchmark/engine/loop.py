@@ -43,7 +43,7 @@ from collapselab.contracts.pool import REAL, Pool
 from collapselab.contracts.registry import source_sha256
 from collapselab.contracts.strategy import Strategy, TaskHooks
 from collapselab.contracts.task import Task
-from collapselab.engine import environment, guard, lock, records, rundir, sandbox, seeding, signals
+from collapselab.engine import environment, guard, lock, records, rundir, sandbox, seeding, signals, sources
 from collapselab.engine.generation0 import Generation0Store
 from collapselab.engine.identity import RunIdentity, StrategyIdentity, TaskIdentity
 from collapselab.engine.provenance import Ledger
@@ -143,7 +143,7 @@ def _manifest_identity(spec: RunSpec) -> dict[str, Any]:
     task, strategy = identity.task, identity.strategy
     return {
         "task": {"name": task.name, "version": task.version, "preset": task.preset, "config": dict(task.config),
-                 "data": dict(task.data)},
+                 "data": dict(task.data), "source_sha256": sources.task_source_sha256(type(spec.task))},
         "strategy": {"name": strategy.name, "spec": spec.strategy_spec or strategy.name, "params": dict(strategy.params),
                      "citation": spec.strategy.citation, "uses_extra_real_data": strategy.uses_extra_real_data,
                      "source_sha256": strategy.source_sha256},
@@ -151,12 +151,21 @@ def _manifest_identity(spec: RunSpec) -> dict[str, Any]:
     }
 
 
-def _check_resumable(directory: Path, existing: Mapping[str, Any], identity: RunIdentity) -> None:
-    for what, old, new in RunIdentity.from_manifest(existing).differences(identity):
+def _check_resumable(directory: Path, existing: Mapping[str, Any], identity: RunIdentity, task_source: str) -> None:
+    recorded = existing["task"].get("source_sha256")
+    changed = [] if recorded in (None, task_source) else [("task source (sha256)", recorded, task_source)]
+    for what, old, new in RunIdentity.from_manifest(existing).differences(identity) + changed:
         raise RunConflictError(
             f"{directory} was made with a different {what} ({old!r}, now {new!r}); resuming would mix "
             "numbers from two set-ups. Choose another --out or delete that directory."
         )
+
+
+def _sticky_dirty(before: Mapping[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """``now``, whose ``dirty`` stays true when an earlier session of the run was made from a dirty checkout."""
+    if before.get("dirty") is True:
+        now["dirty"] = True
+    return now
 
 
 def _write_model(task: Task, model: Any, path: Path) -> None:
@@ -205,7 +214,7 @@ class _Run:
             rundir.remove_stale_temporaries(self.dir)
         if (self.dir / rundir.MANIFEST).exists():
             existing = rundir.read_manifest(self.dir)
-            _check_resumable(self.dir, existing, self.identity)
+            _check_resumable(self.dir, existing, self.identity, sources.task_source_sha256(type(self.spec.task)))
             self.records = rundir.read_records(self.dir)
             self.manifest = existing
         else:
@@ -221,7 +230,7 @@ class _Run:
             }
         self.durable = len(self.records)
         self.manifest["generations"] = max(self.spec.generations, len(self.records) - 1)
-        self.manifest["environment"] = environment.environment(self.task.device())
+        self.manifest["environment"] = _sticky_dirty(self.manifest["environment"], environment.environment(self.task.device()))
         self.manifest["command"] = list(self.spec.command)
         self.manifest["status"] = "running"
         self.manifest["error"] = None

@@ -51,6 +51,7 @@ class TaskSection(TypedDict):
     preset: str
     config: dict[str, Any]
     data: dict[str, Any]
+    source_sha256: NotRequired[str | None]  # the task package's .py files (absent in runs made before it was recorded)
 
 
 class StrategySection(TypedDict):
@@ -102,6 +103,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                 "preset": {"type": "string", "minLength": 1, "maxLength": 64},
                 "config": {"type": "object"},
                 "data": {"type": "object"},
+                "source_sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
             },
         },
         "strategy": {

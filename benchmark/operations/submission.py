@@ -163,12 +163,15 @@ def structure_problems(data: Any, source: str) -> list[str]:
         if section["generations"] != expected_generations:
             found.append(f"{field}/generations: {section['generations']} generations, but the configuration runs "
                          f"{expected_generations}")
-        sources = set()
+        sources, task_sources = set(), set()
         for index, run in enumerate(section["runs"]):
             found.extend(_run_problems(f"{field}/runs/{index}", name, section, run, data))
             sources.add(run["manifest"]["strategy"].get("source_sha256"))
+            task_sources.add(run["manifest"]["task"].get("source_sha256"))
         if len(sources) > 1:
             found.append(f"{field}/runs: the seeds were run with different strategy code (source_sha256 differs)")
+        if len(task_sources) > 1:
+            found.append(f"{field}/runs: the seeds were run with different task code (task/source_sha256 differs)")
     return found
 
 

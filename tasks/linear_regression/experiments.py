@@ -21,10 +21,10 @@ This module is a driver script, not part of the task plugin: the task never impo
   of which a fixed fraction p comes from one generator (generation 0's model) and the rest are fresh
   real rows: the error stops falling at p^2 E||w_0 - w*||^2_Sigma.
 - ``verifier-quality`` (Feng et al. 2024, arXiv 2406.07515; Yi, Liu, Cheng & Xu 2025, arXiv 2510.16657):
-  replace with verifier filtering (draw 2 T0 samples, keep the T0 the task's verifier of quality q ranks
-  best) on the regression task, 10 generations, against q: above a critical quality the verified chain
-  ends below L_0, below it above; the theory is the contraction toward the verifier's weights
-  ("knowledge centre") derived in the task card.
+  the shipped ``verifier-filter[quality=q]`` (draw 2 T0 samples, keep up to T0 of those the task's
+  verifier of quality q accepts: a threshold, not a top-k) on the regression task, 10 generations,
+  against q: above a critical quality the verified chain ends below L_0, below it above; the theory is
+  the contraction toward the verifier's weights ("knowledge centre") derived in the task card.
 - ``ridge-curves`` (Dohmatob et al. 2024, Fig. 1): the downstream ridge model's error against lambda for
   n = 0, 1, 2, 5 generations (isotropic, fresh design): U-shaped curves whose minimum moves right with
   n, with ``adaptive-ridge``'s penalties marked.
@@ -51,13 +51,13 @@ from scipy.stats import norm
 
 from collapselab import Pool, Strategy, StrategyContext
 from collapselab.contracts import registry
-from collapselab.contracts.selection import top_k
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.engine.rundir import Run
 from collapselab.tasks.linear_regression import fresh_theory
 from collapselab.tasks.linear_regression.setting import Setting
 
 TASK = "linear_regression"
+FILTER = "verifier-filter"  # the shipped strategy the verifier-quality experiment sweeps
 
 
 # ---------------------------------------------------------------- strategies
@@ -115,30 +115,6 @@ class FixedFraction(Strategy):
 
     def fit_options(self, ctx: StrategyContext) -> dict[str, Any]:
         return {"examples": self.size}
-
-
-class VerifiedReplace(Strategy):
-    """Replace with verifier filtering (Feng et al. 2024, arXiv 2406.07515): draw T0 / keep_fraction samples,
-    keep the T0 that the task's verifier of quality ``quality`` scores highest, train on them."""
-
-    name = "verified-replace"
-    citation = "Feng et al. 2024, arXiv 2406.07515"
-    requires_hooks = ("verify",)
-    parameters = {"quality": 1.0, "keep_fraction": 0.5}
-    quality: float
-    keep_fraction: float
-
-    def sample_size(self, ctx: StrategyContext) -> int:
-        return math.ceil(ctx.budget.synthetic_size / self.keep_fraction)
-
-    def curate(self, ctx: StrategyContext, samples: Pool) -> Pool:
-        return top_k(samples, ctx.verify(samples, self.quality), ctx.budget.synthetic_size)
-
-    def training_pool(self, ctx: StrategyContext) -> Pool:
-        return ctx.latest
-
-    def fit_options(self, ctx: StrategyContext) -> dict[str, Any]:
-        return {"examples": ctx.budget.synthetic_size}
 
 
 # --------------------------------------------------------------------- runs
@@ -288,28 +264,33 @@ def strong_collapse(runner: Runner, out: Path, quick: bool) -> Path:
 
 
 # --------------------------------------------------------- verifier quality
-def verified_chain_theory(l0: float, quality: float, generations: int, setting: Setting, keep_fraction: float,
+def verified_chain_theory(l0: float, quality: float, generations: int, setting: Setting, oversample: float,
                           truth_energy: float) -> list[float]:
-    """Mean-field theory of VerifiedReplace (derived in the task card): E||w_g - w*||^2 for g = 0..G.
+    """Mean-field theory of ``verifier-filter`` on replace (derived in the task card): E||w_g - w*||^2 for g = 0..G.
 
-    Keeping the best fraction k of the draws by |y - x.w_v| keeps |r| <= a sqrt(s^2 + sigma0^2),
-    a = Phi^-1((1 + k)/2), where r = x.(w - w_v) + noise and s^2 = ||w - w_v||^2_Sigma; least squares on the
-    kept rows then moves w - w_v to rho (w - w_v), rho = v (s^2 + sigma0^2) / (v s^2 + sigma0^2) with
-    v = 1 - 2 a phi(a) / (2 Phi(a) - 1) the variance of a standard normal truncated to [-a, a]."""
-    a = norm.ppf((1.0 + keep_fraction) / 2.0)
-    v = 1.0 - 2.0 * a * norm.pdf(a) / (2.0 * norm.cdf(a) - 1.0)
+    The task's verifier accepts a draw when |r| <= c, r = y - x.w_v = x.(w - w_v) + noise and
+    c = 2 sqrt(max(sigma^2, sigma0^2)); with s^2 = ||w - w_v||^2_Sigma the accepted residuals are a normal of
+    variance s^2 + sigma0^2 truncated to [-a sqrt(s^2 + sigma0^2), a sqrt(s^2 + sigma0^2)], a = c / sqrt(s^2 +
+    sigma0^2), and the filter keeps N = min(T0, oversample T0 P(|Z| <= a)) of them. Least squares on the kept rows
+    moves w - w_v to rho (w - w_v), rho = v (s^2 + sigma0^2) / (v s^2 + sigma0^2) with v = 1 - 2 a phi(a) /
+    (2 Phi(a) - 1) the variance of a standard normal truncated to [-a, a], plus the estimation noise of N rows."""
     noise, d, t0 = setting.generator_noise_var, setting.dim, setting.generator_samples
+    band = 2.0 * math.sqrt(max(setting.noise_var, noise))
     gap = (1.0 - quality) ** 2 * truth_energy  # ||w_v - w*||^2_Sigma
     spread, cross = l0 + gap, -gap  # E||w - w_v||^2, E<w - w_v, w_v - w*>
     curve = [l0]
     for _ in range(generations):
         s2 = spread
+        a = band / math.sqrt(s2 + noise)
+        accepted = 2.0 * norm.cdf(a) - 1.0
+        v = 1.0 - 2.0 * a * norm.pdf(a) / accepted
+        kept = min(t0, oversample * t0 * accepted)
         rho = v * (s2 + noise) / (v * s2 + noise)
         beta = s2 / (s2 + noise)
         r2 = (s2 + noise) * v
         t2 = beta**2 * r2 + s2 * noise / (s2 + noise)
         residual = r2 - 2 * rho * beta * r2 + rho**2 * t2
-        spread = rho**2 * spread + residual * d / (t0 - d - 1)
+        spread = rho**2 * spread + residual * d / (kept - d - 1)
         cross = rho * cross
         curve.append(spread + 2 * cross + gap)
     return curve
@@ -320,19 +301,20 @@ def verifier_quality(runner: Runner, out: Path, quick: bool) -> Path:
     overrides = {"trials": 200} if quick else {}
     qualities = [0.0, 1.0] if quick else [round(q, 2) for q in np.linspace(0.0, 1.0, 11)]
     setting = _setting(overrides)
+    oversample = float(registry.strategy_class(FILTER).parameters["oversample"])
     replace = runner.run(registry.make_strategy("replace"), overrides, generations)
     l0 = replace.records[0]["metrics"]["loss"]
     final, theory, curves = [], [], {}
     for q in qualities:
-        run = runner.run(VerifiedReplace(quality=q), overrides, generations)
+        run = runner.run(registry.make_strategy(f"{FILTER}[quality={q}]"), overrides, generations)
         curves[str(q)] = _curve(run)
         final.append((q, run.records[-1]["metrics"]["loss"], run.records[-1]["metrics"]["loss_se"]))
-        theory.append(verified_chain_theory(l0, q, generations, setting, 0.5, 1.0))
+        theory.append(verified_chain_theory(l0, q, generations, setting, oversample, 1.0))
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3))
     q, loss, se = (np.array(v) for v in zip(*final))
-    left.errorbar(q, loss / l0, yerr=se / l0, fmt="o", color="C0", capsize=2, label="verified replace (simulated)")
+    left.errorbar(q, loss / l0, yerr=se / l0, fmt="o", color="C0", capsize=2, label="verifier-filter (simulated)")
     fine = np.linspace(0, 1, 101)
-    left.plot(fine, [verified_chain_theory(l0, x, generations, setting, 0.5, 1.0)[-1] / l0 for x in fine], "-",
+    left.plot(fine, [verified_chain_theory(l0, x, generations, setting, oversample, 1.0)[-1] / l0 for x in fine], "-",
               color="C0", lw=1, alpha=0.8, label="theory (contraction to the verifier)")
     left.axhline(replace.curve()[-1] / l0, color="C3", ls="--", lw=1, label="replace")
     left.axhline(1.0, color="k", lw=0.8, ls=":", label="L_0")
