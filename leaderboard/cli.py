@@ -14,14 +14,22 @@ from typing import Any
 from collapselab.contracts.params import parse_seeds
 from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.errors import ParameterError
-from collapselab.leaderboard import SUBMISSIONS
+from collapselab.leaderboard import submissions_folder
+
+
+def _entries_folder(args: argparse.Namespace) -> Path:
+    """``--submissions``, else the checkout's entries, else the installed package's; says which."""
+    folder, which = submissions_folder(args.submissions)
+    print(f"entries: {folder} ({which})")
+    return folder
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from collapselab.leaderboard import rules, validate
 
     policy = rules.Rules(preset=args.preset)
-    published, _ = validate.load_entries(Path(args.submissions), policy) if Path(args.submissions).is_dir() else ({}, [])
+    folder = _entries_folder(args)
+    published, _ = validate.load_entries(folder, policy) if folder.is_dir() else ({}, [])
     lines, ok = validate.check_files([Path(p) for p in args.files], policy, published)
     print("\n".join(lines))
     return 0 if ok else 1
@@ -36,6 +44,14 @@ def cmd_check_pr(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_rank(args: argparse.Namespace) -> int:
+    from collapselab.leaderboard import rank, rules
+
+    lines, ok = rank.rank(Path(args.file), _entries_folder(args), rules.Rules(preset=args.preset))
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
     from collapselab.leaderboard import docs
 
@@ -46,7 +62,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from collapselab.leaderboard import rules, site, text
 
     start = time.perf_counter()
-    board = site.build(Path(args.out), Path(args.submissions), rules.Rules(preset=args.preset), args.skip_invalid,
+    board = site.build(Path(args.out), _entries_folder(args), rules.Rules(preset=args.preset), args.skip_invalid,
                        date=args.date)
     for excluded in board["excluded"]:
         print(f"left out {excluded['file']}: {len(excluded['problems'])} problem(s)")
@@ -71,7 +87,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     if args.all == bool(args.entry):
         raise ParameterError("give one entry NAME or --all")
-    submissions = Path(args.submissions)
+    submissions = _entries_folder(args)
     paths = sorted(submissions.glob("*.json")) if args.all else [reproduce.resolve(args.entry, submissions)]
     tasks = sweep.split_list(args.tasks) if args.tasks else None
     seeds = parse_seeds(args.seeds) if args.seeds else None
@@ -96,6 +112,9 @@ def add_docs_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default=LEADERBOARD_PRESET, help=f"the leaderboard's preset (default {LEADERBOARD_PRESET})")
 
 
+HERE = "(default: ./leaderboard/submissions inside a CollapseLab checkout, else the installed package's)"
+
+
 def register(sub: Any) -> None:
     """Add the leaderboard's parsers to the command line's sub-command set ``sub``."""
     from collapselab.cli.main import add_launcher_arguments
@@ -105,8 +124,13 @@ def register(sub: Any) -> None:
     q = board.add_parser("validate", help="check submission files against the leaderboard's rules")
     q.add_argument("files", nargs="+", metavar="FILE")
     q.add_argument("--preset", default=LEADERBOARD_PRESET, help=f"the leaderboard's preset (default {LEADERBOARD_PRESET})")
-    q.add_argument("--submissions", default=str(SUBMISSIONS), help="the published entries each file is checked beside")
+    q.add_argument("--submissions", default=None, help=f"the published entries each file is checked beside {HERE}")
     q.set_defaults(func=cmd_validate)
+    q = board.add_parser("rank", help="where an entry would rank in each track against the published board")
+    q.add_argument("file", metavar="FILE", help="a submission file (validated like leaderboard validate)")
+    q.add_argument("--preset", default=LEADERBOARD_PRESET, help=f"the leaderboard's preset (default {LEADERBOARD_PRESET})")
+    q.add_argument("--submissions", default=None, help=f"the published entries {HERE}")
+    q.set_defaults(func=cmd_rank)
     q = board.add_parser("check-pr", help="the pull-request check: validate the changed submissions and re-run their "
                                           "linear_regression sections")
     q.add_argument("--base", required=True, metavar="COMMIT", help="the pull request's base commit")
@@ -122,7 +146,7 @@ def register(sub: Any) -> None:
                                ("serve", cmd_serve, "build, then preview the site on localhost")):
         q = board.add_parser(action, help=text)
         q.add_argument("--out", default="site", help="site folder (default site/)")
-        q.add_argument("--submissions", default=str(SUBMISSIONS), help="folder of submission files")
+        q.add_argument("--submissions", default=None, help=f"folder of submission files {HERE}")
         q.add_argument("--preset", default=LEADERBOARD_PRESET, help=f"the leaderboard's preset (default {LEADERBOARD_PRESET})")
         q.add_argument("--skip-invalid", action="store_true",
                        help="build without invalid files (they are listed on the site) instead of refusing")
@@ -141,6 +165,6 @@ def register(sub: Any) -> None:
     add_launcher_arguments(p)
     p.add_argument("--out", default="runs/reproduce", help="where the re-runs go (default runs/reproduce/)")
     p.add_argument("--strategy", default=None, help="where the strategy's code is, e.g. path/to/file.py:ClassName")
-    p.add_argument("--submissions", default=str(SUBMISSIONS), help="folder of submission files")
+    p.add_argument("--submissions", default=None, help=f"folder of submission files {HERE}")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_reproduce)

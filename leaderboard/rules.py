@@ -10,6 +10,8 @@ least, contiguous from 0: no seed picking), made by the installed code from a cl
 from __future__ import annotations
 
 import contextlib
+import re
+from urllib.parse import urlsplit
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,10 @@ from collapselab.operations import submission
 from collapselab.scoring import scorer
 
 REQUIRED_SEEDS = (0, 1, 2)
+#: Hosts of addresses that are placeholders or cannot be reached by a reader of the site.
+PLACEHOLDER_HOSTS = ("example.com", "example.org", "example.net", "localhost", "127.0.0.1", "0.0.0.0")
+#: An arXiv identifier (new style ``YYMM.NNNNN`` with an optional version, or old style ``archive/YYMMNNN``).
+ARXIV_ID = re.compile(r"^(\d{4}\.\d{4,5}(v\d+)?|[a-z-]+(\.[A-Z]{2})?/\d{7}(v\d+)?)$")
 #: Every number of an entry stays within this magnitude (summaries of larger ones overflow).
 MAX_MAGNITUDE = 1e12
 #: The smallest generation-0 loss a collapse ratio may divide by.
@@ -96,6 +102,36 @@ def stale_sections(entry: Mapping[str, Any], preset: str = LEADERBOARD_PRESET) -
     return found
 
 
+def url_problems(url: str | None, field: str) -> list[str]:
+    """A link the site will show must look like a real page: no placeholder (``XXXX``, example.com,
+    localhost), a host with a dot, and an arXiv address naming an identifier."""
+    if url is None:
+        return []
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    placeholder = "xxxx" in url.lower() or host in PLACEHOLDER_HOSTS or any(host.endswith("." + h) for h in PLACEHOLDER_HOSTS)
+    if placeholder or "." not in host:
+        return [f"{field}: {url!r} is a placeholder or an address readers cannot reach; give the paper's or code's "
+                "public address, or leave --url out"]
+    if host.endswith("arxiv.org") and parts.path.startswith(("/abs/", "/pdf/")):
+        identifier = parts.path.split("/", 2)[2].removesuffix(".pdf")
+        if not ARXIV_ID.match(identifier):
+            return [f"{field}: {url!r} names no arXiv identifier (e.g. https://arxiv.org/abs/2404.01413)"]
+    return []
+
+
+def required_seeds(task: str, rules: Rules) -> tuple[int, ...]:
+    """The seeds a section must report: at the leaderboard preset, every seed the task publishes
+    (:attr:`collapselab.Task.leaderboard_seeds`, e.g. 10 for the regression task); else ``rules``'."""
+    if rules.preset != LEADERBOARD_PRESET or not rules.installed or not rules.required_seeds:
+        return rules.required_seeds
+    try:
+        count = registry.task_class(task).leaderboard_seeds
+    except CollapseLabError:
+        return rules.required_seeds
+    return tuple(range(max(count, len(rules.required_seeds))))
+
+
 def _seed_problems(section: Mapping[str, Any], field: str, required: tuple[int, ...]) -> list[str]:
     seeds = sorted({run["seed"] for run in section["runs"]})
     missing = sorted(set(required) - set(seeds))
@@ -146,7 +182,7 @@ def _duplicate_problems(section: Mapping[str, Any], field: str) -> list[str]:
 
 def problems(entry: Mapping[str, Any], source: str, rules: Rules = LEADERBOARD) -> list[str]:
     """Every leaderboard rule a well-formed ``entry`` breaks."""
-    found = []
+    found = url_problems(entry["url"], f"{source}: field url")
     if rules.preset is not None and entry["preset"] != rules.preset:
         found.append(f"{source}: field preset: {entry['preset']!r} is not the leaderboard preset {rules.preset!r}")
     for name, section in sorted(entry["tasks"].items()):
@@ -157,7 +193,7 @@ def problems(entry: Mapping[str, Any], source: str, rules: Rules = LEADERBOARD) 
             found.extend(installed or _budget_problems(name, section, entry["preset"], field))
             with contextlib.suppress(CollapseLabError):
                 bounds = registry.task_class(name).metric_bounds
-        found.extend(_seed_problems(section, field, rules.required_seeds))
+        found.extend(_seed_problems(section, field, required_seeds(name, rules)))
         found.extend(_number_problems(section, field, bounds))
         found.extend(_duplicate_problems(section, field))
     found.extend(code_versions.dirty_problems(entry, source))

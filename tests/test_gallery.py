@@ -50,7 +50,7 @@ def sample_gallery(name: str = "replace") -> dict[str, Any]:
 # ------------------------------------------------------------------ from runs
 def test_submit_writes_a_gallery_of_every_tasks_samples(sample_runs, tmp_path, capsys):
     out = tmp_path / "subs" / "demo.json"
-    assert main(["submit", str(sample_runs), "--name", "demo", "--description", "d", "--out", str(out)]) == 0
+    assert main(["submit", str(sample_runs), "--name", "demo", "--description", "d", "--out", str(out), "--draft"]) == 0
     assert "wrote " + str(out.parent / "galleries" / "demo.json") in capsys.readouterr().out
     path = gallery.path_for(out)
     data = gallery.read(path, json.loads(out.read_text()))
@@ -80,11 +80,11 @@ def _umask() -> int:
 
 def test_merge_keeps_the_gallery_of_the_other_tasks(sample_runs, tmp_path, capsys):
     out = tmp_path / "subs" / "demo.json"
-    assert main(["submit", str(sample_runs / "mnist_vae"), "--name", "demo", "--description", "d", "--out", str(out)]) == 0
-    assert main(["submit", str(sample_runs / "text_lm"), "--merge", "--out", str(out)]) == 0
+    assert main(["submit", str(sample_runs / "mnist_vae"), "--name", "demo", "--description", "d", "--out", str(out), "--draft"]) == 0
+    assert main(["submit", str(sample_runs / "text_lm"), "--merge", "--out", str(out), "--draft"]) == 0
     data = gallery.read(gallery.path_for(out), json.loads(out.read_text()))
     assert sorted(data["tasks"]) == ["mnist_vae", "text_lm"]
-    assert main(["submit", str(sample_runs / "text_lm"), "--name", "demo", "--description", "d", "--out", str(out)]) == 0
+    assert main(["submit", str(sample_runs / "text_lm"), "--name", "demo", "--description", "d", "--out", str(out), "--draft"]) == 0
     assert sorted(gallery.read(gallery.path_for(out), json.loads(out.read_text()))["tasks"]) == ["text_lm"]
     capsys.readouterr()
 
@@ -92,7 +92,7 @@ def test_merge_keeps_the_gallery_of_the_other_tasks(sample_runs, tmp_path, capsy
 def test_runs_without_sample_artifacts_write_no_gallery(tmp_path, capsys):
     run_strategy(tmp_path / "runs", TASK, "replace", overrides={"generations": 1})
     out = tmp_path / "subs" / "r.json"
-    assert main(["submit", str(tmp_path / "runs"), "--name", "r", "--description", "d", "--out", str(out)]) == 0
+    assert main(["submit", str(tmp_path / "runs"), "--name", "r", "--description", "d", "--out", str(out), "--draft"]) == 0
     assert "no sample artifacts in these runs" in capsys.readouterr().out
     assert out.exists() and not gallery.path_for(out).exists()
 

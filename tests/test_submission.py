@@ -91,6 +91,11 @@ BAD = {
                                         "field name: '../../index' is not a safe entry name"),
     "HTML in the name": (lambda d: d.update(name="<b>x</b>"), "field name: '<b>x</b>' is not a safe entry name"),
     "script url": (lambda d: d.update(url="javascript:alert(1)"), "field url: 'javascript:alert(1)' must be an http://"),
+    "placeholder url": (lambda d: d.update(url="https://arxiv.org/abs/XXXX.XXXXX"),
+                        "field url: 'https://arxiv.org/abs/XXXX.XXXXX' is a placeholder"),
+    "arXiv url without an identifier": (lambda d: d.update(url="https://arxiv.org/abs/soon"),
+                                        "names no arXiv identifier"),
+    "url of an example host": (lambda d: d.update(url="https://example.com/paper"), "is a placeholder"),
     "unknown top-level field": (lambda d: d.update(extra=1), "Additional properties are not allowed ('extra'"),
     "schema version": (lambda d: d.update(schema_version=2), "field schema_version: 1 was expected"),
 }
@@ -146,7 +151,8 @@ def smoke_runs(tmp_path_factory):
 
 def test_submit_writes_an_entry_that_holds_every_seed_and_generation(smoke_runs, tmp_path, capsys):
     out = tmp_path / "replace.json"
-    args = ["submit", str(smoke_runs / TASK / "replace"), "--name", "replace", "--description", "d", "--out", str(out)]
+    args = ["submit", str(smoke_runs / TASK / "replace"), "--name", "replace", "--description", "d", "--out", str(out),
+            "--draft"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert f"{TASK}: seeds [0, 1, 2], G=3" in printed
@@ -159,6 +165,38 @@ def test_submit_writes_an_entry_that_holds_every_seed_and_generation(smoke_runs,
     assert runs[1]["manifest"] == on_disk.manifest
     first = out.read_bytes()
     assert main(args) == 0 and out.read_bytes() == first  # same runs, same bytes
+
+
+def test_real_links_pass_the_url_rule():
+    for url in ("https://arxiv.org/abs/2404.01413", "https://arxiv.org/abs/2404.01413v2", "https://arxiv.org/pdf/2404.01413.pdf",
+                "https://arxiv.org/abs/cs/0112017", "https://github.com/someone/their-method", None):
+        assert rules.url_problems(url, "url") == [], url
+
+
+SUBMIT_REFUSALS = {
+    "file named otherwise": ({"name": "recent-window", "file": "other.json"},
+                             "the entry 'recent-window' must be written to a file named recent-window.json"),
+    "placeholder url": ({"url": "https://arxiv.org/abs/XXXX.XXXXX"}, "is a placeholder"),
+    "name of a published entry": ({"name": "mix", "file": "mix.json"}, "the name 'mix' is the published entry"),
+    "not the leaderboard preset": ({}, "field preset: 'smoke' is not the leaderboard preset 'cpu'"),
+    "too few seeds": ({"seeds": [0, 1]}, f"field tasks/{TASK}/runs: missing seed(s)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SUBMIT_REFUSALS))
+def test_submit_refuses_what_validate_would_refuse_and_writes_nothing(case, smoke_runs, tmp_path, capsys):
+    change, expected = SUBMIT_REFUSALS[case]
+    name = change.get("name", "recent-window")
+    out = tmp_path / change.get("file", f"{name}.json")
+    seeds = change.get("seeds", [0, 1, 2])
+    dirs = [str(smoke_runs / TASK / "replace" / "smoke" / f"seed-{s}") for s in seeds]
+    args = ["submit", *dirs, "--name", name, "--description", "d", "--out", str(out)]
+    args += ["--url", change["url"]] if "url" in change else []
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert expected in err, err
+    assert "nothing written" in err and not out.exists() and not gallery.path_for(out).exists()
+    assert main([*args, "--draft"]) == 0 and submission.read(out)["name"] == name
 
 
 def test_submit_refuses_unfinished_runs(smoke_runs, tmp_path):
@@ -248,3 +286,27 @@ def test_drop_stale_removes_only_the_sections_the_installed_tasks_no_longer_acce
     assert not gallery.path_for(path).exists()  # its only samples were of the dropped task
     assert len(notes) == 1 and "dropped the stale mnist_vae section" in notes[0] and "'0.9'" in notes[0]
     assert baselines.drop_stale(["replace"], path.parent) == []  # nothing left to drop
+
+
+def test_rank_places_an_entry_against_the_published_board_as_the_site_would(committed, tmp_path, capsys):
+    from collapselab.leaderboard import aggregate
+
+    published = tmp_path / "published"
+    published.mkdir()
+    save(published, committed("replace"), "replace.json")
+    mine = save(tmp_path, committed("mix"), "mix.json")
+    assert main(["leaderboard", "rank", str(mine), "--preset", "smoke", "--submissions", str(published)]) == 0
+    out = capsys.readouterr().out
+    board = aggregate.aggregate({"replace": committed("replace"), "mix": committed("mix")})
+    row = next(r for r in board["entries"] if r["name"] == "mix")
+    table = next(t for t in board["tracks"] if "mix" in t["ranked"] + t["partial"])
+    expected = (f"{table['name']}: rank {row['rank']} of {len(table['ranked'])}" if row["rank"] is not None
+                else f"{table['name']}: not ranked")
+    assert "mix against 1 published entries" in out and expected in out, out
+    assert f"{TASK}: {row['tasks'][TASK]['score']['mean']:.3f}" in out
+
+    broken = committed("mix")
+    broken["preset"] = "cpu"
+    bad = save(tmp_path / "published", broken, "mix.json")
+    assert main(["leaderboard", "rank", str(bad), "--preset", "smoke", "--submissions", str(published)]) == 1
+    assert f"INVALID {bad}" in capsys.readouterr().out

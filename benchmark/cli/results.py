@@ -12,7 +12,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from collapselab.operations import submit
 
     notes = submit.write_entry([Path(p) for p in args.run_dirs], Path(args.out), args.name, args.description, args.url,
-                               merge_into=args.merge, with_gallery=not args.no_gallery)
+                               merge_into=args.merge, with_gallery=not args.no_gallery, checked=not args.draft)
     print("\n".join(notes))
     return 0
 
@@ -38,6 +38,9 @@ def register(sub: Any) -> None:
     p.add_argument("--merge", action="store_true", help="add these runs' tasks to the existing entry in --out")
     p.add_argument("--no-gallery", action="store_true",
                    help="do not write the entry's gallery of samples (galleries/NAME.json beside --out)")
+    p.add_argument("--draft", action="store_true",
+                   help="write the entry without the leaderboard's rules (preset, seeds, versions, link, name): for "
+                        "comparing local runs, not for publishing")
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("export", help="every generation of runs or submissions as one CSV or Parquet table")

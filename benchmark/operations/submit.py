@@ -4,12 +4,19 @@ The runs must form one entry: one strategy with one parameter set, one preset, a
 one task version, configuration, data and strategy source. Unfinished runs are refused. With
 ``merge``, the tasks of the new runs are added to an existing entry (replacing the sections of
 the tasks they cover), which is how a task that lands later joins the published entries.
+
+Publishing rules are not the core's: an installed package registers them in the entry-point
+group ``collapselab.submission_rules`` (the leaderboard registers its rules there: preset, seeds,
+versions, the file named after the entry, a real link, no name of a published entry), and with
+``checked`` an entry any of them refuses is not written. ``collapselab submit --draft`` writes
+without them, for comparing local runs.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from importlib.metadata import entry_points
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +26,7 @@ from collapselab.errors import SubmissionError
 from collapselab.operations import artifacts, gallery, submission
 from collapselab.scoring.report import strategy_display
 
+RULES_GROUP = "collapselab.submission_rules"
 RECORD_FIELDS = ("generation", "metrics", "composition", "compute", "seconds", "fit_options")
 
 
@@ -112,6 +120,14 @@ def merge(existing: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]
     return merged
 
 
+def rule_problems(entry: Mapping[str, Any], out: Path) -> list[str]:
+    """What the publishing rules installed in :data:`RULES_GROUP` refuse in ``entry``, to be written to ``out``."""
+    found: list[str] = []
+    for point in sorted(entry_points(group=RULES_GROUP), key=lambda ep: ep.name):
+        found.extend(point.load()(entry, Path(out)))
+    return found
+
+
 def write_entry(
     run_dirs: Sequence[Path],
     out: Path,
@@ -121,6 +137,7 @@ def write_entry(
     merge_into: bool = False,
     with_gallery: bool = True,
     restart_on_strategy_change: bool = False,
+    checked: bool = False,
 ) -> list[str]:
     """Build the entry from ``run_dirs`` (merged into ``out`` if asked), write it, return notes for the user.
 
@@ -129,7 +146,8 @@ def write_entry(
     the files hold and how to check them with the leaderboard's rules. With
     ``restart_on_strategy_change``, an existing entry whose strategy (name, parameters,
     citation) differs from the runs' is not merged but replaced: its sections were run by
-    another strategy and cannot stand beside the new ones.
+    another strategy and cannot stand beside the new ones. With ``checked``, nothing is written
+    when a publishing rule (:func:`rule_problems`) refuses the entry.
     """
     # the existing entry may hold a stale section of a task being re-run: it is checked after the merge
     existing = submission.read(out) if merge_into and Path(out).exists() else None
@@ -148,6 +166,10 @@ def write_entry(
         existing, merge_into = None, False
     if existing is not None:
         entry = merge(existing, entry)
+    refused = rule_problems(entry, out) if checked else []
+    if refused:
+        raise SubmissionError([*refused, "nothing written; the leaderboard would refuse this entry (write a local "
+                                          "draft for comparison with --draft)"])
     samples, gallery_notes = _gallery(runs, entry, out, merge_into) if with_gallery else (None, [])
     submission.write(out, entry)
     notes = [f"wrote {out}: entry {entry['name']!r}, strategy {strategy_display(entry['strategy']['name'], entry['strategy']['params'])}, "
