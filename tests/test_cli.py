@@ -47,10 +47,14 @@ def test_run_prints_table_writes_runs_and_report(tmp_path, capsys):
     assert list((tmp_path / "rep").glob("report-*-linear_regression-smoke-*.png"))
 
 
-def test_report_over_several_strategies(tmp_path, capsys):
+def test_report_over_several_strategies(tmp_path, capsys, monkeypatch):
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
     for strategy in ("replace", "accumulate"):
         main(["run", "--task", "linear_regression", "--strategy", strategy, "--preset", "smoke", "--seeds", "0-2",
-              "--out", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "ignored"), "--no-progress"])
+              "--out", str(tmp_path / "runs"), "--no-progress"])
+    assert list((tmp_path / "runs" / "reports").glob("report-*.json")), "run's report goes inside --out by default"
+    assert not (tmp_path / "cwd" / "reports").exists()
     capsys.readouterr()
     assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "rep")]) == 0
     out = capsys.readouterr().out

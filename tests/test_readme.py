@@ -52,3 +52,45 @@ def test_the_readme_names_the_context_fields_that_exist():
     fields = set(StrategyContext.__dataclass_fields__) | {name for name in dir(StrategyContext) if not name.startswith("_")}
     for used in set(re.findall(r"ctx\.(\w+)", text)):
         assert used in fields, f"the README uses ctx.{used}, which StrategyContext does not have"
+
+
+BASH = re.compile(r"^ *```bash\n(.*?)^ *```", re.S | re.M)
+SPEC = re.compile(r"\b([a-z][a-z0-9-]*\[[^\]\s`\"']+\])")
+
+
+def readme_commands(text: str) -> list[str]:
+    """Every ``collapselab ...`` line of the README's bash blocks (continuation lines joined, comments cut)."""
+    found = []
+    for block in BASH.findall(text):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("  #", 1)[0].strip()
+            if line.startswith("collapselab "):
+                found.append(line)
+    return found
+
+
+def test_every_readme_command_parses_with_the_command_line_it_documents():
+    import shlex
+
+    from collapselab.cli.main import build_parser
+
+    commands = readme_commands(README.read_text())
+    assert len(commands) >= 10 and any(c.startswith("collapselab leaderboard rank") for c in commands)
+    parser = build_parser()
+    for command in commands:
+        try:
+            parser.parse_args(shlex.split(command)[1:])
+        except SystemExit as exc:  # argparse's way of refusing
+            raise AssertionError(f"the README's command does not parse: {command}") from exc
+
+
+def test_every_strategy_spec_in_the_readme_makes_a_strategy():
+    from collapselab.contracts import registry
+    from collapselab.operations import grid
+
+    installed = set(registry.strategy_names())
+    specs = {spec for spec in SPEC.findall(README.read_text()) if spec.split("[", 1)[0] in installed}
+    assert {"mix[real_fraction=0.5]", "verifier-filter[quality=0.5,1,accumulate=true,false]"} <= specs, specs
+    for spec in sorted(specs):
+        for one in grid.expand(spec):
+            registry.make_strategy(one)  # raises ParameterError on a parameter the strategy does not have

@@ -149,9 +149,9 @@ def test_plan_names_each_run_directory_once(tmp_path):
 def test_parameter_grids_expand_to_every_combination():
     assert grid.expand("mix[real_fraction=0.1,0.3,0.5]") == [
         "mix[real_fraction=0.1]", "mix[real_fraction=0.3]", "mix[real_fraction=0.5]"]
-    assert grid.expand("verifier-filter[keep_fraction=0.25,0.5,accumulate=true,false]") == [
-        "verifier-filter[keep_fraction=0.25,accumulate=true]", "verifier-filter[keep_fraction=0.25,accumulate=false]",
-        "verifier-filter[keep_fraction=0.5,accumulate=true]", "verifier-filter[keep_fraction=0.5,accumulate=false]"]
+    assert grid.expand("verifier-filter[quality=0.5,1,accumulate=true,false]") == [
+        "verifier-filter[quality=0.5,accumulate=true]", "verifier-filter[quality=0.5,accumulate=false]",
+        "verifier-filter[quality=1,accumulate=true]", "verifier-filter[quality=1,accumulate=false]"]
     assert grid.expand("dir/my.py:Window[window=1,2]") == ["dir/my.py:Window[window=1]", "dir/my.py:Window[window=2]"]
     assert grid.expand("mix") == ["mix"] and grid.expand(" mix[real_fraction=0.5] ") == ["mix[real_fraction=0.5]"]
     assert grid.expand_all(["mix[real_fraction=0.1,0.3]", "mix[real_fraction=0.3]", "replace"]) == [

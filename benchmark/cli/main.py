@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "unfinished ones resume, so re-running the same command finishes what failed or was interrupted. "
                     "A strategy spec may hold a parameter grid: inside the brackets an item without '=' is one more "
                     "value of the parameter before it, and several parameters give every combination, e.g. "
-                    "'mix[real_fraction=0.1,0.3,0.5]' is three strategies and 'verifier-filter[keep_fraction=0.25,0.5,"
+                    "'mix[real_fraction=0.1,0.3,0.5]' is three strategies and 'verifier-filter[quality=0.5,1,"
                     "accumulate=true,false]' four. The expanded grid is printed before anything runs.",
     )
     p.add_argument("--tasks", required=True, help="comma-separated task names, or all")

@@ -81,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if logger is not None:
             logger.close()
-    text, files = build_report(runs, Path(args.report_dir))
+    text, files = build_report(runs, Path(args.out) / "reports" if args.report_dir is None else Path(args.report_dir))
     print()
     print(text)
     for file in files:
@@ -120,7 +120,7 @@ def register(sub: Any) -> None:
     p.add_argument("--out", default="runs", help="root folder of run directories (default runs/)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a task config key (the keys: collapselab show task NAME)")
-    p.add_argument("--report-dir", default="reports", help="where the report's files go (default reports/)")
+    p.add_argument("--report-dir", default=None, help="where the report's files go (default: reports/ inside --out)")
     p.add_argument("--wandb", action="store_true", help="also log every generation to Weights & Biases")
     p.add_argument("--wandb-project", default="collapselab")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (the default when stderr is not a terminal)")

@@ -6,8 +6,8 @@ have several values expands to one spec per combination (the Cartesian product, 
 parameter varying slowest)::
 
     mix[real_fraction=0.1,0.3]                     -> mix[real_fraction=0.1], mix[real_fraction=0.3]
-    verifier-filter[keep_fraction=0.25,0.5,accumulate=true,false]
-        -> 4 specs: keep_fraction 0.25 with accumulate true, 0.25 false, 0.5 true, 0.5 false
+    verifier-filter[quality=0.5,1,accumulate=true,false]
+        -> 4 specs: quality 0.5 with accumulate true, 0.5 false, 1 true, 1 false
 
 A spec with one value per parameter is kept as written. Values are never split further, so
 a grid cannot hold a value with a comma in it (no strategy parameter needs one).
