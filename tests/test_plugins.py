@@ -141,6 +141,42 @@ def test_entry_point_and_decorator_registration():
     assert "linear_regression" in registry.task_names()
 
 
+def test_registration_refuses_a_second_definition_of_a_name():
+    from collapselab import Strategy, register_strategy
+    from collapselab.errors import PluginError
+
+    class Shadow(Strategy):
+        name = "mix"
+
+        def training_pool(self, ctx):
+            return ctx.latest
+
+    with pytest.raises(PluginError, match=r"strategy name 'mix' is taken by collapselab.baselines.mix:Mix"):
+        register_strategy(Shadow)
+    assert registry.strategy_class("mix").__module__ == "collapselab.baselines.mix"
+
+    def define():
+        class Twice(Strategy):
+            name = "defined-twice-test"
+
+            def training_pool(self, ctx):
+                return ctx.latest
+        return Twice
+
+    first = register_strategy(define())
+    register_strategy(define())  # the same class defined again (same module and qualified name) is accepted
+
+    class Other(Strategy):
+        name = "defined-twice-test"
+
+        def training_pool(self, ctx):
+            return ctx.latest
+
+    with pytest.raises(PluginError, match="'defined-twice-test' is taken by"):
+        register_strategy(Other)
+    assert registry.strategy_class("defined-twice-test").__qualname__ == first.__qualname__
+
+
 def test_a_plugin_that_writes_into_real_memory_changes_nothing(tmp_path):
     """A write that bypasses NumPy's read-only flag (ctypes) lands in the strategy's own process:
     the run's real pool is untouched and the numbers are replace's."""

@@ -36,15 +36,31 @@ _STRATEGIES: dict[str, type[Strategy]] = {}
 
 
 def register_task(cls: type[Task]) -> type[Task]:
-    """Class decorator: make a task findable by its ``name`` in this process."""
-    _TASKS[_checked_name(cls)] = cls
+    """Class decorator: make a task findable by its ``name`` in this process (a name already taken
+    by another class, registered or installed, is refused)."""
+    _TASKS[_unclaimed_name("task", cls, _TASKS, TASK_GROUP)] = cls
     return cls
 
 
 def register_strategy(cls: type[Strategy]) -> type[Strategy]:
-    """Class decorator: make a strategy findable by its ``name`` in this process."""
-    _STRATEGIES[_checked_name(cls)] = cls
+    """Class decorator: make a strategy findable by its ``name`` in this process (a name already
+    taken by another class, registered or installed, is refused)."""
+    _STRATEGIES[_unclaimed_name("strategy", cls, _STRATEGIES, STRATEGY_GROUP)] = cls
     return cls
+
+
+def _where(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _unclaimed_name(kind: str, cls: type, local: Mapping[str, type], group: str) -> str:
+    """``cls``'s name, unless another class holds it: a second definition of a name is an error,
+    not a silent replacement (the same class defined again, e.g. its module re-imported, is not)."""
+    name = _checked_name(cls)
+    holder = _where(local[name]) if name in local else getattr(_entry_points(group).get(name), "value", None)
+    if holder is not None and holder != _where(cls):
+        raise PluginError(f"{kind} name {name!r} is taken by {holder}; {_where(cls)} needs another name")
+    return name
 
 
 def _checked_name(cls: type) -> str:
