@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import re
-from urllib.parse import urlsplit
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from collapselab.contracts import registry
 from collapselab.contracts.task import LEADERBOARD_PRESET

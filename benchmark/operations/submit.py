@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from importlib.metadata import entry_points
 from collections.abc import Mapping, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
