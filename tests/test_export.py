@@ -123,3 +123,47 @@ def test_import_collapselab_stays_light():
     assert out == ["False", "False"]
     with pytest.raises(AttributeError):
         collapselab.no_such_thing
+
+
+@pytest.fixture(scope="module")
+def smoke_entries(tmp_path_factory):
+    from tests.entries import make_entries, write_all
+
+    root = tmp_path_factory.mktemp("scores")
+    entries = make_entries(root, {"replace": "replace", "mix": "mix", "accumulate": "accumulate"})
+    return root, entries, write_all(root / "submissions", list(entries.values()))
+
+
+def test_export_scores_gives_the_leaderboards_score_and_interval_per_entry_and_task(smoke_entries, tmp_path, capsys):
+    from collapselab.leaderboard import aggregate
+
+    _, entries, folder = smoke_entries
+    out = tmp_path / "scores.csv"
+    assert main(["export", str(folder), "--scores", "--out", str(out)]) == 0
+    assert "3 rows (one per task and strategy or entry)" in capsys.readouterr().out
+    table = pd.read_csv(out).set_index("entry")
+    board = {row["name"]: row for row in aggregate.aggregate(entries)["entries"]}
+    for name in entries:
+        ours, theirs = table.loc[name], board[name]["tasks"]["linear_regression"]
+        assert ours["task"] == "linear_regression" and ours["track"] == theirs["track"] and ours["seeds"] == 3
+        assert ours["synthetic_share"] == pytest.approx(theirs["synthetic_share"], rel=1e-12)
+        for ci in ("mean", "ci_low", "ci_high"):
+            column = "score" if ci == "mean" else f"score_{ci}"
+            assert ours[column] == pytest.approx(theirs["score"][ci], rel=1e-12, abs=1e-12), (name, ci)
+    assert table.loc["replace", "score"] == 0.0 and table.loc["mix", "strategy"] == "mix[real_fraction=0.5]"
+
+
+def test_report_reads_submission_files_beside_local_runs(smoke_entries, tmp_path, capsys):
+    root, _, folder = smoke_entries
+    local = next((root / "runs" / "linear_regression").glob("mix*"))
+    assert main(["report", str(folder / "replace.json"), str(folder / "mix.json"), str(local),
+                 "--out", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out
+    summary = out[out.rindex("strategy"):]
+    # the published mix and the local runs of mix stay two rows; both are scored against the published replace
+    assert "mix[real_fraction=0.5] (entry mix)" in summary
+    local_row = next(line for line in summary.splitlines() if line.startswith("mix[real_fraction=0.5] ") and "entry" not in line)
+    entry_row = next(line for line in summary.splitlines() if "(entry mix)" in line)
+    # the same code and seeds: the local runs' numbers are the entry's, score included
+    assert local_row.removeprefix("mix[real_fraction=0.5]").split() == entry_row.split("(entry mix)")[1].split()
+    assert "0.000 [0.000, 0.000]" not in local_row and "[" in local_row.split("]", 1)[1]

@@ -22,7 +22,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     fmt = args.format or (out.suffix.lstrip(".") if out.suffix.lstrip(".") in export.FORMATS else "csv")
-    table = export.export([Path(p) for p in args.paths], out, fmt)
+    table = export.export([Path(p) for p in args.paths], out, fmt, scores=args.scores)
+    if args.scores:
+        print(f"wrote {out}: {len(table)} rows (one per task and strategy or entry), {len(table.columns)} columns, {fmt}")
+        return 0
     runs = table.groupby(["source", "task", "seed"], sort=False).ngroups
     print(f"wrote {out}: {len(table)} rows (one per generation) from {runs} run(s), {len(table.columns)} columns, {fmt}")
     return 0
@@ -48,4 +51,7 @@ def register(sub: Any) -> None:
                    help="run directories, folders of runs, submission files or folders of them")
     p.add_argument("--format", choices=["csv", "parquet"], default=None, help="default: from --out's suffix, else csv")
     p.add_argument("--out", required=True, help="the table to write, e.g. results.csv or results.parquet")
+    p.add_argument("--scores", action="store_true",
+                   help="one row per task and strategy (or entry) instead: score against replace with its interval, "
+                        "L_G/L_0, track, extra compute, synthetic share")
     p.set_defaults(func=cmd_export)

@@ -90,10 +90,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from collapselab.engine.rundir import find_runs
+    from collapselab.operations.export import runs_of
     from collapselab.scoring.report import build_report
 
-    runs = find_runs([Path(p) for p in args.run_dirs])
+    runs = runs_of([Path(p) for p in args.run_dirs])
     if not runs:
         raise ResultFileError(f"no run directories found under {', '.join(args.run_dirs)}")
     unfinished = [r for r in runs if not r.complete]
@@ -131,7 +131,9 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="tables and plots over run directories")
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories or folders holding them")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR_OR_SUBMISSION",
+                   help="run directories, folders of them, submission files or folders of them (local runs beside "
+                        "published entries)")
     p.add_argument("--out", default="reports",
                    help="where the PNG plots and the report JSON go (default reports/); files are named by their "
                         "content, so a report never replaces another")

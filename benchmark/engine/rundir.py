@@ -119,11 +119,13 @@ def read_records(directory: Path) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Run:
-    """A run directory read back from disk (validated)."""
+    """A run directory read back from disk (validated), or a run of a submission file (``path`` the
+    file, ``entry`` the entry's name)."""
 
     path: Path
     manifest: dict[str, Any]
     records: list[dict[str, Any]]
+    entry: str | None = None
 
     @property
     def task(self) -> str:

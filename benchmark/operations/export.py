@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from collapselab.engine.identity import params_hash
-from collapselab.engine.rundir import GENERATIONS, MANIFEST, find_runs
+from collapselab.engine.rundir import GENERATIONS, MANIFEST, Run, find_runs
 from collapselab.errors import ParameterError, ResultFileError
 from collapselab.operations import submission
-from collapselab.scoring.report import strategy_display
+from collapselab.scoring.report import Group, group_runs, strategy_display, summary_rows
 from collapselab.storage.atomic import atomic_write_bytes, atomic_write_text
 
 if TYPE_CHECKING:
@@ -93,42 +93,96 @@ def _run_rows(manifest: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
         yield {**identity, **record_columns(record)}
 
 
-def _submission_rows(path: Path) -> Iterator[dict[str, Any]]:
+def _submission_runs(path: Path) -> Iterator[Run]:
     entry = submission.read(path)
     for section in entry["tasks"].values():
         for run in section["runs"]:
-            yield from _run_rows(run["manifest"], run["records"], str(path), entry["name"])
+            yield Run(path, run["manifest"], run["records"], entry["name"])
 
 
 def _is_submission_file(path: Path) -> bool:
     return path.is_file() and path.suffix == ".json" and path.name != MANIFEST
 
 
-def rows(paths: Sequence[Path | str]) -> list[dict[str, Any]]:
-    """Every generation of every run in ``paths``: run directories, folders of runs, submission
-    files, or folders of submission files."""
-    found: list[dict[str, Any]] = []
+def runs_of(paths: Sequence[Path | str]) -> list[Run]:
+    """Every run in ``paths``: run directories, folders of runs, submission files (each of their runs,
+    with ``entry`` set), or folders of submission files."""
+    found: list[Run] = []
     for given in paths:
         path = Path(given)
         if _is_submission_file(path):
-            found.extend(_submission_rows(path))
+            found.extend(_submission_runs(path))
         elif path.is_dir() and not (path / MANIFEST).is_file() and not any(path.rglob(MANIFEST)):
             files = sorted(p for p in path.glob("*.json") if _is_submission_file(p))
             if not files:
                 raise ResultFileError(f"{path}: holds no run directories and no submission files")
             for file in files:
-                found.extend(_submission_rows(file))
+                found.extend(_submission_runs(file))
         else:
-            for run in find_runs([path]):
-                found.extend(_run_rows(run.manifest, run.records, str(run.path), None))
+            found.extend(find_runs([path]))
     return found
 
 
-def frame(paths: Sequence[Path | str]) -> pandas.DataFrame:
-    """:func:`rows` as a DataFrame: identity columns first, then metrics, composition, compute, seconds."""
+def rows(paths: Sequence[Path | str]) -> list[dict[str, Any]]:
+    """Every generation of every run in ``paths`` (:func:`runs_of`)."""
+    return _rows(runs_of(paths))
+
+
+def _rows(runs: Sequence[Run]) -> list[dict[str, Any]]:
+    return [row for run in runs for row in _run_rows(run.manifest, run.records, str(run.path), run.entry)]
+
+
+SCORE_COLUMNS = ("entry", "task", "task_version", "preset", "strategy", "track", "extra_compute", "synthetic_share",
+                 "seeds", "generations", "loss_initial", "loss_final", "ratio", "ratio_ci_low", "ratio_ci_high",
+                 "score", "score_ci_low", "score_ci_high")
+
+
+def score_rows(runs: Sequence[Run]) -> list[dict[str, Any]]:
+    """One row per (task setting, strategy or entry) of ``runs``: the report's summary
+    (:func:`collapselab.scoring.report.summary_rows`: score against replace paired by seed when replace
+    is among them, with its Fieller interval; L_G/L_0 with its Student-t interval; track, extra
+    compute and synthetic share from the records)."""
+    found = []
+    for group, row in zip(*_summaries(runs), strict=True):
+        score = row["score"]
+        found.append({
+            "entry": group.entry, "task": group.task, "task_version": group.version, "preset": group.preset,
+            "strategy": _display(group.runs[0].manifest["strategy"]), "track": row["track"], "extra_compute": row["extra_compute"],
+            "synthetic_share": row["synthetic_share"], "seeds": len(row["seeds"]), "generations": row["generations"],
+            "loss_initial": row["initial"].mean, "loss_final": row["final"].mean, "ratio": row["ratio"].mean,
+            "ratio_ci_low": row["ratio"].ci_low, "ratio_ci_high": row["ratio"].ci_high,
+            "score": None if score is None else score.mean, "score_ci_low": None if score is None else score.ci_low,
+            "score_ci_high": None if score is None else score.ci_high,
+        })
+    return found
+
+
+def _display(strategy: Mapping[str, Any]) -> str:
+    return strategy_display(strategy["name"], strategy["params"])
+
+
+def _summaries(runs: Sequence[Run]) -> tuple[list[Group], list[dict[str, Any]]]:
+    groups = group_runs(runs)
+    return groups, summary_rows(groups)
+
+
+def scores_frame(paths: Sequence[Path | str], runs: Sequence[Run] | None = None) -> pandas.DataFrame:
+    """:func:`score_rows` of the runs in ``paths`` (or the ``runs`` already read from them) as a
+    DataFrame, by task then strategy."""
     import pandas
 
-    table = pandas.DataFrame(rows(paths))
+    table = pandas.DataFrame(score_rows(runs_of(paths) if runs is None else runs), columns=list(SCORE_COLUMNS))
+    if table.empty:
+        raise ResultFileError(f"no runs in {', '.join(map(str, paths))}")
+    return table.sort_values(["task", "strategy", "entry"], kind="stable", na_position="first").reset_index(drop=True)
+
+
+def frame(paths: Sequence[Path | str], runs: Sequence[Run] | None = None) -> pandas.DataFrame:
+    """:func:`rows` (of ``runs`` when they are already read from ``paths``) as a DataFrame: identity
+    columns first, then metrics, composition, compute, seconds."""
+    import pandas
+
+    table = pandas.DataFrame(_rows(runs_of(paths) if runs is None else runs))
     if table.empty:
         raise ResultFileError(f"no generation records in {', '.join(map(str, paths))}")
     rest = sorted((c for c in table.columns if c not in IDENTITY_COLUMNS and c != "fit_options"), key=_column_order)
@@ -169,12 +223,14 @@ def write(table: pandas.DataFrame, out: Path, fmt: str) -> None:
         raise ParameterError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def export(paths: Sequence[Path | str], out: Path, fmt: str) -> pandas.DataFrame:
-    """Read ``paths`` (see :func:`rows`), write the table to ``out`` and return it."""
+def export(paths: Sequence[Path | str], out: Path, fmt: str, scores: bool = False) -> pandas.DataFrame:
+    """Read ``paths`` (see :func:`rows`), write the table (with ``scores``, :func:`scores_frame`'s) to
+    ``out`` and return it."""
     if fmt not in FORMATS:
         raise ParameterError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    table = frame(paths)
-    refuse_overwriting_inputs(Path(out), table["source"].unique())
+    runs = runs_of(paths)
+    refuse_overwriting_inputs(Path(out), sorted({str(run.path) for run in runs}))
+    table = scores_frame(paths, runs) if scores else frame(paths, runs)
     write(table, out, fmt)
     return table
 

@@ -41,6 +41,7 @@ class Group:
     preset: str
     config: Mapping[str, Any]
     strategy: str
+    entry: str | None = None
     runs: list[Run] = field(default_factory=list)
 
     @property
@@ -67,9 +68,11 @@ def group_runs(runs: Sequence[Run]) -> list[Group]:
             continue
         task, strategy = run.manifest["task"], run.manifest["strategy"]
         label = strategy_display(strategy["name"], strategy["params"])
+        if run.entry is not None and run.entry != label:
+            label = f"{label} (entry {run.entry})"  # two entries or local runs of one strategy stay apart
         key = (task["name"], task["version"], task["preset"], params_hash(task["config"]), label)
         if key not in groups:
-            groups[key] = Group(task["name"], task["version"], task["preset"], task["config"], label)
+            groups[key] = Group(task["name"], task["version"], task["preset"], task["config"], label, run.entry)
         groups[key].runs.append(run)
     for group in groups.values():
         group.runs.sort(key=lambda r: r.seed)
