@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from collapselab.contracts.params import parse_spec
-from collapselab.contracts.strategy import Strategy
+from collapselab.contracts.strategy import OPTIONAL_HOOKS, Strategy
 from collapselab.contracts.task import Task
 from collapselab.errors import ConfigError, ParameterError, PluginError
 
@@ -212,7 +212,7 @@ def check_strategy_class(cls: Any, label: str) -> None:
     _check_class("strategy", label, cls, Strategy)
     if cls.training_pool is Strategy.training_pool:
         raise PluginError(f"strategy {label!r} does not implement the required method training_pool(ctx)")
-    for hook in ("training_pool", "curate", "fit_options", "sample_size"):
+    for hook in ("training_pool", *OPTIONAL_HOOKS):
         if not callable(getattr(cls, hook, None)):
             raise PluginError(f"strategy {label!r}: {hook} must be a method")
 

@@ -122,6 +122,11 @@ class StrategyContext:
         return self._hooks.fresh_real(n)
 
 
+#: The methods a strategy may override besides the required ``training_pool`` (the one list: the
+#: registry checks them, ``collapselab show strategy`` lists those a strategy overrides).
+OPTIONAL_HOOKS = ("curate", "sample_size", "sampling_options", "fit_options", "check_task")
+
+
 class Strategy:
     """Base class of mitigation strategies.
 

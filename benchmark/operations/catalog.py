@@ -12,10 +12,8 @@ from typing import Any
 
 from collapselab.contracts import registry
 from collapselab.contracts.params import parse_spec
-from collapselab.contracts.strategy import Strategy
+from collapselab.contracts.strategy import OPTIONAL_HOOKS, Strategy
 from collapselab.errors import CollapseLabError
-
-OPTIONAL_HOOKS = ("curate", "sample_size", "sampling_options", "fit_options", "check_task")
 
 
 def first_paragraph(text: str) -> str:
