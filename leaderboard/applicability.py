@@ -21,7 +21,7 @@ from typing import Any
 
 from collapselab.contracts import registry
 from collapselab.contracts.task import TaskDescription
-from collapselab.errors import CollapseLabError
+from collapselab.errors import CollapseLabError, PluginError
 from collapselab.leaderboard import baselines
 
 
@@ -45,8 +45,11 @@ def reason(strategy: Mapping[str, Any], task: str, preset: str, shipped: frozens
         return None
     try:
         built = registry.strategy_class(str(strategy["name"]))(**dict(strategy.get("params") or {}))
+    except CollapseLabError:  # parameters the baseline does not take say nothing about the task
+        return None
+    try:
         built.check_task(described)
-    except CollapseLabError as exc:
+    except PluginError as exc:
         return str(exc)
     return None
 

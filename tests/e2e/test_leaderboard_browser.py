@@ -154,7 +154,7 @@ def test_desktop_shows_every_column_and_sorts_on_header_clicks(open_page, built,
     if "partial" in tables:
         assert column(page, "partial", 2) == [None] * len(rows(page, "partial"))  # no overall score, no rank
     headers = page.evaluate("document.querySelectorAll('#track-closed-loop thead tr.labels th').length")
-    assert headers == 4 + 2 * len(board["tasks"]) + 3
+    assert headers == 4 + 2 * len(board["tasks"]) + 4  # resources: synthetic share, examples, real / gen, seeds
     assert outside(page, "table.overall th, table.overall td", width) == []
     assert no_horizontal_scroll(page)
     assert page.evaluate("Array.from(document.querySelectorAll('.table-wrap')).every(w => w.scrollWidth <= w.clientWidth)")
