@@ -296,7 +296,7 @@ def _share_figure(task: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], im
     path = img / f"{name}-share.png"
     plots.share_figure(name, points, ceilings, path)
     return {"src": f"img/{path.name}", "log": None, "frontier": [e["name"] for e in augmentation if e["name"] in task.get("frontier", ())],
-            "entries": [p.label for p in points], "ceilings": [p.label for p in ceilings]}
+            "ceilings": [e["name"] for e in augmentation if e["reference_kind"] == "ceiling" and point(e) is not None]}
 
 
 def _overview(board: Mapping[str, Any], img: Path) -> dict[str, Any]:

@@ -9,7 +9,8 @@ the leader's (itself included), and each of those k shares the leader's first ra
 entry's interval lies wholly above its own. A band of one rank is a rank the intervals settle.
 
 Best per task: the entry with the highest score on the task (every entry with that score, if
-several); entries whose band on the task starts at 1 without being the best are tied with it.
+several); entries whose band on the task starts at 1 without being the best are tied with it. An
+entry alone is not marked: best needs something to be better than.
 
 Upper frontier of score against synthetic share: an entry is on it when no other entry has a score
 at least as high with a synthetic share at least as high (one of them strictly higher). It is the
@@ -53,7 +54,7 @@ def band_text(band: tuple[int, int]) -> str:
 
 def best_on_task(scores: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
     """``best``: the entries with the highest score; ``tied``: the others whose band starts at 1 (sorted names)."""
-    if not scores:
+    if len(scores) < 2:
         return {"best": [], "tied": []}
     top = max(float(summary["mean"]) for summary in scores.values())
     best = sorted(name for name, summary in scores.items() if float(summary["mean"]) == top)

@@ -50,7 +50,7 @@ def test_the_best_per_task_is_the_highest_score_and_ties_are_the_intervals_that_
     found = standing.best_on_task({"a": interval(0.9, 0.85, 0.95), "b": interval(0.88, 0.86, 0.9), "c": interval(0.5, 0.4, 0.6)})
     assert found == {"best": ["a"], "tied": ["b"]}
     assert standing.best_on_task({"x": interval(0.7, 0.7, 0.7), "y": interval(0.7, 0.7, 0.7)}) == {"best": ["x", "y"], "tied": []}
-    assert standing.best_on_task({}) == {"best": [], "tied": []}
+    assert standing.best_on_task({}) == standing.best_on_task({"alone": interval(0.9, 0.8, 1.0)}) == {"best": [], "tied": []}
 
 
 # ---------------------------------------------------------------- frontier
@@ -139,7 +139,7 @@ def test_the_board_carries_the_gate_the_bands_the_best_and_the_frontier(board):
         for task, marks in table["best"].items():
             members = [by_name[n] for n in table["ranked"] + table["partial"] if task in by_name[n]["tasks"]]
             scored = [e["tasks"][task]["score"]["mean"] for e in members if e["tasks"][task]["score"]]
-            assert [by_name[n]["tasks"][task]["score"]["mean"] for n in marks["best"]] == ([max(scored)] if scored else [])
+            assert [by_name[n]["tasks"][task]["score"]["mean"] for n in marks["best"]] == ([max(scored)] if len(scored) > 1 else [])
     assert tables[scorer.AUGMENTATION]["best"]["linear_regression"]["best"] == ["self-correct"]
     assert tables[scorer.AUGMENTATION]["best"]["mnist_vae"] == {"best": ["mix"], "tied": ["accumulate"]}
     regression = next(t for t in board["tasks"] if t["name"] == "linear_regression")
@@ -175,3 +175,21 @@ def test_site_tables_put_references_ranked_and_partial_rows_in_their_own_track()
         ("track-closed-loop", ["replace", "b", "c"], True), ("track-augmentation", ["real-only", "d"], False)]
     assert [site.task_mark(found[0], "t", n) for n in ("b", "c", "replace")] == ["best", "tied", None]
     assert site.task_marks(board, "t") == {"b": "best", "c": "tied"}
+
+
+def test_the_task_figures_draw_each_entry_in_its_own_style(board, monkeypatch, tmp_path):
+    drawn: dict[str, list] = {}
+    monkeypatch.setattr(site.plots, "curves_figure", lambda name, unit, loss, ratio, path, log=False: drawn.setdefault("loss", loss))
+    monkeypatch.setattr(site.plots, "metrics_figure", lambda metrics, path, log=False: None)
+    monkeypatch.setattr(site.plots, "share_figure", lambda name, points, ceilings, path: drawn.update(share=points, ceilings=ceilings))
+    task = next(t for t in board["tasks"] if t["name"] == "linear_regression")
+    rows = [e for e in board["entries"] if "linear_regression" in e["tasks"]]
+    figures = site._task_figures(task, rows, tmp_path)
+    for series in drawn["loss"]:
+        name = series.label.split(" (n=")[0]
+        assert (series.colour, series.marker) == (styles.style(name).colour, styles.style(name).marker)
+    assert {p.label.split(",")[0] for p in drawn["share"]} == {e["name"] for e in rows if not e["reference"]
+                                                               and e["tasks"]["linear_regression"]["track"] == scorer.AUGMENTATION}
+    assert [p.label for p in drawn["ceilings"]] == ["real-only (ceiling)"] and figures["share"]["ceilings"] == ["real-only"]
+    assert {p.label.split(",")[0] for p in drawn["share"] if p.frontier} == set(task["frontier"])
+    assert all(p.hollow == ("extra compute" in p.label) for p in drawn["share"])
