@@ -3,11 +3,13 @@
 Reads the JSON files only (never imports or runs submitted code), validates all of them and
 their galleries, aggregates (:mod:`collapselab.leaderboard.aggregate`) and writes::
 
-    index.html                  how to read the board, the overview figure, one table per track,
-                                the partial-coverage table (when the board has one), the tasks
-    task-<task>.html            per task: curves, entries, secondary metrics, samples per generation
+    index.html                  how to read the board, one table per track, the overview figure,
+                                the tasks with their gates
+    task-<task>.html            per task: the gate's verdict, curves, entries, the entries without
+                                runs there, score against synthetic share, secondary metrics, samples
     img/overview[-log].png      every task's collapse ratio on one axis per entry
     img/<task>-loss[-log].png, img/<task>-metrics[-log].png   (-log: where curves span decades)
+    img/<task>-share.png        score against synthetic share (augmentation entries and the ceiling)
     img/gallery/<entry>/<task>-<generation>-<k>.png          the entries' sample images
     static/style.css, static/sort.js
     data/leaderboard.json       the numbers the pages show
@@ -15,9 +17,15 @@ their galleries, aggregates (:mod:`collapselab.leaderboard.aggregate`) and write
     data/submission.schema.json, data/gallery.schema.json
 
 Tracks: the tables follow ``board["tracks"]`` when the board lists them (objects with ``name``,
-``references``, ``ranked``, ``partial`` and ``description``), else the tracks of the entries in
-board order; a track's reference rows head its table, unranked; an entry marked ``partial`` goes
-to the partial-coverage table (per-task scores, no overall rank).
+``references``, ``ranked``, ``partial``, ``best`` and ``description``), else the tracks of the
+entries in board order. A track's reference rows head its table, unranked, with their badge
+(``denominator``: replace, score 0; ``ceiling``: no synthetic item trained on); its ranked entries
+show their rank band (:mod:`collapselab.leaderboard.standing`); its partial entries follow with
+per-task scores and no rank. Per task, the table's best entry is marked (and those tied with it),
+and a missing task reads "not applicable" (the entry cannot run there:
+:mod:`collapselab.leaderboard.applicability`) or "not run". Every row shows its synthetic share and
+the extra-compute flag. Each entry has one colour and marker (:mod:`collapselab.scoring.styles`)
+on every figure and as an SVG swatch beside its name, the same in every build.
 
 Every text from a submission or gallery goes through Jinja's autoescaping, links must be http(s),
 gallery images are validated PNGs written under names the builder makes, and a
