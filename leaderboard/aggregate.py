@@ -17,6 +17,14 @@ ranked by overall score; entries that cover fewer are listed in the partial-cove
 their per-task scores and no overall rank, so an entry is never ranked by the tasks it left out.
 Each row lists its ``flags``: what cannot be checked about the code that made it
 (:func:`collapselab.leaderboard.code_versions.flags`).
+
+How sure the order is (:mod:`collapselab.leaderboard.standing`): every ranked entry has a
+``rank_band`` (the ranks its overall interval allows among its table's ranked entries), every
+table its ``best`` entries per task (and those tied with them), every task the augmentation entries
+on the upper ``frontier`` of score against synthetic share and its ``ceiling`` entries, beside the
+gate's verdict (``degradation``: the one-sided t-test with its level, df, t and p). Every entry
+lists the tasks it has no section for that it cannot run on (``not_applicable``, task -> reason,
+:mod:`collapselab.leaderboard.applicability`); its other missing tasks were not run.
 """
 
 from __future__ import annotations
@@ -32,13 +40,13 @@ import numpy as np
 from collapselab.contracts import registry
 from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.errors import CollapseLabError, SubmissionError
-from collapselab.leaderboard import code_versions
+from collapselab.leaderboard import applicability, code_versions, standing
 from collapselab.operations import submission
 from collapselab.scoring import report, scorer
 from collapselab.scoring.report import strategy_display
 
 REFERENCE = "replace"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _summary(values: Sequence[float]) -> dict:
@@ -211,9 +219,17 @@ def _table_name(track: str, extra_compute: bool) -> str:
     return f"{track}, extra compute" if extra_compute else track
 
 
-def _tables(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _best(members: Sequence[Mapping[str, Any]], tasks: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+    """task -> the best entries and those tied with them (:func:`standing.best_on_task`) among the
+    table's non-reference ``members`` with a score on the task."""
+    return {task: standing.best_on_task({r["name"]: r["tasks"][task]["score"] for r in members if not r["reference"]
+                                         and task in r["tasks"] and r["tasks"][task]["score"] is not None})
+            for task in tasks}
+
+
+def _tables(rows: Sequence[Mapping[str, Any]], tasks: Sequence[str]) -> list[dict[str, Any]]:
     """One table per track and compute flag that has entries: its reference rows, ranked entries and
-    partial-coverage entries, by name."""
+    partial-coverage entries, by name, and per task its best entries."""
     found = []
     for track in scorer.TRACKS:
         for extra in (False, True):
@@ -226,8 +242,22 @@ def _tables(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "references": [r["name"] for r in members if r["reference"]],
                 "ranked": [r["name"] for r in members if r["rank"] is not None],
                 "partial": [r["name"] for r in members if not r["reference"] and r["rank"] is None],
+                "best": _best(members, tasks),
             })
     return found
+
+
+def _frontier(rows: Sequence[Mapping[str, Any]], task: str) -> list[str]:
+    """The augmentation entries on the upper frontier of score against synthetic share on ``task``
+    (:func:`standing.upper_frontier`), computed among the entries of the same compute flag."""
+    found: list[str] = []
+    for extra in (False, True):
+        points = {r["name"]: (r["tasks"][task]["synthetic_share"], r["tasks"][task]["score"]["mean"]) for r in rows
+                  if not r["reference"] and task in r["tasks"] and r["tasks"][task]["track"] == scorer.AUGMENTATION
+                  and r["tasks"][task]["extra_compute"] == extra and r["tasks"][task]["score"] is not None
+                  and r["tasks"][task]["synthetic_share"] is not None}
+        found += standing.upper_frontier(points)
+    return sorted(found)
 
 
 def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -249,6 +279,7 @@ def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         holder = reference or next(e for _, e in sorted(entries.items()) if task in e["tasks"])["tasks"][task]
         tasks.append(_task_info(task, holder, reference, refs.get(task)))
     ranked_tasks = [t["name"] for t in tasks if t["ranked"]]
+    preset = next(iter(entries.values()))["preset"] if entries else LEADERBOARD_PRESET
     rows = []
     for name, entry in sorted(entries.items()):
         per_task = {task: _row(section, entries[refs[task]]["tasks"][task] if task in refs else None)
@@ -278,7 +309,10 @@ def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             "extra_real_fraction": float(np.mean([row["extra_real_fraction"] for row in per_task.values()])),
             "tasks": per_task,
             "flags": code_versions.flags(entry),
+            "not_applicable": applicability.not_applicable(entry["strategy"], [t for t in task_names if t not in per_task],
+                                                           preset),
             "rank": None,
+            "rank_band": None,
         })
     for track in scorer.TRACKS:
         for extra in (False, True):
@@ -287,15 +321,21 @@ def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             ranked.sort(key=lambda r: (-r["overall"]["mean"], r["name"]))
             for rank, row in enumerate(ranked, start=1):
                 row["rank"] = rank
+            bands = standing.rank_bands({r["name"]: r["overall"] for r in ranked})
+            for row in ranked:
+                row["rank_band"] = list(bands[row["name"]])
+    for task in tasks:
+        task["frontier"] = _frontier(rows, task["name"])
+        task["ceiling"] = [r["name"] for r in rows if r["reference_kind"] == "ceiling" and task["name"] in r["tasks"]]
     order = list(scorer.TRACKS)
     rows.sort(key=lambda r: (order.index(r["track"]), r["extra_compute"], not r["reference"], r["rank"] is None,
                              r["rank"] or 0, r["name"]))
     return {
         "schema_version": SCHEMA_VERSION,
-        "preset": next(iter(entries.values()))["preset"] if entries else LEADERBOARD_PRESET,
+        "preset": preset,
         "reference": REFERENCE,
         "tasks": tasks,
         "ranked_tasks": ranked_tasks,
-        "tracks": _tables(rows),
+        "tracks": _tables(rows, task_names),
         "entries": rows,
     }

@@ -3,11 +3,13 @@
 Reads the JSON files only (never imports or runs submitted code), validates all of them and
 their galleries, aggregates (:mod:`collapselab.leaderboard.aggregate`) and writes::
 
-    index.html                  how to read the board, the overview figure, one table per track,
-                                the partial-coverage table (when the board has one), the tasks
-    task-<task>.html            per task: curves, entries, secondary metrics, samples per generation
+    index.html                  how to read the board, one table per track, the overview figure,
+                                the tasks with their gates
+    task-<task>.html            per task: the gate's verdict, curves, entries, the entries without
+                                runs there, score against synthetic share, secondary metrics, samples
     img/overview[-log].png      every task's collapse ratio on one axis per entry
     img/<task>-loss[-log].png, img/<task>-metrics[-log].png   (-log: where curves span decades)
+    img/<task>-share.png        score against synthetic share (augmentation entries and the ceiling)
     img/gallery/<entry>/<task>-<generation>-<k>.png          the entries' sample images
     static/style.css, static/sort.js
     data/leaderboard.json       the numbers the pages show
@@ -15,9 +17,15 @@ their galleries, aggregates (:mod:`collapselab.leaderboard.aggregate`) and write
     data/submission.schema.json, data/gallery.schema.json
 
 Tracks: the tables follow ``board["tracks"]`` when the board lists them (objects with ``name``,
-``references``, ``ranked``, ``partial`` and ``description``), else the tracks of the entries in
-board order; a track's reference rows head its table, unranked; an entry marked ``partial`` goes
-to the partial-coverage table (per-task scores, no overall rank).
+``references``, ``ranked``, ``partial``, ``best`` and ``description``), else the tracks of the
+entries in board order. A track's reference rows head its table, unranked, with their badge
+(``denominator``: replace, score 0; ``ceiling``: no synthetic item trained on); its ranked entries
+show their rank band (:mod:`collapselab.leaderboard.standing`); its partial entries follow with
+per-task scores and no rank. Per task, the table's best entry is marked (and those tied with it),
+and a missing task reads "not applicable" (the entry cannot run there:
+:mod:`collapselab.leaderboard.applicability`) or "not run". Every row shows its synthetic share and
+the extra-compute flag. Each entry has one colour and marker (:mod:`collapselab.scoring.styles`)
+on every figure and as an SVG swatch beside its name, the same in every build.
 
 Every text from a submission or gallery goes through Jinja's autoescaping, links must be http(s),
 gallery images are validated PNGs written under names the builder makes, and a
@@ -32,6 +40,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import io
+import math
 import re
 import shutil
 import tempfile
@@ -40,9 +49,9 @@ from pathlib import Path
 from typing import Any
 
 from collapselab.errors import CollapseLabError, ParameterError, SubmissionError
-from collapselab.leaderboard import SUBMISSIONS, aggregate, rules, validate
+from collapselab.leaderboard import SUBMISSIONS, aggregate, rules, standing, validate
 from collapselab.operations import gallery, submission
-from collapselab.scoring import plots, scorer
+from collapselab.scoring import plots, scorer, styles
 from collapselab.storage import schema, strict_json
 from collapselab.storage.atomic import default_mode
 
@@ -75,6 +84,10 @@ def _dv(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
+def _band(band: Sequence[int] | None) -> str:
+    return "" if band is None else standing.band_text((int(band[0]), int(band[1])))
+
+
 def _pm(summary: Mapping[str, Any]) -> str:
     std = summary.get("std")
     return _sig(summary["mean"]) + ("" if std is None else f" ± {std:.2g}")
@@ -91,7 +104,8 @@ def environment() -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(sig=_sig, fixed=_fixed, pct=_pct, dv=_dv, pm=_pm, times=_times)
+    env.filters.update(sig=_sig, fixed=_fixed, pct=_pct, dv=_dv, pm=_pm, times=_times, band=_band)
+    env.globals.update(style=styles.style, polygons=SWATCH_POLYGONS, task_mark=task_mark, missing_cell=missing_cell)
     return env
 
 
@@ -119,12 +133,13 @@ def _slug(name: str) -> str:
 
 
 def tables(board: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The overall tables in order: one per track with ranked entries, then one table of the
-    entries that cover only some of the ranked tasks (per-task scores, no overall rank).
+    """The overall tables, one per track (and compute flag) in board order: its reference rows
+    (unranked), its ranked entries, then its entries that cover only some of the ranked tasks
+    (per-task scores, no overall rank), and per task its best entries (``best``).
 
-    Tracks and their members come from ``board["tracks"]`` (``name``, ``ranked`` and ``partial``
-    entry names, optionally ``description``); a board without it is read from the entries'
-    ``track`` and ``rank`` fields."""
+    Tracks and their members come from ``board["tracks"]`` (``name``, ``references``, ``ranked``
+    and ``partial`` entry names, optionally ``description`` and ``best``); a board without it is
+    read from the entries' ``track`` and ``rank`` fields."""
     by_name = {e["name"]: e for e in board["entries"]}
     listed = board.get("tracks") or [
         {"name": name, "ranked": [e["name"] for e in board["entries"] if e["track"] == name and e.get("rank") is not None],
@@ -133,21 +148,67 @@ def tables(board: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
     found: list[dict[str, Any]] = []
     for track in listed:
-        rows = [by_name[name] for name in track.get("references", []) + track["ranked"]]
+        rows = [by_name[name] for name in track.get("references", []) + track["ranked"] + track["partial"]]
         if rows:
             found.append({"id": f"track-{_slug(track['name'])}", "title": f"{track['name'].capitalize()} track",
                           "note": track.get("description") or scorer.TRACK_DESCRIPTIONS.get(track["name"], ""), "rows": rows,
-                          "ranked": True})
-    partial = [by_name[name] for track in listed for name in track["partial"]]
-    if partial:
-        found.append({"id": "partial", "title": "Entries that cover some tasks", "ranked": False, "rows": partial,
-                      "note": "Entries that do not cover every ranked task: their per-task scores, and no overall rank "
-                              "(an entry is never ranked by the tasks it left out)."})
+                          "ranked": bool(track["ranked"]), "partial": len(track["partial"]), "best": track.get("best", {})})
     for table in found:
         table["extra_real"] = any((e.get("extra_real_fraction") or 0) > 0 for e in table["rows"])
         table["extra_compute"] = any((e.get("budget_ratio") or 0) > 1 + 1e-6 for e in table["rows"])
-        table["tracks_shown"] = not table["ranked"]
     return found
+
+
+def task_mark(table: Mapping[str, Any], task: str, name: str) -> str | None:
+    """``best`` or ``tied`` when ``name`` is the best entry of ``table`` on ``task`` or tied with it, else ``None``."""
+    marks = table.get("best", {}).get(task, {})
+    return "best" if name in marks.get("best", ()) else "tied" if name in marks.get("tied", ()) else None
+
+
+def task_marks(board: Mapping[str, Any], task: str) -> dict[str, str]:
+    """entry name -> ``best`` or ``tied`` on ``task`` within its own track table (entries without a mark left out)."""
+    marks: dict[str, str] = {}
+    for table in board.get("tracks", []):
+        found = table.get("best", {}).get(task, {})
+        marks.update({name: "tied" for name in found.get("tied", ())})
+        marks.update({name: "best" for name in found.get("best", ())})
+    return marks
+
+
+def missing_cell(entry: Mapping[str, Any], task: str) -> tuple[str, str]:
+    """Why ``entry`` has no numbers on ``task``: ("not-applicable", the reason) or ("not-run", a sentence)."""
+    reason = entry.get("not_applicable", {}).get(task)
+    if reason is not None:
+        return "not-applicable", reason
+    return "not-run", f"{entry['name']} has no runs on {task} in its submission (it could run there)"
+
+
+def _polygon(corners: int, radius: float = 4.5, turn: float = -90.0, inner: float | None = None) -> str:
+    """SVG points of a regular polygon (or a star, with ``inner`` radius) centred in a 10 x 10 box."""
+    count = corners * (2 if inner else 1)
+    points = []
+    for index in range(count):
+        r = inner if inner and index % 2 else radius
+        angle = math.radians(turn + 360.0 * index / count)
+        points.append(f"{5 + r * math.cos(angle):.2f},{5 + r * math.sin(angle):.2f}")
+    return " ".join(points)
+
+
+_PLUS = [(3.6, 1), (6.4, 1), (6.4, 3.6), (9, 3.6), (9, 6.4), (6.4, 6.4), (6.4, 9), (3.6, 9), (3.6, 6.4), (1, 6.4), (1, 3.6),
+         (3.6, 3.6)]
+
+
+def _rotated(points: Sequence[tuple[float, float]], degrees: float) -> str:
+    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    return " ".join(f"{5 + c * (x - 5) - s * (y - 5):.2f},{5 + s * (x - 5) + c * (y - 5):.2f}" for x, y in points)
+
+
+#: The SVG polygon of each marker of :data:`styles.MARKERS` ("o" is a circle), for the pages' swatches.
+SWATCH_POLYGONS = {
+    "s": _polygon(4, 5.5, 45), "^": _polygon(3, 4.8), "v": _polygon(3, 4.8, 90), "<": _polygon(3, 4.8, 180),
+    ">": _polygon(3, 4.8, 0), "D": _polygon(4, 4.8, 0), "p": _polygon(5), "h": _polygon(6), "*": _polygon(5, 5, inner=2.1),
+    "P": _rotated(_PLUS, 0), "X": _rotated(_PLUS, 45),
+}
 
 
 def _write(path: Path, text: str) -> None:
@@ -189,11 +250,11 @@ def _task_figures(task: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], im
     """The task's figures, of its best entries (:func:`figure_rows`): the same few curves whatever the number of entries."""
     name = task["name"]
     shown = figure_rows(rows)
-    palette = plots.colours([e["name"] for e in shown])
 
     def series(curve: str) -> list[plots.Series]:
-        return [plots.Series(f"{e['name']} (n={len(e['tasks'][name]['seeds'])})", palette[e["name"]], e["tasks"][name][curve],
-                             dashed=bool(e.get("extra_compute"))) for e in shown]
+        return [plots.Series(f"{e['name']} (n={len(e['tasks'][name]['seeds'])})", styles.style(e["name"]).colour,
+                             e["tasks"][name][curve], dashed=bool(e.get("extra_compute")), marker=styles.style(e["name"]).marker)
+                for e in shown]
 
     loss, ratio = series("curve"), series("ratio_curve")
     figures: dict[str, Any] = {"loss": _figure_pair(lambda path, log: plots.curves_figure(name, task["loss_unit"], loss, ratio, path, log),
@@ -201,15 +262,49 @@ def _task_figures(task: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], im
                                "shown": [e["name"] for e in shown], "total": len(rows)}
     figures["metric_names"] = sorted({m for e in rows for m in e["tasks"][name]["metrics"]})
     metrics = {
-        metric: [plots.Series(e["name"], palette[e["name"]], e["tasks"][name]["metrics"][metric]["curve"],
-                              dashed=bool(e.get("extra_compute"))) for e in shown if metric in e["tasks"][name]["metrics"]]
+        metric: [plots.Series(e["name"], styles.style(e["name"]).colour, e["tasks"][name]["metrics"][metric]["curve"],
+                              dashed=bool(e.get("extra_compute")), marker=styles.style(e["name"]).marker)
+                 for e in shown if metric in e["tasks"][name]["metrics"]]
         for metric in figures["metric_names"]
     }
     metrics = {metric: series_ for metric, series_ in metrics.items() if series_}
     if metrics:
         figures["metrics"] = _figure_pair(lambda path, log: plots.metrics_figure(metrics, path, log),
                                           list(metrics.values()), img / f"{name}-metrics.png")
+    figures["share"] = _share_figure(task, rows, img)
     return figures
+
+
+SHARE_RULE = ("An entry is on the frontier (ringed, joined by a dashed line) when no other entry of its compute flag has "
+              "a score at least as high with a synthetic share at least as high, one of them strictly higher: for each "
+              "amount of synthetic data, the best score reached with at least that much. Means are compared; shares within "
+              f"{100 * standing.SHARE_TOLERANCE:.0f} percentage point count as equal.")
+
+
+def _share_figure(task: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], img: Path) -> dict[str, Any] | None:
+    """Score against synthetic share of the task's augmentation entries and its ceiling (None: no such entry scored)."""
+    name = task["name"]
+
+    def point(entry: Mapping[str, Any]) -> plots.Point | None:
+        row = entry["tasks"][name]
+        if row["score"] is None or row["synthetic_share"] is None:
+            return None
+        style = styles.style(entry["name"])
+        label = entry["name"] + (" (ceiling)" if entry["reference_kind"] == "ceiling" else "") + (
+            ", extra compute" if row["extra_compute"] else "")
+        return plots.Point(label, style.colour, style.marker, row["synthetic_share"], row["score"]["mean"],
+                           row["score"]["ci_low"], row["score"]["ci_high"], entry["name"] in task.get("frontier", ()),
+                           hollow=bool(row["extra_compute"]))
+
+    augmentation = [e for e in rows if e["tasks"][name]["track"] == scorer.AUGMENTATION]
+    points = [p for e in augmentation if not e["reference"] for p in [point(e)] if p is not None]
+    ceilings = [p for e in augmentation if e["reference_kind"] == "ceiling" for p in [point(e)] if p is not None]
+    if not points:
+        return None
+    path = img / f"{name}-share.png"
+    plots.share_figure(name, points, ceilings, path)
+    return {"src": f"img/{path.name}", "log": None, "frontier": [e["name"] for e in augmentation if e["name"] in task.get("frontier", ())],
+            "ceilings": [e["name"] for e in augmentation if e["reference_kind"] == "ceiling" and point(e) is not None]}
 
 
 def _overview(board: Mapping[str, Any], img: Path) -> dict[str, Any]:
@@ -277,7 +372,9 @@ def _render(board: Mapping[str, Any], entries: Mapping[str, Any], sources: Mappi
         rows = [e for e in board["entries"] if task["name"] in e["tasks"]]
         rows.sort(key=lambda e: (-(e["tasks"][task["name"]]["score"] or {"mean": -float("inf")})["mean"], e["name"]))
         figures = _task_figures(task, rows, img)
-        page = env.get_template("task.html").render(task=task, rows=rows, figures=figures,
+        absent = [e for e in board["entries"] if task["name"] not in e["tasks"]]
+        page = env.get_template("task.html").render(task=task, rows=rows, figures=figures, absent=absent,
+                                                    task_marks=task_marks(board, task["name"]), share_rule=SHARE_RULE,
                                                     samples=samples.get(task["name"], {}), **common)
         _write(tmp / f"task-{task['name']}.html", page)
     for name in ("style.css", "sort.js"):

@@ -6,7 +6,8 @@ band: a theory curve, a single seed). The figures:
 - :func:`curves_figure`: held-out loss and collapse ratio L_g/L_0 per generation, one series per
   strategy or entry (the report's figure per setting, the site's figure per task);
 - :func:`metrics_figure`: small multiples of the secondary metrics;
-- :func:`overview_figure`: every task's collapse ratio on one axis per entry (the site's index).
+- :func:`overview_figure`: every task's collapse ratio on one axis per entry (the site's index);
+- :func:`share_figure`: score against synthetic share, the frontier marked (the site's task pages).
 
 Legends sit outside the axes (below them), so they never cover a curve; a caller with many
 series draws a selection (the site: the best entries and the reference).
@@ -41,6 +42,22 @@ class Series:
     band: Mapping[str, Sequence[float | None]]
     dashed: bool = False
     markers: bool = True
+    marker: str = "o"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One entry's score (mean and 95% interval, ``None`` bounds: unbounded) at its synthetic share."""
+
+    label: str
+    colour: Any
+    marker: str
+    share: float
+    score: float
+    low: float | None
+    high: float | None
+    frontier: bool = False
+    hollow: bool = False
 
 
 def colours(names: Sequence[str]) -> dict[str, Any]:
@@ -80,7 +97,7 @@ def _save(fig: Any, path: Path) -> None:
 def _draw(ax: Any, series: Series) -> None:
     mean = list(series.band["mean"])
     generations = list(range(len(mean)))
-    ax.plot(generations, mean, marker="o" if series.markers else None, ms=2.5, lw=1.4, color=series.colour,
+    ax.plot(generations, mean, marker=series.marker if series.markers else None, ms=3, lw=1.4, color=series.colour,
             label=series.label, ls="--" if series.dashed else "-")
     low, high = series.band.get("low"), series.band.get("high")
     if low is not None and high is not None and len(low) == len(mean) and all(v is not None for v in [*low, *high]):
@@ -179,4 +196,35 @@ def overview_figure(panels: Sequence[tuple[str, Sequence[Series]]], path: Path, 
     for ax in axes[-1, :]:
         ax.set_xlabel("generation", fontsize=8)
     _figure_legend(fig, list(axes.flat), fontsize=8, where="upper", columns=6)
+    _save(fig, path)
+
+
+def share_figure(title: str, points: Sequence[Point], ceilings: Sequence[Point], path: Path, caption: str = "") -> None:
+    """Score against synthetic share: one marker per entry with its 95% interval (hollow: extra
+    compute), the frontier's entries ringed and joined per compute flag, each ceiling (an entry that trained on no synthetic item) a marker
+    at share 0 and a dotted line across."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.6), constrained_layout=True)
+    for ceiling in ceilings:
+        ax.axhline(ceiling.score, color=ceiling.colour, lw=0.9, ls=":")
+    for point in [*ceilings, *points]:
+        yerr = None
+        if point.low is not None and point.high is not None:
+            yerr = [[point.score - point.low], [point.high - point.score]]
+        ax.errorbar([100 * point.share], [point.score], yerr=yerr, fmt=point.marker, ms=7, color=point.colour,
+                    mfc="none" if point.hollow else point.colour, mec=point.colour, elinewidth=1, capsize=2, label=point.label)
+    for hollow in (False, True):  # one frontier per compute flag
+        front = sorted((p for p in points if p.frontier and p.hollow == hollow), key=lambda p: p.share)
+        if len(front) > 1:
+            ax.plot([100 * p.share for p in front], [p.score for p in front], color="black", lw=0.8, ls="--", zorder=1)
+    front = [p for p in points if p.frontier]
+    if front:
+        ax.scatter([100 * p.share for p in front], [p.score for p in front], s=170, facecolors="none", edgecolors="black",
+                   linewidths=1.2, zorder=3, label="on the frontier")
+    ax.set_xlabel("synthetic share of the examples trained on (%)", fontsize=9)
+    ax.set_ylabel("score (1 = no degradation, 0 = replace)", fontsize=9)
+    ax.set_xlim(-4, 104)
+    ax.set_title(f"{title}: score against synthetic share" + (f"\n{caption}" if caption else ""), fontsize=10)
+    ax.grid(alpha=0.3)
+    _figure_legend(fig, [ax], fontsize=7, columns=3)
     _save(fig, path)

@@ -1,0 +1,74 @@
+"""How sure the board is of its order: rank bands, the best entry per task, and the upper frontier
+of score against synthetic share. Pure functions of the numbers the aggregate computed.
+
+Rank band. Given each entry's score and 95% interval, the band is the range of ranks the entry
+could hold: from 1 + the number of entries whose interval lies wholly above its own, to the number
+of entries whose interval does not lie wholly below its own (itself included). An unbounded
+interval overlaps every other. The leader's band is 1..k, k the entries whose intervals overlap
+the leader's (itself included), and each of those k shares the leader's first rank unless another
+entry's interval lies wholly above its own. A band of one rank is a rank the intervals settle.
+
+Best per task: the entry with the highest score on the task (every entry with that score, if
+several); entries whose band on the task starts at 1 without being the best are tied with it. An
+entry alone is not marked: best needs something to be better than.
+
+Upper frontier of score against synthetic share: an entry is on it when no other entry has a score
+at least as high with a synthetic share at least as high (one of them strictly higher). It is the
+trade-off curve of the augmentation loop: for each amount of synthetic data, the best score any
+entry reached with at least that much. Means are compared, not intervals; shares within
+:data:`SHARE_TOLERANCE` of each other count as equal (a share is a mean over seeds of random
+draws: accumulate-subsample's 80% is 79.8% or 80.2% depending on the draws).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+#: Synthetic shares closer than this (one percentage point) count as the same share on the frontier.
+SHARE_TOLERANCE = 0.01
+
+
+def _bounds(summary: Mapping[str, Any]) -> tuple[float, float]:
+    low, high = summary.get("ci_low"), summary.get("ci_high")
+    return (-math.inf if low is None else float(low)), (math.inf if high is None else float(high))
+
+
+def rank_bands(scores: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
+    """name -> (best, worst) rank consistent with the intervals (``scores``: name -> mean, ci_low, ci_high)."""
+    bounds = {name: _bounds(summary) for name, summary in scores.items()}
+    bands = {}
+    for name, (low, high) in bounds.items():
+        above = sum(1 for other, (other_low, _) in bounds.items() if other != name and other_low > high)
+        below = sum(1 for other, (_, other_high) in bounds.items() if other != name and other_high < low)
+        bands[name] = (1 + above, len(bounds) - below)
+    return bands
+
+
+def band_text(band: tuple[int, int]) -> str:
+    """'3' for a settled rank, '1–3' for a band."""
+    best, worst = band
+    return str(best) if best == worst else f"{best}–{worst}"
+
+
+def best_on_task(scores: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """``best``: the entries with the highest score; ``tied``: the others whose band starts at 1 (sorted names)."""
+    if len(scores) < 2:
+        return {"best": [], "tied": []}
+    top = max(float(summary["mean"]) for summary in scores.values())
+    best = sorted(name for name, summary in scores.items() if float(summary["mean"]) == top)
+    bands = rank_bands(scores)
+    tied = sorted(name for name, band in bands.items() if band[0] == 1 and name not in best)
+    return {"best": best, "tied": tied}
+
+
+def upper_frontier(points: Mapping[str, tuple[float, float]], tolerance: float = SHARE_TOLERANCE) -> list[str]:
+    """The names (sorted) of the points (synthetic share, score) that no other point dominates:
+    a share at least as high (within ``tolerance``) and a score at least as high, one strictly."""
+    def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
+        at_least = a[0] >= b[0] - tolerance and a[1] >= b[1]
+        return at_least and (a[1] > b[1] or a[0] > b[0] + tolerance)
+
+    return sorted(name for name, point in points.items()
+                  if not any(dominates(other, point) for other_name, other in points.items() if other_name != name))

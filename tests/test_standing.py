@@ -1,0 +1,195 @@
+"""How sure the board is of its order, and what the site shows of it: rank bands from the intervals,
+the best entry per task, the upper frontier of score against synthetic share, "not applicable"
+apart from "not run", the gate's verdict per task, and colours and markers that stay put."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+
+import pytest
+
+from collapselab.leaderboard import SUBMISSIONS, aggregate, applicability, baselines, rules, site, standing, validate
+from collapselab.scoring import scorer, styles
+from collapselab.storage import schema
+
+
+def interval(mean: float, low: float | None, high: float | None) -> dict:
+    return {"mean": mean, "ci_low": low, "ci_high": high}
+
+
+# ---------------------------------------------------------------- rank bands
+def test_entries_overlapping_the_leader_share_its_band_and_separated_entries_get_one_rank():
+    bands = standing.rank_bands({
+        "leader": interval(0.90, 0.85, 0.95),
+        "close": interval(0.88, 0.84, 0.92),   # overlaps the leader
+        "wide": interval(0.80, 0.60, 0.86),    # overlaps the leader and close
+        "far": interval(0.30, 0.28, 0.32),     # below everyone's interval
+    })
+    assert bands == {"leader": (1, 3), "close": (1, 3), "wide": (1, 3), "far": (4, 4)}
+    assert [standing.band_text(bands[n]) for n in ("leader", "far")] == ["1–3", "4"]
+
+
+def test_a_band_starts_below_1_only_when_an_interval_lies_wholly_above():
+    bands = standing.rank_bands({
+        "a": interval(0.95, 0.94, 0.96),
+        "b": interval(0.90, 0.80, 0.945),   # overlaps a
+        "c": interval(0.85, 0.82, 0.88),    # overlaps b, wholly below a
+    })
+    assert bands == {"a": (1, 2), "b": (1, 3), "c": (2, 3)}
+
+
+def test_an_unbounded_interval_overlaps_every_other():
+    bands = standing.rank_bands({"a": interval(0.9, 0.89, 0.91), "b": interval(0.5, None, None), "c": interval(0.1, 0.09, 0.11)})
+    assert bands == {"a": (1, 2), "b": (1, 3), "c": (2, 3)}
+
+
+def test_the_best_per_task_is_the_highest_score_and_ties_are_the_intervals_that_reach_it():
+    found = standing.best_on_task({"a": interval(0.9, 0.85, 0.95), "b": interval(0.88, 0.86, 0.9), "c": interval(0.5, 0.4, 0.6)})
+    assert found == {"best": ["a"], "tied": ["b"]}
+    assert standing.best_on_task({"x": interval(0.7, 0.7, 0.7), "y": interval(0.7, 0.7, 0.7)}) == {"best": ["x", "y"], "tied": []}
+    assert standing.best_on_task({}) == standing.best_on_task({"alone": interval(0.9, 0.8, 1.0)}) == {"best": [], "tied": []}
+
+
+# ---------------------------------------------------------------- frontier
+def test_the_upper_frontier_keeps_the_trade_off_and_drops_dominated_entries():
+    points = {"real-heavy": (0.2, 0.95), "mid": (0.5, 0.90), "dominated": (0.5, 0.70), "synthetic-heavy": (0.9, 0.60),
+              "worse-and-less": (0.3, 0.80)}
+    assert standing.upper_frontier(points) == ["mid", "real-heavy", "synthetic-heavy"]
+
+
+def test_shares_within_a_point_count_as_equal_on_the_frontier():
+    # accumulate-subsample's share is 80.2% where accumulate's is 79.8%: the same loop, not a better trade-off
+    points = {"accumulate": (0.798, 0.883), "accumulate-subsample": (0.802, 0.753)}
+    assert standing.upper_frontier(points) == ["accumulate"]
+    assert standing.upper_frontier(points, tolerance=0.0) == ["accumulate", "accumulate-subsample"]
+    assert standing.upper_frontier({"a": (0.5, 0.8), "b": (0.5, 0.8)}) == ["a", "b"]  # equal points: neither dominates
+
+
+# ---------------------------------------------------------------- colours and markers
+def test_every_shipped_entry_has_a_fixed_style_and_no_two_look_alike():
+    assert set(baselines.entries()) <= set(styles.FIXED)
+    looks = [(s.colour, s.marker) for s in styles.FIXED.values()]
+    assert len(set(looks)) == len(looks)
+    assert all(s.marker in styles.MARKERS and s.marker in {"o", *site.SWATCH_POLYGONS} for s in styles.FIXED.values())
+
+
+def test_other_names_get_a_style_from_their_name_alone_in_any_process():
+    names = ["my-strategy", "another", "x" * 200, "ünïcode"]
+    here = [styles.style(n) for n in names]
+    assert all(s.marker in styles.MARKERS and len(s.colour) == 7 and s.colour.startswith("#") for s in here)
+    assert len({s.colour for s in here}) == len(names)
+    script = "import sys; from collapselab.scoring import styles; print([tuple(vars(styles.style(n)).values()) for n in sys.argv[1:]])"
+    for seed in ("1", "2"):  # Python's own hash() differs between processes: the style must not use it
+        out = subprocess.run([sys.executable, "-c", script, *names], capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        assert out.strip() == str([(s.colour, s.marker) for s in here])
+
+
+# ---------------------------------------------------------------- applicability
+def test_a_strategy_missing_a_task_hook_is_not_applicable_and_anything_else_missing_is_not_run(tmp_path):
+    shipped = frozenset(baselines.shipped())
+    self_correct = {"name": "self-correct", "params": {}, "uses_extra_real_data": False}
+    assert "'correct'" in applicability.reason(self_correct, "mnist_vae", "cpu", shipped)
+    assert applicability.reason(self_correct, "linear_regression", "cpu", shipped) is None
+    assert "adaptive-ridge" in applicability.reason({"name": "adaptive-ridge", "params": {}}, "text_lm", "cpu", shipped)
+    # not a shipped baseline: never imported, so nothing says it cannot run; its own declaration of fresh data is data
+    evil = tmp_path / "evil.py"
+    evil.write_text(f"open({str(tmp_path / 'imported')!r}, 'w').close()\n")
+    strange = {"name": f"{evil}:Evil", "params": {}, "uses_extra_real_data": False}
+    assert applicability.not_applicable(strange, ["mnist_vae", "text_lm"], "cpu") == {}
+    assert not (tmp_path / "imported").exists()
+    assert applicability.not_applicable({**strange, "params": {"bad": 1}, "name": "mix"}, ["mnist_vae"], "cpu") == {}
+
+
+# ---------------------------------------------------------------- the committed board
+@pytest.fixture(scope="module")
+def committed():
+    with schema.remembering():
+        entries, problems = validate.load_entries(SUBMISSIONS, rules.LEADERBOARD)
+    assert problems == []
+    return entries
+
+
+@pytest.fixture(scope="module")
+def board(committed):
+    return aggregate.aggregate(committed)
+
+
+def test_the_board_says_why_an_entry_is_missing_a_task(board):
+    by_name = {e["name"]: e for e in board["entries"]}
+    assert set(by_name["self-correct"]["not_applicable"]) == {"mnist_vae", "text_lm"}  # no expert to correct with
+    assert "conformer_diffusion" not in by_name["self-correct"]["not_applicable"]     # it has one: not run
+    assert by_name["accumulate"]["not_applicable"] == {}
+    assert site.missing_cell(by_name["self-correct"], "mnist_vae")[0] == "not-applicable"
+    assert site.missing_cell(by_name["self-correct"], "conformer_diffusion")[0] == "not-run"
+
+
+def test_the_board_carries_the_gate_the_bands_the_best_and_the_frontier(board):
+    for task in board["tasks"]:
+        gate = task["degradation"]
+        assert gate["level"] == scorer.GATE_LEVEL and gate["df"] == gate["n"] - 1
+        assert gate["significant"] == (gate["p_value"] < gate["level"]) == task["ranked"]
+        assert f"{gate['df']} degrees of freedom" in gate["test"]
+    tables = {t["name"]: t for t in board["tracks"]}
+    by_name = {e["name"]: e for e in board["entries"]}
+    for table in tables.values():
+        for task, marks in table["best"].items():
+            members = [by_name[n] for n in table["ranked"] + table["partial"] if task in by_name[n]["tasks"]]
+            scored = [e["tasks"][task]["score"]["mean"] for e in members if e["tasks"][task]["score"]]
+            assert [by_name[n]["tasks"][task]["score"]["mean"] for n in marks["best"]] == ([max(scored)] if len(scored) > 1 else [])
+    assert tables[scorer.AUGMENTATION]["best"]["linear_regression"]["best"] == ["self-correct"]
+    assert tables[scorer.AUGMENTATION]["best"]["mnist_vae"] == {"best": ["mix"], "tied": ["accumulate"]}
+    regression = next(t for t in board["tasks"] if t["name"] == "linear_regression")
+    assert regression["ceiling"] == ["real-only"]
+    assert {"self-correct", "verifier-filter-accumulate"} <= set(regression["frontier"])
+    assert not {"mix", "accumulate", "accumulate-subsample", "real-only"} & set(regression["frontier"])
+
+
+def test_ranked_entries_get_bands_from_their_overall_intervals(board, committed):
+    assert all(e["rank_band"] is None for e in board["entries"] if e["rank"] is None)
+    # the committed board ranks nobody yet (only replace covers every task): the regression entries alone are ranked
+    regression = {name: {**copy.deepcopy(entry), "tasks": {"linear_regression": entry["tasks"]["linear_regression"]}}
+                  for name, entry in committed.items()}
+    ranked = aggregate.aggregate(regression)
+    by_name = {e["name"]: e for e in ranked["entries"]}
+    augmentation = next(t for t in ranked["tracks"] if t["name"] == scorer.AUGMENTATION)
+    names = augmentation["ranked"]
+    assert len(names) >= 5 and [by_name[n]["rank"] for n in names] == list(range(1, len(names) + 1))
+    expected = standing.rank_bands({n: by_name[n]["overall"] for n in names})
+    assert {n: tuple(by_name[n]["rank_band"]) for n in names} == expected
+    assert all(band[0] <= by_name[n]["rank"] <= band[1] for n, band in expected.items())
+    assert by_name["real-only"]["rank"] is None and by_name["real-only"]["reference_kind"] == "ceiling"
+
+
+def test_site_tables_put_references_ranked_and_partial_rows_in_their_own_track():
+    board = {"tracks": [{"name": "closed-loop", "references": ["replace"], "ranked": ["b"], "partial": ["c"],
+                         "best": {"t": {"best": ["b"], "tied": ["c"]}}},
+                        {"name": "augmentation", "references": ["real-only"], "ranked": [], "partial": ["d"]}],
+             "entries": [{"name": n, "track": "closed-loop"} for n in ("replace", "b", "c")]
+             + [{"name": n, "track": "augmentation"} for n in ("real-only", "d")]}
+    found = site.tables(board)
+    assert [(t["id"], [e["name"] for e in t["rows"]], t["ranked"]) for t in found] == [
+        ("track-closed-loop", ["replace", "b", "c"], True), ("track-augmentation", ["real-only", "d"], False)]
+    assert [site.task_mark(found[0], "t", n) for n in ("b", "c", "replace")] == ["best", "tied", None]
+    assert site.task_marks(board, "t") == {"b": "best", "c": "tied"}
+
+
+def test_the_task_figures_draw_each_entry_in_its_own_style(board, monkeypatch, tmp_path):
+    drawn: dict[str, list] = {}
+    monkeypatch.setattr(site.plots, "curves_figure", lambda name, unit, loss, ratio, path, log=False: drawn.setdefault("loss", loss))
+    monkeypatch.setattr(site.plots, "metrics_figure", lambda metrics, path, log=False: None)
+    monkeypatch.setattr(site.plots, "share_figure", lambda name, points, ceilings, path: drawn.update(share=points, ceilings=ceilings))
+    task = next(t for t in board["tasks"] if t["name"] == "linear_regression")
+    rows = [e for e in board["entries"] if "linear_regression" in e["tasks"]]
+    figures = site._task_figures(task, rows, tmp_path)
+    for series in drawn["loss"]:
+        name = series.label.split(" (n=")[0]
+        assert (series.colour, series.marker) == (styles.style(name).colour, styles.style(name).marker)
+    assert {p.label.split(",")[0] for p in drawn["share"]} == {e["name"] for e in rows if not e["reference"]
+                                                               and e["tasks"]["linear_regression"]["track"] == scorer.AUGMENTATION}
+    assert [p.label for p in drawn["ceilings"]] == ["real-only (ceiling)"] and figures["share"]["ceilings"] == ["real-only"]
+    assert {p.label.split(",")[0] for p in drawn["share"] if p.frontier} == set(task["frontier"])
+    assert all(p.hollow == ("extra compute" in p.label) for p in drawn["share"])
