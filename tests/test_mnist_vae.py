@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import struct
 from pathlib import Path
@@ -151,6 +152,29 @@ def test_evaluate_is_deterministic_and_finite(task: MnistVaeTask, model) -> None
     assert first["loss"] == pytest.approx(first["recon"] + first["kl"])
     assert first["nll_iw"] <= first["loss"] + 1.0
     assert 0.0 <= first["class_entropy"] <= np.log(10) + 1e-12
+
+
+class _Locked:
+    """Stands in for the test digits: any use of them fails the test."""
+
+    def __getattr__(self, name: str):
+        raise AssertionError("model selection read the test digits")
+
+    def __len__(self) -> int:
+        raise AssertionError("model selection read the test digits")
+
+
+def test_validation_metrics_and_the_budget_curve_never_read_the_test_digits(model) -> None:
+    from tests.perf.bench_generation0 import budget_curve
+
+    locked = MnistVaeTask("smoke")
+    open_door = locked.validate(model)
+    locked.__dict__["_splits"] = dataclasses.replace(locked._splits, test=_Locked())
+    locked.evaluate = lambda model: _Locked().images  # type: ignore[method-assign]
+    assert locked.validate(model) == open_door and set(open_door) == {"loss", "recon", "kl", "nll_iw", "fd", "class_entropy"}
+    assert open_door["loss"] != MnistVaeTask("smoke").evaluate(model)["loss"]
+    rows = budget_curve(locked, [0.5, 1.0], seed=0)
+    assert [r["steps"] for r in rows] == [20, 40] and all(np.isfinite(r["loss"]) for r in rows)
 
 
 def test_samples_are_binary_images_and_seeded(task: MnistVaeTask, model) -> None:

@@ -125,12 +125,14 @@ def chunk(documents: list[bytes], length: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Split:
-    """Chunks of the real pool, the reserve (fresh real data), the validation set and the held-out test set."""
+    """Chunks of the real pool, the reserve (fresh real data), the validation set and the held-out test set;
+    ``documents`` says which documents went to the test set, the validation set and the training side."""
 
     train: np.ndarray
     reserve: np.ndarray
     validation: np.ndarray
     test: np.ndarray
+    documents: IndexSplit
     fingerprint: dict[str, object]
 
 
@@ -191,4 +193,4 @@ def split_corpus(
         "test_bytes": int(test.size),
         "reserve_chunks": int(len(reserve)),
     }
-    return Split(train, reserve, validation, test, fingerprint)
+    return Split(train, reserve, validation, test, by_document, fingerprint)
