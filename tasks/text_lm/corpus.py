@@ -159,18 +159,16 @@ def split_corpus(
     sizes = [sum(len(documents[i]) for i in group) for group in groups]
     corpus_bytes = sum(sizes)
     order = rng.permutation(len(groups))
-    test_docs = _held_out(order, groups, sizes, test_fraction * corpus_bytes, set())
-    validation_docs = _held_out(order, groups, sizes, validation_fraction * corpus_bytes, set(test_docs))
-    for part, docs in (("test", test_docs), ("validation", validation_docs)):
-        if not docs:
-            raise TaskError(
-                f"task 'text_lm': no group of documents fits in {part}_fraction of the corpus; raise it"
-            )
-    held = set(test_docs) | set(validation_docs)
-    side_docs = [i for g in order for i in groups[g] if i not in held]
-    by_document = IndexSplit(len(documents), {"test": test_docs, "validation": validation_docs, "train": side_docs})
-    test, validation = chunk([documents[i] for i in test_docs], context), chunk([documents[i] for i in validation_docs], context)
-    side = chunk([documents[i] for i in side_docs], context)
+    held_out: dict[str, list[int]] = {}
+    for part, fraction in (("test", test_fraction), ("validation", validation_fraction)):
+        taken = {i for docs in held_out.values() for i in docs}
+        held_out[part] = _held_out(order, groups, sizes, fraction * corpus_bytes, taken)
+        if not held_out[part]:
+            raise TaskError(f"task 'text_lm': no group of documents fits in {part}_fraction of the corpus; raise it")
+    taken = set(held_out["test"]) | set(held_out["validation"])
+    by_document = IndexSplit(len(documents), {**held_out, "train": [i for g in order for i in groups[g] if i not in taken]})
+    test, validation, side = (chunk([documents[i] for i in by_document[part]], context)
+                              for part in ("test", "validation", "train"))
     if train_chunks > len(side):
         raise TaskError(
             f"task 'text_lm': train_chunks={train_chunks} but the training side of the corpus has only "
