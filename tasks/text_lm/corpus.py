@@ -166,7 +166,9 @@ def split_corpus(
         if not held_out[part]:
             raise TaskError(f"task 'text_lm': no group of documents fits in {part}_fraction of the corpus; raise it")
     taken = set(held_out["test"]) | set(held_out["validation"])
-    by_document = IndexSplit(len(documents), {**held_out, "train": [i for g in order for i in groups[g] if i not in taken]})
+    side_docs = [i for g in order for i in groups[g] if i not in taken]
+    parts = {"test": held_out["test"], "validation": held_out["validation"], "train": side_docs}
+    by_document = IndexSplit(len(documents), {part: np.asarray(docs, dtype=np.int64) for part, docs in parts.items()})
     test, validation, side = (chunk([documents[i] for i in by_document[part]], context)
                               for part in ("test", "validation", "train"))
     if train_chunks > len(side):
