@@ -20,7 +20,6 @@ import numpy as np
 
 from collapselab.errors import ConfigError, TaskError
 
-PARTS = ("train", "validation", "reserve", "test")
 #: The part holding the leftover of a population no named part takes.
 UNUSED = "unused"
 
@@ -35,7 +34,7 @@ def sha256_arrays(*arrays: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class IndexSplit:
     """Named, disjoint index sets that together hold every index of ``range(total)`` exactly once.
 
@@ -85,9 +84,6 @@ class IndexSplit:
     @property
     def test(self) -> np.ndarray:
         return self.parts["test"]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.parts
 
     def sizes(self) -> dict[str, int]:
         """Part name -> number of items."""
