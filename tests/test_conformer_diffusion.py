@@ -170,8 +170,10 @@ def test_denoiser_is_e3_equivariant(radius: float) -> None:
 # ---------------------------------------------------------------- the task
 def test_pools_split_by_molecule_and_fresh_real_comes_from_the_reserve(smoke) -> None:
     split = smoke._data.split
-    train, reserve, test = set(split.train), set(split.reserve), set(split.test)
-    assert not train & test and not reserve & train and not reserve & test
+    assert split.sizes() == {"test": 6, "reserve": 4, "validation": 4, "train": 26}
+    parts = [set(split[p]) for p in ("train", "validation", "reserve", "test")]
+    assert set.union(*parts) == set(range(40)) and sum(map(len, parts)) == 40  # disjoint, every molecule once
+    assert all(np.array_equal(split[p], np.sort(split[p])) for p in split.parts)
     real = smoke.real_pool()
     assert set(real["mol"]) == set(split.train)
     assert real["pos"].shape[1:] == (smoke._data.max_atoms, 3)
@@ -179,6 +181,8 @@ def test_pools_split_by_molecule_and_fresh_real_comes_from_the_reserve(smoke) ->
     assert len(fresh) == 25 and set(fresh["mol"]) <= set(split.reserve)
     fingerprint = smoke.data_fingerprint()
     assert fingerprint["molecules"]["test"] == smoke.config["n_test"]
+    assert fingerprint["molecules"]["validation"] == smoke.config["n_validation"]
+    assert fingerprint["split_sha256"] == split.sha256()
     assert len(fingerprint["reference_sha256"]) == 64
 
 

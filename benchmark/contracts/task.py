@@ -3,7 +3,8 @@
 A task is versioned (``name``, ``version``) and configured by a named preset (``smoke``,
 ``cpu``, ``paper``) plus ``--set key=value`` overrides. It is the only door to its held-out
 test data: :meth:`Task.evaluate` reads it, nothing else does, so no strategy can see it
-(the single-evaluator design of the Open Graph Benchmark, Hu et al. 2020).
+(the single-evaluator design of the Open Graph Benchmark, Hu et al. 2020). Model selection
+reads :meth:`Task.validate` (the validation split) instead, so no preset is tuned on test data.
 
 What a strategy may know of a task is its :class:`TaskDescription` (identity, configuration,
 the fit and sampling options it may set, the optional hooks the task offers). The optional
@@ -317,7 +318,14 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def evaluate(self, model: Any) -> dict[str, float]:
-        """Metrics on held-out REAL data; ``loss`` (lower is better) is the primary metric."""
+        """Metrics on held-out REAL test data; ``loss`` (lower is better) is the primary metric.
+        The only reader of the test split: what it returns is what the leaderboard publishes."""
+
+    def validate(self, model: Any) -> dict[str, float]:
+        """Metrics on the validation split (real data disjoint from the real pool and the test set),
+        with ``loss`` as :meth:`evaluate` defines it. Model selection (a preset's budget, learning
+        rate, sizes) reads this, never :meth:`evaluate`; the task card says what the split holds."""
+        raise TaskError(f"task {self.name!r} has no validation split")
 
     def theory(self, records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         """Closed-form metrics for the latest generation, where the task has them.

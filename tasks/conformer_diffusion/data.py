@@ -1,7 +1,8 @@
 """The task's data: molecules, their graphs, reference ensembles and the split by molecule.
 
-Molecules are split (seeded shuffle) into held-out test molecules, a reserve for the
-fresh-real oracle, and training molecules. An item of a pool is one conformer: the molecule's
+Molecules are split (seeded shuffle, :func:`collapselab.toolkit.splits.carve`) into held-out
+test molecules, a reserve for the fresh-real oracle, validation molecules (model selection)
+and training molecules. An item of a pool is one conformer: the molecule's
 index into the graph table (``mol``) and its coordinates padded to the largest molecule
 (``pos``, Angstrom, zeros in the padding).
 """
@@ -16,28 +17,14 @@ from typing import Any
 import numpy as np
 
 from collapselab.tasks.conformer_diffusion import molecules, reference
-
-
-@dataclass(frozen=True)
-class Split:
-    """Molecule indices of each part (disjoint)."""
-
-    train: np.ndarray
-    reserve: np.ndarray
-    test: np.ndarray
-
-    def sha256(self) -> str:
-        digest = hashlib.sha256()
-        for part in (self.train, self.reserve, self.test):
-            digest.update(np.ascontiguousarray(part, dtype=np.int64).tobytes() + b"|")
-        return digest.hexdigest()
+from collapselab.toolkit.splits import IndexSplit, carve
 
 
 @dataclass(frozen=True)
 class ConformerData:
     table: molecules.GraphTable
     ensembles: reference.Ensembles
-    split: Split
+    split: IndexSplit
 
     @property
     def max_atoms(self) -> int:
@@ -69,10 +56,8 @@ class ConformerData:
             "reference_sha256": self.ensembles.sha256(),
             "split_sha256": self.split.sha256(),
             "rdkit": rdkit.__version__,
-            "molecules": {"train": len(self.split.train), "reserve": len(self.split.reserve), "test": len(self.split.test)},
-            "reference_conformers": {
-                part: int(self.ensembles.counts[getattr(self.split, part)].sum()) for part in ("train", "reserve", "test")
-            },
+            "molecules": self.split.sizes(),
+            "reference_conformers": {part: int(self.ensembles.counts[mols].sum()) for part, mols in self.split.parts.items()},
         }
 
 
@@ -88,10 +73,6 @@ def load(config: Mapping[str, Any]) -> ConformerData:
     ensembles = reference.ensembles(smiles, [int(config["ref_embed"])] * len(smiles), reference_settings(config))
     ensembles = ensembles.select(np.flatnonzero(ensembles.counts > 0))
     order = np.random.default_rng([int(config["split_seed"]), 5]).permutation(len(ensembles.smiles))
-    n_test, n_reserve = int(config["n_test"]), int(config["n_reserve"])
-    split = Split(
-        train=np.sort(order[n_test + n_reserve :]),
-        reserve=np.sort(order[n_test : n_test + n_reserve]),
-        test=np.sort(order[:n_test]),
-    )
+    sizes = [(part, int(config[f"n_{part}"])) for part in ("test", "reserve", "validation")]
+    split = carve(order, sizes, "train", f"the {len(order)} molecules with reference conformers").sorted()
     return ConformerData(molecules.graph_table(ensembles.smiles, bool(config["hydrogens"])), ensembles, split)

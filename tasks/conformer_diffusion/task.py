@@ -5,7 +5,7 @@ Gerstgrasser et al. 2024 ("Is Model Collapse Inevitable?", arXiv 2404.01413) ret
 held-out test loss rose when data were replaced and stayed flat when they accumulated. Here:
 
 * real data: RDKit ETKDGv3 + MMFF94 conformer ensembles (cached) of small H/C/N/O/F
-  molecules from the NCI set RDKit ships, split by molecule into train / reserve / test;
+  molecules from the NCI set RDKit ships, split by molecule into train / validation / reserve / test;
 * model: an E(3)-equivariant e3nn denoiser over atom coordinates conditioned on the
   molecular graph (bonds plus 1-3 and 1-4 pairs, optionally a radius graph), trained with
   PyTorch Lightning for a fixed number of epochs over each generation's pool;
@@ -45,7 +45,7 @@ _MODEL = {"scalars": 32, "vectors": 8, "layers": 3, "hidden": 64, "radius": 0.0}
 def _preset(**values: Any) -> dict[str, Any]:
     base = {
         "min_heavy": 4, "max_heavy": 9, "molecules": 0, "hydrogens": False,
-        "n_test": 60, "n_reserve": 60, "split_seed": 0,
+        "n_test": 60, "n_reserve": 60, "n_validation": 30, "split_seed": 0,
         "ref_embed": 10, "ref_prune_rms": 0.25, "ref_seed": 1,
         **_MODEL,
         "steps": 1000, "batch_size": 32, "lr": 1e-2,
@@ -60,7 +60,7 @@ def _preset(**values: Any) -> dict[str, Any]:
 
 class ConformerDiffusionTask(TorchTask):
     name = "conformer_diffusion"
-    version = "2.0"
+    version = "3.0"
     metadata = TaskMetadata(
         modality="molecules (3D conformers)",
         requires=("torch", "pytorch_lightning", "e3nn", "rdkit"),
@@ -78,12 +78,12 @@ class ConformerDiffusionTask(TorchTask):
     )
     presets = {
         "smoke": _preset(
-            max_heavy=6, molecules=40, n_test=6, n_reserve=4, ref_embed=4, scalars=8, vectors=2, layers=1,
+            max_heavy=6, molecules=40, n_test=6, n_reserve=4, n_validation=4, ref_embed=4, scalars=8, vectors=2, layers=1,
             hidden=16, steps=8, batch_size=16, sample_steps=4, eval_levels=2, sdf_molecules=2, generations=2,
         ),
         "cpu": _preset(),
         "paper": _preset(
-            max_heavy=15, hydrogens=True, n_test=200, n_reserve=200, ref_embed=20, scalars=64, vectors=16,
+            max_heavy=15, hydrogens=True, n_test=200, n_reserve=200, n_validation=100, ref_embed=20, scalars=64, vectors=16,
             layers=4, hidden=128, radius=6.0, steps=20000, batch_size=64, lr=1e-3, sample_steps=100, x0_clip=10.0,
             eval_batch=1024, accelerator="auto", generations=10,
         ),
@@ -98,7 +98,7 @@ class ConformerDiffusionTask(TorchTask):
 
     def check_config(self, config: Mapping[str, Any]) -> None:
         super().check_config(config)
-        positive = ("max_heavy", "n_test", "ref_embed", "scalars", "vectors", "layers", "hidden",
+        positive = ("max_heavy", "n_test", "n_validation", "ref_embed", "scalars", "vectors", "layers", "hidden",
                     "sample_steps", "eval_levels", "eval_batch")
         for key in positive:
             if config[key] < 1:
@@ -120,9 +120,9 @@ class ConformerDiffusionTask(TorchTask):
 
         loaded = data.load(self.config)
         if len(loaded.split.train) < 1:
+            held_out = sum(self.config[key] for key in ("n_test", "n_reserve", "n_validation"))
             raise ConfigError(
-                f"n_test + n_reserve = {self.config['n_test'] + self.config['n_reserve']} leaves no training "
-                f"molecules out of {len(loaded.table)}"
+                f"n_test + n_reserve + n_validation = {held_out} leaves no training molecules out of {len(loaded.table)}"
             )
         return loaded
 
@@ -181,26 +181,39 @@ class ConformerDiffusionTask(TorchTask):
         c = self.config
         return item_losses(model, mol, pos, c["eval_levels"], seed, c["eval_batch"], self.device())
 
-    def _test_samples(self, model: ConformerDiffusion) -> tuple[np.ndarray, list[np.ndarray], dict[str, float]]:
-        """Twice as many samples as reference conformers per test molecule (fixed seed) and their
-        ensemble metrics; memoised for the model last evaluated, so that the artifacts show the
-        conformers that were scored without sampling them again."""
+    def _ensemble(self, model: ConformerDiffusion, mols: np.ndarray) -> tuple[list[np.ndarray], dict[str, float]]:
+        """Twice as many samples as reference conformers per molecule of ``mols`` (fixed seed) and
+        their ensemble metrics."""
         from collapselab.tasks.conformer_diffusion.evaluation import ensemble_metrics
 
+        counts = 2 * self._data.ensembles.counts[mols]
+        flat = self._sample(model, np.repeat(mols, counts), EVAL_SEED)
+        parts = np.split(flat, np.cumsum(counts)[:-1])
+        generated = [conf[:, : int(self._data.table.n_atoms[m])] for m, conf in zip(mols, parts)]
+        return generated, ensemble_metrics(self._data, mols, generated, self.config["cov_threshold"])
+
+    def _test_samples(self, model: ConformerDiffusion) -> tuple[np.ndarray, list[np.ndarray], dict[str, float]]:
+        """The test molecules' samples and ensemble metrics (:meth:`_ensemble`); memoised for the model
+        last evaluated, so that the artifacts show the conformers that were scored without sampling
+        them again."""
         if self._memo is not None and self._memo[0] is model:
             return self._memo[1:]
         test = self._data.split.test
-        counts = 2 * self._data.ensembles.counts[test]
-        flat = self._sample(model, np.repeat(test, counts), EVAL_SEED)
-        parts = np.split(flat, np.cumsum(counts)[:-1])
-        generated = [conf[:, : int(self._data.table.n_atoms[m])] for m, conf in zip(test, parts)]
-        metrics = ensemble_metrics(self._data, test, generated, self.config["cov_threshold"])
+        generated, metrics = self._ensemble(model, test)
         self._memo = (model, test, generated, metrics)
         return test, generated, metrics
 
     def evaluate(self, model: ConformerDiffusion) -> dict[str, float]:
+        """Denoising loss and ensemble metrics on the test molecules (what the leaderboard publishes)."""
         loss = float(self._losses(model, self._test["mol"], self._test["pos"], EVAL_SEED).mean())
         return {"loss": loss, **self._test_samples(model)[2]}
+
+    def validate(self, model: ConformerDiffusion) -> dict[str, float]:
+        """The same metrics on the validation molecules (model selection; never the test molecules)."""
+        mols = self._data.split.validation
+        items = self._data.items(mols)
+        loss = float(self._losses(model, items["mol"], items["pos"], EVAL_SEED).mean())
+        return {"loss": loss, **self._ensemble(model, mols)[1]}
 
     @cached_property
     def _etkdg_rows(self) -> dict[str, dict[str, float]]:

@@ -13,6 +13,10 @@ every generation: payload ``x`` (n, trials, d) and ``y`` (n, trials).
 
 Every random quantity comes from its own stream of ``SeedSequence(data seed, spawn key)``, so the
 real data, the truth and the verifier's direction never depend on what a strategy does.
+
+Validation (model selection): an independent draw from the real data's distribution, from its
+own stream: new real labels for every row of the fixed design, or ``n_samples`` new rows per
+trial (fresh design). The task has no test data: its loss is the exact excess risk against w*.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from collapselab import REAL, Pool
 from collapselab.tasks.linear_regression.setting import Setting
 
 _TAG = 0x4C52  # "LR": keeps these streams apart from any other use of the same seed
-_SIGNAL, _DESIGN, _NOISE, _VERIFIER = range(4)
+_SIGNAL, _DESIGN, _NOISE, _VERIFIER, _VALIDATION = range(5)
 
 
 def stream(seed: int, which: int) -> np.random.Generator:
@@ -83,6 +87,14 @@ class RealData:
                         stream(self.seed, _NOISE))
         payload = {"row": rows, "y": y} if s.design == "fixed" else {"x": self.design, "y": y}
         return Pool(payload, REAL, replicas=s.trials).sealed()
+
+    @cached_property
+    def validation(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (as :meth:`rows_for` returns them) and real labels of the validation draw (module doc)."""
+        s = self.setting
+        rng = stream(self.seed, _VALIDATION)
+        rows = self.rows_for(s.n_samples, rng)
+        return rows, self.labels(rows, self.w_star, s.noise_var, rng)
 
     @cached_property
     def verifier_direction(self) -> np.ndarray:

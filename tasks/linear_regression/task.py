@@ -163,6 +163,15 @@ class LinearRegressionTask(Task):
             "weight_norm": float(np.sum(model[0] ** 2, axis=1).mean()),
         }
 
+    def validate(self, model: np.ndarray) -> dict[str, float]:
+        """Model selection on an independent draw of real data (:attr:`data.RealData.validation`): ``mse``, the
+        evaluated weights' mean squared error on its labels, and ``loss`` = mse - noise_var, an unbiased estimate
+        of the excess risk (fresh design) or of the fixed-design excess risk (w - w*)^T (X^T X / T) (w - w*)
+        (fixed design); it may fall below 0. Never :meth:`evaluate`'s exact risk against w*."""
+        rows, y = self._data.validation
+        mse = float(np.mean((y - self._data.predict(rows, model[0])) ** 2))
+        return {"loss": mse - self.setting.noise_var, "mse": mse}
+
     def theory(self, records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         design = None
         if self.setting.design == "fixed":

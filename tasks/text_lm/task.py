@@ -43,6 +43,7 @@ _COMMON = {
     "max_documents": 0,
     "data_seed": 0,
     "test_fraction": 0.1,
+    "validation_fraction": 0.05,
     "dropout": 0.0,
     "temperature": 1.0,
     "accelerator": "cpu",
@@ -51,7 +52,7 @@ _COMMON = {
 
 class TextLMTask(TorchTask):
     name = "text_lm"
-    version = "2.0"
+    version = "3.0"
     metadata = TaskMetadata(
         modality="text (byte-level language model)",
         requires=("torch", "pytorch_lightning"),
@@ -96,8 +97,11 @@ class TextLMTask(TorchTask):
                 raise ConfigError(f"{key} must be >= 1, got {config[key]}")
         if config["d_model"] % config["n_head"]:
             raise ConfigError(f"d_model ({config['d_model']}) must be divisible by n_head ({config['n_head']})")
-        if not 0.0 < config["test_fraction"] < 1.0:
-            raise ConfigError(f"test_fraction must be in (0, 1), got {config['test_fraction']}")
+        for key in ("test_fraction", "validation_fraction"):
+            if not 0.0 < config[key] < 1.0:
+                raise ConfigError(f"{key} must be in (0, 1), got {config[key]}")
+        if config["test_fraction"] + config["validation_fraction"] >= 1.0:
+            raise ConfigError("test_fraction + validation_fraction must be below 1 (the rest is the training side)")
         if not 0.0 <= config["dropout"] < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {config['dropout']}")
         for key in ("temperature", "lr"):
@@ -111,7 +115,8 @@ class TextLMTask(TorchTask):
     def _split(self) -> corpus.Split:
         c = self.config
         documents = corpus.load_documents(c["corpus"], c["max_documents"])
-        return corpus.split_corpus(documents, c["context"], c["train_chunks"], c["test_fraction"], c["data_seed"])
+        return corpus.split_corpus(documents, c["context"], c["train_chunks"], c["test_fraction"],
+                                   c["validation_fraction"], c["data_seed"])
 
     def real_pool(self) -> Pool:
         return Pool({"tokens": self._split.train}, origin=-1)
@@ -180,14 +185,20 @@ class TextLMTask(TorchTask):
         return np.concatenate(out) / math.log(2)
 
     def evaluate(self, model: ByteGPT) -> dict[str, float]:
-        """Bits per byte on all held-out chunks, and sample metrics from a fixed seed."""
-        loss = float(self._bits_per_byte(model, self._split.test).mean())
+        """Bits per byte on all test chunks, and sample metrics from a fixed seed against the test text."""
+        return self._held_out_metrics(model, self._split.test)
+
+    def validate(self, model: ByteGPT) -> dict[str, float]:
+        """The same metrics on the validation chunks (model selection; never the test text)."""
+        return self._held_out_metrics(model, self._split.validation)
+
+    def _held_out_metrics(self, model: ByteGPT, held_out: np.ndarray) -> dict[str, float]:
+        loss = float(self._bits_per_byte(model, held_out).mean())
         samples = self._sample(model, self.config["eval_samples"], np.random.default_rng(EVAL_SEED))
-        test = self._split.test
         return {
             "loss": loss,
-            **metrics.text_metrics(samples, test),
-            "unigram_entropy_real": metrics.unigram_entropy(test),
+            **metrics.text_metrics(samples, held_out),
+            "unigram_entropy_real": metrics.unigram_entropy(held_out),
         }
 
     # ----------------------------------------------------- hooks for strategies
