@@ -14,7 +14,8 @@ Sources (config ``source``):
   the reserve the rest of it; the test set is the first ``n_test`` of the official test set
   in stratified order.
 - ``torchvision``: the same, read through ``torchvision.datasets.MNIST(data_dir,
-  download=False)`` (the ``vision`` extra); nothing is ever downloaded.
+  download=False)`` (torchvision installed by the user, built for the pinned torch); nothing
+  is ever downloaded.
 
 Pixels are binarised at half intensity (value >= 128 -> 1), the static binarisation under
 which the negative ELBO of a Bernoulli decoder is a bound on a discrete likelihood.
@@ -153,7 +154,8 @@ def _torchvision_raw(data_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]
     try:
         from torchvision.datasets import MNIST
     except ImportError:
-        raise ConfigError("source=torchvision needs the optional extra: pip install 'collapselab[vision]'") from None
+        raise ConfigError("source=torchvision needs torchvision built for the installed torch (no extra of "
+                          "collapselab installs it); source=idx reads the same files without it") from None
     parts = {}
     for part in ("train", "test"):
         try:
