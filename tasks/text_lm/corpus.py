@@ -15,7 +15,8 @@ The split is by document, so no held-out byte shares a document with the trainin
 Documents that share a paragraph of 64 bytes or more (the CPython help repeats passages
 across topics) are grouped and stay on one side. Groups are taken in an order shuffled with
 ``data_seed`` into the test set as long as it stays within ``test_fraction`` of the bytes.
-The training side is concatenated and cut into non-overlapping chunks of ``context`` bytes;
+The training side is concatenated, encoded (as bytes, or by a tokenizer trained on the
+training side alone) and cut into non-overlapping chunks of ``context`` tokens;
 ``train_chunks`` of them, chosen at random with ``data_seed``, are the real pool and the
 others the reserve that fresh real data are drawn from.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,15 @@ from collapselab.errors import TaskError
 
 SEPARATOR = b"\n\n"
 TINYSTORIES = "roneneldan/TinyStories"
+
+#: Text -> token ids (1-D); an ``EncoderFactory`` builds one from the training side's text.
+Encoder = Callable[[bytes], np.ndarray]
+EncoderFactory = Callable[[bytes], Encoder]
+
+
+def as_bytes(text: bytes) -> np.ndarray:
+    """The identity encoder: the bytes of ``text`` are its tokens."""
+    return np.frombuffer(text, dtype=np.uint8)
 
 
 def pydoc_documents() -> list[bytes]:
@@ -113,9 +124,9 @@ def duplicate_groups(documents: list[bytes], min_length: int = 64) -> list[list[
     return list(groups.values())
 
 
-def chunk(documents: list[bytes], length: int) -> np.ndarray:
-    """The documents joined by blank lines and cut into ``(n, length)`` uint8 chunks (the tail dropped)."""
-    stream = np.frombuffer(SEPARATOR.join(documents), dtype=np.uint8)
+def chunk(documents: list[bytes], length: int, encode: Encoder = as_bytes) -> np.ndarray:
+    """The documents joined by blank lines, encoded and cut into ``(n, length)`` chunks of tokens (the tail dropped)."""
+    stream = encode(SEPARATOR.join(documents))
     n = len(stream) // length
     return stream[: n * length].reshape(n, length).copy()
 
@@ -131,9 +142,11 @@ class Split:
 
 
 def split_corpus(
-    documents: list[bytes], context: int, train_chunks: int, test_fraction: float, data_seed: int
+    documents: list[bytes], context: int, train_chunks: int, test_fraction: float, data_seed: int,
+    encoder: EncoderFactory | None = None,
 ) -> Split:
-    """Split ``documents`` by groups of documents into test and training side, then chunk (module docstring)."""
+    """Split ``documents`` by groups of documents into test and training side, then encode (bytes, or
+    ``encoder(training side text)``) and chunk (module docstring)."""
     if len(documents) < 2:
         raise TaskError(f"task 'text_lm': the corpus needs at least 2 documents, it has {len(documents)}")
     rng = np.random.default_rng([data_seed, 4])
@@ -150,8 +163,10 @@ def split_corpus(
             f"task 'text_lm': no group of documents fits in test_fraction={test_fraction} of the corpus; raise it"
         )
     kept = set(held_out)
-    test = chunk([documents[i] for i in held_out], context)
-    side = chunk([documents[i] for g in order for i in groups[g] if i not in kept], context)
+    training_side = [documents[i] for g in order for i in groups[g] if i not in kept]
+    encode = as_bytes if encoder is None else encoder(SEPARATOR.join(training_side))
+    test = chunk([documents[i] for i in held_out], context, encode)
+    side = chunk(training_side, context, encode)
     if train_chunks > len(side):
         raise TaskError(
             f"task 'text_lm': train_chunks={train_chunks} but the training side of the corpus has only "

@@ -31,18 +31,18 @@ def plain_training_seconds(task, steps: int) -> float:
     """The same model, data and optimiser trained by a bare PyTorch loop for ``steps`` steps."""
     import torch
 
-    from collapselab.tasks.text_lm.model import ByteGPT
+    from collapselab.tasks.text_lm.model import GPT
 
     torch.manual_seed(0)
-    model = ByteGPT(task._model_config(steps)).train()
+    model = GPT(task._model_config(steps)).train()
     optimizer = model.configure_optimizers()["optimizer"]
-    tokens = torch.tensor(task.real_pool()["tokens"])
+    tokens = torch.tensor(task.real_pool()["tokens"].astype(np.int64))
     batch = task.config["batch_size"]
     order = torch.randperm(len(tokens))
     start = time.perf_counter()
     for step in range(steps):
         index = order[torch.arange(step * batch, (step + 1) * batch) % len(tokens)]
-        loss = model.byte_nll(tokens[index]).mean()
+        loss = model.token_nll(tokens[index]).mean()
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -61,7 +61,7 @@ def main() -> None:
 
     from collapselab.contracts.registry import make_strategy, make_task
     from collapselab.engine.loop import RunSpec, execute
-    from collapselab.tasks.text_lm.sampling import sample_bytes
+    from collapselab.tasks.text_lm.sampling import sample_tokens
 
     task = make_task("text_lm", args.preset)
     c = task.config
@@ -81,12 +81,12 @@ def main() -> None:
     n_cached = min(len(pool), c["sample_batch"])
     n_plain = min(64, n_cached)
     start = time.perf_counter()
-    sample_bytes(model, n_cached, c["context"], np.random.default_rng(1), c["temperature"], device, c["sample_batch"])
+    sample_tokens(model, n_cached, c["context"], np.random.default_rng(1), c["temperature"], device, c["sample_batch"])
     cached_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    plain = sample_bytes(model, n_plain, c["context"], np.random.default_rng(1), c["temperature"], device, n_plain, cached=False)
+    plain = sample_tokens(model, n_plain, c["context"], np.random.default_rng(1), c["temperature"], device, n_plain, cached=False)
     plain_sample_seconds = time.perf_counter() - start
-    same = np.array_equal(plain, sample_bytes(model, n_plain, c["context"], np.random.default_rng(1), c["temperature"], device, n_plain))
+    same = np.array_equal(plain, sample_tokens(model, n_plain, c["context"], np.random.default_rng(1), c["temperature"], device, n_plain))
 
     cached_rate = n_cached * c["context"] / cached_seconds
     plain_rate = n_plain * c["context"] / plain_sample_seconds
