@@ -24,7 +24,6 @@ from torch import nn
 from collapselab.toolkit.training import warmup_cosine
 
 
-
 @dataclass(frozen=True)
 class GPTConfig:
     """Model and optimiser settings (all taken from the task configuration)."""

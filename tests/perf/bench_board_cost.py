@@ -8,7 +8,9 @@ For each task it runs one seed of each strategy in ``--strategies`` (``replace``
 the preset, ``--generations`` synthetic generations (few keep it cheap), and reads the seconds
 per phase the loop records in the run's ``generations.jsonl``: fit, sample, evaluate, hooks
 (the strategy's ``curate`` and the rest of its turn, where verifier, reward and feature hooks
-run) and artifacts. ``--records`` reads the records of finished runs or of an entry instead of
+run), artifacts, and other (the run's recorded seconds in its manifest less those phases:
+checkpoints, pool and provenance bookkeeping, the strategy's sandbox; spread evenly over the
+generations). ``--records`` reads the records of finished runs or of an entry instead of
 running anything.
 
 From the measured generations it projects two wall times at ``--jobs`` parallel runs:
@@ -44,35 +46,39 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-PHASES = ("fit", "sample", "evaluate", "hooks", "artifacts")
+PHASES = ("fit", "sample", "evaluate", "hooks", "artifacts", "other")
 #: Entry spec -> the fit's step multiplier at generation g (extra-compute entries; see baselines/accumulate.py).
 STEP_MULTIPLIERS = {"accumulate[compute=growing]": lambda g: g + 1}
 
 
-def phase_seconds(record: dict[str, Any]) -> dict[str, float]:
+def phase_seconds(record: dict[str, Any], other: float) -> dict[str, float]:
     """A generation record's seconds, with the strategy's turn (curate and the rest) as ``hooks``."""
     seconds = record["seconds"]
     return {"fit": seconds.get("fit", 0.0), "sample": seconds.get("sample", 0.0),
             "evaluate": seconds.get("evaluate", 0.0), "hooks": seconds.get("curate", 0.0) + seconds.get("strategy", 0.0),
-            "artifacts": seconds.get("artifacts", 0.0)}
+            "artifacts": seconds.get("artifacts", 0.0), "other": other}
 
 
-def mean_phases(records: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Mean seconds per phase over ``records`` (zeros when there are none)."""
-    rows = [phase_seconds(r) for r in records]
+def mean_phases(rows: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Mean seconds per phase over ``rows`` (zeros when there are none)."""
     return {p: sum(r[p] for r in rows) / len(rows) if rows else 0.0 for p in PHASES}
 
 
-def summarise(records_by_run: Sequence[Sequence[dict[str, Any]]]) -> dict[str, Any]:
-    """Generation 0 and the synthetic generations' mean seconds per phase over one or more runs."""
-    first = [r for records in records_by_run for r in records if r["generation"] == 0]  # a shared one keeps its seconds
-    later = [r for records in records_by_run for r in records if r["generation"] > 0]
-    return {"generation0": mean_phases(first), "generation": mean_phases(later), "runs": len(records_by_run),
+def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Generation 0 and the synthetic generations' mean seconds per phase over runs (``manifest`` and ``records``)."""
+    first, later = [], []
+    for run in runs:
+        records = run["records"]
+        recorded = sum(sum(r["seconds"].values()) for r in records if not r.get("shared"))
+        other = max(0.0, float(run["manifest"]["timings"]["seconds"]) - recorded) / len(records)
+        first += [phase_seconds(r, other) for r in records if r["generation"] == 0]  # a shared one keeps its seconds
+        later += [phase_seconds(r, other) for r in records if r["generation"] > 0]
+    return {"generation0": mean_phases(first), "generation": mean_phases(later), "runs": len(runs),
             "generations": len(later)}
 
 
-def measure(task_name: str, spec: str, preset: str, seed: int, generations: int, root: Path) -> list[dict[str, Any]]:
-    """Run one seed of ``spec`` and return the records read back from its ``generations.jsonl``."""
+def measure(task_name: str, spec: str, preset: str, seed: int, generations: int, root: Path) -> dict[str, Any]:
+    """Run one seed of ``spec`` and read back its manifest and the records of its ``generations.jsonl``."""
     from collapselab.contracts.registry import make_strategy, make_task
     from collapselab.engine import rundir
     from collapselab.engine.loop import RunSpec, execute
@@ -80,22 +86,24 @@ def measure(task_name: str, spec: str, preset: str, seed: int, generations: int,
     task = make_task(task_name, preset)
     run = execute(RunSpec(task, make_strategy(spec), seed, generations, root, strategy_spec=spec,
                           command=["bench_board_cost"], share_generation0=False), progress=False)
-    return rundir.read_records(run.path)
+    return {"manifest": rundir.read_manifest(run.path), "records": rundir.read_records(run.path)}
 
 
-def records_from(path: Path) -> dict[tuple[str, str], list[list[dict[str, Any]]]]:
-    """(task, strategy spec) -> the records of each run, from an entry's JSON or from run directories."""
-    found: dict[tuple[str, str], list[list[dict[str, Any]]]] = defaultdict(list)
+def records_from(path: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """(task, strategy spec) -> each run's manifest and records, from an entry's JSON or from run directories."""
+    found: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     if path.is_file():
         entry = json.loads(path.read_text(encoding="utf-8"))
         for task, section in entry["tasks"].items():
             for run in section["runs"]:
-                found[(task, run["manifest"]["strategy"]["spec"])].append(run["records"])
+                found[(task, run["manifest"]["strategy"]["spec"])].append(run)
         return found
     from collapselab.engine.rundir import find_runs
 
-    for run in find_runs([path]):
-        found[(run.manifest["task"]["name"], run.manifest["strategy"]["spec"])].append(run.records)
+    for found_run in find_runs([path]):
+        manifest = found_run.manifest
+        found[(manifest["task"]["name"], manifest["strategy"]["spec"])].append(
+            {"manifest": manifest, "records": found_run.records})
     return found
 
 
