@@ -90,6 +90,10 @@ def _train(text: bytes, vocab_size: int) -> str:
     return tokenizer.to_str()
 
 
+def _write(spec: str, path: Path) -> None:
+    path.write_text(spec, encoding="utf-8")
+
+
 def bpe_codec(text: bytes, vocab_size: int) -> Codec:
     """The byte-level BPE of ``vocab_size`` tokens trained on ``text`` (UTF-8), from the cache if built before."""
     import tokenizers
@@ -100,8 +104,7 @@ def bpe_codec(text: bytes, vocab_size: int) -> Codec:
         raise ConfigError(f"a BPE vocabulary needs more than {BYTE_VALUES} tokens, got {vocab_size}")
     key = {"role": "text_lm byte-level BPE", "vocab_size": vocab_size, "tokenizers": tokenizers.__version__,
            "text_sha256": hashlib.sha256(text).hexdigest()}
-    spec = cache.cached("text_lm/tokenizer", key, ".json", lambda: _train(text, vocab_size),
-                        lambda value, path: Path(path).write_text(value, encoding="utf-8"),
+    spec = cache.cached("text_lm/tokenizer", key, ".json", lambda: _train(text, vocab_size), _write,
                         lambda path: Path(path).read_text(encoding="utf-8"))
     tokenizer = tokenizers.Tokenizer.from_str(spec)
     to_byte = _unicode_to_byte()
