@@ -1,4 +1,4 @@
-"""Tests of the byte-level language-model task on its smoke preset."""
+"""Tests of the language-model task (byte-level BPE tokens) on its smoke preset."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from collapselab.contracts.registry import make_strategy, make_task
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.errors import ConfigError, TaskError
-from collapselab.tasks.text_lm import TextLMTask, corpus, metrics
+from collapselab.tasks.text_lm import TextLMTask, corpus, metrics, tokenizer
 
 torch = pytest.importorskip("torch")
 
@@ -40,18 +40,20 @@ def _losses(run) -> list[float]:
 def test_split_is_disjoint_and_deterministic(task: TextLMTask) -> None:
     split = task._split
     c = task.config
-    assert split.train.shape == (c["train_chunks"], c["context"]) and split.train.dtype == np.uint8
+    assert split.train.shape == (c["train_chunks"], c["context"]) and split.train.dtype == np.uint16
     again = make_task("text_lm", "smoke")._split
     assert np.array_equal(split.train, again.train) and np.array_equal(split.test, again.test)
     other = make_task("text_lm", "smoke", {"data_seed": 1})
     assert other.data_fingerprint()["split_sha256"] != task.data_fingerprint()["split_sha256"]
-    side = len(split.train) + len(split.reserve)
-    assert side * c["context"] + split.validation.size + split.test.size > 0.99 * sum(len(d) for d in corpus.pydoc_documents())
-    total = split.test.size + split.validation.size + split.train.size + split.reserve.size
-    assert 0.03 < split.test.size / total <= c["test_fraction"] + 0.01
-    assert 0.01 < split.validation.size / total <= c["validation_fraction"] + 0.01
+    side, validation, test = (task.codec.byte_lengths(part).sum()
+                              for part in (np.concatenate([split.train, split.reserve]), split.validation, split.test))
+    total = side + validation + test
+    assert total > 0.99 * sum(len(d) for d in corpus.pydoc_documents())
+    assert 0.03 < test / total <= c["test_fraction"] + 0.01
+    assert 0.01 < validation / total <= c["validation_fraction"] + 0.01
     wider = make_task("text_lm", "smoke", {"validation_fraction": 0.1})
-    assert np.array_equal(wider._split.test, split.test)  # validation comes from the training side, never the test set
+    # validation never takes test documents (the tokens differ: the BPE is trained on the changed training side)
+    assert np.array_equal(wider._split.documents["test"], split.documents["test"])
     assert wider.data_fingerprint()["split_sha256"] != task.data_fingerprint()["split_sha256"]
 
 
@@ -71,14 +73,51 @@ def test_held_out_document_groups_never_straddle_the_split() -> None:
 
 
 def test_no_training_text_in_the_test_or_validation_set() -> None:
-    """Held out by groups of documents that share paragraphs: no 128-byte training-side
-    chunk of the cpu preset occurs anywhere in its test or validation text (without grouping,
-    24 occur in the test text), and no validation chunk in the test text."""
-    split = make_task("text_lm", "cpu")._split
-    for held_out in (split.test, split.validation):
-        text = held_out.tobytes()
-        assert not any(row.tobytes() in text for row in np.concatenate([split.train, split.reserve]))
-    assert not any(row.tobytes() in split.test.tobytes() for row in split.validation)
+    """Held out by groups of documents that share paragraphs: no training-side chunk of the cpu
+    preset (as text) occurs anywhere in its test or validation text (without grouping, 24 of 128
+    bytes did), and no validation chunk in the test text."""
+    cpu = make_task("text_lm", "cpu")
+    test_text, validation_text = (b"".join(cpu.decode(part)) for part in (cpu._split.test, cpu._split.validation))
+    for text in cpu.decode(np.concatenate([cpu._split.train, cpu._split.reserve])):
+        assert text not in test_text and text not in validation_text
+    assert not any(text in test_text for text in cpu.decode(cpu._split.validation))
+
+
+def test_the_tokenizer_is_trained_on_the_training_side_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The BPE sees the training side's text and no held-out document."""
+    seen: list[bytes] = []
+    train = tokenizer.bpe_codec
+
+    def spy(text: bytes, vocab_size: int) -> tokenizer.Codec:
+        seen.append(text)
+        return train(text, vocab_size)
+
+    monkeypatch.setattr(tokenizer, "bpe_codec", spy)
+    fresh = make_task("text_lm", "smoke")
+    split = fresh._split
+    (text,) = seen
+    assert all(chunk in text for chunk in fresh.decode(split.train[:50]))
+    held_out = [t for t in fresh.decode(split.test) if len(t) > 60]
+    assert held_out and not any(t in text for t in held_out)
+
+
+def test_bpe_codec_round_trips_and_trains_deterministically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = corpus.SEPARATOR.join(corpus.pydoc_documents()[:20]) + "\n\u00e9t\u00e9 \u2014 \U0001F600".encode()
+    monkeypatch.setenv("COLLAPSELAB_CACHE", str(tmp_path / "one"))
+    codec = tokenizer.bpe_codec(text, 400)
+    assert codec.vocab == 400 and codec.dtype == np.uint16
+    ids = codec.encode(text)
+    assert codec.decode(ids) == text and len(ids) < 0.6 * len(text)
+    assert codec.byte_lengths(ids[None, :50])[0] == len(codec.decode(ids[:50]))
+    assert sorted(codec.token_bytes[:256]) == [bytes([b]) for b in range(256)]  # any byte string can be encoded
+    monkeypatch.setenv("COLLAPSELAB_CACHE", str(tmp_path / "two"))  # trained again from scratch
+    assert tokenizer.bpe_codec(text, 400).sha256 == codec.sha256
+    assert len(list((tmp_path / "one" / "text_lm" / "tokenizer").glob("*.json"))) == 2  # the entry and its key
+    tokenizer.bpe_codec(text + b" more", 400)  # other text: another entry (here with the same merges)
+    assert len(list((tmp_path / "two" / "text_lm" / "tokenizer").glob("*.json"))) == 4
+    assert tokenizer.bpe_codec(b"zzzz qqqq " * 200, 300).sha256 != codec.sha256
+    with pytest.raises(ConfigError, match="more than 256"):
+        tokenizer.bpe_codec(text, 256)
 
 
 def test_fresh_real_pool_comes_from_the_reserve(task: TextLMTask) -> None:
@@ -99,8 +138,8 @@ def test_local_text_file_corpus(tmp_path: Path) -> None:
     path.write_text("\n\n".join(paragraphs), encoding="utf-8")
     documents = corpus.load_documents(str(path), 0)
     assert len(documents) == 60
-    text_task = make_task("text_lm", "smoke", {"corpus": str(path), "train_chunks": 100})
-    assert len(text_task.real_pool()) == 100
+    text_task = make_task("text_lm", "smoke", {"corpus": str(path), "train_chunks": 40})
+    assert len(text_task.real_pool()) == 40
     assert text_task.data_fingerprint()["documents"] == 60
     with pytest.raises(TaskError, match="train_chunks"):
         make_task("text_lm", "smoke", {"corpus": str(path), "train_chunks": 10_000}).real_pool()
@@ -122,8 +161,8 @@ def test_tinystories_reads_the_local_cache_only(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
     monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
-    stories = make_task("text_lm", "smoke", {"corpus": "tinystories", "max_documents": 41, "train_chunks": 100})
-    assert len(stories.real_pool()) == 100 and stories.data_fingerprint()["documents"] == 40
+    stories = make_task("text_lm", "smoke", {"corpus": "tinystories", "max_documents": 41, "train_chunks": 20})
+    assert len(stories.real_pool()) == 20 and stories.data_fingerprint()["documents"] == 40
     assert calls == [(corpus.TINYSTORIES, "train[:41]", "1")]
 
     def missing(name: str, split: str):
@@ -139,10 +178,13 @@ def test_config_is_validated() -> None:
         make_task("text_lm", "smoke", {"d_model": 30, "n_head": 4})
     with pytest.raises(ConfigError, match="temperature"):
         make_task("text_lm", "smoke", {"temperature": 0.0})
+    with pytest.raises(ConfigError, match="vocab_size"):
+        make_task("text_lm", "smoke", {"vocab_size": 200})
     with pytest.raises(ConfigError, match="no config key"):
         make_task("text_lm", "smoke", {"layers": 3})
     paper = make_task("text_lm", "paper")
     assert paper.config["accelerator"] == "auto" and paper.config["corpus"] == "tinystories"
+    assert paper.config["vocab_size"] == 0  # the paper preset stays byte-level
 
 
 # -------------------------------------------------------------------- metrics
@@ -172,12 +214,24 @@ def test_text_metrics_on_known_inputs() -> None:
     assert metrics.printable("a\u2000b".encode()) == "a\\u2000b"
 
 
+def test_text_metrics_of_samples_of_different_lengths() -> None:
+    """Decoded samples differ in length: histograms pool all their bytes, seq-rep-8 is per sample."""
+    samples = [b"abcdabcdabcdabcd", b"the cat"]
+    real = np.frombuffer(b"the cat sat on the mat", dtype=np.uint8)
+    values = metrics.text_metrics(samples, real)
+    pooled = np.frombuffer(b"".join(samples), dtype=np.uint8)
+    assert values["unigram_entropy"] == pytest.approx(metrics.unigram_entropy(pooled))
+    assert values["unigram_kl"] == pytest.approx(metrics.unigram_kl(real, pooled))
+    assert values["repetition"] == pytest.approx((1 - 4 / 9 + 0.0) / 2)
+    assert values["distinct_1"] == pytest.approx(3 / 3)
+
+
 # ---------------------------------------------------------------------- model
 def test_weighted_loss_weights_each_item(task: TextLMTask, model) -> None:
-    items = torch.tensor(task.real_pool()["tokens"][:4])
-    weights = torch.tensor([1.0, 0.0, 2.0, 1.0])
+    items = torch.tensor(task.real_pool()["tokens"][:4].astype(np.int64))
+    weights = torch.tensor([4.0, 0.0, 0.0, 0.0])
     with torch.no_grad():
-        per_item = model.byte_nll(items).mean(dim=1)
+        per_item = model.token_nll(items).mean(dim=1)
         loss = model.training_step((items, weights), 0)
     assert float(loss) == pytest.approx(float((per_item * weights).mean()), rel=1e-6)
     assert float(loss) != pytest.approx(float(per_item.mean()), rel=1e-3)
@@ -193,18 +247,18 @@ def test_weighted_pool_fits_and_all_zero_weights_fail(task: TextLMTask) -> None:
 
 
 def test_cached_sampler_gives_the_same_tokens_as_recomputing(task: TextLMTask, model) -> None:
-    from collapselab.tasks.text_lm.sampling import sample_bytes
+    from collapselab.tasks.text_lm.sampling import sample_tokens
 
     device = torch.device("cpu")
     length = task.config["context"]
-    cached = sample_bytes(model, 12, length, np.random.default_rng(5), 1.0, device, 5, cached=True)
-    plain = sample_bytes(model, 12, length, np.random.default_rng(5), 1.0, device, 5, cached=False)
-    assert cached.shape == (12, length) and cached.dtype == np.uint8
+    cached = sample_tokens(model, 12, length, np.random.default_rng(5), 1.0, device, 5, cached=True)
+    plain = sample_tokens(model, 12, length, np.random.default_rng(5), 1.0, device, 5, cached=False)
+    assert cached.shape == (12, length) and cached.min() >= 0 and cached.max() < task.codec.vocab
     assert np.array_equal(cached, plain)
-    other = sample_bytes(model, 12, length, np.random.default_rng(6), 1.0, device, 5)
+    other = sample_tokens(model, 12, length, np.random.default_rng(6), 1.0, device, 5)
     assert not np.array_equal(cached, other)
-    cold = sample_bytes(model, 12, length, np.random.default_rng(5), 0.05, device, 5)
-    assert metrics.unigram_entropy(cold) < metrics.unigram_entropy(cached)
+    cold = sample_tokens(model, 12, length, np.random.default_rng(5), 0.05, device, 5)
+    assert len(np.unique(cold)) < len(np.unique(cached))
 
 
 def test_sample_and_evaluate(task: TextLMTask, model) -> None:
@@ -218,6 +272,18 @@ def test_sample_and_evaluate(task: TextLMTask, model) -> None:
     assert 0 < first["loss"] < 8.0  # better than uniform bytes after training
 
 
+def test_loss_is_bits_per_byte_of_the_held_out_text(task: TextLMTask, model) -> None:
+    """The tokens' negative log-likelihoods, summed and converted to bits, over the bytes they decode to."""
+    test = task._split.test
+    with torch.no_grad():
+        nats = model.token_nll(torch.tensor(test.astype(np.int64))).double().sum().item()
+    text_bytes = sum(len(t) for t in task.decode(test))
+    assert text_bytes > 1.5 * test.size  # BPE tokens stand for more than one byte each
+    assert task.evaluate(model)["loss"] == pytest.approx(nats / math.log(2) / text_bytes, rel=1e-6)
+    byte_level = make_task("text_lm", "smoke", {"vocab_size": 0})
+    assert byte_level.codec.vocab == 256 and byte_level._split.test.dtype == np.uint8
+
+
 # ----------------------------------------------------------------------- loop
 def test_smoke_run_completes_with_artifacts(tmp_path: Path) -> None:
     run = _run(tmp_path, "replace")
@@ -227,7 +293,9 @@ def test_smoke_run_completes_with_artifacts(tmp_path: Path) -> None:
         (artifact,) = record["artifacts"]
         text = (run.path / artifact).read_text(encoding="utf-8")
         assert text.count("--- sample") == 16
-    assert run.manifest["task"]["data"]["train_bytes"] == 64 * 32
+    data = run.manifest["task"]["data"]
+    assert data["train_tokens"] == 64 * 32 and data["train_bytes"] > 64 * 32 and data["vocab"] == 512
+    assert len(data["tokenizer_sha256"]) == 64
 
 
 @pytest.mark.slow

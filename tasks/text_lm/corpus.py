@@ -16,16 +16,19 @@ Documents that share a paragraph of 64 bytes or more (the CPython help repeats p
 across topics) are grouped and stay on one side. Groups are taken in an order shuffled with
 ``data_seed`` into the test set as long as it stays within ``test_fraction`` of the bytes,
 then, in the same order, the remaining groups into the validation set (model selection) as
-long as it stays within ``validation_fraction``. The training side is concatenated and cut
-into non-overlapping chunks of ``context`` bytes; ``train_chunks`` of them, chosen at random
-with ``data_seed``, are the real pool and the others the reserve that fresh real data are
-drawn from.
+long as it stays within ``validation_fraction``. The training side is concatenated, encoded
+(as bytes, or by a tokenizer trained on the training side alone: no held-out byte shapes the
+vocabulary) and cut into non-overlapping chunks of ``context`` tokens; test and validation
+documents are encoded the same way. ``train_chunks`` training chunks, chosen at random with
+``data_seed``, are the real pool and the others the reserve that fresh real data are drawn
+from.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +39,15 @@ from collapselab.toolkit.splits import IndexSplit, carve
 
 SEPARATOR = b"\n\n"
 TINYSTORIES = "roneneldan/TinyStories"
+
+#: Text -> token ids (1-D); an ``EncoderFactory`` builds one from the training side's text.
+Encoder = Callable[[bytes], np.ndarray]
+EncoderFactory = Callable[[bytes], Encoder]
+
+
+def as_bytes(text: bytes) -> np.ndarray:
+    """The identity encoder: the bytes of ``text`` are its tokens."""
+    return np.frombuffer(text, dtype=np.uint8)
 
 
 def pydoc_documents() -> list[bytes]:
@@ -116,9 +128,9 @@ def duplicate_groups(documents: list[bytes], min_length: int = 64) -> list[list[
     return list(groups.values())
 
 
-def chunk(documents: list[bytes], length: int) -> np.ndarray:
-    """The documents joined by blank lines and cut into ``(n, length)`` uint8 chunks (the tail dropped)."""
-    stream = np.frombuffer(SEPARATOR.join(documents), dtype=np.uint8)
+def chunk(documents: list[bytes], length: int, encode: Encoder = as_bytes) -> np.ndarray:
+    """The documents joined by blank lines, encoded and cut into ``(n, length)`` chunks of tokens (the tail dropped)."""
+    stream = encode(SEPARATOR.join(documents))
     n = len(stream) // length
     return stream[: n * length].reshape(n, length).copy()
 
@@ -148,10 +160,11 @@ def _held_out(order: np.ndarray, groups: list[list[int]], sizes: list[int], targ
 
 def split_corpus(
     documents: list[bytes], context: int, train_chunks: int, test_fraction: float, validation_fraction: float,
-    data_seed: int,
+    data_seed: int, encoder: EncoderFactory | None = None,
 ) -> Split:
-    """Split ``documents`` by groups of documents into test set, validation set and training side, then chunk
-    (module docstring); the parts are disjoint index sets checked by :mod:`collapselab.toolkit.splits`."""
+    """Split ``documents`` by groups of documents into test set, validation set and training side, then
+    encode (bytes, or ``encoder(training side text)``) and chunk (module docstring); the parts are
+    disjoint index sets checked by :mod:`collapselab.toolkit.splits`."""
     if len(documents) < 3:
         raise TaskError(f"task 'text_lm': the corpus needs at least 3 documents, it has {len(documents)}")
     rng = np.random.default_rng([data_seed, 4])
@@ -169,8 +182,10 @@ def split_corpus(
     side_docs = [i for g in order for i in groups[g] if i not in taken]
     parts = {"test": held_out["test"], "validation": held_out["validation"], "train": side_docs}
     by_document = IndexSplit(len(documents), {part: np.asarray(docs, dtype=np.int64) for part, docs in parts.items()})
-    test, validation, side = (chunk([documents[i] for i in by_document[part]], context)
-                              for part in ("test", "validation", "train"))
+    training_side = [documents[i] for i in side_docs]
+    encode = as_bytes if encoder is None else encoder(SEPARATOR.join(training_side))
+    test, validation = (chunk([documents[i] for i in held_out[part]], context, encode) for part in ("test", "validation"))
+    side = chunk(training_side, context, encode)
     if train_chunks > len(side):
         raise TaskError(
             f"task 'text_lm': train_chunks={train_chunks} but the training side of the corpus has only "

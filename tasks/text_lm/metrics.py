@@ -87,16 +87,18 @@ def repetition(chunks: np.ndarray, n: int) -> float:
     return float(np.mean(1.0 - distinct / width))
 
 
-def text_metrics(samples: np.ndarray, real: np.ndarray) -> dict[str, float]:
-    """distinct-1/2/3, unigram entropy, repetition and unigram KL from ``real`` of byte samples ``(n, length)``."""
-    as_bytes = [row.tobytes() for row in np.asarray(samples, dtype=np.uint8)]
+def text_metrics(samples: list[bytes], real: np.ndarray) -> dict[str, float]:
+    """distinct-1/2/3, unigram entropy, repetition and unigram KL from ``real`` (uint8) of text samples
+    (their lengths may differ)."""
+    as_bytes = [np.frombuffer(sample, dtype=np.uint8) for sample in samples]
+    everything = np.concatenate(as_bytes) if as_bytes else np.zeros(0, dtype=np.uint8)
     return {
-        "distinct_1": distinct_n(as_bytes, 1),
-        "distinct_2": distinct_n(as_bytes, 2),
-        "distinct_3": distinct_n(as_bytes, 3),
-        "unigram_entropy": unigram_entropy(samples),
-        "unigram_kl": unigram_kl(real, samples),
-        "repetition": repetition(samples, REPETITION_N),
+        "distinct_1": distinct_n(samples, 1),
+        "distinct_2": distinct_n(samples, 2),
+        "distinct_3": distinct_n(samples, 3),
+        "unigram_entropy": unigram_entropy(everything),
+        "unigram_kl": unigram_kl(real, everything),
+        "repetition": float(np.mean([repetition(row[None, :], REPETITION_N) for row in as_bytes])),
     }
 
 

@@ -1,13 +1,13 @@
-"""A small byte-level causal transformer (GPT-style) as a Lightning module.
+"""A small causal transformer (GPT-style) over a codec's tokens, as a Lightning module.
 
 The architecture is GPT-2's (Radford et al. 2019): learned token and position embeddings,
 pre-LayerNorm blocks of causal multi-head self-attention and a 4x GELU MLP, a final
-LayerNorm and a linear read-out. Inputs use 257 ids (the 256 byte values and a
-beginning-of-sequence id); outputs are the 256 byte values, so losses are per byte. An item
-is ``context`` bytes ``x``; the model reads ``[BOS, x_0 .. x_{L-2}]`` and predicts ``x``, so
-every byte of an item is scored exactly once.
+LayerNorm and a linear read-out. Inputs use ``vocab + 1`` ids (the codec's tokens, bytes or
+BPE tokens, and a beginning-of-sequence id, ``vocab``); outputs are the ``vocab`` tokens. An
+item is ``context`` tokens ``x``; the model reads ``[BOS, x_0 .. x_{L-2}]`` and predicts ``x``,
+so every token of an item is scored exactly once.
 
-Training minimises the (optionally weighted) mean per-byte cross-entropy with AdamW and a
+Training minimises the (optionally weighted) mean per-token cross-entropy with AdamW and a
 linear-warmup cosine learning-rate schedule (as in nanoGPT and Hoffmann et al. 2022).
 """
 
@@ -23,15 +23,13 @@ from torch import nn
 
 from collapselab.toolkit.training import warmup_cosine
 
-BYTES = 256
-BOS = 256
-
 
 @dataclass(frozen=True)
 class GPTConfig:
     """Model and optimiser settings (all taken from the task configuration)."""
 
     context: int
+    vocab: int
     n_layer: int
     n_head: int
     d_model: int
@@ -85,17 +83,17 @@ class Block(nn.Module):
         return self._finish(x, F.scaled_dot_product_attention(q, keys[:, :, :end], values[:, :, :end]))
 
 
-class ByteGPT(pl.LightningModule):
-    """GPT-style byte language model; ``forward`` gives next-byte logits for every position."""
+class GPT(pl.LightningModule):
+    """GPT-style language model; ``forward`` gives next-token logits for every position."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.config = config
-        self.token = nn.Embedding(BYTES + 1, config.d_model)
+        self.token = nn.Embedding(config.vocab + 1, config.d_model)
         self.position = nn.Embedding(config.context, config.d_model)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln = nn.LayerNorm(config.d_model)
-        self.head = nn.Linear(config.d_model, BYTES)
+        self.head = nn.Linear(config.d_model, config.vocab)
         self.apply(self._init)
 
     @staticmethod
@@ -108,7 +106,7 @@ class ByteGPT(pl.LightningModule):
 
     # ----------------------------------------------------------------- forward
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Logits ``(batch, time, 256)`` for input ids ``(batch, time)``, time <= context."""
+        """Logits ``(batch, time, vocab)`` for input ids ``(batch, time)``, time <= context."""
         positions = torch.arange(inputs.shape[1], device=inputs.device)
         x = self.token(inputs) + self.position(positions)
         for block in self.blocks:
@@ -123,23 +121,28 @@ class ByteGPT(pl.LightningModule):
         return [(p.new_zeros(shape), p.new_zeros(shape)) for _ in self.blocks]
 
     def step(self, tokens: torch.Tensor, cache: KVCache, position: int) -> torch.Tensor:
-        """Next-byte logits ``(batch, 256)`` after feeding ``tokens`` ``(batch,)`` at ``position``."""
+        """Next-token logits ``(batch, vocab)`` after feeding ``tokens`` ``(batch,)`` at ``position``."""
         x = self.token(tokens[:, None]) + self.position.weight[position]
         for block, layer_cache in zip(self.blocks, cache):
             x = cast(Block, block).step(x, layer_cache, position)
         return self.head(self.ln(x))[:, 0]
 
-    def byte_nll(self, items: torch.Tensor) -> torch.Tensor:
-        """Per-byte negative log-likelihood in nats, ``(batch, context)``, of byte items ``(batch, context)``."""
+    @property
+    def bos(self) -> int:
+        """The beginning-of-sequence input id."""
+        return self.config.vocab
+
+    def token_nll(self, items: torch.Tensor) -> torch.Tensor:
+        """Per-token negative log-likelihood in nats, ``(batch, context)``, of items ``(batch, context)``."""
         targets = items.long()
-        bos = torch.full_like(targets[:, :1], BOS)
+        bos = torch.full_like(targets[:, :1], self.bos)
         logits = self(torch.cat([bos, targets[:, :-1]], dim=1))
         return F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
 
     # ---------------------------------------------------------------- training
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         items, weights = batch
-        per_item = self.byte_nll(items).mean(dim=1)
+        per_item = self.token_nll(items).mean(dim=1)
         return (per_item * weights).mean()
 
     def configure_optimizers(self) -> Any:

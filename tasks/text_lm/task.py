@@ -1,15 +1,18 @@
-"""Byte-level language modelling under recursive training (Gerstgrasser et al. 2024, Sec. 3).
+"""Language modelling under recursive training (Gerstgrasser et al. 2024, Sec. 3).
 
 Gerstgrasser et al. 2024 ("Is Model Collapse Inevitable?", arXiv 2404.01413) trained small
 GPT-2/Llama-2 models on TinyStories, sampled a corpus of the same size from each model at
 temperature 1 and trained the next model on it: test cross-entropy rose steadily when the
 data were replaced and stayed flat when they accumulated. This task runs that loop with a
-byte-level GPT (:mod:`tasks.text_lm.model`) on an embedded corpus (CPython's help text) by
-default, on any local text file, or on TinyStories (:mod:`tasks.text_lm.corpus`).
+small GPT (:mod:`tasks.text_lm.model`) on an embedded corpus (CPython's help text) by
+default, on any local text file, or on TinyStories (:mod:`tasks.text_lm.corpus`). Its tokens
+are bytes (``vocab_size`` 0) or a byte-level BPE of ``vocab_size`` tokens trained on the
+training side of the corpus (:mod:`tasks.text_lm.tokenizer`).
 
-An item is a chunk of ``context`` bytes (payload ``tokens``, uint8 of shape (n, context)).
-The primary metric is the cross-entropy of the held-out real text in bits per byte; the
-secondary metrics (:mod:`tasks.text_lm.metrics`) describe a fixed-seed set of samples.
+An item is a chunk of ``context`` tokens (payload ``tokens``, unsigned ints of shape (n, context)).
+The primary metric is the cross-entropy of the held-out real text in bits per byte (the
+tokens' negative log2-likelihoods summed over the bytes they decode to); the secondary
+metrics (:mod:`tasks.text_lm.metrics`) describe a fixed-seed set of samples, decoded to text.
 """
 
 from __future__ import annotations
@@ -25,12 +28,12 @@ import numpy as np
 
 from collapselab import Pool, TaskMetadata
 from collapselab.errors import ConfigError, TaskError
-from collapselab.tasks.text_lm import corpus, metrics
+from collapselab.tasks.text_lm import corpus, metrics, tokenizer
 from collapselab.toolkit.torch_task import TorchTask
 
 if TYPE_CHECKING:
 
-    from collapselab.tasks.text_lm.model import ByteGPT, GPTConfig
+    from collapselab.tasks.text_lm.model import GPT, GPTConfig
 
 EVAL_SEED = 20240401
 VERIFIER_SEED = 20240611
@@ -40,6 +43,7 @@ ARTIFACT_SAMPLES = 16
 
 _COMMON = {
     "corpus": "pydoc",
+    "vocab_size": 0,
     "max_documents": 0,
     "data_seed": 0,
     "test_fraction": 0.1,
@@ -54,28 +58,28 @@ class TextLMTask(TorchTask):
     name = "text_lm"
     version = "3.0"
     metadata = TaskMetadata(
-        modality="text (byte-level language model)",
-        requires=("torch", "pytorch_lightning"),
+        modality="text (language model, byte-level BPE tokens)",
+        requires=("torch", "pytorch_lightning", "tokenizers"),
         extra="text",
-        description="A small causal transformer trained on bytes of real text, then on its own samples.",
+        description="A small causal transformer trained on real text, then on its own samples.",
         citation="Gerstgrasser et al. 2024, arXiv 2404.01413 (Sec. 3); Shumailov et al. 2024, Nature 631",
         loss_unit="bits per byte (held-out real text)",
         secondary_metrics={
             "distinct_1": "distinct word unigrams / word unigrams in fixed-seed samples (Li et al. 2016)",
             "distinct_2": "the same for word bigrams",
             "distinct_3": "the same for word trigrams",
-            "unigram_entropy": "entropy (bits) of the samples' byte histogram",
+            "unigram_entropy": "entropy (bits) of the samples' byte histogram (samples decoded to text)",
             "unigram_entropy_real": "the same for held-out real text (reference)",
             "unigram_kl": "KL(real || samples) in bits between byte histograms of held-out text and samples",
-            "repetition": "seq-rep-8 of the samples: share of byte 8-grams repeating within a sample (Welleck et al. 2020)",
+            "repetition": "seq-rep-8 of the samples: share of byte 8-grams repeating within a decoded sample (Welleck et al. 2020)",
         },
     )
     presets = {
-        "smoke": {**_COMMON, "context": 32, "train_chunks": 64, "n_layer": 1, "n_head": 2, "d_model": 32,
+        "smoke": {**_COMMON, "vocab_size": 512, "context": 32, "train_chunks": 64, "n_layer": 1, "n_head": 2, "d_model": 32,
                   "steps": 8, "batch_size": 16, "lr": 1e-2, "weight_decay": 0.0,
                   "sample_batch": 256, "eval_samples": 8, "generations": 2},
-        "cpu": {**_COMMON, "context": 128, "train_chunks": 2000, "n_layer": 2, "n_head": 4, "d_model": 64,
-                "steps": 3200, "batch_size": 8, "lr": 3e-3, "weight_decay": 0.0,
+        "cpu": {**_COMMON, "vocab_size": 4096, "context": 64, "train_chunks": 1000, "n_layer": 2, "n_head": 4,
+                "d_model": 64, "steps": 2000, "batch_size": 8, "lr": 3e-3, "weight_decay": 0.0,
                 "sample_batch": 1024, "eval_samples": 256, "generations": 10},
         "paper": {**_COMMON, "corpus": "tinystories", "max_documents": 300_000, "context": 256,
                   "train_chunks": 200_000, "n_layer": 6, "n_head": 6, "d_model": 384,
@@ -91,6 +95,9 @@ class TextLMTask(TorchTask):
 
     def check_config(self, config: Mapping[str, Any]) -> None:
         super().check_config(config)
+        vocab = config["vocab_size"]
+        if vocab != 0 and not tokenizer.BYTE_VALUES < vocab <= 1 << 16:
+            raise ConfigError(f"vocab_size must be 0 (bytes) or in ({tokenizer.BYTE_VALUES}, 65536], got {vocab}")
         positive = ("context", "train_chunks", "n_layer", "n_head", "d_model", "sample_batch", "eval_samples")
         for key in positive:
             if config[key] < 1:
@@ -112,11 +119,45 @@ class TextLMTask(TorchTask):
 
     # ------------------------------------------------------------------ data
     @cached_property
-    def _split(self) -> corpus.Split:
+    def _data(self) -> tuple[corpus.Split, tokenizer.Codec]:
+        """The split in tokens, and the codec: bytes, or a BPE trained on the training side only."""
         c = self.config
         documents = corpus.load_documents(c["corpus"], c["max_documents"])
-        return corpus.split_corpus(documents, c["context"], c["train_chunks"], c["test_fraction"],
-                                   c["validation_fraction"], c["data_seed"])
+        codecs = [tokenizer.byte_codec()]
+
+        def train_bpe(training_text: bytes) -> corpus.Encoder:
+            codecs.append(tokenizer.bpe_codec(training_text, c["vocab_size"]))
+            return codecs[-1].encode
+
+        split = corpus.split_corpus(documents, c["context"], c["train_chunks"], c["test_fraction"],
+                                    c["validation_fraction"], c["data_seed"], train_bpe if c["vocab_size"] else None)
+        return split, codecs[-1]
+
+    @property
+    def _split(self) -> corpus.Split:
+        return self._data[0]
+
+    @property
+    def codec(self) -> tokenizer.Codec:
+        """Token ids <-> bytes for this configuration."""
+        return self._data[1]
+
+    @cached_property
+    def _test_text(self) -> np.ndarray:
+        """The held-out test chunks decoded to bytes (uint8, 1-D)."""
+        return self._text(self._split.test)
+
+    @cached_property
+    def _validation_text(self) -> np.ndarray:
+        """The validation chunks decoded to bytes (uint8, 1-D)."""
+        return self._text(self._split.validation)
+
+    def _text(self, chunks: np.ndarray) -> np.ndarray:
+        return np.frombuffer(self.codec.decode(chunks.ravel()), dtype=np.uint8)
+
+    def decode(self, chunks: np.ndarray) -> list[bytes]:
+        """Each row of token ids as the bytes it stands for."""
+        return [self.codec.decode(row) for row in np.asarray(chunks)]
 
     def real_pool(self) -> Pool:
         return Pool({"tokens": self._split.train}, origin=-1)
@@ -132,7 +173,10 @@ class TextLMTask(TorchTask):
         return Pool({"tokens": reserve[np.sort(rng.choice(len(reserve), size=n, replace=False))]}, origin=-1)
 
     def data_fingerprint(self) -> dict[str, Any]:
-        return dict(self._split.fingerprint)
+        split, codec = self._data
+        return {**split.fingerprint, "train_bytes": int(codec.byte_lengths(split.train).sum()),
+                "test_bytes": int(self._test_text.size), "train_tokens": int(split.train.size),
+                "test_tokens": int(split.test.size), "vocab": codec.vocab, "tokenizer_sha256": codec.sha256}
 
     # ----------------------------------------------------------------- model
     def _model_config(self, total_steps: int = 1, weight_decay: float | None = None) -> GPTConfig:
@@ -141,6 +185,7 @@ class TextLMTask(TorchTask):
         c = self.config
         return GPTConfig(
             context=c["context"],
+            vocab=self.codec.vocab,
             n_layer=c["n_layer"],
             n_head=c["n_head"],
             d_model=c["d_model"],
@@ -150,29 +195,30 @@ class TextLMTask(TorchTask):
             total_steps=total_steps,
         )
 
-    def build_model(self, total_steps: int, options: Mapping[str, Any]) -> ByteGPT:
-        from collapselab.tasks.text_lm.model import ByteGPT
+    def build_model(self, total_steps: int, options: Mapping[str, Any]) -> GPT:
+        from collapselab.tasks.text_lm.model import GPT
 
-        return ByteGPT(self._model_config(total_steps, float(options["weight_decay"])))
+        return GPT(self._model_config(total_steps, float(options["weight_decay"])))
 
     def training_tensors(self, pool: Pool) -> list[Any]:
         import torch
 
-        return [torch.tensor(pool["tokens"])]
+        return [torch.tensor(np.asarray(pool["tokens"], dtype=np.int64))]
 
-    def sample(self, model: ByteGPT, n: int, rng: np.random.Generator, options: Mapping[str, Any]) -> Pool:
-        """``n`` chunks of ``context`` bytes, each sampled from the start at ``options["temperature"]``."""
+    def sample(self, model: GPT, n: int, rng: np.random.Generator, options: Mapping[str, Any]) -> Pool:
+        """``n`` chunks of ``context`` tokens, each sampled from the start at ``options["temperature"]``."""
         return Pool({"tokens": self._sample(model, n, rng, float(options["temperature"]))}, origin=0)
 
-    def _sample(self, model: ByteGPT, n: int, rng: np.random.Generator, temperature: float | None = None) -> np.ndarray:
-        from collapselab.tasks.text_lm.sampling import sample_bytes
+    def _sample(self, model: GPT, n: int, rng: np.random.Generator, temperature: float | None = None) -> np.ndarray:
+        from collapselab.tasks.text_lm.sampling import sample_tokens
 
         c = self.config
         temperature = c["temperature"] if temperature is None else temperature
-        return sample_bytes(model, n, c["context"], rng, temperature, self.torch_device, c["sample_batch"])
+        ids = sample_tokens(model, n, c["context"], rng, temperature, self.torch_device, c["sample_batch"])
+        return ids.astype(self.codec.dtype)
 
-    def _bits_per_byte(self, model: ByteGPT, chunks: np.ndarray) -> np.ndarray:
-        """Mean negative log2-likelihood of each chunk's bytes under ``model``."""
+    def _bits(self, model: GPT, chunks: np.ndarray) -> np.ndarray:
+        """Negative log2-likelihood of each chunk (summed over its tokens) under ``model``."""
         import torch
 
         model = model.to(self.torch_device).eval()
@@ -180,25 +226,30 @@ class TextLMTask(TorchTask):
         out = []
         with torch.no_grad():
             for i in range(0, len(chunks), batch):
-                items = torch.tensor(chunks[i : i + batch], device=self.torch_device)
-                out.append(model.byte_nll(items).mean(dim=1).double().cpu().numpy())
+                items = torch.tensor(np.asarray(chunks[i : i + batch], dtype=np.int64), device=self.torch_device)
+                out.append(model.token_nll(items).sum(dim=1).double().cpu().numpy())
         return np.concatenate(out) / math.log(2)
 
-    def evaluate(self, model: ByteGPT) -> dict[str, float]:
-        """Bits per byte on all test chunks, and sample metrics from a fixed seed against the test text."""
-        return self._held_out_metrics(model, self._split.test)
+    def _bits_per_token(self, model: GPT, chunks: np.ndarray) -> np.ndarray:
+        """Each chunk's mean negative log2-likelihood per token (per byte for the byte codec). The
+        verifier scores text by it: per byte, even an untrained model would favour chunks of long tokens."""
+        return self._bits(model, chunks) / np.asarray(chunks).shape[1]
 
-    def validate(self, model: ByteGPT) -> dict[str, float]:
-        """The same metrics on the validation chunks (model selection; never the test text)."""
-        return self._held_out_metrics(model, self._split.validation)
+    def evaluate(self, model: GPT) -> dict[str, float]:
+        """Bits per byte of all held-out test text, and sample metrics from a fixed seed against it."""
+        return self._held_out_metrics(model, self._split.test, self._test_text)
 
-    def _held_out_metrics(self, model: ByteGPT, held_out: np.ndarray) -> dict[str, float]:
-        loss = float(self._bits_per_byte(model, held_out).mean())
-        samples = self._sample(model, self.config["eval_samples"], np.random.default_rng(EVAL_SEED))
+    def validate(self, model: GPT) -> dict[str, float]:
+        """The same metrics on the validation text (model selection; never the test text)."""
+        return self._held_out_metrics(model, self._split.validation, self._validation_text)
+
+    def _held_out_metrics(self, model: GPT, chunks: np.ndarray, text: np.ndarray) -> dict[str, float]:
+        loss = float(self._bits(model, chunks).sum() / self.codec.byte_lengths(chunks).sum())
+        samples = self.decode(self._sample(model, self.config["eval_samples"], np.random.default_rng(EVAL_SEED)))
         return {
             "loss": loss,
-            **metrics.text_metrics(samples, held_out),
-            "unigram_entropy_real": metrics.unigram_entropy(held_out),
+            **metrics.text_metrics(samples, text),
+            "unigram_entropy_real": metrics.unigram_entropy(text),
         }
 
     # ----------------------------------------------------- hooks for strategies
@@ -210,11 +261,11 @@ class TextLMTask(TorchTask):
         cut = max(1, round(VERIFIER_SHARE * len(reserve)))
         return reserve[:cut], reserve[cut:]
 
-    def _verifier(self, quality: float) -> tuple[ByteGPT, float]:
-        """A byte model independent of the generator chain: the task's architecture trained with its
+    def _verifier(self, quality: float) -> tuple[GPT, float]:
+        """A language model independent of the generator chain: the task's architecture trained with its
         own seed for ``quality`` times the preset's step budget on 80% of the reserve (real text
         outside the real pool and the test set); quality 0 is the untrained model (uninformative).
-        Returns the model and its acceptance threshold: the 95th percentile of its bits per byte on
+        Returns the model and its acceptance threshold: the 95th percentile of its bits per token on
         the other 20% of the reserve. Cached on disk, keyed by everything it depends on."""
         import torch
 
@@ -227,9 +278,10 @@ class TextLMTask(TorchTask):
         steps = round(quality * self.config["steps"])
         key = {"role": "text verifier", "steps": steps, "seed": VERIFIER_SEED, "batch": self.config["batch_size"],
                "model": {k: self.config[k] for k in ("context", "n_layer", "n_head", "d_model", "lr", "dropout")},
+               "tokenizer_sha256": self.codec.sha256,
                "reserve_sha256": hashlib.sha256(fit_on.tobytes()).hexdigest(), "torch": torch.__version__}
 
-        def build() -> ByteGPT:
+        def build() -> GPT:
             if steps == 0:
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(VERIFIER_SEED)
@@ -242,34 +294,35 @@ class TextLMTask(TorchTask):
 
         model = cache.cached("text_lm/verifier", key, ".pt", build, save_state,
                              lambda path: load_state(self.build_model(1, self.fit_options), path))
-        return model, float(np.quantile(self._bits_per_byte(model, calibrate), ACCEPT_QUANTILE))
+        return model, float(np.quantile(self._bits_per_token(model, calibrate), ACCEPT_QUANTILE))
 
     def verify(self, pool: Pool, quality: float, rng: np.random.Generator) -> np.ndarray:
-        """Threshold minus the verifier's bits per byte: the verifier accepts a chunk at most as surprising
+        """Threshold minus the verifier's bits per token: the verifier accepts a chunk at most as surprising
         to it as 95% of held-out real text (a threshold, not a top-k: it may accept all or none)."""
         model, threshold = self._verifier(quality)
-        return threshold - self._bits_per_byte(model, pool["tokens"])
+        return threshold - self._bits_per_token(model, pool["tokens"])
 
     def reward(self, pool: Pool) -> np.ndarray:
-        """Minus the best verifier's bits per byte of each chunk (higher: more fluent)."""
+        """Minus the best verifier's bits per token of each chunk (higher: more fluent)."""
         model, _ = self._verifier(1.0)
-        return -self._bits_per_byte(model, pool["tokens"])
+        return -self._bits_per_token(model, pool["tokens"])
 
     def features(self, pool: Pool) -> np.ndarray:
-        """The chunk's byte histogram (256 shares) and the best verifier's bits per byte."""
+        """The histogram of the bytes the chunk decodes to (256 shares) and the best verifier's bits per token."""
         tokens = np.asarray(pool["tokens"])
-        histogram = np.stack([np.bincount(row, minlength=256) for row in tokens]).astype(np.float64) / tokens.shape[1]
+        histogram = np.stack([metrics.byte_counts(np.frombuffer(text, dtype=np.uint8)) / max(1, len(text))
+                              for text in self.decode(tokens)])
         model, _ = self._verifier(1.0)
-        return np.concatenate([histogram, self._bits_per_byte(model, tokens)[:, None]], axis=1)
+        return np.concatenate([histogram, self._bits_per_token(model, tokens)[:, None]], axis=1)
 
-    def write_artifacts(self, model: ByteGPT, generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
+    def write_artifacts(self, model: GPT, generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
         """``samples-gen-XXXX.txt``: a few samples of this generation's model, as text."""
-        samples = self._sample(model, ARTIFACT_SAMPLES, rng)
+        samples = self.decode(self._sample(model, ARTIFACT_SAMPLES, rng))
         name = f"samples-gen-{generation:04d}.txt"
         header = (
-            f"# text_lm generation {generation}: {len(samples)} samples of {samples.shape[1]} bytes "
+            f"# text_lm generation {generation}: {len(samples)} samples of {self.config['context']} tokens "
             f"at temperature {self.config['temperature']}\n"
         )
-        body = "".join(f"\n--- sample {i} ---\n{metrics.printable(row.tobytes())}\n" for i, row in enumerate(samples))
+        body = "".join(f"\n--- sample {i} ---\n{metrics.printable(text)}\n" for i, text in enumerate(samples))
         (directory / name).write_text(header + body, encoding="utf-8")
         return [name]

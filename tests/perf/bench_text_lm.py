@@ -5,6 +5,8 @@ Prints, each against a straightforward reference measured in the same run:
   plain PyTorch loop over the same model, data and number of steps;
 - sampling tokens/s with the key/value cache and without it (recomputing the prefix), on the
   trained model, and checks that both give the same tokens;
+- generation 0 of seed 0 as a reader sees it: the valid-word rate of its evaluation samples
+  (share of their words that occur in the real pool's text) and a few sample lines;
 - seconds per generation of a ``replace`` run (sample, fit, evaluate), and the projected
   time of ten ``accumulate`` generations from the measured costs (fit time grows with the pool).
 
@@ -31,18 +33,18 @@ def plain_training_seconds(task, steps: int) -> float:
     """The same model, data and optimiser trained by a bare PyTorch loop for ``steps`` steps."""
     import torch
 
-    from collapselab.tasks.text_lm.model import ByteGPT
+    from collapselab.tasks.text_lm.model import GPT
 
     torch.manual_seed(0)
-    model = ByteGPT(task._model_config(steps)).train()
+    model = GPT(task._model_config(steps)).train()
     optimizer = model.configure_optimizers()["optimizer"]
-    tokens = torch.tensor(task.real_pool()["tokens"])
+    tokens = torch.tensor(task.real_pool()["tokens"].astype(np.int64))
     batch = task.config["batch_size"]
     order = torch.randperm(len(tokens))
     start = time.perf_counter()
     for step in range(steps):
         index = order[torch.arange(step * batch, (step + 1) * batch) % len(tokens)]
-        loss = model.byte_nll(tokens[index]).mean()
+        loss = model.token_nll(tokens[index]).mean()
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -60,19 +62,28 @@ def main() -> None:
     import torch
 
     from collapselab.contracts.registry import make_strategy, make_task
+    from collapselab.engine import seeding
     from collapselab.engine.loop import RunSpec, execute
-    from collapselab.tasks.text_lm.sampling import sample_bytes
+    from collapselab.tasks.text_lm import metrics
+    from collapselab.tasks.text_lm.sampling import sample_tokens
+    from collapselab.tasks.text_lm.task import EVAL_SEED
 
     task = make_task("text_lm", args.preset)
     c = task.config
     pool = task.real_pool()
-    print(f"text_lm preset {args.preset}: {len(pool)} chunks x {c['context']} bytes, "
+    print(f"text_lm preset {args.preset}: {len(pool)} chunks x {c['context']} tokens (vocabulary {task.codec.vocab}), "
           f"{c['n_layer']} layers d={c['d_model']}, batch {c['batch_size']}, torch threads {torch.get_num_threads()}")
 
     task.fit(pool.subset(np.arange(c["batch_size"])), {**task.fit_options, "epochs": 1}, np.random.default_rng(9))  # warm-up
     start = time.perf_counter()
-    fitted = task.fit(pool, task.fit_options, np.random.default_rng(0))
+    fitted = task.fit(pool, task.fit_options, seeding.stream(0, 0, "fit"))  # generation 0 of seed 0
     fit_seconds = time.perf_counter() - start
+    samples = task.decode(task._sample(fitted.model, c["eval_samples"], np.random.default_rng(EVAL_SEED)))
+    known = metrics.vocabulary(b"".join(task.decode(pool["tokens"])))
+    print(f"generation 0: loss {task.evaluate(fitted.model)['loss']:.4f} bits/byte, "
+          f"valid-word rate {metrics.valid_word_rate(samples, known):.3f} of its {len(samples)} evaluation samples")
+    for text in samples[:4]:
+        print("   |", metrics.printable(text).replace("\n", " / "))
     train_tokens = fitted.compute.examples * c["context"]
     plain_seconds = plain_training_seconds(task, fitted.compute.steps)
     plain_tokens = fitted.compute.steps * c["batch_size"] * c["context"]
@@ -81,12 +92,12 @@ def main() -> None:
     n_cached = min(len(pool), c["sample_batch"])
     n_plain = min(64, n_cached)
     start = time.perf_counter()
-    sample_bytes(model, n_cached, c["context"], np.random.default_rng(1), c["temperature"], device, c["sample_batch"])
+    sample_tokens(model, n_cached, c["context"], np.random.default_rng(1), c["temperature"], device, c["sample_batch"])
     cached_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    plain = sample_bytes(model, n_plain, c["context"], np.random.default_rng(1), c["temperature"], device, n_plain, cached=False)
+    plain = sample_tokens(model, n_plain, c["context"], np.random.default_rng(1), c["temperature"], device, n_plain, cached=False)
     plain_sample_seconds = time.perf_counter() - start
-    same = np.array_equal(plain, sample_bytes(model, n_plain, c["context"], np.random.default_rng(1), c["temperature"], device, n_plain))
+    same = np.array_equal(plain, sample_tokens(model, n_plain, c["context"], np.random.default_rng(1), c["temperature"], device, n_plain))
 
     cached_rate = n_cached * c["context"] / cached_seconds
     plain_rate = n_plain * c["context"] / plain_sample_seconds
