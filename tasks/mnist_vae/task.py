@@ -62,6 +62,15 @@ class MnistVaeTask(TorchTask):
             "fd": "Fréchet distance of samples to the test digits in LeNet-5 features",
             "class_entropy": "entropy of the classifier's predicted-class histogram over samples "
             "(nats; ln 10 = 2.303 is uniform); falls under mode collapse",
+            "variance_ratio": "total variance of samples over test digits' in LeNet-5 features (collapse profile: variance)",
+            "pixel_variance_ratio": "total pixel variance of samples over test digits'",
+            "mode_coverage": "exp(class entropy) / 10: the share of digit classes the samples effectively cover",
+            "mode_mixing": "share of samples whose likeliest digit has classifier probability < 0.5",
+            "precision": "improved precision (Kynkaanniemi et al. 2019, k = 3) of samples in LeNet-5 features",
+            "recall": "improved recall (Kynkaanniemi et al. 2019, k = 3) of the test digits by the samples",
+            "hallucination": "1 - precision: share of samples outside the test digits' feature manifold",
+            "tail_loss": "negative ELBO on the test digits of the 2 rarest classes of the real training pool",
+            "common_loss": "negative ELBO on the test digits of the other classes",
         },
     )
     presets = {
@@ -250,12 +259,16 @@ class MnistVaeTask(TorchTask):
 
         c = self.config
         test = self._splits.test.images
-        recon, kl = self._terms(model, test, EVAL_SEED).mean(axis=0)
+        terms = self._terms(model, test, EVAL_SEED)
+        recon, kl = terms.mean(axis=0)
         k = c["iw_samples"]
         nll_iw = self._per_image(model, test, EVAL_SEED + 1, lambda m, x, g: m.importance_nll(x, k, g),
                                  chunk=max(1, BATCH // k))
         samples, _ = self._draw(model, c["eval_samples"], self._generator(EVAL_SEED + 2))
         features, classes = classifier.embed(self._classifier, samples, self.torch_device)
+        probabilities = classifier.probabilities(self._classifier, samples, self.torch_device)
+        precision, recall = metrics.precision_recall(self._test_features, features)
+        tail = metrics.tail_classes(self._splits.train.labels)
         return {
             "loss": float(recon + kl),
             "recon": float(recon),
@@ -263,6 +276,14 @@ class MnistVaeTask(TorchTask):
             "nll_iw": float(nll_iw.mean()),
             "fd": metrics.frechet_distance(features, self._test_features),
             "class_entropy": metrics.class_entropy(classes),
+            "variance_ratio": metrics.variance_ratio(features, self._test_features),
+            "pixel_variance_ratio": metrics.variance_ratio(samples, test),
+            "mode_coverage": metrics.mode_coverage(classes),
+            "mode_mixing": metrics.unplaceable_share(probabilities),
+            "precision": precision,
+            "recall": recall,
+            "hallucination": 1.0 - precision,
+            **metrics.stratum_losses(terms.sum(axis=1), self._splits.test.labels, tail),
         }
 
     def write_artifacts(self, model: Any, generation: int, directory: Path, rng: np.random.Generator) -> list[str]:

@@ -60,9 +60,8 @@ class TextLMTask(TorchTask):
         citation="Gerstgrasser et al. 2024, arXiv 2404.01413 (Sec. 3); Shumailov et al. 2024, Nature 631",
         loss_unit="bits per byte (held-out real text)",
         secondary_metrics={
-            "distinct_1": "distinct word unigrams / word unigrams in fixed-seed samples (Li et al. 2016)",
-            "distinct_2": "the same for word bigrams",
-            "distinct_3": "the same for word trigrams",
+            "mode_coverage": "share of the held-out text's distinct word bigrams that occur in fixed-seed samples",
+            "variance_ratio": "entropy of the samples' byte histogram over held-out real text's",
             "unigram_entropy": "entropy (bits) of the samples' byte histogram",
             "unigram_entropy_real": "the same for held-out real text (reference)",
             "unigram_kl": "KL(real || samples) in bits between byte histograms of held-out text and samples",
