@@ -45,6 +45,13 @@ def test_risk_a_converging_curve_increases_without_diverging() -> None:
                                                                                    NOT_COLLAPSED]
 
 
+def test_divergence_a_decelerating_rise_is_not_divergence_though_its_slope_is_positive() -> None:
+    runs = _runs(lambda s, g: {"loss": 1.0 + np.log1p(g) + _noise(s, g, 0.001)})
+    field = profile.profile(runs).fields["divergence"]
+    assert field.ci_low is not None and field.ci_low > 0  # the last generations still rise, significantly
+    assert field.verdict == NOT_COLLAPSED  # but at under half the early rate
+
+
 def test_risk_a_flat_noisy_curve_collapses_under_no_definition() -> None:
     runs = _runs(lambda s, g: {"loss": 1.0 + _noise(s, g, 0.05)})
     assert _verdicts(runs, "risk_catastrophic", "risk_increase", "divergence") == [NOT_COLLAPSED] * 3

@@ -14,7 +14,9 @@ last generation. The definitions and the task-side measures they read:
 - ``risk_increase`` (definition 2): the same ratio; any increase counts.
 - ``divergence`` (definition 3): the slope per generation of r_g = L_g / L_0 over the last
   generations (the last half, at least 3 points): a loss that diverges keeps growing (replace on
-  the regression task grows linearly, accumulate converges: Gerstgrasser et al. 2024).
+  the regression task grows linearly, accumulate converges: Gerstgrasser et al. 2024). A converging
+  loss still rises over a finite horizon, so the slope must also not have decelerated: at least
+  ``DECELERATION`` = 0.5 times the slope over the first generations (0..k-1).
 - ``scaling_law`` (definition 4): the change of the error's exponent in the number of rows T
   between generation 0 and the last generation of the regression task's scaling-law experiment
   (Dohmatob, Feng & Kempe 2024, Sec. 5; ``tasks/linear_regression/figures/scaling_law.json``), a
@@ -51,7 +53,7 @@ Verdict rules (the numbers are the benchmark's choices; Schaeffer et al. give no
 - *not measurable* when the task records no measure of the definition, or the runs are too short.
 
 Thresholds: ``risk_catastrophic``: L_G/L_0 >= 2 (the loss at least doubles, ``CATASTROPHIC``);
-``risk_increase``: > 1 (any increase); ``divergence``: slope > 0; ``variance`` and ``modes``:
+``risk_increase``: > 1 (any increase); ``divergence``: slope > 0 and >= half the early slope; ``variance`` and ``modes``:
 a fall of at least 10% from generation 0 (``MATERIAL`` = 0.1); ``tails``: the tail grows at least
 10% more than the common strata; ``hallucination`` and ``mode_mixing``: a rise of at least 0.05 in
 the share of samples (``MATERIAL_SHARE``); ``scaling_law``: the exponent is shallower (slope of
@@ -76,6 +78,7 @@ COLLAPSED, NOT_COLLAPSED, NOT_MEASURABLE = "collapsed", "not collapsed", "not me
 CATASTROPHIC = 2.0
 MATERIAL = 0.1
 MATERIAL_SHARE = 0.05
+DECELERATION = 0.5
 #: The definitions, in the order of Schaeffer et al. 2025, Sec. 2.
 DEFINITIONS = ("risk_catastrophic", "risk_increase", "divergence", "scaling_law", "variance", "modes", "tails",
                "hallucination")
@@ -236,6 +239,9 @@ def last_generations(generations: int) -> int:
 
 
 def divergence_field(runs: Runs) -> Field:
+    """The last generations' slope of r_g; collapsed when its interval lies above 0 and it is at least
+    ``DECELERATION`` times the slope over the first generations (a loss that converges decelerates: over
+    a finite horizon a slowly converging curve still rises, so a positive slope alone cannot tell them apart)."""
     loss = _values(runs, "loss")
     if loss is None:
         return unmeasurable("divergence", "a generation lacks its loss")
@@ -243,15 +249,26 @@ def divergence_field(runs: Runs) -> Field:
     k = last_generations(generations)
     if generations < k:
         return unmeasurable("divergence", f"{generations} synthetic generations; the slope needs at least 3")
-    measure = f"slope of L_g / L_0 per generation over generations {generations - k + 1}..{generations}"
-    slopes = {s: slope([v / c[0] for v in c[generations - k + 1: generations + 1]]) for s, c in loss.items()}
-    rule = _rule("the slope", 0.0, 0.0, True)
-    if len(slopes) == 1:
-        value, low, high = next(iter(slopes.values()))
+    ratios = {s: [v / c[0] for v in c[: generations + 1]] for s, c in loss.items()}
+    late = {s: slope(r[generations - k + 1:]) for s, r in ratios.items()}
+    early = float(np.mean([slope(r[:k])[0] for r in ratios.values()]))
+    measure = (f"slope of L_g / L_0 per generation over generations {generations - k + 1}..{generations} "
+               f"(over 0..{k - 1}: {early:.3g})")
+    rule = (_rule("the slope", 0.0, 0.0, True) + f", and the slope is at least {DECELERATION:g} times the slope over "
+            f"generations 0..{k - 1} (no deceleration)")
+    if len(late) == 1:
+        value, low, high = next(iter(late.values()))
         verdict, _ = _verdict(value, low, high, 2 if low is not None else 1, 0.0, 0.0, True)
-        return Field("divergence", measure, verdict, rule, value, low, high, 1,
-                     "t interval of the run's least-squares slope" if low is not None else "point verdict")
-    return _mean_field("divergence", measure, [v[0] for v in slopes.values()], 0.0, 0.0, True, "the slope")
+        significance = "t interval of the run's least-squares slope" if low is not None else "point verdict"
+        found = Field("divergence", measure, verdict, rule, value, low, high, 1, significance)
+    else:
+        found = _mean_field("divergence", measure, [v[0] for v in late.values()], 0.0, 0.0, True, "the slope")
+        found = Field(found.definition, measure, found.verdict, rule, found.value, found.ci_low, found.ci_high,
+                      found.n, found.significance)
+    if found.verdict == COLLAPSED and found.value is not None and found.value < DECELERATION * early:
+        return Field("divergence", measure, NOT_COLLAPSED, rule, found.value, found.ci_low, found.ci_high, found.n,
+                     found.significance)
+    return found
 
 
 def _falls(definition: str, runs: Runs, key: str) -> Field:
