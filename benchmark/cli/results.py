@@ -22,7 +22,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     fmt = args.format or (out.suffix.lstrip(".") if out.suffix.lstrip(".") in export.FORMATS else "csv")
-    table = export.export([Path(p) for p in args.paths], out, fmt)
+    table = export.export([Path(p) for p in args.paths], out, fmt, collapse_profile=args.profile)
+    if args.profile:
+        print(f"wrote {out}: {len(table)} rows (one per definition of the collapse profile, per entry and per run), "
+              f"{fmt}")
+        return 0
     runs = table.groupby(["source", "task", "seed"], sort=False).ngroups
     print(f"wrote {out}: {len(table)} rows (one per generation) from {runs} run(s), {len(table.columns)} columns, {fmt}")
     return 0
@@ -45,4 +49,6 @@ def register(sub: Any) -> None:
                    help="run directories, folders of runs, submission files or folders of them")
     p.add_argument("--format", choices=["csv", "parquet"], default=None, help="default: from --out's suffix, else csv")
     p.add_argument("--out", required=True, help="the table to write, e.g. results.csv or results.parquet")
+    p.add_argument("--profile", action="store_true",
+                   help="write the collapse profile instead: one row per definition, per entry and per run")
     p.set_defaults(func=cmd_export)

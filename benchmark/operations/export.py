@@ -13,6 +13,9 @@ record, flattened along its JSON path::
     seconds.<phase>...           wall seconds per phase
     fit_options                  the options of that generation's fit, as canonical JSON
 
+With ``--profile`` the table is the collapse profile instead (:func:`profile_rows`): one row per
+definition for each entry over its seeds and for each run, with value, interval, verdict and rule.
+
 ``config`` and ``params`` are canonical JSON (sorted keys), so they compare and group as
 strings; ``strategy`` is the display label (``mix[real_fraction=0.5]``). Numbers are copied
 from the records unchanged: a CSV written here and read back with ``pandas.read_csv`` gives the
@@ -31,6 +34,7 @@ from collapselab.engine.identity import params_hash
 from collapselab.engine.rundir import GENERATIONS, MANIFEST, find_runs
 from collapselab.errors import ParameterError, ResultFileError
 from collapselab.operations import submission
+from collapselab.scoring import profile
 from collapselab.scoring.report import strategy_display
 from collapselab.storage.atomic import atomic_write_bytes, atomic_write_text
 
@@ -93,34 +97,74 @@ def _run_rows(manifest: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
         yield {**identity, **record_columns(record)}
 
 
-def _submission_rows(path: Path) -> Iterator[dict[str, Any]]:
+RunSource = tuple[Mapping[str, Any], Sequence[Mapping[str, Any]], str, str | None]
+
+
+def _submission_runs(path: Path) -> Iterator[RunSource]:
     entry = submission.read(path)
     for section in entry["tasks"].values():
         for run in section["runs"]:
-            yield from _run_rows(run["manifest"], run["records"], str(path), entry["name"])
+            yield run["manifest"], run["records"], str(path), entry["name"]
 
 
 def _is_submission_file(path: Path) -> bool:
     return path.is_file() and path.suffix == ".json" and path.name != MANIFEST
 
 
-def rows(paths: Sequence[Path | str]) -> list[dict[str, Any]]:
-    """Every generation of every run in ``paths``: run directories, folders of runs, submission
-    files, or folders of submission files."""
-    found: list[dict[str, Any]] = []
+def _runs(paths: Sequence[Path | str]) -> Iterator[RunSource]:
+    """(manifest, records, source, entry) of every run in ``paths``: run directories, folders of runs,
+    submission files, or folders of submission files."""
     for given in paths:
         path = Path(given)
         if _is_submission_file(path):
-            found.extend(_submission_rows(path))
+            yield from _submission_runs(path)
         elif path.is_dir() and not (path / MANIFEST).is_file() and not any(path.rglob(MANIFEST)):
             files = sorted(p for p in path.glob("*.json") if _is_submission_file(p))
             if not files:
                 raise ResultFileError(f"{path}: holds no run directories and no submission files")
             for file in files:
-                found.extend(_submission_rows(file))
+                yield from _submission_runs(file)
         else:
             for run in find_runs([path]):
-                found.extend(_run_rows(run.manifest, run.records, str(run.path), None))
+                yield run.manifest, run.records, str(run.path), None
+
+
+def rows(paths: Sequence[Path | str]) -> list[dict[str, Any]]:
+    """Every generation of every run in ``paths`` (see :func:`_runs`)."""
+    return [row for manifest, records, source, entry in _runs(paths) for row in _run_rows(manifest, records, source, entry)]
+
+
+PROFILE_COLUMNS = ("source", "entry", "task", "task_version", "preset", "config_hash", "strategy", "scope", "seeds",
+                   "definition", "measure", "value", "ci_low", "ci_high", "n", "significance", "verdict", "rule")
+
+
+def profile_rows(paths: Sequence[Path | str]) -> list[dict[str, Any]]:
+    """The collapse profile (:mod:`collapselab.scoring.profile`) of the runs in ``paths``, one row per
+    definition: for each entry (a submission's task section, or the run directories of one task, version,
+    preset, configuration and strategy) over its seeds (scope ``seeds``), and for each run (scope ``run``)."""
+    groups: dict[tuple[str, ...], dict[str, Any]] = {}
+    for manifest, records, source, entry in _runs(paths):
+        task, strategy = manifest["task"], manifest["strategy"]
+        identity = {"source": source if entry is not None else None, "entry": entry, "task": task["name"],
+                    "task_version": task["version"], "preset": task["preset"],
+                    "config_hash": params_hash(task["config"]),
+                    "strategy": strategy_display(strategy["name"], strategy["params"])}
+        group = groups.setdefault(tuple(str(v) for v in identity.values()),
+                                  {"identity": identity, "name": strategy["name"], "runs": {}, "sources": {}})
+        group["runs"][int(manifest["seed"])] = records
+        group["sources"][int(manifest["seed"])] = source
+    found: list[dict[str, Any]] = []
+    for group in groups.values():
+        identity, runs = group["identity"], group["runs"]
+        scopes = [("seeds", identity["source"] or ";".join(group["sources"][s] for s in sorted(runs)), runs)]
+        scopes += [("run", group["sources"][seed], {seed: runs[seed]}) for seed in sorted(runs)]
+        for scope, source, chosen in scopes:
+            measured = profile.profile(chosen, identity["task"], group["name"])
+            for name in profile.DEFINITIONS:
+                field = measured.fields[name].as_dict()
+                found.append({**identity, "source": source, "scope": scope,
+                              "seeds": ",".join(str(s) for s in sorted(chosen)), "definition": name,
+                              **{k: field[k] for k in PROFILE_COLUMNS[10:]}})
     return found
 
 
@@ -169,12 +213,23 @@ def write(table: pandas.DataFrame, out: Path, fmt: str) -> None:
         raise ParameterError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def export(paths: Sequence[Path | str], out: Path, fmt: str) -> pandas.DataFrame:
-    """Read ``paths`` (see :func:`rows`), write the table to ``out`` and return it."""
+def profile_frame(paths: Sequence[Path | str]) -> pandas.DataFrame:
+    """:func:`profile_rows` as a DataFrame in :data:`PROFILE_COLUMNS` order."""
+    import pandas
+
+    found = profile_rows(paths)
+    if not found:
+        raise ResultFileError(f"no generation records in {', '.join(map(str, paths))}")
+    return pandas.DataFrame(found, columns=list(PROFILE_COLUMNS))
+
+
+def export(paths: Sequence[Path | str], out: Path, fmt: str, collapse_profile: bool = False) -> pandas.DataFrame:
+    """Read ``paths`` (see :func:`rows`), write the table (with ``collapse_profile``: the profile's,
+    :func:`profile_rows`) to ``out`` and return it."""
     if fmt not in FORMATS:
         raise ParameterError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    table = frame(paths)
-    refuse_overwriting_inputs(Path(out), table["source"].unique())
+    table = profile_frame(paths) if collapse_profile else frame(paths)
+    refuse_overwriting_inputs(Path(out), [s for v in table["source"].unique() for s in str(v).split(";")])
     write(table, out, fmt)
     return table
 

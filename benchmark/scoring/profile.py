@@ -181,7 +181,7 @@ def _ratio_field(definition: str, measure: str, curves: Mapping[int, Sequence[fl
     seeds = sorted(curves)
     last = np.array([curves[s][-1] for s in seeds])
     first = np.array([curves[s][0] for s in seeds])
-    rule = _rule(f"mean X_G / mean X_0 of {measure}", threshold, 1.0, rises)
+    rule = _rule(f"mean {measure}_G / mean {measure}_0", threshold, 1.0, rises)
     if not float(first.mean()) > 0:
         return unmeasurable(definition, f"{measure} at generation 0 is not positive")
     value = float(last.mean() / first.mean())
@@ -208,7 +208,8 @@ def _combine(definition: str, parts: Sequence[Field], missing: str) -> Field:
         return unmeasurable(definition, missing)
     head = measured[0]
     verdict = COLLAPSED if any(p.verdict == COLLAPSED for p in measured) else NOT_COLLAPSED
-    rule = "collapsed when any part is: " + "; ".join(f"{p.measure}: {p.rule}" for p in measured)
+    rule = head.rule if len(measured) == 1 else "collapsed when any part is: " + "; ".join(
+        f"{p.measure}: {p.rule}" for p in measured)
     return Field(definition, head.measure, verdict, rule, head.value, head.ci_low, head.ci_high, head.n,
                  head.significance, tuple(measured) if len(measured) > 1 else ())
 
@@ -219,8 +220,8 @@ def risk_fields(runs: Runs) -> tuple[Field, Field]:
     if loss is None or min(len(c) for c in loss.values()) < 2:
         reason = "the runs have no synthetic generation" if loss else "a generation lacks its loss"
         return unmeasurable("risk_catastrophic", reason), unmeasurable("risk_increase", reason)
-    return (_ratio_field("risk_catastrophic", "L_G / L_0", loss, CATASTROPHIC, rises=True),
-            _ratio_field("risk_increase", "L_G / L_0", loss, 1.0, rises=True))
+    return (_ratio_field("risk_catastrophic", "loss", loss, CATASTROPHIC, rises=True),
+            _ratio_field("risk_increase", "loss", loss, 1.0, rises=True))
 
 
 def slope(values: Sequence[float]) -> tuple[float, float | None, float | None]:
