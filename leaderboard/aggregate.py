@@ -108,7 +108,7 @@ def _mean(values: Sequence[float | None]) -> float | None:
 def _profile(section: Mapping[str, Any]) -> dict[str, Any]:
     """The collapse profile of a task section over its seeds (:mod:`collapselab.scoring.profile`)."""
     first = section["runs"][0]["manifest"]
-    runs = {int(run["manifest"]["seed"]): run["records"] for run in section["runs"]}
+    runs = {int(run["seed"]): run["records"] for run in section["runs"]}
     return profile.profile(runs, first["task"]["name"], first["strategy"]["name"]).as_dict()
 
 

@@ -177,3 +177,28 @@ def test_regression_smoke_runs_profile_replace_against_real_only(tmp_path) -> No
     assert replace.fields["scaling_law"].verdict == COLLAPSED
     assert real.fields["hallucination"].verdict == NOT_MEASURABLE
     assert set(replace.as_dict()) == {"seeds", *profile.DEFINITIONS}
+
+
+def test_report_export_and_board_rows_carry_the_profile(tmp_path) -> None:
+    from collapselab.engine.rundir import find_runs
+    from collapselab.leaderboard import aggregate
+    from collapselab.operations import export
+    from collapselab.scoring.report import build_report
+
+    task = LinearRegressionTask("smoke")
+    runs = _curve_runs(task, "replace", range(3), tmp_path / "runs")
+    text, files = build_report(find_runs([tmp_path / "runs"]), tmp_path / "report")
+    assert "collapse profile" in text and "risk_catastrophic" in text
+    summary = next(f for f in files if f.suffix == ".json").read_text()
+    assert '"profile"' in summary and '"divergence"' in summary
+
+    table = export.export([tmp_path / "runs"], tmp_path / "profile.csv", "csv", collapse_profile=True)
+    assert len(table) == (1 + 3) * len(profile.DEFINITIONS)
+    entry = table[(table.scope == "seeds") & (table.definition == "risk_increase")].iloc[0]
+    assert entry.verdict == COLLAPSED and entry.seeds == "0,1,2" and entry.ci_low > 1
+
+    section = {"generations": 3, "runs": [{"seed": run.seed, "manifest": run.manifest, "records": run.records}
+                                          for run in find_runs([tmp_path / "runs"])]}
+    row = aggregate.task_row(section, None)
+    assert row["profile"]["risk_increase"]["verdict"] == COLLAPSED
+    assert row["profile"] == profile.profile(runs, "linear_regression", "replace").as_dict()
