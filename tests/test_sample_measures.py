@@ -9,6 +9,7 @@ import pytest
 
 from collapselab.tasks.mnist_vae import metrics as image
 from collapselab.tasks.text_lm import metrics as text
+from collapselab.toolkit.strata import stratum_losses
 
 CLASSES, PER_CLASS, DIM = 10, 40, 8
 
@@ -78,7 +79,9 @@ def test_tail_classes_and_stratum_losses() -> None:
     labels = np.repeat(np.arange(CLASSES), [9, 9, 9, 9, 4, 9, 3, 9, 9, 4])
     assert list(image.tail_classes(labels)) == [4, 6]  # 3 and 4 counts; 4 before 9 on the tie
     losses = np.where(np.isin(labels, [4, 6]), 5.0, 1.0)
-    assert image.stratum_losses(losses, labels, np.array([4, 6])) == {"tail_loss": 5.0, "common_loss": 1.0}
+    assert stratum_losses(losses, labels, np.array([4, 6])) == {"tail_loss": 5.0, "common_loss": 1.0}
+    with pytest.raises(ValueError, match="both strata"):
+        stratum_losses(losses, labels, np.arange(CLASSES))
 
 
 # ------------------------------------------------------------------------ text

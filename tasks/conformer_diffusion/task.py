@@ -29,6 +29,7 @@ import numpy as np
 from collapselab import Pool, TaskMetadata
 from collapselab.errors import ConfigError, TaskError
 from collapselab.toolkit.seeds import derive_int
+from collapselab.toolkit.strata import stratum_losses
 from collapselab.toolkit.torch_task import TorchTask
 
 if TYPE_CHECKING:  # heavy modules (torch, e3nn, RDKit) load only when a task method needs them
@@ -74,6 +75,11 @@ class ConformerDiffusionTask(TorchTask):
             "cov_p": "COV-P: share of samples within 0.5 A of a reference conformer",
             "mat_p": "MAT-P (A): mean RMSD from each sample to its closest reference conformer",
             "bond_mae": "mean absolute bond-length error of samples against the MMFF reference (A)",
+            "variance_ratio": "mean pairwise RMSD within generated ensembles over within reference ensembles",
+            "mode_coverage": "COV-R again, as the collapse profile's modes",
+            "hallucination": "share of samples failing RDKit distance-bound bond-length or clash tests",
+            "tail_loss": "denoising loss on test molecules whose ring systems are rarest in training",
+            "common_loss": "denoising loss on the other test molecules",
         },
     )
     presets = {
@@ -185,6 +191,7 @@ class ConformerDiffusionTask(TorchTask):
         """Twice as many samples as reference conformers per test molecule (fixed seed) and their
         ensemble metrics; memoised for the model last evaluated, so that the artifacts show the
         conformers that were scored without sampling them again."""
+        from collapselab.tasks.conformer_diffusion import collapse_measures
         from collapselab.tasks.conformer_diffusion.evaluation import ensemble_metrics
 
         if self._memo is not None and self._memo[0] is model:
@@ -195,12 +202,16 @@ class ConformerDiffusionTask(TorchTask):
         parts = np.split(flat, np.cumsum(counts)[:-1])
         generated = [conf[:, : int(self._data.table.n_atoms[m])] for m, conf in zip(test, parts)]
         metrics = ensemble_metrics(self._data, test, generated, self.config["cov_threshold"])
+        metrics.update(collapse_measures.sample_measures(self._data, test, generated, metrics, self.config["hydrogens"]))
         self._memo = (model, test, generated, metrics)
         return test, generated, metrics
 
     def evaluate(self, model: ConformerDiffusion) -> dict[str, float]:
-        loss = float(self._losses(model, self._test["mol"], self._test["pos"], EVAL_SEED).mean())
-        return {"loss": loss, **self._test_samples(model)[2]}
+        from collapselab.tasks.conformer_diffusion import collapse_measures
+
+        losses = self._losses(model, self._test["mol"], self._test["pos"], EVAL_SEED)
+        tails = stratum_losses(losses, self._test["mol"], collapse_measures.tail_molecules(self._data))
+        return {"loss": float(losses.mean()), **self._test_samples(model)[2], **tails}
 
     @cached_property
     def _etkdg_rows(self) -> dict[str, dict[str, float]]:

@@ -93,9 +93,3 @@ def tail_classes(labels: np.ndarray, n_classes: int = 10, count: int = TAIL_CLAS
     """The ``count`` least frequent classes of ``labels`` (ties: the smaller digit first)."""
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes)
     return np.sort(np.lexsort((np.arange(n_classes), counts))[:count])
-
-
-def stratum_losses(losses: np.ndarray, labels: np.ndarray, tail: np.ndarray) -> dict[str, float]:
-    """``tail_loss`` and ``common_loss``: mean per-image loss on the images of the ``tail`` classes and on the rest."""
-    rare = np.isin(labels, tail)
-    return {"tail_loss": float(losses[rare].mean()), "common_loss": float(losses[~rare].mean())}

@@ -33,6 +33,7 @@ from collapselab import Pool, TaskMetadata
 from collapselab.errors import ConfigError, TaskError
 from collapselab.tasks.mnist_vae import data
 from collapselab.toolkit.seeds import derive_int
+from collapselab.toolkit.strata import stratum_losses
 from collapselab.toolkit.torch_task import TorchTask
 
 EVAL_SEED = 20240724
@@ -283,7 +284,7 @@ class MnistVaeTask(TorchTask):
             "precision": precision,
             "recall": recall,
             "hallucination": 1.0 - precision,
-            **metrics.stratum_losses(terms.sum(axis=1), self._splits.test.labels, tail),
+            **stratum_losses(terms.sum(axis=1), self._splits.test.labels, tail),
         }
 
     def write_artifacts(self, model: Any, generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
