@@ -200,7 +200,9 @@ def test_smoke_run_records_ensemble_metrics_and_writes_sdf(smoke, tmp_path) -> N
     assert [r["generation"] for r in records] == [0, 1, 2]
     for record in records:
         metrics = record["metrics"]
-        assert {"loss", "cov_r", "mat_r", "cov_p", "mat_p", "bond_mae"} <= set(metrics)
+        assert {"loss", "cov_r", "mat_r", "cov_p", "mat_p", "bond_mae", "variance_ratio", "mode_coverage",
+                "hallucination", "tail_loss", "common_loss"} <= set(metrics)
+        assert metrics["mode_coverage"] == metrics["cov_r"] and 0.0 <= metrics["hallucination"] <= 1.0
         assert 0.0 <= metrics["cov_r"] <= 1.0 and metrics["mat_r"] > 0.0
 
     run_dir = next((tmp_path / "a").rglob("generations.jsonl")).parent
