@@ -126,3 +126,11 @@ def test_text_measures_move_the_collapse_way(texts, bad: str) -> None:
         assert worse["repetition"] > faithful["repetition"]
     else:
         assert worse["hallucination"] > 0.9 > 0.1 > faithful["hallucination"]
+
+
+def test_surprising_chunks_are_those_unlike_the_training_text() -> None:
+    train = _chunks(REAL * 8)
+    odd = _chunks(b"zqxj vkwq jjzx qqvk " * 4)
+    chunks = np.vstack([_chunks(REAL * 3), odd])
+    picked = text.surprising_chunks(train, chunks, share=len(odd) / len(chunks))
+    assert list(picked) == list(range(len(chunks) - len(odd), len(chunks)))

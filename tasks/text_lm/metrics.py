@@ -17,7 +17,12 @@
 - valid-word rate: the share of word occurrences in the samples (a word being a maximal run
   of ASCII letters, compared in lower case) that occur as words in the training text; real
   held-out text scores close to 1, and invented "words" lower it (the hallucination signal
-  of Schaeffer et al. 2025, definition 8, in this task's terms).
+  of Schaeffer et al. 2025, definition 8, in this task's terms: ``hallucination`` = 1 - rate).
+- tails: the quarter of the held-out chunks that a byte-bigram model of the training text
+  (counts + 1/2) finds most surprising, fixed by the data before any model is trained (the
+  task's ``evaluate`` sees only the model it scores, so the stratum cannot be generation 0's
+  own judgement); ``tail_loss`` and ``common_loss`` are the model's bits per byte on them and
+  on the other chunks.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from collections.abc import Iterable
 import numpy as np
 
 REPETITION_N = 8
+TAIL_SHARE = 0.25
 
 
 WORD = re.compile(rb"[A-Za-z]+")
@@ -107,6 +113,23 @@ def text_metrics(samples: np.ndarray, real: np.ndarray) -> dict[str, float]:
         "unigram_kl": unigram_kl(real, samples),
         "repetition": repetition(samples, REPETITION_N),
     }
+
+
+def bigram_surprisal(train: np.ndarray, chunks: np.ndarray) -> np.ndarray:
+    """Mean bits per byte of each row of ``chunks`` under a byte-bigram model of ``train`` (counts + 1/2)."""
+    def pairs(rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        return rows[:, :-1] * 256 + rows[:, 1:]
+
+    counts = np.bincount(pairs(train).ravel(), minlength=256 * 256).reshape(256, 256) + 0.5
+    bits = -np.log2(counts / counts.sum(axis=1, keepdims=True))
+    return bits.ravel()[pairs(chunks)].mean(axis=1)
+
+
+def surprising_chunks(train: np.ndarray, chunks: np.ndarray, share: float = TAIL_SHARE) -> np.ndarray:
+    """Indices of the ``share`` of ``chunks`` (at least one) the bigram model of ``train`` finds most surprising."""
+    order = np.argsort(-bigram_surprisal(train, chunks), kind="stable")
+    return np.sort(order[: max(1, int(share * len(chunks)))])
 
 
 def printable(sample: bytes) -> str:

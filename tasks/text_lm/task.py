@@ -26,6 +26,7 @@ import numpy as np
 from collapselab import Pool, TaskMetadata
 from collapselab.errors import ConfigError, TaskError
 from collapselab.tasks.text_lm import corpus, metrics
+from collapselab.toolkit.strata import stratum_losses
 from collapselab.toolkit.torch_task import TorchTask
 
 if TYPE_CHECKING:
@@ -62,6 +63,10 @@ class TextLMTask(TorchTask):
         secondary_metrics={
             "mode_coverage": "share of the held-out text's distinct word bigrams that occur in fixed-seed samples",
             "variance_ratio": "entropy of the samples' byte histogram over held-out real text's",
+            "hallucination": "share of sampled words (runs of ASCII letters) absent from the training text",
+            "tail_loss": "bits per byte on the quarter of held-out chunks a byte-bigram model of the training text "
+                         "finds most surprising",
+            "common_loss": "bits per byte on the other held-out chunks",
             "unigram_entropy": "entropy (bits) of the samples' byte histogram",
             "unigram_entropy_real": "the same for held-out real text (reference)",
             "unigram_kl": "KL(real || samples) in bits between byte histograms of held-out text and samples",
@@ -180,14 +185,24 @@ class TextLMTask(TorchTask):
 
     def evaluate(self, model: ByteGPT) -> dict[str, float]:
         """Bits per byte on all held-out chunks, and sample metrics from a fixed seed."""
-        loss = float(self._bits_per_byte(model, self._split.test).mean())
+        bits = self._bits_per_byte(model, self._split.test)
         samples = self._sample(model, self.config["eval_samples"], np.random.default_rng(EVAL_SEED))
         test = self._split.test
         return {
-            "loss": loss,
+            "loss": float(bits.mean()),
             **metrics.text_metrics(samples, test),
             "unigram_entropy_real": metrics.unigram_entropy(test),
+            "hallucination": 1.0 - metrics.valid_word_rate([row.tobytes() for row in samples], self._vocabulary),
+            **stratum_losses(bits, np.arange(len(test)), self._surprising),
         }
+
+    @cached_property
+    def _vocabulary(self) -> frozenset[bytes]:
+        return metrics.vocabulary(b" ".join(row.tobytes() for row in np.asarray(self._split.train, dtype=np.uint8)))
+
+    @cached_property
+    def _surprising(self) -> np.ndarray:
+        return metrics.surprising_chunks(self._split.train, self._split.test)
 
     # ----------------------------------------------------- hooks for strategies
     def _verifier_parts(self) -> tuple[np.ndarray, np.ndarray]:
