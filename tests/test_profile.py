@@ -127,6 +127,9 @@ def test_scaling_law_from_the_committed_experiment_and_a_parallel_one() -> None:
     assert profile.scaling_law_field(parallel).verdict == NOT_COLLAPSED
     other = profile.profile(_runs(lambda s, g: {"loss": 1.0}), "linear_regression", "accumulate")
     assert other.fields["scaling_law"].verdict == NOT_MEASURABLE
+    for task in ("mnist_vae", "no-such-task"):
+        field = profile.profile(_runs(lambda s, g: {"loss": 1.0}), task, "replace").fields["scaling_law"]
+        assert field.verdict == NOT_MEASURABLE and "no scaling-law experiment" in field.measure
 
 
 # --------------------------------------------- regression measures, smoke preset

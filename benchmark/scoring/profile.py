@@ -19,8 +19,9 @@ last generation. The definitions and the task-side measures they read:
   ``DECELERATION`` = 0.5 times the slope over the first generations (0..k-1).
 - ``scaling_law`` (definition 4): the change of the error's exponent in the number of rows T
   between generation 0 and the last generation of the regression task's scaling-law experiment
-  (Dohmatob, Feng & Kempe 2024, Sec. 5; ``tasks/linear_regression/figures/scaling_law.json``), a
-  chain of replace; every other task and entry: not measurable (no cheap defensible measurement).
+  (Dohmatob, Feng & Kempe 2024, Sec. 5; ``tasks/linear_regression/figures/scaling_law.json``, given by
+  the task's ``scaling_law_experiment``), a chain of replace, so it is the replace entry's; every other
+  entry and task: not measurable (no cheap defensible measurement).
 - ``variance`` (definition 5): ``variance_ratio``, the spread of the model's samples relative to
   the real data's in the task's own terms (and any ``*_variance_ratio`` part the task records).
 - ``modes`` (definition 6): ``mode_coverage`` (the share of the real data's modes the samples
@@ -62,16 +63,16 @@ log error in log T rises) with an interval that excludes 0.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from collapselab.contracts import registry
+from collapselab.errors import CollapseLabError
 from collapselab.scoring import scorer
 
 COLLAPSED, NOT_COLLAPSED, NOT_MEASURABLE = "collapsed", "not collapsed", "not measurable"
@@ -85,7 +86,7 @@ DEFINITIONS = ("risk_catastrophic", "risk_increase", "divergence", "scaling_law"
 #: The task-side measure keys the profile reads from each generation's metrics.
 VARIANCE, MODE_COVERAGE, RECALL, MODE_MIXING = "variance_ratio", "mode_coverage", "recall", "mode_mixing"
 TAIL_LOSS, COMMON_LOSS, HALLUCINATION = "tail_loss", "common_loss", "hallucination"
-SCALING_LAW_TASK, SCALING_LAW_STRATEGY = "linear_regression", "replace"
+SCALING_LAW_STRATEGY = "replace"
 
 Runs = Mapping[int, Sequence[Mapping[str, Any]]]
 
@@ -345,18 +346,17 @@ def scaling_law_field(experiment: Mapping[str, Any]) -> Field:
                  change, low, high, sizes.size, "t interval of the two log-log fits (k - 2 df)")
 
 
-def regression_scaling_law() -> Field:
-    """:func:`scaling_law_field` of the experiment's committed numbers (package data)."""
-    path = resources.files("collapselab.tasks.linear_regression").joinpath("figures/scaling_law.json")
-    return scaling_law_field(json.loads(path.read_text()))
-
-
 def _scaling_law(task: str | None, strategy: str | None) -> Field:
-    if task == SCALING_LAW_TASK and strategy == SCALING_LAW_STRATEGY:
-        return regression_scaling_law()
-    if task == SCALING_LAW_TASK:
+    """The task's scaling-law experiment (:meth:`Task.scaling_law_experiment`), for the replace chain it runs."""
+    try:
+        experiment = registry.task_class(task).scaling_law_experiment() if task else None
+    except CollapseLabError:
+        experiment = None
+    if experiment is None:
+        return unmeasurable("scaling_law", "the task has no scaling-law experiment")
+    if strategy != SCALING_LAW_STRATEGY:
         return unmeasurable("scaling_law", "the scaling-law experiment runs the replace chain only")
-    return unmeasurable("scaling_law", "measured only on linear_regression (its scaling-law experiment)")
+    return scaling_law_field(experiment)
 
 
 # ------------------------------------------------------------------ profile

@@ -24,6 +24,7 @@ error; ``theory_loss`` is the expected value for the pools the run used (:mod:`t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -186,6 +187,11 @@ class LinearRegressionTask(Task):
         corrected = {int(o) for record in records for o in record.get("corrected", ())}  # the expert's work, as recorded
         value = theory.theory_loss(records, self.setting, design, corrected)
         return {} if value is None else {"theory_loss": value}
+
+    @classmethod
+    def scaling_law_experiment(cls) -> Mapping[str, Any] | None:
+        """``figures/scaling_law.json``, written by ``experiments scaling-law`` (Dohmatob, Feng & Kempe 2024, Sec. 5)."""
+        return json.loads((Path(__file__).parent / "figures" / "scaling_law.json").read_text())
 
     def save_model(self, model: np.ndarray, path: Path) -> None:
         with open(path, "wb") as handle:

@@ -78,7 +78,7 @@ def _covered(reference: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     """For each query, whether it lies in some reference point's ball of radius its k-th neighbour distance."""
     within = _pairwise(reference, reference)
     radii = np.sort(within, axis=1)[:, k]  # column 0 is the point itself
-    return (_pairwise(queries, reference) <= radii[None, :]).any(axis=1)
+    return np.asarray((_pairwise(queries, reference) <= radii[None, :]).any(axis=1))
 
 
 def precision_recall(real: np.ndarray, samples: np.ndarray, k: int = PR_NEIGHBOURS) -> tuple[float, float]:
