@@ -58,8 +58,10 @@ def test_risk_a_flat_noisy_curve_collapses_under_no_definition() -> None:
 
 
 def test_one_run_gets_point_verdicts_and_the_slope_its_fit_interval() -> None:
-    runs = _runs(lambda s, g: {"loss": 1.0 + 2 * g}, seeds=1)
+    runs = _runs(lambda s, g: {"loss": 1.0 + 2 * g, "hallucination": 0.1 * g}, seeds=1)
     found = profile.profile(runs)
+    assert found.fields["hallucination"].verdict == COLLAPSED
+    assert "point verdict" in found.fields["hallucination"].significance
     assert found.fields["risk_catastrophic"].verdict == COLLAPSED
     assert found.fields["risk_catastrophic"].ci_low is None
     assert "point verdict" in found.fields["risk_catastrophic"].significance

@@ -147,14 +147,17 @@ class Profile:
 
 # ----------------------------------------------------------------- verdicts
 def _verdict(value: float, low: float | None, high: float | None, n: int, threshold: float, unchanged: float,
-             rises: bool) -> tuple[str, str]:
-    """The verdict rule of the module docstring, and how significance was judged."""
+             rises: bool, interval: str = "interval over seeds") -> tuple[str, str]:
+    """The verdict rule of the module docstring, and how significance was judged (``interval``: what the
+    interval is; with one seed only an interval from within the run, as the divergence slope's, counts)."""
     beyond = value >= threshold if rises else value <= threshold
     material = beyond and (value > unchanged if rises else value < unchanged)
-    if n < 2 and (low is None or high is None):
-        return (COLLAPSED if material else NOT_COLLAPSED), "point verdict (one seed: no interval)"
-    significant = low is not None and high is not None and (low > unchanged if rises else high < unchanged)
-    return (COLLAPSED if material and significant else NOT_COLLAPSED), "interval over seeds"
+    if low is None or high is None or (n < 2 and interval == "interval over seeds"):
+        if n < 2:
+            return (COLLAPSED if material else NOT_COLLAPSED), "point verdict (one seed: no interval)"
+        return NOT_COLLAPSED, "interval over seeds unbounded"
+    significant = low > unchanged if rises else high < unchanged
+    return (COLLAPSED if material and significant else NOT_COLLAPSED), interval
 
 
 def _rule(statistic: str, threshold: float, unchanged: float, rises: bool) -> str:
@@ -260,8 +263,7 @@ def divergence_field(runs: Runs) -> Field:
             f"generations 0..{k - 1} (no deceleration)")
     if len(late) == 1:
         value, low, high = next(iter(late.values()))
-        verdict, _ = _verdict(value, low, high, 2 if low is not None else 1, 0.0, 0.0, True)
-        significance = "t interval of the run's least-squares slope" if low is not None else "point verdict"
+        verdict, significance = _verdict(value, low, high, 1, 0.0, 0.0, True, "t interval of the run's least-squares slope")
         found = Field("divergence", measure, verdict, rule, value, low, high, 1, significance)
     else:
         found = _mean_field("divergence", measure, [v[0] for v in late.values()], 0.0, 0.0, True, "the slope")
