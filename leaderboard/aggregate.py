@@ -42,7 +42,7 @@ from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.errors import CollapseLabError, SubmissionError
 from collapselab.leaderboard import applicability, code_versions, standing
 from collapselab.operations import submission
-from collapselab.scoring import report, scorer
+from collapselab.scoring import profile, report, scorer
 from collapselab.scoring.report import strategy_display
 
 REFERENCE = "replace"
@@ -116,6 +116,13 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return float(np.mean(present)) if present else None
 
 
+def _profile(section: Mapping[str, Any]) -> dict[str, Any]:
+    """The collapse profile of a task section over its seeds (:mod:`collapselab.scoring.profile`)."""
+    first = section["runs"][0]["manifest"]
+    runs = {int(run["seed"]): run["records"] for run in section["runs"]}
+    return profile.profile(runs, first["task"]["name"], first["strategy"]["name"]).as_dict()
+
+
 def task_row(section: Mapping[str, Any], reference: Mapping[str, Any] | None) -> dict[str, Any]:
     """The numbers of one entry on one task (``reference``: the replace entry's section)."""
     loss = submission.curves(section)
@@ -141,6 +148,7 @@ def task_row(section: Mapping[str, Any], reference: Mapping[str, Any] | None) ->
         "curve": band(loss),
         "ratio_curve": band({s: scorer.collapse_ratios(c) for s, c in loss.items()}),
         "metrics": {},
+        "profile": _profile(section),
     }
     for metric in metrics:
         values = submission.curves(section, metric)

@@ -204,7 +204,9 @@ def test_smoke_run_records_ensemble_metrics_and_writes_sdf(smoke, tmp_path) -> N
     assert [r["generation"] for r in records] == [0, 1, 2]
     for record in records:
         metrics = record["metrics"]
-        assert {"loss", "cov_r", "mat_r", "cov_p", "mat_p", "bond_mae"} <= set(metrics)
+        assert {"loss", "cov_r", "mat_r", "cov_p", "mat_p", "bond_mae", "variance_ratio", "mode_coverage",
+                "hallucination", "tail_loss", "common_loss"} <= set(metrics)
+        assert metrics["mode_coverage"] == metrics["cov_r"] and 0.0 <= metrics["hallucination"] <= 1.0
         assert 0.0 <= metrics["cov_r"] <= 1.0 and metrics["mat_r"] > 0.0
 
     run_dir = next((tmp_path / "a").rglob("generations.jsonl")).parent
@@ -225,3 +227,36 @@ def test_evaluation_is_deterministic(smoke) -> None:
     first = smoke.evaluate(fitted.model)
     smoke._memo = None  # force the samples to be drawn again
     assert smoke.evaluate(fitted.model) == first
+
+
+# ------------------------------------------------------- collapse-profile measures
+def test_ring_systems_of_known_molecules() -> None:
+    from collapselab.tasks.conformer_diffusion import collapse_measures as cm
+
+    assert cm.ring_systems("CCO") == ["none"]
+    assert cm.ring_systems("c1ccc2ccccc2c1") == ["c1ccc2ccccc2c1"]  # fused rings: one system
+    assert cm.ring_systems("c1ccccc1CC1CC1") == ["C1CC1", "c1ccccc1"]
+
+
+def test_profile_measures_move_the_collapse_way_on_reference_ensembles(smoke: ConformerDiffusionTask) -> None:
+    """Reference conformers as samples: spread ratio 1, nothing invalid; every conformer replaced by the
+    first (a sampler that lost its variance and modes): spread 0 and lower COV-R; coordinates of noise:
+    invalid geometry; the tail stratum is a non-empty part of the test molecules."""
+    from collapselab.tasks.conformer_diffusion import collapse_measures as cm
+    from collapselab.tasks.conformer_diffusion.evaluation import ensemble_metrics
+
+    data = smoke._data
+    test = np.asarray(data.split.test)
+    real = [data.conformers(int(m)) for m in test]
+    collapsed = [np.repeat(c[:1], len(c), axis=0) for c in real]
+    rng = np.random.default_rng(0)
+    noise = [rng.normal(0.0, 2.0, c.shape) for c in real]
+    measures = {name: cm.sample_measures(data, test, gen, ensemble_metrics(data, test, gen, 0.5), False)
+                for name, gen in (("real", real), ("collapsed", collapsed), ("noise", noise))}
+    assert measures["real"]["variance_ratio"] == pytest.approx(1.0)
+    assert measures["real"]["hallucination"] == 0.0 and measures["real"]["mode_coverage"] == 1.0
+    assert measures["collapsed"]["variance_ratio"] == pytest.approx(0.0, abs=1e-6)
+    assert measures["collapsed"]["mode_coverage"] < measures["real"]["mode_coverage"]
+    assert measures["noise"]["hallucination"] > 0.9
+    tail = cm.tail_molecules(data)
+    assert 0 < len(tail) < len(test) and set(tail) <= set(test)

@@ -228,3 +228,37 @@ def test_temperature_scales_the_prior(task: MnistVaeTask, model) -> None:
     assert cold.reshape(200, -1).std(axis=0).mean() < 0.5 * warm.reshape(200, -1).std(axis=0).mean()
 
 
+
+
+# ------------------------------------------------------- collapse-profile measures
+def test_profile_measures_are_recorded_and_move_the_collapse_way(task: MnistVaeTask, model) -> None:
+    """evaluate records every measure the profile reads; in the classifier's features, real digits pulled
+    toward the mean digit shrink the spread, real digits without three classes lose modes and recall, and
+    coin-flip pixels leave the real manifold (hallucination). (The smoke model's own samples are too poor
+    to serve as the faithful sampler.)"""
+    from collapselab.tasks.mnist_vae import classifier
+
+    found = task.evaluate(model)
+    for key in ("variance_ratio", "pixel_variance_ratio", "mode_coverage", "mode_mixing", "precision", "recall",
+                "hallucination", "tail_loss", "common_loss"):
+        assert np.isfinite(found[key]) and found[key] >= 0.0, key
+    assert found["hallucination"] == pytest.approx(1.0 - found["precision"])
+    assert found["tail_loss"] > 0 and found["common_loss"] > 0
+
+    def measures(images: np.ndarray) -> dict[str, float]:
+        features, classes = classifier.embed(task._classifier, images, task.torch_device)
+        precision, recall = metrics.precision_recall(task._test_features, features)
+        return {"variance": metrics.variance_ratio(features, task._test_features), "precision": precision,
+                "recall": recall, "coverage": metrics.mode_coverage(classes)}
+
+    test = task._splits.test
+    real = measures(test.images)
+    rng = np.random.default_rng(0)
+    mean_digit = (test.images.mean(axis=0) > 0.5).astype(np.uint8)
+    pulled = measures(np.where(rng.random(test.images.shape) < 0.6, mean_digit, test.images).astype(np.uint8))
+    fewer = measures(test.images[test.labels >= 3])
+    noise = measures(rng.integers(0, 2, (200, 28, 28), dtype=np.uint8))
+    assert real["variance"] == pytest.approx(1.0) and real["precision"] == real["recall"] == 1.0
+    assert pulled["variance"] < 0.7 * real["variance"] and pulled["recall"] < real["recall"] - 0.1
+    assert fewer["coverage"] < real["coverage"] - 0.1 and fewer["recall"] < real["recall"] - 0.1
+    assert 1.0 - noise["precision"] > 0.5 > 1.0 - real["precision"]

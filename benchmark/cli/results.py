@@ -22,9 +22,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     fmt = args.format or (out.suffix.lstrip(".") if out.suffix.lstrip(".") in export.FORMATS else "csv")
-    table = export.export([Path(p) for p in args.paths], out, fmt, scores=args.scores)
+    table = export.export([Path(p) for p in args.paths], out, fmt, scores=args.scores, collapse_profile=args.profile)
     if args.scores:
         print(f"wrote {out}: {len(table)} rows (one per task and strategy or entry), {len(table.columns)} columns, {fmt}")
+        return 0
+    if args.profile:
+        print(f"wrote {out}: {len(table)} rows (one per definition of the collapse profile, per entry and per run), "
+              f"{fmt}")
         return 0
     runs = table.groupby(["source", "task", "seed"], sort=False).ngroups
     print(f"wrote {out}: {len(table)} rows (one per generation) from {runs} run(s), {len(table.columns)} columns, {fmt}")
@@ -54,4 +58,6 @@ def register(sub: Any) -> None:
     p.add_argument("--scores", action="store_true",
                    help="one row per task and strategy (or entry) instead: score against replace with its interval, "
                         "L_G/L_0, track, extra compute, synthetic share")
+    p.add_argument("--profile", action="store_true",
+                   help="write the collapse profile instead: one row per definition, per entry and per run")
     p.set_defaults(func=cmd_export)

@@ -335,6 +335,13 @@ class Task(abc.ABC):
         """
         return {}
 
+    @classmethod
+    def scaling_law_experiment(cls) -> Mapping[str, Any] | None:
+        """The committed numbers of the task's scaling-law experiment, if it has one: ``T`` (rows per
+        generation) and ``simulated`` (generation -> one ``[loss, se]`` per ``T``) of a replace chain.
+        The collapse profile's scaling-law definition reads it; ``None``: not measurable on this task."""
+        return None
+
     def write_artifacts(self, model: Any, generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
         """Save human-readable outputs (sample grids, text, SDF) and return their file names."""
         return []

@@ -13,6 +13,9 @@ record, flattened along its JSON path::
     seconds.<phase>...           wall seconds per phase
     fit_options                  the options of that generation's fit, as canonical JSON
 
+With ``--profile`` the table is the collapse profile instead (:func:`profile_rows`): one row per
+definition for each entry over its seeds and for each run, with value, interval, verdict and rule.
+
 ``config`` and ``params`` are canonical JSON (sorted keys), so they compare and group as
 strings; ``strategy`` is the display label (``mix[real_fraction=0.5]``). Numbers are copied
 from the records unchanged: a CSV written here and read back with ``pandas.read_csv`` gives the
@@ -31,6 +34,7 @@ from collapselab.engine.identity import params_hash
 from collapselab.engine.rundir import GENERATIONS, MANIFEST, Run, find_runs
 from collapselab.errors import ParameterError, ResultFileError
 from collapselab.operations import submission
+from collapselab.scoring import profile
 from collapselab.scoring.report import Group, group_runs, strategy_display, summary_rows
 from collapselab.storage.atomic import atomic_write_bytes, atomic_write_text
 
@@ -157,6 +161,39 @@ def score_rows(runs: Sequence[Run]) -> list[dict[str, Any]]:
     return found
 
 
+PROFILE_COLUMNS = ("source", "entry", "task", "task_version", "preset", "config_hash", "strategy", "scope", "seeds",
+                   "definition", "measure", "value", "ci_low", "ci_high", "n", "significance", "verdict", "rule")
+
+
+def profile_rows(runs: Sequence[Run]) -> list[dict[str, Any]]:
+    """The collapse profile (:mod:`collapselab.scoring.profile`) of ``runs``, one row per definition:
+    for each entry (a submission's task section, or the run directories of one task, version, preset,
+    configuration and strategy) over its seeds (scope ``seeds``), and for each run (scope ``run``)."""
+    groups: dict[tuple[str, ...], dict[str, Any]] = {}
+    for run in runs:
+        task, strategy = run.manifest["task"], run.manifest["strategy"]
+        identity = {"source": str(run.path) if run.entry is not None else None, "entry": run.entry,
+                    "task": task["name"], "task_version": task["version"], "preset": task["preset"],
+                    "config_hash": params_hash(task["config"]), "strategy": _display(strategy)}
+        group = groups.setdefault(tuple(str(v) for v in identity.values()),
+                                  {"identity": identity, "name": strategy["name"], "runs": {}, "sources": {}})
+        group["runs"][run.seed] = run.records
+        group["sources"][run.seed] = str(run.path)
+    found: list[dict[str, Any]] = []
+    for group in groups.values():
+        identity, by_seed = group["identity"], group["runs"]
+        scopes = [("seeds", identity["source"] or ";".join(group["sources"][s] for s in sorted(by_seed)), by_seed)]
+        scopes += [("run", group["sources"][seed], {seed: by_seed[seed]}) for seed in sorted(by_seed)]
+        for scope, source, chosen in scopes:
+            measured = profile.profile(chosen, identity["task"], group["name"])
+            for name in profile.DEFINITIONS:
+                field = measured.fields[name].as_dict()
+                found.append({**identity, "source": source, "scope": scope,
+                              "seeds": ",".join(str(s) for s in sorted(chosen)), "definition": name,
+                              **{k: field[k] for k in PROFILE_COLUMNS[10:]}})
+    return found
+
+
 def _display(strategy: Mapping[str, Any]) -> str:
     return strategy_display(strategy["name"], strategy["params"])
 
@@ -223,14 +260,30 @@ def write(table: pandas.DataFrame, out: Path, fmt: str) -> None:
         raise ParameterError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def export(paths: Sequence[Path | str], out: Path, fmt: str, scores: bool = False) -> pandas.DataFrame:
-    """Read ``paths`` (see :func:`rows`), write the table (with ``scores``, :func:`scores_frame`'s) to
-    ``out`` and return it."""
+def profile_frame(paths: Sequence[Path | str], runs: Sequence[Run] | None = None) -> pandas.DataFrame:
+    """:func:`profile_rows` of the runs in ``paths`` (or the ``runs`` already read from them) as a
+    DataFrame in :data:`PROFILE_COLUMNS` order."""
+    import pandas
+
+    found = profile_rows(runs_of(paths) if runs is None else runs)
+    if not found:
+        raise ResultFileError(f"no generation records in {', '.join(map(str, paths))}")
+    return pandas.DataFrame(found, columns=list(PROFILE_COLUMNS))
+
+
+def export(paths: Sequence[Path | str], out: Path, fmt: str, scores: bool = False,
+           collapse_profile: bool = False) -> pandas.DataFrame:
+    """Read ``paths`` (see :func:`rows`), write the table to ``out`` and return it: one row per
+    generation, or with ``scores`` :func:`scores_frame`'s, or with ``collapse_profile`` the profile's
+    (:func:`profile_rows`)."""
     if fmt not in FORMATS:
         raise ParameterError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if scores and collapse_profile:
+        raise ParameterError("choose one of --scores and --profile")
     runs = runs_of(paths)
     refuse_overwriting_inputs(Path(out), sorted({str(run.path) for run in runs}))
-    table = scores_frame(paths, runs) if scores else frame(paths, runs)
+    table = (scores_frame(paths, runs) if scores else profile_frame(paths, runs) if collapse_profile
+             else frame(paths, runs))
     write(table, out, fmt)
     return table
 

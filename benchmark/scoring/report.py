@@ -19,7 +19,7 @@ from tabulate import tabulate
 
 from collapselab.engine.identity import params_hash
 from collapselab.engine.rundir import Run
-from collapselab.scoring import plots, scorer
+from collapselab.scoring import plots, profile, scorer
 from collapselab.storage import strict_json
 from collapselab.storage.atomic import atomic_write_text
 
@@ -127,6 +127,23 @@ def summary_rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
     return rows
 
 
+def group_profile(group: Group) -> profile.Profile:
+    """The collapse profile of a group's seeds (:mod:`collapselab.scoring.profile`)."""
+    g = group.generations()
+    name = group.runs[0].manifest["strategy"]["name"]
+    return profile.profile({run.seed: run.records[:g] for run in group.runs}, group.task, name)
+
+
+def profile_table(groups: Sequence[Group]) -> str:
+    """One row per strategy, one column per definition: verdict (value [95% interval])."""
+    measured = [(group.strategy, group_profile(group)) for group in groups]
+    rows = [[strategy, *(found.fields[name].text() for name in profile.DEFINITIONS)] for strategy, found in measured]
+    table = tabulate(rows, headers=["strategy", *profile.DEFINITIONS], tablefmt="simple", disable_numparse=True)
+    rules = "\n".join(f"  {name}: {measured[0][1].fields[name].measure}; {measured[0][1].fields[name].rule}"
+                       for name in profile.DEFINITIONS) if measured else ""
+    return f"{table}\nrules (first strategy's measures):\n{rules}"
+
+
 def _mean_share(shares: Sequence[float | None]) -> float | None:
     present = [s for s in shares if s is not None]
     return float(np.mean(present)) if present else None
@@ -230,7 +247,10 @@ def build_report(runs: Sequence[Run], out: Path) -> tuple[str, list[Path]]:
             seeds = ",".join(str(r.seed) for r in group.runs)
             sections.append(f"\n{group.strategy}  (seeds {seeds})\n{generation_table(group)}")
         rows = summary_rows(members)
+        for row, group in zip(rows, members):
+            row["profile"] = group_profile(group).as_dict()
         sections.append(f"\nsummary\n{summary_table(rows)}\n")
+        sections.append(f"collapse profile (Schaeffer et al. 2025; verdict (value [95% CI]))\n{profile_table(members)}\n")
         summaries.extend(rows)
         curves.extend({"setting": setting, "strategy": g.strategy, "seeds": [r.seed for r in g.runs], **group_bands(g)}
                       for g in members)

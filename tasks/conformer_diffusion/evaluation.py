@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from collapselab.tasks.conformer_diffusion import diffusion, rmsd
+from collapselab.tasks.conformer_diffusion.collapse_measures import heavy_automorphisms
 from collapselab.tasks.conformer_diffusion.data import ConformerData
 from collapselab.tasks.conformer_diffusion.model import ConformerDiffusion
 
@@ -52,12 +53,6 @@ def sample_positions(
         x = diffusion.sample(model.eps_fn(batch), batch.graph, batch.n_graphs, steps, generator, device=device, clip=clip)
         out[lo : lo + batch_size] = batch.unflatten(x).cpu().numpy()
     return out
-
-
-def heavy_automorphisms(smiles: str) -> np.ndarray:
-    from rdkit import Chem
-
-    return rmsd.automorphisms(Chem.MolFromSmiles(smiles))
 
 
 def bond_mae(data: ConformerData, m: int, generated: np.ndarray) -> float:

@@ -29,6 +29,7 @@ import numpy as np
 from collapselab import Pool, TaskMetadata
 from collapselab.errors import ConfigError, TaskError
 from collapselab.toolkit.seeds import derive_int
+from collapselab.toolkit.strata import stratum_losses
 from collapselab.toolkit.torch_task import TorchTask
 
 if TYPE_CHECKING:  # heavy modules (torch, e3nn, RDKit) load only when a task method needs them
@@ -74,6 +75,11 @@ class ConformerDiffusionTask(TorchTask):
             "cov_p": "COV-P: share of samples within 0.5 A of a reference conformer",
             "mat_p": "MAT-P (A): mean RMSD from each sample to its closest reference conformer",
             "bond_mae": "mean absolute bond-length error of samples against the MMFF reference (A)",
+            "variance_ratio": "mean pairwise RMSD within generated ensembles over within reference ensembles",
+            "mode_coverage": "COV-R again, as the collapse profile's modes",
+            "hallucination": "share of samples failing RDKit distance-bound bond-length or clash tests",
+            "tail_loss": "denoising loss on test molecules whose ring systems are rarest in training",
+            "common_loss": "denoising loss on the other test molecules",
         },
     )
     presets = {
@@ -182,15 +188,18 @@ class ConformerDiffusionTask(TorchTask):
         return item_losses(model, mol, pos, c["eval_levels"], seed, c["eval_batch"], self.device())
 
     def _ensemble(self, model: ConformerDiffusion, mols: np.ndarray) -> tuple[list[np.ndarray], dict[str, float]]:
-        """Twice as many samples as reference conformers per molecule of ``mols`` (fixed seed) and
-        their ensemble metrics."""
+        """Twice as many samples as reference conformers per molecule of ``mols`` (fixed seed), their
+        ensemble metrics and the collapse profile's sample measures."""
+        from collapselab.tasks.conformer_diffusion import collapse_measures
         from collapselab.tasks.conformer_diffusion.evaluation import ensemble_metrics
 
         counts = 2 * self._data.ensembles.counts[mols]
         flat = self._sample(model, np.repeat(mols, counts), EVAL_SEED)
         parts = np.split(flat, np.cumsum(counts)[:-1])
         generated = [conf[:, : int(self._data.table.n_atoms[m])] for m, conf in zip(mols, parts)]
-        return generated, ensemble_metrics(self._data, mols, generated, self.config["cov_threshold"])
+        metrics = ensemble_metrics(self._data, mols, generated, self.config["cov_threshold"])
+        metrics.update(collapse_measures.sample_measures(self._data, mols, generated, metrics, self.config["hydrogens"]))
+        return generated, metrics
 
     def _test_samples(self, model: ConformerDiffusion) -> tuple[np.ndarray, list[np.ndarray], dict[str, float]]:
         """The test molecules' samples and ensemble metrics (:meth:`_ensemble`); memoised for the model
@@ -204,16 +213,23 @@ class ConformerDiffusionTask(TorchTask):
         return test, generated, metrics
 
     def evaluate(self, model: ConformerDiffusion) -> dict[str, float]:
-        """Denoising loss and ensemble metrics on the test molecules (what the leaderboard publishes)."""
-        loss = float(self._losses(model, self._test["mol"], self._test["pos"], EVAL_SEED).mean())
-        return {"loss": loss, **self._test_samples(model)[2]}
+        """Denoising loss, its tail and common strata, and ensemble metrics on the test molecules (what
+        the leaderboard publishes)."""
+        return self._held_out_metrics(model, self._test["mol"], self._test["pos"], self._test_samples(model)[2])
+
+    def _held_out_metrics(self, model: ConformerDiffusion, mol: np.ndarray, pos: np.ndarray,
+                          ensemble: dict[str, float]) -> dict[str, float]:
+        from collapselab.tasks.conformer_diffusion import collapse_measures
+
+        losses = self._losses(model, mol, pos, EVAL_SEED)
+        tails = stratum_losses(losses, mol, collapse_measures.tail_molecules(self._data))
+        return {"loss": float(losses.mean()), **ensemble, **tails}
 
     def validate(self, model: ConformerDiffusion) -> dict[str, float]:
         """The same metrics on the validation molecules (model selection; never the test molecules)."""
         mols = self._data.split.validation
         items = self._data.items(mols)
-        loss = float(self._losses(model, items["mol"], items["pos"], EVAL_SEED).mean())
-        return {"loss": loss, **self._ensemble(model, mols)[1]}
+        return self._held_out_metrics(model, items["mol"], items["pos"], self._ensemble(model, mols)[1])
 
     @cached_property
     def _etkdg_rows(self) -> dict[str, dict[str, float]]:

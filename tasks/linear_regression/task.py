@@ -24,6 +24,7 @@ error; ``theory_loss`` is the expected value for the pools the run used (:mod:`t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -33,7 +34,7 @@ import numpy as np
 
 from collapselab import REAL, Compute, FitResult, Pool, Task, TaskMetadata
 from collapselab.errors import TaskError
-from collapselab.tasks.linear_regression import fitting, theory
+from collapselab.tasks.linear_regression import fitting, measures, theory
 from collapselab.tasks.linear_regression.data import RealData
 from collapselab.tasks.linear_regression.fixed_theory import FixedDesign
 from collapselab.tasks.linear_regression.setting import SAME, Setting
@@ -44,7 +45,7 @@ _COMMON = {"noise_var": 1.0, "generator_samples": SAME, "generator_noise_var": f
 
 class LinearRegressionTask(Task):
     name = "linear_regression"
-    version = "3.0"
+    version = "3.1"
     seeded_data = True
     leaderboard_seeds = 10  # seconds per run: enough seeds for t intervals on 9 degrees of freedom
     metadata = TaskMetadata(
@@ -57,6 +58,10 @@ class LinearRegressionTask(Task):
             "theory_loss": "expected excess risk for the pools used, where the papers' theory covers them",
             "generator_loss": "excess risk of the weights that label the next generation",
             "weight_norm": "mean squared norm of the fitted weights (shrinkage shows as a fall)",
+            "variance_ratio": "spread of the generator's labels over the real labels' (collapse profile: variance)",
+            "label_noise_ratio": "variance of the synthetic labels' noise around the truth over the real noise",
+            "tail_loss": "power spectra: excess risk along the quarter of directions with the smallest eigenvalues",
+            "common_loss": "power spectra: excess risk along the quarter of directions with the largest eigenvalues",
         },
     )
     presets = {
@@ -65,7 +70,8 @@ class LinearRegressionTask(Task):
         "paper": {**_COMMON, "dim": 100, "n_samples": 500, "trials": 1000, "generations": 20},
     }
     metric_bounds = {"loss": (0.0, None), "loss_se": (0.0, None), "generator_loss": (0.0, None),
-                     "weight_norm": (0.0, None)}
+                     "weight_norm": (0.0, None), "variance_ratio": (0.0, None), "label_noise_ratio": (0.0, None),
+                     "tail_loss": (0.0, None), "common_loss": (0.0, None)}
 
     def __init__(self, preset: str = "cpu", overrides: Mapping[str, Any] | None = None) -> None:
         super().__init__(preset, overrides)
@@ -156,12 +162,21 @@ class LinearRegressionTask(Task):
     def evaluate(self, model: np.ndarray) -> dict[str, float]:
         excess = self._excess(model[0])
         trials = len(excess)
-        return {
+        s, w_star = self.setting, self._data.w_star
+        found = {
             "loss": float(excess.mean()),
             "loss_se": float(excess.std(ddof=1) / np.sqrt(trials)) if trials > 1 else 0.0,
             "generator_loss": float(self._excess(model[1]).mean()),
             "weight_norm": float(np.sum(model[0] ** 2, axis=1).mean()),
+            "variance_ratio": measures.variance_ratio(s.eigenvalues, model[1], w_star, s.noise_var,
+                                                      s.generator_noise_var),
         }
+        noise = measures.label_noise_ratio(s.eigenvalues, model[1], w_star, s.noise_var, s.generator_noise_var)
+        if noise is not None:
+            found["label_noise_ratio"] = noise
+        if s.spectrum == "power":
+            found.update(measures.stratum_losses(s.eigenvalues, model[0], w_star))
+        return found
 
     def validate(self, model: np.ndarray) -> dict[str, float]:
         """Model selection on an independent draw of real data (:attr:`data.RealData.validation`): ``mse``, the
@@ -181,6 +196,11 @@ class LinearRegressionTask(Task):
         corrected = {int(o) for record in records for o in record.get("corrected", ())}  # the expert's work, as recorded
         value = theory.theory_loss(records, self.setting, design, corrected)
         return {} if value is None else {"theory_loss": value}
+
+    @classmethod
+    def scaling_law_experiment(cls) -> Mapping[str, Any] | None:
+        """``figures/scaling_law.json``, written by ``experiments scaling-law`` (Dohmatob, Feng & Kempe 2024, Sec. 5)."""
+        return json.loads((Path(__file__).parent / "figures" / "scaling_law.json").read_text())
 
     def save_model(self, model: np.ndarray, path: Path) -> None:
         with open(path, "wb") as handle:

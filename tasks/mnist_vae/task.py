@@ -33,6 +33,7 @@ from collapselab import Pool, TaskMetadata
 from collapselab.errors import ConfigError, TaskError
 from collapselab.tasks.mnist_vae import data
 from collapselab.toolkit.seeds import derive_int
+from collapselab.toolkit.strata import stratum_losses
 from collapselab.toolkit.torch_task import TorchTask
 
 EVAL_SEED = 20240724
@@ -62,6 +63,15 @@ class MnistVaeTask(TorchTask):
             "fd": "Fréchet distance of samples to the test digits in LeNet-5 features",
             "class_entropy": "entropy of the classifier's predicted-class histogram over samples "
             "(nats; ln 10 = 2.303 is uniform); falls under mode collapse",
+            "variance_ratio": "total variance of samples over test digits' in LeNet-5 features (collapse profile: variance)",
+            "pixel_variance_ratio": "total pixel variance of samples over test digits'",
+            "mode_coverage": "exp(class entropy) / 10: the share of digit classes the samples effectively cover",
+            "mode_mixing": "share of samples whose likeliest digit has classifier probability < 0.5",
+            "precision": "improved precision (Kynkaanniemi et al. 2019, k = 3) of samples in LeNet-5 features",
+            "recall": "improved recall (Kynkaanniemi et al. 2019, k = 3) of the test digits by the samples",
+            "hallucination": "1 - precision: share of samples outside the test digits' feature manifold",
+            "tail_loss": "negative ELBO on the test digits of the 2 rarest classes of the real training pool",
+            "common_loss": "negative ELBO on the test digits of the other classes",
         },
     )
     presets = {
@@ -253,30 +263,45 @@ class MnistVaeTask(TorchTask):
 
     def evaluate(self, model: Any) -> dict[str, float]:
         """The metrics on the held-out test digits (the numbers the leaderboard publishes)."""
-        return self._held_out_metrics(model, self._splits.test.images, lambda: self._test_features)
+        return self._held_out_metrics(model, self._splits.test, lambda: self._test_features)
 
     def validate(self, model: Any) -> dict[str, float]:
         """The same metrics on the validation digits (model selection; never the test set)."""
-        return self._held_out_metrics(model, self._splits.validation.images, lambda: self._validation_features)
+        return self._held_out_metrics(model, self._splits.validation, lambda: self._validation_features)
 
-    def _held_out_metrics(self, model: Any, images: np.ndarray, reference_features: Any) -> dict[str, float]:
-        """Negative ELBO and its terms on ``images``; sample metrics against ``reference_features()``."""
+    def _held_out_metrics(self, model: Any, digits: Any, reference_features: Any) -> dict[str, float]:
+        """Negative ELBO and its terms on held-out ``digits`` (images and labels); sample metrics against
+        ``reference_features()``, the classifier's features of those digits."""
         from collapselab.tasks.mnist_vae import classifier, metrics
 
         c = self.config
-        recon, kl = self._terms(model, images, EVAL_SEED).mean(axis=0)
+        images = digits.images
+        terms = self._terms(model, images, EVAL_SEED)
+        recon, kl = terms.mean(axis=0)
         k = c["iw_samples"]
         nll_iw = self._per_image(model, images, EVAL_SEED + 1, lambda m, x, g: m.importance_nll(x, k, g),
                                  chunk=max(1, BATCH // k))
         samples, _ = self._draw(model, c["eval_samples"], self._generator(EVAL_SEED + 2))
         features, classes = classifier.embed(self._classifier, samples, self.torch_device)
+        probabilities = classifier.probabilities(self._classifier, samples, self.torch_device)
+        reference = reference_features()
+        precision, recall = metrics.precision_recall(reference, features)
+        tail = metrics.tail_classes(self._splits.train.labels)
         return {
             "loss": float(recon + kl),
             "recon": float(recon),
             "kl": float(kl),
             "nll_iw": float(nll_iw.mean()),
-            "fd": metrics.frechet_distance(features, reference_features()),
+            "fd": metrics.frechet_distance(features, reference),
             "class_entropy": metrics.class_entropy(classes),
+            "variance_ratio": metrics.variance_ratio(features, reference),
+            "pixel_variance_ratio": metrics.variance_ratio(samples, images),
+            "mode_coverage": metrics.mode_coverage(classes),
+            "mode_mixing": metrics.unplaceable_share(probabilities),
+            "precision": precision,
+            "recall": recall,
+            "hallucination": 1.0 - precision,
+            **stratum_losses(terms.sum(axis=1), digits.labels, tail),
         }
 
     def write_artifacts(self, model: Any, generation: int, directory: Path, rng: np.random.Generator) -> list[str]:

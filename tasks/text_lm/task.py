@@ -29,6 +29,7 @@ import numpy as np
 from collapselab import Pool, TaskMetadata
 from collapselab.errors import ConfigError, TaskError
 from collapselab.tasks.text_lm import corpus, metrics, tokenizer
+from collapselab.toolkit.strata import stratum_losses
 from collapselab.toolkit.torch_task import TorchTask
 
 if TYPE_CHECKING:
@@ -65,10 +66,13 @@ class TextLMTask(TorchTask):
         citation="Gerstgrasser et al. 2024, arXiv 2404.01413 (Sec. 3); Shumailov et al. 2024, Nature 631",
         loss_unit="bits per byte (held-out real text)",
         secondary_metrics={
-            "distinct_1": "distinct word unigrams / word unigrams in fixed-seed samples (Li et al. 2016)",
-            "distinct_2": "the same for word bigrams",
-            "distinct_3": "the same for word trigrams",
-            "unigram_entropy": "entropy (bits) of the samples' byte histogram (samples decoded to text)",
+            "mode_coverage": "share of the held-out text's distinct word bigrams that occur in fixed-seed samples",
+            "variance_ratio": "entropy of the samples' byte histogram over held-out real text's",
+            "hallucination": "share of sampled words (runs of ASCII letters) absent from the training text",
+            "tail_loss": "bits per byte on the quarter of held-out chunks a byte-bigram model of the training text "
+                         "finds most surprising",
+            "common_loss": "bits per byte on the other held-out chunks",
+            "unigram_entropy": "entropy (bits) of the samples' byte histogram",
             "unigram_entropy_real": "the same for held-out real text (reference)",
             "unigram_kl": "KL(real || samples) in bits between byte histograms of held-out text and samples",
             "repetition": "seq-rep-8 of the samples: share of byte 8-grams repeating within a decoded sample (Welleck et al. 2020)",
@@ -236,7 +240,8 @@ class TextLMTask(TorchTask):
         return self._bits(model, chunks) / np.asarray(chunks).shape[1]
 
     def evaluate(self, model: GPT) -> dict[str, float]:
-        """Bits per byte of all held-out test text, and sample metrics from a fixed seed against it."""
+        """Bits per byte of all held-out test text, its tail and common strata, and sample metrics from
+        a fixed seed against it."""
         return self._held_out_metrics(model, self._split.test, self._test_text)
 
     def validate(self, model: GPT) -> dict[str, float]:
@@ -244,13 +249,25 @@ class TextLMTask(TorchTask):
         return self._held_out_metrics(model, self._split.validation, self._validation_text)
 
     def _held_out_metrics(self, model: GPT, chunks: np.ndarray, text: np.ndarray) -> dict[str, float]:
-        loss = float(self._bits(model, chunks).sum() / self.codec.byte_lengths(chunks).sum())
+        bits, lengths = self._bits(model, chunks), self.codec.byte_lengths(chunks)
         samples = self.decode(self._sample(model, self.config["eval_samples"], np.random.default_rng(EVAL_SEED)))
+        surprising = metrics.surprising_chunks(self._training_texts, self.decode(chunks))
         return {
-            "loss": loss,
+            "loss": float(bits.sum() / lengths.sum()),
             **metrics.text_metrics(samples, text),
             "unigram_entropy_real": metrics.unigram_entropy(text),
+            "hallucination": 1.0 - metrics.valid_word_rate(samples, self._vocabulary),
+            **stratum_losses(bits / lengths, np.arange(len(chunks)), surprising),
         }
+
+    @cached_property
+    def _training_texts(self) -> list[bytes]:
+        """The real pool's chunks as text."""
+        return self.decode(self._split.train)
+
+    @cached_property
+    def _vocabulary(self) -> frozenset[bytes]:
+        return metrics.vocabulary(b" ".join(self._training_texts))
 
     # ----------------------------------------------------- hooks for strategies
     def _verifier_parts(self) -> tuple[np.ndarray, np.ndarray]:
