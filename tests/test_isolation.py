@@ -156,13 +156,16 @@ def test_changing_directory_in_a_hook_leaves_the_run_where_it_is(tmp_path):
 def test_threads_a_hook_leaves_behind_end_with_its_generation(tmp_path):
     ticks = tmp_path / "ticks"
     spec = plugin(tmp_path, (
+        "TICKED = threading.Event()\n\n"
         "def _tick():\n"
         "    while True:\n"
         f"        open({str(ticks)!r}, 'a').write('.')\n"
+        "        TICKED.set()\n"
         "        time.sleep(0.01)\n\n"
         "class Hostile(Strategy):\n    name = 'hostile'\n\n"
         "    def training_pool(self, ctx):\n"
         "        threading.Thread(target=_tick, daemon=False).start()\n"
+        "        TICKED.wait(5)  # the thread is running before the hook returns\n"
         "        return ctx.latest\n"))
     run = run_strategy(tmp_path / "runs", TASK, spec, generations=2)
     assert metric_curves(run) == replace_curves(tmp_path, generations=2)

@@ -11,6 +11,12 @@ regression task does). Such a pool has ``replicas = R > 1``: every payload array
 A selection may then pick different items in each replica (``subset`` with a 2-D index of
 shape ``(k, R)``) as long as every row of the selection has one origin, so the provenance
 stays per item. The helpers in :mod:`collapselab.contracts.selection` do this for strategies.
+
+Lineage. A sealed pool (:meth:`Pool.sealed`: immutable memory) is a root, and a pool made from
+roots by :meth:`Pool.concat` and :meth:`Pool.subset` remembers how (:attr:`Pool.lineage`). The
+run and a strategy's process use it to name such a pool by its recipe (which known pools, which
+items) instead of copying its items across, and the run, having rebuilt it from its own pools,
+needs no check that its items are items it produced.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +54,35 @@ def _sealed(array: np.ndarray) -> np.ndarray:
     return np.frombuffer(array.tobytes(), dtype=array.dtype).reshape(array.shape)
 
 
+def _immutable(array: np.ndarray) -> bool:
+    """Whether ``array`` is a read-only view of an immutable ``bytes`` object (what :func:`_sealed` makes)."""
+    if array.flags.writeable:
+        return False
+    base: object = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return isinstance(base, bytes)
+
+
+@dataclass(frozen=True, eq=False)
+class Lineage:
+    """How a pool was made from sealed pools: the items of ``sources`` in order (a concatenation,
+    ``index`` None), or ``sources[0].subset(index)``. Roots (sealed pools) have no sources."""
+
+    sources: tuple[Pool, ...] = ()
+    index: np.ndarray | None = None
+
+
+_ROOT = Lineage()
+
+
+def _composed(outer: np.ndarray, inner: np.ndarray, replicas: int) -> np.ndarray:
+    """The selection ``inner`` of the selection ``outer``, as one selection of ``outer``'s source."""
+    if outer.ndim == 2 and inner.ndim == 2:
+        return outer[inner, np.arange(replicas)]
+    return outer[inner]
+
+
 def _splitmix(z: np.ndarray) -> np.ndarray:
     """The SplitMix64 finaliser, element-wise on uint64 (wrapping arithmetic), in place on ``z``."""
     z ^= z >> np.uint64(30)
@@ -60,7 +96,7 @@ def _splitmix(z: np.ndarray) -> np.ndarray:
 class Pool:
     """Training examples plus per-item provenance (origin, optional weight)."""
 
-    __slots__ = ("_payload", "_origin", "_weight", "_replicas")
+    __slots__ = ("_payload", "_origin", "_weight", "_replicas", "_lineage")
 
     def __init__(
         self,
@@ -103,6 +139,12 @@ class Pool:
         self._origin = _frozen(origin)
         self._weight = None if weight is None else _frozen(weight)
         self._replicas = int(replicas)
+        self._lineage: Lineage | None = None
+
+    def _derived(self, lineage: Lineage) -> Pool:
+        """This pool, remembering ``lineage`` (set once, by the pool operations that made it)."""
+        self._lineage = lineage
+        return self
 
     # ------------------------------------------------------------------ access
     def __len__(self) -> int:
@@ -135,6 +177,20 @@ class Pool:
     def replicas(self) -> int:
         return self._replicas
 
+    @property
+    def lineage(self) -> Lineage | None:
+        """How this pool was made from sealed pools (a sealed pool: a root, no sources); ``None``
+        when any of its items came from elsewhere (a constructor, :meth:`with_origin`, ...)."""
+        return self._lineage
+
+    def derives_from(self, roots: Sequence[Pool]) -> bool:
+        """Whether every item of this pool is, by construction, an item of one of ``roots`` (or the pool
+        is one of them), with the origin and weight it has there."""
+        if any(self is root for root in roots):
+            return True
+        lineage = self._lineage
+        return bool(lineage is not None and lineage.sources and all(s.derives_from(roots) for s in lineage.sources))
+
     def origin_counts(self) -> dict[int, int]:
         """Number of items per origin, sorted by origin (-1 = real first)."""
         values, counts = np.unique(self._origin, return_counts=True)
@@ -161,6 +217,17 @@ class Pool:
         idx = idx.astype(np.int64, copy=False)
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
             raise PoolError(f"indices out of range for a pool of {len(self)} items")
+        picked = self._picked(idx)
+        lineage = self._lineage
+        if lineage is not None:
+            if lineage.sources and lineage.index is not None:  # a selection of a selection: one selection of the source
+                picked._derived(Lineage(lineage.sources, _composed(lineage.index, idx, self._replicas)))
+            else:
+                picked._derived(Lineage((self,), idx))
+        return picked
+
+    def _picked(self, idx: np.ndarray) -> Pool:
+        """The items at ``idx`` (validated integer indices), as :meth:`subset` describes."""
         if idx.ndim == 1:
             return Pool(
                 {k: a[idx] for k, a in self._payload.items()},
@@ -212,18 +279,32 @@ class Pool:
         weight = (
             np.concatenate([np.ones(len(p)) if p.weight is None else p.weight for p in pools]) if weighted else None
         )
-        return Pool(
+        joined = Pool(
             {k: np.concatenate([p[k] for p in pools]) for k in first.keys},
             np.concatenate([p.origin for p in pools]),
             weight,
             first.replicas,
         )
+        return joined._derived(Lineage(tuple(pools))) if all(p.lineage is not None for p in pools) else joined
+
+    def _arrays(self) -> list[np.ndarray]:
+        return [*self._payload.values(), self._origin, *(() if self._weight is None else (self._weight,))]
+
+    @property
+    def is_sealed(self) -> bool:
+        """Whether every array lives in immutable memory (nothing can change this pool's content)."""
+        return all(_immutable(a) for a in self._arrays())
 
     def sealed(self) -> Pool:
-        """The same pool with every array copied into immutable memory (what the loop hands to
-        strategies: ``flags.writeable = True`` then raises instead of letting a plugin edit data)."""
-        return Pool({k: _sealed(a) for k, a in self._payload.items()}, _sealed(self._origin),
-                    None if self._weight is None else _sealed(self._weight), self._replicas)
+        """The same pool with every array in immutable memory (what the loop hands to strategies:
+        ``flags.writeable = True`` then raises instead of letting a plugin edit data); a root of
+        lineage. Arrays already immutable are not copied."""
+        if self._lineage is _ROOT:
+            return self
+        def seal(array: np.ndarray) -> np.ndarray:
+            return array if _immutable(array) else _sealed(array)
+        return Pool({k: seal(a) for k, a in self._payload.items()}, seal(self._origin),
+                    None if self._weight is None else seal(self._weight), self._replicas)._derived(_ROOT)
 
     def row_digests(self, key: np.ndarray) -> np.ndarray:
         """A keyed 64-bit digest of each item's payload (shape ``(n,)``, or ``(n, replicas)``).
