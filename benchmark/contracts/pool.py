@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,7 +96,7 @@ def _splitmix(z: np.ndarray) -> np.ndarray:
 class Pool:
     """Training examples plus per-item provenance (origin, optional weight)."""
 
-    __slots__ = ("_payload", "_origin", "_weight", "_replicas", "_lineage")
+    __slots__ = ("_data", "_deferred", "_keys", "_origin", "_weight", "_replicas", "_lineage")
 
     def __init__(
         self,
@@ -135,11 +135,33 @@ class Pool:
             if not np.all(np.isfinite(weight)) or np.any(weight < 0) or np.any(weight > MAX_WEIGHT):
                 raise PoolError(f"weights must be finite, non-negative and at most {MAX_WEIGHT:g} "
                                 "(they are relative: scale them down)")
-        self._payload = {k: _frozen(a) for k, a in arrays.items()}
+        self._data: dict[str, np.ndarray] | None = {k: _frozen(a) for k, a in arrays.items()}
+        self._deferred: Callable[[], dict[str, np.ndarray]] | None = None
+        self._keys = tuple(arrays)
         self._origin = _frozen(origin)
         self._weight = None if weight is None else _frozen(weight)
         self._replicas = int(replicas)
         self._lineage: Lineage | None = None
+
+    @classmethod
+    def _deferred_pool(cls, like: Pool, origin: np.ndarray, weight: np.ndarray | None,
+                       payload: Callable[[], dict[str, np.ndarray]]) -> Pool:
+        """A pool of ``like``'s kind whose payload (items of valid pools) is made on first use: a pool made
+        only to be named by its recipe never copies its items."""
+        pool = cls.__new__(cls)
+        pool._data, pool._deferred, pool._keys = None, payload, like.keys
+        pool._origin = _frozen(origin)
+        pool._weight = None if weight is None else _frozen(weight)
+        pool._replicas, pool._lineage = like.replicas, None
+        return pool
+
+    @property
+    def _payload(self) -> dict[str, np.ndarray]:
+        if self._data is None:
+            assert self._deferred is not None
+            self._data = {k: _frozen(a) for k, a in self._deferred().items()}
+            self._deferred = None
+        return self._data
 
     def _derived(self, lineage: Lineage) -> Pool:
         """This pool, remembering ``lineage`` (set once, by the pool operations that made it)."""
@@ -163,7 +185,7 @@ class Pool:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        return tuple(self._payload)
+        return self._keys
 
     @property
     def origin(self) -> np.ndarray:
@@ -229,12 +251,8 @@ class Pool:
     def _picked(self, idx: np.ndarray) -> Pool:
         """The items at ``idx`` (validated integer indices), as :meth:`subset` describes."""
         if idx.ndim == 1:
-            return Pool(
-                {k: a[idx] for k, a in self._payload.items()},
-                self._origin[idx],
-                None if self._weight is None else self._weight[idx],
-                self._replicas,
-            )
+            return Pool._deferred_pool(self, self._origin[idx], None if self._weight is None else self._weight[idx],
+                                       lambda: self._gathered(idx))
         if idx.ndim != 2 or idx.shape[1] != self._replicas:
             raise PoolError(f"a 2-D selection needs shape (k, {self._replicas}); got {idx.shape}")
         origin = self._origin[idx]
@@ -246,9 +264,39 @@ class Pool:
             if np.any(w != w[:, :1]):
                 raise PoolError("each row of a per-replica selection must pick items of one weight")
             weight = w[:, 0]
-        replica = np.arange(self._replicas)
-        payload = {k: a[idx, replica] for k, a in self._payload.items()}
-        return Pool(payload, origin[:, 0], weight, self._replicas)
+        return Pool._deferred_pool(self, origin[:, 0], weight, lambda: self._gathered(idx))
+
+    def _gathered(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """The payload of the items at ``idx`` (1-D, or 2-D per replica); from the parts of a concatenation
+        not yet made, without making it."""
+        lineage, replica = self._lineage, np.arange(self._replicas)
+        if self._data is not None or lineage is None or not lineage.sources or lineage.index is not None:
+            return {k: (a[idx] if idx.ndim == 1 else a[idx, replica]) for k, a in self._payload.items()}
+        parts = lineage.sources
+        offsets = np.cumsum([0, *(len(part) for part in parts)])
+        which = np.searchsorted(offsets, idx, side="right") - 1
+        if idx.ndim == 2:  # rows within one part (a selection per origin) are gathered whole, the rest item by item
+            whole = np.all(which == which[:, :1], axis=1)
+            row_part = np.where(whole, which[:, 0], -1)
+            mixed = None if whole.all() else ~whole[:, None] & np.ones_like(idx, dtype=bool)
+        columns = None if idx.ndim == 1 else np.broadcast_to(replica, idx.shape)
+        gathered = {}
+        for key in self._keys:
+            first = parts[0][key]
+            out = np.empty(idx.shape + first.shape[idx.ndim:], dtype=first.dtype)
+            for number, part in enumerate(parts):
+                if idx.ndim == 1:
+                    mask = which == number
+                    out[mask] = part[key][idx[mask] - offsets[number]]
+                    continue
+                rows = np.flatnonzero(row_part == number)
+                if len(rows):
+                    out[rows] = part[key][idx[rows] - offsets[number], replica]
+                mask = None if mixed is None else mixed & (which == number)
+                if mask is not None and mask.any():
+                    out[mask] = part[key][idx[mask] - offsets[number], columns[mask]]  # type: ignore[index]
+            gathered[key] = out
+        return gathered
 
     def by_origin(self, origin: int | Iterable[int]) -> Pool:
         """The items whose origin is ``origin`` (or any of several origins)."""
@@ -279,12 +327,8 @@ class Pool:
         weight = (
             np.concatenate([np.ones(len(p)) if p.weight is None else p.weight for p in pools]) if weighted else None
         )
-        joined = Pool(
-            {k: np.concatenate([p[k] for p in pools]) for k in first.keys},
-            np.concatenate([p.origin for p in pools]),
-            weight,
-            first.replicas,
-        )
+        joined = Pool._deferred_pool(first, np.concatenate([p.origin for p in pools]), weight,
+                                     lambda: {k: np.concatenate([p[k] for p in pools]) for k in first.keys})
         return joined._derived(Lineage(tuple(pools))) if all(p.lineage is not None for p in pools) else joined
 
     def _arrays(self) -> list[np.ndarray]:
