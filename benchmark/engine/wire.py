@@ -84,7 +84,7 @@ def _raw(array: np.ndarray, blobs: list[Blob]) -> dict[str, Any]:
     if array.dtype.kind not in POOL_KINDS:
         raise PoolError(f"a pool's arrays must hold numbers or fixed-width text, not {array.dtype}")
     contiguous = np.ascontiguousarray(array)
-    blobs.append(memoryview(contiguous.reshape(-1).view(np.uint8)) if contiguous.size else b"")
+    blobs.append(contiguous.reshape(-1).view(np.uint8).data)
     return {"blob": len(blobs) - 1, "dtype": contiguous.dtype.str, "shape": list(contiguous.shape)}
 
 
