@@ -8,6 +8,7 @@ import pytest
 
 from collapselab import REAL, Pool
 from collapselab.contracts import memory
+from collapselab.contracts.pool import Lineage
 from collapselab.engine import wire
 
 
@@ -50,7 +51,7 @@ def test_a_forged_lineage_brings_only_the_receivers_own_items():
     """A sender that attaches a recipe to made-up items gets the items the recipe names, never its own."""
     real, _ = pools()
     forged = Pool({"row": real["row"], "y": real["y"] * 0.0}, REAL, replicas=2)
-    object.__setattr__(forged, "_lineage", type(forged.lineage)((real,), np.arange(6)))
+    object.__setattr__(forged, "_lineage", Lineage((real,), np.arange(6)))
     _, back = crossed(forged, {id(real): "real"}, {"real": real})
     assert back.equals(real) and not np.array_equal(back["y"], forged["y"])
 
