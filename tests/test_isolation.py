@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from collapselab import Pool
 from collapselab.contracts import registry
 from collapselab.engine import sandbox
 from collapselab.engine.loop import RunSpec, execute
@@ -156,13 +157,16 @@ def test_changing_directory_in_a_hook_leaves_the_run_where_it_is(tmp_path):
 def test_threads_a_hook_leaves_behind_end_with_its_generation(tmp_path):
     ticks = tmp_path / "ticks"
     spec = plugin(tmp_path, (
+        "TICKED = threading.Event()\n\n"
         "def _tick():\n"
         "    while True:\n"
         f"        open({str(ticks)!r}, 'a').write('.')\n"
+        "        TICKED.set()\n"
         "        time.sleep(0.01)\n\n"
         "class Hostile(Strategy):\n    name = 'hostile'\n\n"
         "    def training_pool(self, ctx):\n"
         "        threading.Thread(target=_tick, daemon=False).start()\n"
+        "        TICKED.wait(5)  # the thread is running before the hook returns\n"
         "        return ctx.latest\n"))
     run = run_strategy(tmp_path / "runs", TASK, spec, generations=2)
     assert metric_curves(run) == replace_curves(tmp_path, generations=2)
@@ -213,3 +217,29 @@ def test_self_correction_theory_is_the_same_after_a_resume(tmp_path):
     assert metric_curves(resumed) == metric_curves(straight)
     assert all(r.get("corrected") == [r["generation"]] for r in straight.records[1:])
     assert all("theory_loss" not in r["metrics"] for r in straight.records[1:])
+
+
+def test_a_forged_lineage_trains_on_the_items_it_names_not_the_forged_ones(tmp_path):
+    """A pool whose recipe claims it is a selection of the real pool crosses as that recipe: the run rebuilds
+    it from its own real pool, so the made-up labels never reach a fit."""
+    spec = plugin(tmp_path, (
+        "class Hostile(Strategy):\n    name = 'hostile'\n\n"
+        "    def training_pool(self, ctx):\n"
+        "        forged = Pool({'row': ctx.real['row'], 'y': ctx.real['y'] * 0.0}, -1, replicas=ctx.real.replicas)\n"
+        "        claimed = type(ctx.real.lineage)((ctx.real,), np.arange(len(ctx.real)))\n"
+        "        object.__setattr__(forged, '_lineage', claimed)\n"
+        "        return forged\n"))
+    run = run_strategy(tmp_path / "runs", TASK, spec, generations=2)
+    real_only = run_strategy(tmp_path / "real-only", TASK, "real-only", generations=2)
+    assert metric_curves(run) == metric_curves(real_only)
+
+
+def test_pools_the_run_rebuilds_from_its_own_need_no_digests(tmp_path, monkeypatch):
+    """Accumulating and subsampling the history hash nothing in the run's process; a pool of made-up items
+    is still hashed and refused (test_plugins)."""
+    hashed = []
+    original = Pool.row_digests
+    monkeypatch.setattr(Pool, "row_digests", lambda pool, key: hashed.append(len(pool)) or original(pool, key))
+    for strategy in ("accumulate", "accumulate-subsample", "replace"):
+        run_strategy(tmp_path / strategy, TASK, strategy, generations=3)
+    assert hashed == []

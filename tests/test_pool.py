@@ -113,3 +113,46 @@ def test_top_k_ranks_each_replica():
     assert top_k(make(4, 1), np.array([1.0, 9.0, 3.0, 2.0]), 2)["v"].tolist() == [1.0, 2.0]
     with pytest.raises(PoolError, match="NaN"):
         top_k(make(2, 1), np.array([np.nan, 1.0]), 1)
+
+
+def test_pools_made_from_sealed_pools_remember_how_and_others_do_not():
+    real, first = make(3, REAL, replicas=2).sealed(), make(2, 1, replicas=2, start=10).sealed()
+    joined = Pool.concat([real, first])
+    picked = joined.subset(np.array([[3, 4], [0, 2]]))
+    assert picked.derives_from([real, first]) and not picked.derives_from([real])
+    assert picked.subset([1]).lineage.sources == (joined,)  # a selection of a selection: one selection
+    assert np.array_equal(picked.subset([1])["v"], joined.subset(picked.subset([1]).lineage.index)["v"])
+    # items that did not come from a sealed pool by concat or subset carry no lineage
+    assert Pool.concat([real, make(2, 1, replicas=2)]).lineage is None
+    assert joined.with_origin(1).lineage is None and Pool(real.payload, REAL, replicas=2).lineage is None
+    assert not joined.with_origin(REAL).derives_from([real, first])
+
+
+@pytest.mark.parametrize("selection", ["1-D", "per replica", "per replica across parts"])
+def test_a_selection_of_a_concatenation_is_gathered_from_its_parts_exactly(selection):
+    rng = np.random.default_rng(3)
+    parts = [Pool({"v": rng.standard_normal((n, 4, 2)), "k": rng.integers(0, 9, (n, 4)).astype(np.int32)}, origin,
+                  replicas=4).sealed() for n, origin in [(5, REAL), (3, 1), (6, 1)]]
+    joined = Pool.concat(parts)
+    eager = {key: np.concatenate([p[key] for p in parts]) for key in joined.keys}
+    if selection == "1-D":
+        index = np.array([13, 0, 6, 7, 5])
+    elif selection == "per replica":
+        index = np.stack([rng.choice(np.flatnonzero(joined.origin == o), size=4) for o in (1, REAL, 1)])
+    else:
+        index = np.array([[5, 9, 7, 13], [0, 4, 2, 1]])  # row 0 takes items of two parts of origin 1
+    picked = joined.subset(index)
+    for key in joined.keys:
+        expected = eager[key][index] if index.ndim == 1 else eager[key][index, np.arange(4)]
+        assert picked[key].dtype == expected.dtype and np.array_equal(picked[key], expected)
+    assert np.array_equal(joined["v"], eager["v"])
+
+
+def test_a_uniform_subsample_takes_the_items_a_full_sort_would_even_with_ties():
+    from collapselab.contracts.selection import _smallest
+
+    rng = np.random.default_rng(5)
+    for keys in (rng.random((40, 300)), rng.integers(0, 3, (40, 300)).astype(float)):  # coarse keys: ties at the cut
+        for k in (1, 7, 20, 40):
+            expected = np.sort(np.argsort(keys, axis=0)[:k], axis=0)
+            assert np.array_equal(np.sort(_smallest(keys, k), axis=0), expected)

@@ -11,13 +11,20 @@ regression task does). Such a pool has ``replicas = R > 1``: every payload array
 A selection may then pick different items in each replica (``subset`` with a 2-D index of
 shape ``(k, R)``) as long as every row of the selection has one origin, so the provenance
 stays per item. The helpers in :mod:`collapselab.contracts.selection` do this for strategies.
+
+Lineage. A sealed pool (:meth:`Pool.sealed`: immutable memory) is a root, and a pool made from
+roots by :meth:`Pool.concat` and :meth:`Pool.subset` remembers how (:attr:`Pool.lineage`). The
+run and a strategy's process use it to name such a pool by its recipe (which known pools, which
+items) instead of copying its items across, and the run, having rebuilt it from its own pools,
+needs no check that its items are items it produced.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +54,35 @@ def _sealed(array: np.ndarray) -> np.ndarray:
     return np.frombuffer(array.tobytes(), dtype=array.dtype).reshape(array.shape)
 
 
+def _immutable(array: np.ndarray) -> bool:
+    """Whether ``array`` is a read-only view of an immutable ``bytes`` object (what :func:`_sealed` makes)."""
+    if array.flags.writeable:
+        return False
+    base: object = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return isinstance(base, bytes)
+
+
+@dataclass(frozen=True, eq=False)
+class Lineage:
+    """How a pool was made from sealed pools: the items of ``sources`` in order (a concatenation,
+    ``index`` None), or ``sources[0].subset(index)``. Roots (sealed pools) have no sources."""
+
+    sources: tuple[Pool, ...] = ()
+    index: np.ndarray | None = None
+
+
+_ROOT = Lineage()
+
+
+def _composed(outer: np.ndarray, inner: np.ndarray, replicas: int) -> np.ndarray:
+    """The selection ``inner`` of the selection ``outer``, as one selection of ``outer``'s source."""
+    if outer.ndim == 2 and inner.ndim == 2:
+        return outer[inner, np.arange(replicas)]
+    return outer[inner]
+
+
 def _splitmix(z: np.ndarray) -> np.ndarray:
     """The SplitMix64 finaliser, element-wise on uint64 (wrapping arithmetic), in place on ``z``."""
     z ^= z >> np.uint64(30)
@@ -60,7 +96,7 @@ def _splitmix(z: np.ndarray) -> np.ndarray:
 class Pool:
     """Training examples plus per-item provenance (origin, optional weight)."""
 
-    __slots__ = ("_payload", "_origin", "_weight", "_replicas")
+    __slots__ = ("_data", "_deferred", "_keys", "_origin", "_weight", "_replicas", "_lineage")
 
     def __init__(
         self,
@@ -99,10 +135,38 @@ class Pool:
             if not np.all(np.isfinite(weight)) or np.any(weight < 0) or np.any(weight > MAX_WEIGHT):
                 raise PoolError(f"weights must be finite, non-negative and at most {MAX_WEIGHT:g} "
                                 "(they are relative: scale them down)")
-        self._payload = {k: _frozen(a) for k, a in arrays.items()}
+        self._data: dict[str, np.ndarray] | None = {k: _frozen(a) for k, a in arrays.items()}
+        self._deferred: Callable[[], dict[str, np.ndarray]] | None = None
+        self._keys = tuple(arrays)
         self._origin = _frozen(origin)
         self._weight = None if weight is None else _frozen(weight)
         self._replicas = int(replicas)
+        self._lineage: Lineage | None = None
+
+    @classmethod
+    def _deferred_pool(cls, like: Pool, origin: np.ndarray, weight: np.ndarray | None,
+                       payload: Callable[[], dict[str, np.ndarray]]) -> Pool:
+        """A pool of ``like``'s kind whose payload (items of valid pools) is made on first use: a pool made
+        only to be named by its recipe never copies its items."""
+        pool = cls.__new__(cls)
+        pool._data, pool._deferred, pool._keys = None, payload, like.keys
+        pool._origin = _frozen(origin)
+        pool._weight = None if weight is None else _frozen(weight)
+        pool._replicas, pool._lineage = like.replicas, None
+        return pool
+
+    @property
+    def _payload(self) -> dict[str, np.ndarray]:
+        if self._data is None:
+            assert self._deferred is not None
+            self._data = {k: _frozen(a) for k, a in self._deferred().items()}
+            self._deferred = None
+        return self._data
+
+    def _derived(self, lineage: Lineage) -> Pool:
+        """This pool, remembering ``lineage`` (set once, by the pool operations that made it)."""
+        self._lineage = lineage
+        return self
 
     # ------------------------------------------------------------------ access
     def __len__(self) -> int:
@@ -121,7 +185,7 @@ class Pool:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        return tuple(self._payload)
+        return self._keys
 
     @property
     def origin(self) -> np.ndarray:
@@ -134,6 +198,20 @@ class Pool:
     @property
     def replicas(self) -> int:
         return self._replicas
+
+    @property
+    def lineage(self) -> Lineage | None:
+        """How this pool was made from sealed pools (a sealed pool: a root, no sources); ``None``
+        when any of its items came from elsewhere (a constructor, :meth:`with_origin`, ...)."""
+        return self._lineage
+
+    def derives_from(self, roots: Sequence[Pool]) -> bool:
+        """Whether every item of this pool is, by construction, an item of one of ``roots`` (or the pool
+        is one of them), with the origin and weight it has there."""
+        if any(self is root for root in roots):
+            return True
+        lineage = self._lineage
+        return bool(lineage is not None and lineage.sources and all(s.derives_from(roots) for s in lineage.sources))
 
     def origin_counts(self) -> dict[int, int]:
         """Number of items per origin, sorted by origin (-1 = real first)."""
@@ -161,13 +239,20 @@ class Pool:
         idx = idx.astype(np.int64, copy=False)
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
             raise PoolError(f"indices out of range for a pool of {len(self)} items")
+        picked = self._picked(idx)
+        lineage = self._lineage
+        if lineage is not None:
+            if lineage.sources and lineage.index is not None:  # a selection of a selection: one selection of the source
+                picked._derived(Lineage(lineage.sources, _composed(lineage.index, idx, self._replicas)))
+            else:
+                picked._derived(Lineage((self,), idx))
+        return picked
+
+    def _picked(self, idx: np.ndarray) -> Pool:
+        """The items at ``idx`` (validated integer indices), as :meth:`subset` describes."""
         if idx.ndim == 1:
-            return Pool(
-                {k: a[idx] for k, a in self._payload.items()},
-                self._origin[idx],
-                None if self._weight is None else self._weight[idx],
-                self._replicas,
-            )
+            return Pool._deferred_pool(self, self._origin[idx], None if self._weight is None else self._weight[idx],
+                                       lambda: self._gathered(idx))
         if idx.ndim != 2 or idx.shape[1] != self._replicas:
             raise PoolError(f"a 2-D selection needs shape (k, {self._replicas}); got {idx.shape}")
         origin = self._origin[idx]
@@ -179,9 +264,39 @@ class Pool:
             if np.any(w != w[:, :1]):
                 raise PoolError("each row of a per-replica selection must pick items of one weight")
             weight = w[:, 0]
-        replica = np.arange(self._replicas)
-        payload = {k: a[idx, replica] for k, a in self._payload.items()}
-        return Pool(payload, origin[:, 0], weight, self._replicas)
+        return Pool._deferred_pool(self, origin[:, 0], weight, lambda: self._gathered(idx))
+
+    def _gathered(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """The payload of the items at ``idx`` (1-D, or 2-D per replica); from the parts of a concatenation
+        not yet made, without making it."""
+        lineage, replica = self._lineage, np.arange(self._replicas)
+        if self._data is not None or lineage is None or not lineage.sources or lineage.index is not None:
+            return {k: (a[idx] if idx.ndim == 1 else a[idx, replica]) for k, a in self._payload.items()}
+        parts = lineage.sources
+        offsets = np.cumsum([0, *(len(part) for part in parts)])
+        which = np.searchsorted(offsets, idx, side="right") - 1
+        if idx.ndim == 2:  # rows within one part (a selection per origin) are gathered whole, the rest item by item
+            whole = np.all(which == which[:, :1], axis=1)
+            row_part = np.where(whole, which[:, 0], -1)
+            mixed = None if whole.all() else ~whole[:, None] & np.ones_like(idx, dtype=bool)
+        columns = None if idx.ndim == 1 else np.broadcast_to(replica, idx.shape)
+        gathered = {}
+        for key in self._keys:
+            first = parts[0][key]
+            out = np.empty(idx.shape + first.shape[idx.ndim:], dtype=first.dtype)
+            for number, part in enumerate(parts):
+                if idx.ndim == 1:
+                    mask = which == number
+                    out[mask] = part[key][idx[mask] - offsets[number]]
+                    continue
+                rows = np.flatnonzero(row_part == number)
+                if len(rows):
+                    out[rows] = part[key][idx[rows] - offsets[number], replica]
+                mask = None if mixed is None else mixed & (which == number)
+                if mask is not None and mask.any():
+                    out[mask] = part[key][idx[mask] - offsets[number], columns[mask]]  # type: ignore[index]
+            gathered[key] = out
+        return gathered
 
     def by_origin(self, origin: int | Iterable[int]) -> Pool:
         """The items whose origin is ``origin`` (or any of several origins)."""
@@ -212,18 +327,28 @@ class Pool:
         weight = (
             np.concatenate([np.ones(len(p)) if p.weight is None else p.weight for p in pools]) if weighted else None
         )
-        return Pool(
-            {k: np.concatenate([p[k] for p in pools]) for k in first.keys},
-            np.concatenate([p.origin for p in pools]),
-            weight,
-            first.replicas,
-        )
+        joined = Pool._deferred_pool(first, np.concatenate([p.origin for p in pools]), weight,
+                                     lambda: {k: np.concatenate([p[k] for p in pools]) for k in first.keys})
+        return joined._derived(Lineage(tuple(pools))) if all(p.lineage is not None for p in pools) else joined
+
+    def _arrays(self) -> list[np.ndarray]:
+        return [*self._payload.values(), self._origin, *(() if self._weight is None else (self._weight,))]
+
+    @property
+    def is_sealed(self) -> bool:
+        """Whether every array lives in immutable memory (nothing can change this pool's content)."""
+        return all(_immutable(a) for a in self._arrays())
 
     def sealed(self) -> Pool:
-        """The same pool with every array copied into immutable memory (what the loop hands to
-        strategies: ``flags.writeable = True`` then raises instead of letting a plugin edit data)."""
-        return Pool({k: _sealed(a) for k, a in self._payload.items()}, _sealed(self._origin),
-                    None if self._weight is None else _sealed(self._weight), self._replicas)
+        """The same pool with every array in immutable memory (what the loop hands to strategies:
+        ``flags.writeable = True`` then raises instead of letting a plugin edit data); a root of
+        lineage. Arrays already immutable are not copied."""
+        if self._lineage is _ROOT:
+            return self
+        def seal(array: np.ndarray) -> np.ndarray:
+            return array if _immutable(array) else _sealed(array)
+        return Pool({k: seal(a) for k, a in self._payload.items()}, seal(self._origin),
+                    None if self._weight is None else seal(self._weight), self._replicas)._derived(_ROOT)
 
     def row_digests(self, key: np.ndarray) -> np.ndarray:
         """A keyed 64-bit digest of each item's payload (shape ``(n,)``, or ``(n, replicas)``).

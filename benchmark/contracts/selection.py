@@ -31,11 +31,21 @@ def subsample(pool: Pool, n: int, rng: np.random.Generator) -> Pool:
         if k == 0:
             continue
         members = np.flatnonzero(pool.origin == origin)
-        order = np.argsort(rng.random((len(members), pool.replicas)), axis=0)[:k]
-        rows.append(np.sort(members[order], axis=0))
+        rows.append(np.sort(members[_smallest(rng.random((len(members), pool.replicas)), int(k))], axis=0))
     if not rows:
         return pool.subset(np.zeros(0, dtype=np.int64))
     return pool.subset(np.concatenate(rows))
+
+
+def _smallest(keys: np.ndarray, k: int) -> np.ndarray:
+    """Per column, the positions of the ``k`` smallest keys, shape ``(k, columns)``: as a set per column,
+    exactly the first ``k`` of ``np.argsort(keys, axis=0)`` (a partition, not a sort; a column with a tie
+    at the cut, where the two could choose differently, is sorted as argsort sorts it)."""
+    chosen = np.argpartition(keys, k - 1, axis=0)[:k]
+    cut = np.take_along_axis(keys, chosen[k - 1 : k], axis=0)  # the k-th smallest key of each column
+    for column in np.flatnonzero(np.count_nonzero(keys <= cut, axis=0) > k):
+        chosen[:, column] = np.argsort(keys[:, column])[:k]
+    return chosen
 
 
 def top_k(pool: Pool, scores: np.ndarray, k: int) -> Pool:

@@ -356,13 +356,12 @@ class _Run:
             samples = task.sample(self.model, n, seeding.stream(self.spec.seed, g, "sample"), sampling).with_origin(g).sealed()
             seconds["sample"] = time.perf_counter() - start
             drawn.append(samples)
-            sample_digests = ledger.digests(samples)
-            ledger.add(g, samples, digests=sample_digests)
+            ledger.add(g, samples)
             start = time.perf_counter()
             child.send(samples)
             curated = guard.check_pool(child.result("curate", timeout), f"{name}.curate()", real, {g})
-            # the samples themselves need no check: the loop made them
-            digests = sample_digests if curated is samples else ledger.check(curated, f"{name}.curate() at generation {g}")
+            # items the loop rebuilt from the samples (the samples, a selection of them) need no check
+            digests = None if curated.derives_from([samples]) else ledger.check(curated, f"{name}.curate() at generation {g}")
             ledger.check_real_unchanged(f"{name}.curate() at generation {g}")
             seconds["curate"] = time.perf_counter() - start
             curated = curated.sealed()
@@ -374,7 +373,7 @@ class _Run:
             start = time.perf_counter()
             pool = guard.check_pool(child.result("training_pool", timeout), f"{name}.training_pool()", real,
                                     {REAL, *range(1, g + 1)})
-            if not any(pool is given for given in (real, *self.synthetic)):  # a pool the loop handed out is known
+            if not pool.derives_from([real, *self.synthetic, samples]):  # pools the loop rebuilt from its own are known
                 ledger.check(pool, f"{name}.training_pool() at generation {g}")
             options = guard.check_options(child.result("fit_options", timeout), f"{name}.fit_options()", task.fit_options, "fit")
         ledger.check_real_unchanged(f"{name} at generation {g}")
@@ -442,9 +441,9 @@ class _Run:
         for g, pool in sorted(self.pending_pools.items()):
             if g > latest:  # the samples of a generation that failed before its record
                 continue
-            pool.save(rundir.pool_path(self.dir, g))
-            self.records[g].setdefault("checksums", {})[f"{rundir.POOLS}/{rundir.pool_path(self.dir, g).name}"] = \
-                rundir.sha256_file(rundir.pool_path(self.dir, g))
+            path = rundir.pool_path(self.dir, g)
+            self.records[g].setdefault("checksums", {})[f"{rundir.POOLS}/{path.name}"] = \
+                rundir.write_checksummed(path, pool.to_bytes())
         self.pending_pools.clear()
         model = rundir.model_path(self.dir, latest)
         if not self.model_on_disk:

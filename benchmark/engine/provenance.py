@@ -13,7 +13,10 @@ generation drew (its raw samples, corrected items, fresh real data) is legitimat
 :meth:`Ledger.end_generation`. A returned block that is a whole known part in order (a
 strategy passing on S_h or the real pool) is accepted by one comparison; any other selection
 is looked up in a sorted, per-replica salted copy of the origin's digests, built once per
-origin and part.
+origin and part. Digests are computed when a check first needs them, once per part: a run whose
+strategy returns only pools the loop rebuilt from its own (:meth:`collapselab.Pool.derives_from`)
+hashes nothing. The real pool's content is fingerprinted once, unless it lives in immutable
+memory (:attr:`collapselab.Pool.is_sealed`), where nothing can change it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,20 @@ from collapselab.errors import PluginError
 KEY_WORDS = 1 << 16
 
 
+class _Part:
+    """Items of one origin the ledger accepts: a pool, and its digests once computed."""
+
+    __slots__ = ("pool", "_digests")
+
+    def __init__(self, pool: Pool, digests: np.ndarray | None) -> None:
+        self.pool, self._digests = pool, digests
+
+    def digests(self, ledger: Ledger) -> np.ndarray:
+        if self._digests is None:
+            self._digests = ledger.digests(self.pool)
+        return self._digests
+
+
 class Ledger:
     """Digests of the items each origin may hold."""
 
@@ -37,10 +54,10 @@ class Ledger:
         self.real = real
         self.replicas = real.replicas
         self._salt = np.frombuffer(os.urandom(8 * self.replicas), dtype=np.uint64)
-        self._kept: dict[int, list[np.ndarray]] = {}
-        self._transient: dict[int, list[np.ndarray]] = {}
+        self._kept: dict[int, list[_Part]] = {}
+        self._transient: dict[int, list[_Part]] = {}
         self._sorted: dict[int, np.ndarray] = {}
-        self._real_fingerprint = self._fingerprint(real)
+        self._real_fingerprint = None if real.is_sealed else self._fingerprint(real)
         self.add(REAL, real, keep=True)
 
     def digests(self, pool: Pool) -> np.ndarray:
@@ -59,8 +76,7 @@ class Ledger:
         """Items of ``pool`` become legitimate items of ``origin``: for the rest of the run (``keep``) or of
         this generation. ``digests``: the pool's digests if already computed."""
         if len(pool):
-            (self._kept if keep else self._transient).setdefault(origin, []).append(
-                self.digests(pool) if digests is None else digests)
+            (self._kept if keep else self._transient).setdefault(origin, []).append(_Part(pool, digests))
             self._sorted.pop(origin, None)
 
     def end_generation(self) -> None:
@@ -70,7 +86,7 @@ class Ledger:
         self._transient.clear()
 
     def _parts(self, origin: int) -> list[np.ndarray]:
-        return self._kept.get(origin, []) + self._transient.get(origin, [])
+        return [part.digests(self) for part in self._kept.get(origin, []) + self._transient.get(origin, [])]
 
     def _salted(self, digests: np.ndarray) -> np.ndarray:
         if self.replicas == 1:
@@ -111,5 +127,5 @@ class Ledger:
 
     def check_real_unchanged(self, who: str) -> None:
         """Raise :class:`PluginError` if the real pool's content changed (a plugin wrote into it)."""
-        if self._fingerprint(self.real) != self._real_fingerprint:
+        if self._real_fingerprint is not None and self._fingerprint(self.real) != self._real_fingerprint:
             raise PluginError(f"{who} changed the real pool in place; strategies must not modify the data they are given")

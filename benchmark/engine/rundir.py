@@ -22,7 +22,7 @@ from collapselab.engine.identity import RunIdentity
 from collapselab.engine.records import MANIFEST_SCHEMA, RECORD_SCHEMA
 from collapselab.errors import ResultFileError
 from collapselab.storage import strict_json
-from collapselab.storage.atomic import atomic_write_text
+from collapselab.storage.atomic import atomic_write_bytes, atomic_write_text
 
 MANIFEST = "manifest.json"
 GENERATIONS = "generations.jsonl"
@@ -47,6 +47,12 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def write_checksummed(path: Path, data: bytes) -> str:
+    """Write ``data`` to ``path`` atomically and return its SHA-256 (of the bytes in hand: no re-read)."""
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def verify_checksum(directory: Path, relative: str, expected: str) -> None:

@@ -65,7 +65,7 @@ def budget_weights(pool: Pool, examples: int, rng: np.random.Generator) -> np.nd
     drawn = np.argpartition(keys, rest - 1, axis=0)[:rest]  # the first ``rest`` of a random permutation, per trial
     counts = np.zeros((len(pool), trials))
     counts[items] = passes
-    np.add.at(counts, (items[drawn], np.broadcast_to(np.arange(trials), drawn.shape)), 1.0)
+    counts[items[drawn], np.arange(trials)] += 1.0  # a trial draws each item at most once: no repeated index
     return counts if pool.weight is None else counts * pool.weight[:, None]
 
 
