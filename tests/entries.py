@@ -13,6 +13,10 @@ from collapselab.operations.launchers import LauncherSettings
 from collapselab.operations.sweep import plan, run_jobs
 
 TASK = "linear_regression"
+#: A complete board with sections on every task, frozen as test data (``tests/data/board-v2/README.md``):
+#: the site's tests build from it with :data:`SITE_RULES`, the installed-task checks off.
+FROZEN_BOARD = Path(__file__).resolve().parent / "data" / "board-v2"
+SITE_RULES = Rules(installed=False)
 SMOKE = Rules(preset="smoke")
 STRATEGIES = {"replace": "replace", "accumulate": "accumulate", "mix": "mix", "fresh-real": "fresh-real",
               "accumulate-growing": "accumulate[compute=growing]", "real-only": "real-only",

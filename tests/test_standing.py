@@ -11,9 +11,10 @@ import sys
 
 import pytest
 
-from collapselab.leaderboard import SUBMISSIONS, aggregate, applicability, baselines, rules, site, standing, validate
+from collapselab.leaderboard import aggregate, applicability, baselines, site, standing, validate
 from collapselab.scoring import scorer, styles
 from collapselab.storage import schema
+from tests.entries import FROZEN_BOARD, SITE_RULES
 
 
 def interval(mean: float, low: float | None, high: float | None) -> dict:
@@ -104,11 +105,11 @@ def test_a_strategy_missing_a_task_hook_is_not_applicable_and_anything_else_miss
     assert applicability.not_applicable({**strange, "params": {"bad": 1}, "name": "mix"}, ["mnist_vae"], "cpu") == {}
 
 
-# ---------------------------------------------------------------- the committed board
+# ------------------------------------------------- a complete board (frozen test data)
 @pytest.fixture(scope="module")
 def committed():
     with schema.remembering():
-        entries, problems = validate.load_entries(SUBMISSIONS, rules.LEADERBOARD)
+        entries, problems = validate.load_entries(FROZEN_BOARD, SITE_RULES)
     assert problems == []
     return entries
 
@@ -150,7 +151,7 @@ def test_the_board_carries_the_gate_the_bands_the_best_and_the_frontier(board):
 
 def test_ranked_entries_get_bands_from_their_overall_intervals(board, committed):
     assert all(e["rank_band"] is None for e in board["entries"] if e["rank"] is None)
-    # the committed board ranks nobody yet (only replace covers every task): the regression entries alone are ranked
+    # the frozen board ranks nobody (only replace covers every task) (only replace covers every task): the regression entries alone are ranked
     regression = {name: {**copy.deepcopy(entry), "tasks": {"linear_regression": entry["tasks"]["linear_regression"]}}
                   for name, entry in committed.items()}
     ranked = aggregate.aggregate(regression)

@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 
 from collapselab.engine.rundir import find_runs
-from collapselab.leaderboard import SUBMISSIONS, rules, site
+from collapselab.leaderboard import site
 from collapselab.operations import artifacts, gallery
+from tests.entries import FROZEN_BOARD, SITE_RULES
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[test]')")
 CHROMIUM = next((c for c in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")) if c and Path(c).is_file()),
@@ -41,12 +42,13 @@ SCREENS = Path(os.environ.get("COLLAPSELAB_SCREENS", "/tmp/collapselab-screens")
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, sample_runs) -> tuple[Path, dict[str, Any]]:
-    """The committed entries, a hostile copy of one of them, and galleries made from real sample runs."""
+    """A complete board (frozen test data), a hostile copy of one of its entries, and galleries made
+    from real sample runs."""
     root = tmp_path_factory.mktemp("browser")
     subs = root / "submissions"
-    shutil.copytree(SUBMISSIONS, subs)
+    shutil.copytree(FROZEN_BOARD, subs)
     # a copy of the reference (it covers every task the leaderboard ranks), made a strategy of its own
-    hostile = json.loads((SUBMISSIONS / "replace.json").read_text())
+    hostile = json.loads((FROZEN_BOARD / "replace.json").read_text())
     hostile.update(name="html-in-text", description=HOSTILE + " " + "a long description " * 12)
     hostile["strategy"]["params"] = {"copy": 1}
     for section in hostile["tasks"].values():
@@ -62,7 +64,7 @@ def built(tmp_path_factory, sample_runs) -> tuple[Path, dict[str, Any]]:
             data["tasks"]["text_lm"]["generations"][0]["texts"][0] = HOSTILE
         (subs / "galleries" / f"{name}.json").write_text(json.dumps(data))
     # the site, not the rules, is under test: entries made at an earlier preset still show every column
-    board = site.build(root / "site", subs, rules.Rules(installed=False))
+    board = site.build(root / "site", subs, SITE_RULES)
     return root / "site", board
 
 

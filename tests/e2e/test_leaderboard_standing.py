@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 
-from collapselab.leaderboard import SUBMISSIONS, rules, site, standing
+from collapselab.leaderboard import site, standing
 from collapselab.scoring import styles
+from tests.entries import FROZEN_BOARD, SITE_RULES
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[test]')")
 CHROMIUM = next((c for c in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")) if c and Path(c).is_file()),
@@ -54,16 +55,16 @@ def _twin(entry: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory) -> dict[str, tuple[Path, dict[str, Any]]]:
     root = tmp_path_factory.mktemp("standing")
-    full = site.build(root / "full", SUBMISSIONS, rules.Rules(installed=False))
+    full = site.build(root / "full", FROZEN_BOARD, SITE_RULES)
     subs = root / "regression-submissions"
     subs.mkdir()
     for name in SUBSET:
-        entry = json.loads((SUBMISSIONS / f"{name}.json").read_text())
+        entry = json.loads((FROZEN_BOARD / f"{name}.json").read_text())
         entry["tasks"] = {"linear_regression": entry["tasks"]["linear_regression"]}
         (subs / f"{name}.json").write_text(json.dumps(entry))
         if name == "self-correct":
             (subs / f"{TWIN}.json").write_text(json.dumps(_twin(entry)))
-    regression = site.build(root / "regression", subs, rules.Rules(installed=False))
+    regression = site.build(root / "regression", subs, SITE_RULES)
     return {"full": (root / "full", full), "regression": (root / "regression", regression)}
 
 
