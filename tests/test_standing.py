@@ -151,7 +151,7 @@ def test_the_board_carries_the_gate_the_bands_the_best_and_the_frontier(board):
 
 def test_ranked_entries_get_bands_from_their_overall_intervals(board, committed):
     assert all(e["rank_band"] is None for e in board["entries"] if e["rank"] is None)
-    # the frozen board ranks nobody (only replace covers every task) (only replace covers every task): the regression entries alone are ranked
+    # the frozen board ranks nobody (only replace covers every task); regression alone ranks
     regression = {name: {**copy.deepcopy(entry), "tasks": {"linear_regression": entry["tasks"]["linear_regression"]}}
                   for name, entry in committed.items()}
     ranked = aggregate.aggregate(regression)
