@@ -159,7 +159,7 @@ def test_report_reads_submission_files_beside_local_runs(smoke_entries, tmp_path
     assert main(["report", str(folder / "replace.json"), str(folder / "mix.json"), str(local),
                  "--out", str(tmp_path / "rep")]) == 0
     out = capsys.readouterr().out
-    summary = out[out.rindex("strategy"):]
+    summary = out[out.rindex("\nsummary\n"):out.rindex("collapse profile")]
     # the published mix and the local runs of mix stay two rows; both are scored against the published replace
     assert "mix[real_fraction=0.5] (entry mix)" in summary
     local_row = next(line for line in summary.splitlines() if line.startswith("mix[real_fraction=0.5] ") and "entry" not in line)

@@ -223,7 +223,9 @@ def test_text_metrics_of_samples_of_different_lengths() -> None:
     assert values["unigram_entropy"] == pytest.approx(metrics.unigram_entropy(pooled))
     assert values["unigram_kl"] == pytest.approx(metrics.unigram_kl(real, pooled))
     assert values["repetition"] == pytest.approx((1 - 4 / 9 + 0.0) / 2)
-    assert values["distinct_1"] == pytest.approx(3 / 3)
+    # word bigrams of the real text: the cat, cat sat, sat on, on the, the mat; the samples hold one
+    assert values["mode_coverage"] == pytest.approx(1 / 5)
+    assert values["variance_ratio"] == pytest.approx(metrics.unigram_entropy(pooled) / metrics.unigram_entropy(real))
 
 
 # ---------------------------------------------------------------------- model
