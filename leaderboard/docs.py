@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from collapselab.contracts import registry
 from collapselab.errors import CollapseLabError, ParameterError, SubmissionError
 from collapselab.leaderboard import aggregate, rules, validate
 from collapselab.operations import submission
@@ -60,6 +61,21 @@ class Region:
     line: int
 
 
+class NotPublishedYet(ParameterError):
+    """No valid entry has a section of the task at its installed version (e.g. just after a version bump)."""
+
+
+def not_published_note(task: str) -> str:
+    """What a generated region says while no entry has a section of ``task``."""
+    try:
+        version = f" (version {registry.task_class(task).version})"
+    except CollapseLabError:
+        version = ""
+    return (f"*No entry has a section of `{task}` at its installed version{version} yet: "
+            f"`python -m collapselab.leaderboard.baselines --tasks {task}` runs them, then "
+            "`collapselab leaderboard docs --write` fills this table.*\n")
+
+
 @dataclass(frozen=True)
 class Sources:
     """The validated entries and the board computed from them."""
@@ -71,6 +87,8 @@ class Sources:
         return [row for row in self.board["entries"] if task in row["tasks"]]
 
     def entry(self, name: str, task: str) -> Mapping[str, Any]:
+        if not self.rows(task):
+            raise NotPublishedYet(task)
         if name not in self.entries or task not in self.entries[name]["tasks"]:
             raise ParameterError(f"no valid entry {name!r} with a {task} section")
         return self.entries[name]["tasks"][task]
@@ -113,7 +131,7 @@ def scores_table(sources: Sources, options: Mapping[str, str]) -> str:
         raise ParameterError(f"unknown scores column(s) {unknown}; choose among {list(SCORE_COLUMNS)}")
     rows = sources.rows(task)
     if not rows:
-        raise ParameterError(f"no valid entry has a {task} section")
+        raise NotPublishedYet(task)
     generations = rows[0]["tasks"][task]["generations"]
     order = list(scorer.TRACKS)
 
@@ -192,7 +210,10 @@ def render(spec: str, sources: Sources) -> str:
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise ParameterError(f"table {kind!r} takes the options {list(known)}, not {unknown}")
-    return function(sources, options)
+    try:
+        return function(sources, options)
+    except NotPublishedYet:
+        return not_published_note(options["task"])
 
 
 def documents(root: Path) -> list[Path]:

@@ -107,6 +107,22 @@ def test_a_bad_table_or_an_invalid_entry_is_one_error_line(checkout, tmp_path):
     assert (root / "README.md").read_text() == README.replace("scores", "podium")  # nothing written
 
 
+def test_a_task_without_entries_gets_a_note_and_a_known_task_with_an_unknown_entry_an_error(checkout, tmp_path):
+    root = _fresh(checkout, tmp_path)
+    (root / "README.md").write_text(README.replace("task=linear_regression columns=initial,ratio,score,track,share",
+                                                   "task=mnist_vae"))
+    (root / "tasks" / TASK / "README.md").write_text(CARD.replace("curve task=linear_regression", "curve task=text_lm"))
+    written = _docs(root, "--write")
+    assert written.returncode == 0, written.stderr
+    readme = (root / "README.md").read_text()
+    assert "No entry has a section of `mnist_vae` at its installed version" in readme
+    assert "--tasks mnist_vae` runs them" in readme and "| stale | table |" not in readme
+    assert "No entry has a section of `text_lm`" in (root / "tasks" / TASK / "README.md").read_text()
+    (root / "tasks" / TASK / "README.md").write_text(CARD.replace("entries=mix,replace", "entries=mix,nobody"))
+    bad = _docs(root, "--write")
+    assert bad.returncode == 2 and "no valid entry 'nobody' with a linear_regression section" in bad.stderr
+
+
 # The committed README and task cards against the committed entries: fails until the entries are
 # regenerated at the installed task versions and `collapselab leaderboard docs --write` is run.
 def test_committed_readme_and_cards_match_the_committed_entries():
