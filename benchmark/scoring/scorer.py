@@ -20,11 +20,15 @@ observed values. The interval of S is Fieller's (Fieller 1954, "Some problems in
 estimation", JRSS B 16:175) for the ratio of the paired means with Student's t quantile on
 n - 1 degrees of freedom: exact when (A_s, B_s) are bivariate normal, it widens as the
 denominator becomes uncertain and is unbounded when replace's degradation is not clearly
-non-zero (then no interval is reported). Means over seeds get Student-t intervals. A seed
-carries every source of variance of its task (the regression task's design, truth and noise
-included), so the between-seed variance contains the Monte-Carlo error of a task that averages
-trials inside a run; the regression task's ``loss_se`` (its Monte-Carlo error given the
-seed's design) is reported beside, not pooled into the interval.
+non-zero (then no interval is reported). Means over seeds get Student-t intervals. What a seed
+varies is stated per task, and the intervals speak for exactly that: in the regression task a
+seed draws the design, the truth and the noise (every source of variance it has), so the
+between-seed variance contains the Monte-Carlo error of a task that averages trials inside a
+run (its ``loss_se``, the Monte-Carlo error given the seed's design, is reported beside, not
+pooled into the interval); in the neural tasks a seed varies the initialisation, the minibatch
+order and the sampling, while the real data (the split of a fixed dataset, made by the task's
+``split_seed`` / ``data_seed``) are the same for every seed, so their intervals do not cover
+another draw of the real pool.
 
 The degradation gate: a task enters an entry's overall score only where replace degrades, by a
 one-sided Student t-test of H0: E[B_s] <= 0 against E[B_s] > 0 at level ``GATE_LEVEL`` = 0.025
