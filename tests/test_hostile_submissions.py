@@ -74,7 +74,7 @@ def test_metric_names_and_counts_are_bounded(made, tmp_path):
 
 def test_deep_nesting_and_names_ending_in_a_newline_are_refused(made, tmp_path):
     assert "nested 600 levels deep" in _refused(tmp_path, "[" * 600 + "]" * 600)
-    for field, value in (("name", "mix\n"), ("url", "https://example.org/\n")):
+    for field, value in (("name", "mix\n"), ("url", "https://github.com/someone/method\n")):
         entry = copy.deepcopy(made["mix"])
         entry[field] = value
         assert f"field {field}" in _refused(tmp_path, _json(entry))

@@ -36,7 +36,7 @@ def test_build_escapes_submitted_text_never_imports_submitted_code_and_rebuilds_
     evil = tmp_path / "evil.py"
     evil.write_text(f"open({str(tmp_path / 'imported')!r}, 'w').close()\n")
     hostile = committed(entries, "mix")
-    hostile.update(name="html-in-text", description=HOSTILE, url="https://example.org/?a=1&b=2")
+    hostile.update(name="html-in-text", description=HOSTILE, url="https://github.com/someone/method?a=1&b=2")
     hostile["strategy"].update(name=f"{evil}:Evil", citation="<img src=x onerror=alert(1)>")
     for run in hostile["tasks"][TASK]["runs"]:
         run["manifest"]["strategy"].update(name=hostile["strategy"]["name"], spec=hostile["strategy"]["name"],
@@ -51,7 +51,7 @@ def test_build_escapes_submitted_text_never_imports_submitted_code_and_rebuilds_
     index = first["index.html"].decode()
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;" in index
     assert "<script>alert" not in index and "<b>bold" not in index
-    assert 'href="https://example.org/?a=1&amp;b=2"' in index
+    assert 'href="https://github.com/someone/method?a=1&amp;b=2"' in index
     page = first[f"task-{TASK}.html"].decode()
     assert "html-in-text" in page and "<script>alert" not in page and "<img src=x" not in page
     assert first["data/submissions/html-in-text.json"] == (subs / "html-in-text.json").read_bytes()

@@ -109,7 +109,7 @@ FIELDS = {
     "description": lambda d, t: d.update(description=f"ok {t} text"),
     "strategy/citation": lambda d, t: d["strategy"].update(citation=f"Paper {t} 2024"),
     "strategy/params/note": lambda d, t: d["strategy"]["params"].update(note=f"a{t}"),
-    "url": lambda d, t: d.update(url=f"https://example.org/{t}x"),
+    "url": lambda d, t: d.update(url=f"https://github.com/someone/{t}x"),
     "tasks/linear_regression/runs/0/manifest/command/0": lambda d, t: d["tasks"]["linear_regression"]["runs"][0][
         "manifest"]["command"].__setitem__(0, f"collapselab{t}"),
 }
