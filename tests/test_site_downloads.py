@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from collapselab.cli.main import main
 from collapselab.errors import ParameterError
 from collapselab.leaderboard import profile_view, scores_csv, site, standing
 from collapselab.scoring import profile
@@ -144,3 +145,11 @@ def test_the_readme_link_must_be_http_or_relative(readme):
         site.readme_link(readme)
     assert site.readme_link("../README.md#anything") == "../README.md"
     assert site.readme_link("https://example.org/r/README.md") == "https://example.org/r/README.md"
+
+
+def test_build_command_refuses_a_script_readme_in_one_line(tmp_path, capsys):
+    code = main(["leaderboard", "build", "--submissions", str(FROZEN_BOARD), "--out", str(tmp_path / "site"),
+                 "--readme", "javascript:alert(1)"])
+    assert code != 0 and not (tmp_path / "site").exists()
+    err = capsys.readouterr().err.strip()
+    assert "--readme must be an http(s) address" in err and "Traceback" not in err and len(err.splitlines()) == 1
