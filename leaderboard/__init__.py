@@ -8,6 +8,8 @@ from pathlib import Path
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 #: The entries of a CollapseLab checkout, relative to its root.
 CHECKOUT_SUBMISSIONS = Path("leaderboard") / "submissions"
+#: Where the site's footer links the README by default: the checkout's, beside a site built into ``site/``.
+README = "../README.md"
 
 
 def checkout_root(start: Path | None = None) -> Path | None:

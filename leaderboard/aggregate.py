@@ -24,7 +24,8 @@ table its ``best`` entries per task (and those tied with them), every task the a
 on the upper ``frontier`` of score against synthetic share and its ``ceiling`` entries, beside the
 gate's verdict (``degradation``: the one-sided t-test with its level, df, t and p). Every entry
 lists the tasks it has no section for that it cannot run on (``not_applicable``, task -> reason,
-:mod:`collapselab.leaderboard.applicability`); its other missing tasks were not run.
+:mod:`collapselab.leaderboard.applicability`); its other missing tasks were not run. Its
+``provenance`` (:mod:`collapselab.leaderboard.provenance`): task versions, commits and the newest run's date.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import numpy as np
 from collapselab.contracts import registry
 from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.errors import CollapseLabError, SubmissionError
-from collapselab.leaderboard import applicability, code_versions, standing
+from collapselab.leaderboard import applicability, code_versions, provenance, standing
 from collapselab.operations import submission
 from collapselab.scoring import profile, report, scorer
 from collapselab.scoring.report import strategy_display
@@ -303,6 +304,7 @@ def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             "url": entry["url"],
             "strategy": strategy_display(entry["strategy"]["name"], entry["strategy"]["params"]),
             "citation": entry["strategy"]["citation"],
+            "provenance": provenance.provenance(entry),
             "track": scorer.combine_tracks(row["track"] for row in per_task.values()),
             "extra_compute": any(row["extra_compute"] for row in per_task.values()),
             "synthetic_share": _mean([row["synthetic_share"] for row in per_task.values()]),

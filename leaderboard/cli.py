@@ -14,7 +14,7 @@ from typing import Any
 from collapselab.contracts.params import parse_seeds
 from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.errors import ParameterError
-from collapselab.leaderboard import submissions_folder
+from collapselab.leaderboard import README, submissions_folder
 
 
 def _entries_folder(args: argparse.Namespace) -> Path:
@@ -63,7 +63,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     board = site.build(Path(args.out), _entries_folder(args), rules.Rules(preset=args.preset), args.skip_invalid,
-                       date=args.date)
+                       date=args.date, readme=args.readme)
     for excluded in board["excluded"]:
         print(f"left out {excluded['file']}: {len(excluded['problems'])} problem(s)")
     print(text.overall(board))
@@ -152,6 +152,9 @@ def register(sub: Any) -> None:
                        help="build without invalid files (they are listed on the site) instead of refusing")
         q.add_argument("--date", default=None, metavar="YYYY-MM-DD",
                        help="the build date shown on every page (default: the newest run's date in the submissions)")
+        q.add_argument("--readme", default=README, metavar="URL",
+                       help="where the footer's README and how-to-submit links point: an http(s) address or a path "
+                            "relative to the site (default %(default)s)")
         if action == "serve":
             q.add_argument("--port", type=int, default=8000)
             q.add_argument("--no-build", action="store_true", help="serve --out as it is")

@@ -13,6 +13,7 @@ their galleries, aggregates (:mod:`collapselab.leaderboard.aggregate`) and write
     img/gallery/<entry>/<task>-<generation>-<k>.png          the entries' sample images
     static/style.css, static/sort.js
     data/leaderboard.json       the numbers the pages show
+    data/scores.csv             the scores as a table, one row per entry and task (:mod:`collapselab.leaderboard.scores_csv`)
     data/submissions/*.json     the submission files, byte for byte
     data/submission.schema.json, data/gallery.schema.json
 
@@ -26,6 +27,12 @@ and a missing task reads "not applicable" (the entry cannot run there:
 :mod:`collapselab.leaderboard.applicability`) or "not run". Every row shows its synthetic share and
 the extra-compute flag. Each entry has one colour and marker (:mod:`collapselab.scoring.styles`)
 on every figure and as an SVG swatch beside its name, the same in every build.
+
+Every page shows each entry's provenance (:mod:`collapselab.leaderboard.provenance`), each task page
+its entries' collapse profiles (:mod:`collapselab.leaderboard.profile_view`) and the index a strip of
+them per entry and task; the footer links the repository's README and its "how to submit" section
+(``readme``: a relative path or an http(s) address, by default ``../README.md``, the checkout's README
+beside a site built into ``site/``).
 
 Every text from a submission or gallery goes through Jinja's autoescaping, links must be http(s),
 gallery images are validated PNGs written under names the builder makes, and a
@@ -49,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from collapselab.errors import CollapseLabError, ParameterError, SubmissionError
-from collapselab.leaderboard import SUBMISSIONS, aggregate, rules, standing, validate
+from collapselab.leaderboard import README, SUBMISSIONS, aggregate, profile_view, rules, scores_csv, standing, validate
 from collapselab.operations import gallery, submission
 from collapselab.scoring import plots, scorer, styles
 from collapselab.storage import schema, strict_json
@@ -61,6 +68,7 @@ OVERVIEW_PANELS = 16
 #: Entries drawn on a task's figures (the best on the task, besides the reference).
 CURVES_SHOWN = 10
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+SUBMIT_ANCHOR = "#submit-a-strategy"
 
 
 def _sig(value: float | None, digits: int = 4) -> str:
@@ -105,7 +113,8 @@ def environment() -> Any:
         keep_trailing_newline=True,
     )
     env.filters.update(sig=_sig, fixed=_fixed, pct=_pct, dv=_dv, pm=_pm, times=_times, band=_band)
-    env.globals.update(style=styles.style, polygons=SWATCH_POLYGONS, task_mark=task_mark, missing_cell=missing_cell)
+    env.globals.update(style=styles.style, polygons=SWATCH_POLYGONS, task_mark=task_mark, missing_cell=missing_cell,
+                       profile_cells=profile_view.cells, profile_summary=profile_view.summary)
     return env
 
 
@@ -360,10 +369,18 @@ def _gallery_pages(galleries: Mapping[str, Any], img: Path) -> dict[str, dict[st
 
 
 # ---------------------------------------------------------------- pages
+def readme_link(readme: str) -> str:
+    """``readme`` if it is an http(s) address or a relative path without a scheme, else a :class:`ParameterError`."""
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", readme)
+    if not readme or any(c in readme for c in "\"<>\\ \n\r\t") or (scheme and scheme.group(1).lower() not in ("http", "https")):
+        raise ParameterError(f"--readme must be an http(s) address or a relative path, got {readme!r}")
+    return readme.split("#")[0]
+
+
 def _render(board: Mapping[str, Any], entries: Mapping[str, Any], sources: Mapping[str, Path],
-            galleries: Mapping[str, Any], tmp: Path, date: str) -> None:
+            galleries: Mapping[str, Any], tmp: Path, date: str, readme: str = README) -> None:
     env = environment()
-    common = {"board": board, "version": _version(), "built": date}
+    common = {"board": board, "version": _version(), "built": date, "readme": readme, "submit_anchor": SUBMIT_ANCHOR}
     img = tmp / "img"
     overview = _overview(board, img)
     _write(tmp / "index.html", env.get_template("index.html").render(tables=tables(board), overview=overview, **common))
@@ -375,6 +392,7 @@ def _render(board: Mapping[str, Any], entries: Mapping[str, Any], sources: Mappi
         absent = [e for e in board["entries"] if task["name"] not in e["tasks"]]
         page = env.get_template("task.html").render(task=task, rows=rows, figures=figures, absent=absent,
                                                     task_marks=task_marks(board, task["name"]), share_rule=SHARE_RULE,
+                                                    profile=profile_view.table(rows, task["name"]),
                                                     samples=samples.get(task["name"], {}), **common)
         _write(tmp / f"task-{task['name']}.html", page)
     for name in ("style.css", "sort.js"):
@@ -383,6 +401,7 @@ def _render(board: Mapping[str, Any], entries: Mapping[str, Any], sources: Mappi
     data = tmp / "data"
     (data / "submissions").mkdir(parents=True)
     _write(data / "leaderboard.json", strict_json.dumps(board, indent=1) + "\n")
+    (data / "scores.csv").write_text(scores_csv.render(board), encoding="utf-8", newline="")
     _write(data / "submission.schema.json", strict_json.dumps(submission.SUBMISSION_SCHEMA, indent=1) + "\n")
     _write(data / "gallery.schema.json", strict_json.dumps(gallery.GALLERY_SCHEMA, indent=1) + "\n")
     for name in sorted(entries):
@@ -396,12 +415,14 @@ def build(
     policy: rules.Rules = rules.LEADERBOARD,
     skip_invalid: bool = False,
     date: str | None = None,
+    readme: str = README,
 ) -> dict[str, Any]:
     """Validate every submission (and gallery) in ``submissions`` and write the site to ``out``; returns the board.
 
     Invalid files stop the build, all of them reported at once, and the old site stays; with
     ``skip_invalid`` the site is built without them (an invalid gallery: without the gallery)
-    and lists them with their problems."""
+    and lists them with their problems. ``readme``: where the footer's README links point (:func:`readme_link`)."""
+    readme = readme_link(readme)
     # the files are read once and never changed: each is checked and its numbers computed once
     with schema.remembering(), aggregate.reusing_rows():
         entries, problems = validate.load_entries(submissions, policy)
@@ -416,7 +437,7 @@ def build(
     board["excluded"] = validate.invalid_files(Path(submissions), problems)
     tmp = _prepare(out)
     try:
-        _render(board, entries, {name: Path(submissions) / f"{name}.json" for name in entries}, galleries, tmp, built)
+        _render(board, entries, {name: Path(submissions) / f"{name}.json" for name in entries}, galleries, tmp, built, readme)
         if Path(out).exists():
             shutil.rmtree(out)
         tmp.replace(out)
