@@ -220,3 +220,55 @@ def test_a_plugin_installed_while_running_is_found(tmp_path, monkeypatch):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ghost\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[collapselab.strategies]\nghost-strategy = ghost_module:Ghost\n")
     assert "ghost-strategy" in registry.strategy_names()
+
+
+TASK_HEADER = "from collapselab import Task\n\n"
+
+
+@pytest.mark.parametrize(
+    "body,cls,message",
+    [
+        ("import not_a_module_anywhere\n", "T", r"task '.*task\.py:T' failed to import: ModuleNotFoundError"),
+        ("def broken(:\n", "T", "failed to import: SyntaxError"),
+        ("class U(Task):\n    pass\n", "T", r"task '.*task\.py:T': .*task\.py defines no 'T'"),
+        ("class T:\n    name = 't'\n", "T", r"task '.*task\.py:T' is <class .*>, not a subclass of collapselab\.Task"),
+        ("class T(Task):\n    name = 't'\n", "T", "failed to import: TypeError: task class .*`version` must be a non-empty string"),
+        ("from collapselab.tasks.linear_regression import LinearRegressionTask\n\n"
+         "class T(LinearRegressionTask):\n    name = 'linear_regression'\n", "T",
+         "task name 'linear_regression' is taken by collapselab.tasks.linear_regression"),
+    ],
+)
+def test_broken_task_files_get_one_line_naming_the_file_and_the_problem(tmp_path, body, cls, message):
+    path = tmp_path / "task.py"
+    path.write_text(TASK_HEADER + body)
+    with pytest.raises(PluginError, match=message) as info:
+        registry.task_class(f"{path}:{cls}")
+    assert "\n" not in str(info.value)
+    with pytest.raises(PluginError, match=message):
+        registry.make_task(f"{path}:{cls}", "smoke")
+
+
+def test_a_missing_task_file_is_one_line_on_the_command_line(tmp_path):
+    task = "nowhere/my_task.py:MyTask"
+    for command in (["run", "--task", task, "--strategy", "replace", "--preset", "smoke", "--out", "runs"],
+                    ["sweep", "--task", task, "--strategies", "replace", "--preset", "smoke", "--out", "runs"],
+                    ["check", task]):
+        result = subprocess.run([sys.executable, "-m", "collapselab", *command], capture_output=True, text=True, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        line = result.stderr.strip()
+        assert line.startswith("collapselab: error: ") and line.endswith(f"{task!r}: no such file nowhere/my_task.py")
+        assert "\n" not in line
+
+
+def test_check_tells_a_task_file_from_a_strategy_file_without_running_it(tmp_path):
+    from collapselab.operations.contract_suite import spec_kind
+
+    (tmp_path / "t.py").write_text("raise SystemExit('never run')\nfrom x import TorchTask\n\n"
+                                   "class Base(TorchTask):\n    pass\n\nclass Mine(Base):\n    name = 'mine'\n")
+    (tmp_path / "s.py").write_text("raise SystemExit('never run')\nfrom collapselab.baselines.mix import Mix\n\n"
+                                   "class Mine(Mix):\n    name = 'mine'\n")
+    assert spec_kind(f"{tmp_path}/t.py:Mine") == "task"
+    assert spec_kind(f"{tmp_path}/s.py:Mine[real_fraction=0.1]") == "strategy"
+    assert spec_kind("linear_regression") == "task" and spec_kind("mix[real_fraction=0.1]") == "strategy"
+    with pytest.raises(PluginError, match="'nope' is neither a task nor a strategy"):
+        spec_kind("nope")
