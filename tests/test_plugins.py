@@ -272,3 +272,21 @@ def test_check_tells_a_task_file_from_a_strategy_file_without_running_it(tmp_pat
     assert spec_kind("linear_regression") == "task" and spec_kind("mix[real_fraction=0.1]") == "strategy"
     with pytest.raises(PluginError, match="'nope' is neither a task nor a strategy"):
         spec_kind("nope")
+
+
+def test_check_fails_a_task_that_breaks_the_contract_and_exits_1(tmp_path):
+    """The README's task with a fit that spends the pool's size instead of the budget: one FAIL line, exit 1."""
+    from tests.test_readme import README, runnable_blocks
+
+    code = dict(runnable_blocks(README.read_text()))["my_task.py"]
+    broken = code.replace("Compute(examples=examples, steps=0)", "Compute(examples=len(pool), steps=0)")
+    assert broken != code
+    (tmp_path / "my_task.py").write_text(broken)
+    result = subprocess.run([sys.executable, "-m", "collapselab", "check", "my_task.py:MyTask", "--with", "replace"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert ("FAIL  fit spends exactly the budget whatever the pool size (my_task.py:MyTask): "
+            "a fit on 3 examples spent 3 examples, not the budget 200") in lines
+    assert "PASS  completes and resumes identically (my_task.py:MyTask / replace)" in lines
+    assert lines[-1] == "5 passed, 1 failed, 1 not applicable"

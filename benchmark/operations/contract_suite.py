@@ -16,6 +16,7 @@ contract and :class:`NotApplicable` when it does not apply; :func:`run_check` tu
 from __future__ import annotations
 
 import ast
+import contextlib
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -181,10 +182,8 @@ def completes_and_resumes(task: str, strategy: str, workdir: Path) -> None:
         require(all(np.isfinite(v) for v in record["metrics"].values()), f"generation {record['generation']} has a non-finite metric")
         for name in record["artifacts"]:
             require((straight.path / name).is_file(), f"the artifact {name} is missing")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         _run(task, strategy, workdir / "cut", listeners=(StopAfter(1),))
-    except KeyboardInterrupt:
-        pass
     cut = rundir.load_run(next((workdir / "cut").rglob(rundir.MANIFEST)).parent)
     require(cut.manifest["status"] == "interrupted" and len(cut.records) == 2, "the interrupted run did not keep generations 0 and 1")
     resumed = _run(task, strategy, workdir / "cut")
