@@ -290,3 +290,20 @@ def test_check_fails_a_task_that_breaks_the_contract_and_exits_1(tmp_path):
             "a fit on 3 examples spent 3 examples, not the budget 200") in lines
     assert "PASS  completes and resumes identically (my_task.py:MyTask / replace)" in lines
     assert lines[-1] == "5 passed, 1 failed, 1 not applicable"
+
+
+def test_a_task_files_source_hash_is_its_own_file_not_the_scripts_beside_it(tmp_path):
+    """A run records (and resume compares) the task's source hash: for a task file it covers that file only,
+    so editing a script beside it changes nothing, and editing the task does."""
+    from collapselab.engine import sources
+    from tests.test_readme import README, runnable_blocks
+
+    code = dict(runnable_blocks(README.read_text()))["my_task.py"]
+    (tmp_path / "my_task.py").write_text(code)
+    (tmp_path / "notes.py").write_text("print('a script beside the task')\n")
+    spec = f"{tmp_path}/my_task.py:MyTask"
+    first = sources.task_source_sha256(registry.task_class(spec))
+    (tmp_path / "notes.py").write_text("print('edited')\n")
+    assert sources.task_source_sha256(registry.task_class(spec)) == first
+    (tmp_path / "my_task.py").write_text(code.replace('version = "1.0"', 'version = "1.1"'))
+    assert sources.task_source_sha256(registry.task_class(spec)) != first

@@ -189,10 +189,18 @@ def load_module_file(file: Path, module_name: str) -> Any:
     return module
 
 
+PLUGIN_MODULE_PREFIX = "collapselab_plugin_"
+
+
 def plugin_module_name(file: Path) -> str:
     """The module name a task or strategy file is imported under (one per resolved path)."""
     digest = hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:12]
-    return f"collapselab_plugin_{file.stem}_{digest}"
+    return f"{PLUGIN_MODULE_PREFIX}{file.stem}_{digest}"
+
+
+def is_plugin_module(module_name: str) -> bool:
+    """Whether ``module_name`` is a task or strategy file imported by :func:`load_class_file`."""
+    return module_name.startswith(PLUGIN_MODULE_PREFIX)
 
 
 def is_file_spec(name: str) -> bool:
