@@ -220,3 +220,90 @@ def test_a_plugin_installed_while_running_is_found(tmp_path, monkeypatch):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ghost\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[collapselab.strategies]\nghost-strategy = ghost_module:Ghost\n")
     assert "ghost-strategy" in registry.strategy_names()
+
+
+TASK_HEADER = "from collapselab import Task\n\n"
+
+
+@pytest.mark.parametrize(
+    "body,cls,message",
+    [
+        ("import not_a_module_anywhere\n", "T", r"task '.*task\.py:T' failed to import: ModuleNotFoundError"),
+        ("def broken(:\n", "T", "failed to import: SyntaxError"),
+        ("class U(Task):\n    pass\n", "T", r"task '.*task\.py:T': .*task\.py defines no 'T'"),
+        ("class T:\n    name = 't'\n", "T", r"task '.*task\.py:T' is <class .*>, not a subclass of collapselab\.Task"),
+        ("class T(Task):\n    name = 't'\n", "T", "failed to import: TypeError: task class .*`version` must be a non-empty string"),
+        ("from collapselab.tasks.linear_regression import LinearRegressionTask\n\n"
+         "class T(LinearRegressionTask):\n    name = 'linear_regression'\n", "T",
+         "task name 'linear_regression' is taken by collapselab.tasks.linear_regression"),
+    ],
+)
+def test_broken_task_files_get_one_line_naming_the_file_and_the_problem(tmp_path, body, cls, message):
+    path = tmp_path / "task.py"
+    path.write_text(TASK_HEADER + body)
+    with pytest.raises(PluginError, match=message) as info:
+        registry.task_class(f"{path}:{cls}")
+    assert "\n" not in str(info.value)
+    with pytest.raises(PluginError, match=message):
+        registry.make_task(f"{path}:{cls}", "smoke")
+
+
+def test_a_missing_task_file_is_one_line_on_the_command_line(tmp_path):
+    task = "nowhere/my_task.py:MyTask"
+    for command in (["run", "--task", task, "--strategy", "replace", "--preset", "smoke", "--out", "runs"],
+                    ["sweep", "--task", task, "--strategies", "replace", "--preset", "smoke", "--out", "runs"],
+                    ["check", task]):
+        result = subprocess.run([sys.executable, "-m", "collapselab", *command], capture_output=True, text=True, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        line = result.stderr.strip()
+        assert line.startswith("collapselab: error: ") and line.endswith(f"{task!r}: no such file nowhere/my_task.py")
+        assert "\n" not in line
+
+
+def test_check_tells_a_task_file_from_a_strategy_file_without_running_it(tmp_path):
+    from collapselab.operations.contract_suite import spec_kind
+
+    (tmp_path / "t.py").write_text("raise SystemExit('never run')\nfrom x import TorchTask\n\n"
+                                   "class Base(TorchTask):\n    pass\n\nclass Mine(Base):\n    name = 'mine'\n")
+    (tmp_path / "s.py").write_text("raise SystemExit('never run')\nfrom collapselab.baselines.mix import Mix\n\n"
+                                   "class Mine(Mix):\n    name = 'mine'\n")
+    assert spec_kind(f"{tmp_path}/t.py:Mine") == "task"
+    assert spec_kind(f"{tmp_path}/s.py:Mine[real_fraction=0.1]") == "strategy"
+    assert spec_kind("linear_regression") == "task" and spec_kind("mix[real_fraction=0.1]") == "strategy"
+    with pytest.raises(PluginError, match="'nope' is neither a task nor a strategy"):
+        spec_kind("nope")
+
+
+def test_check_fails_a_task_that_breaks_the_contract_and_exits_1(tmp_path):
+    """The README's task with a fit that spends the pool's size instead of the budget: one FAIL line, exit 1."""
+    from tests.test_readme import README, runnable_blocks
+
+    code = dict(runnable_blocks(README.read_text()))["my_task.py"]
+    broken = code.replace("Compute(examples=examples, steps=0)", "Compute(examples=len(pool), steps=0)")
+    assert broken != code
+    (tmp_path / "my_task.py").write_text(broken)
+    result = subprocess.run([sys.executable, "-m", "collapselab", "check", "my_task.py:MyTask", "--with", "replace"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert ("FAIL  fit spends exactly the budget whatever the pool size (my_task.py:MyTask): "
+            "a fit on 3 examples spent 3 examples, not the budget 200") in lines
+    assert "PASS  completes and resumes identically (my_task.py:MyTask / replace)" in lines
+    assert lines[-1] == "5 passed, 1 failed, 1 not applicable"
+
+
+def test_a_task_files_source_hash_is_its_own_file_not_the_scripts_beside_it(tmp_path):
+    """A run records (and resume compares) the task's source hash: for a task file it covers that file only,
+    so editing a script beside it changes nothing, and editing the task does."""
+    from collapselab.engine import sources
+    from tests.test_readme import README, runnable_blocks
+
+    code = dict(runnable_blocks(README.read_text()))["my_task.py"]
+    (tmp_path / "my_task.py").write_text(code)
+    (tmp_path / "notes.py").write_text("print('a script beside the task')\n")
+    spec = f"{tmp_path}/my_task.py:MyTask"
+    first = sources.task_source_sha256(registry.task_class(spec))
+    (tmp_path / "notes.py").write_text("print('edited')\n")
+    assert sources.task_source_sha256(registry.task_class(spec)) == first
+    (tmp_path / "my_task.py").write_text(code.replace('version = "1.0"', 'version = "1.1"'))
+    assert sources.task_source_sha256(registry.task_class(spec)) != first

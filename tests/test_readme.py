@@ -31,7 +31,7 @@ def runnable_blocks(text: str) -> list[tuple[str, str]]:
 
 def test_the_readme_python_examples_run(tmp_path):
     blocks = runnable_blocks(README.read_text())
-    assert [name for name, _ in blocks] == ["my_strategy.py", "notebook.py"]
+    assert [name for name, _ in blocks] == ["my_strategy.py", "my_task.py", "notebook.py"]
     for name, code in blocks:
         (tmp_path / name).write_text(code)
     outputs = []
@@ -94,3 +94,32 @@ def test_every_strategy_spec_in_the_readme_makes_a_strategy():
     for spec in sorted(specs):
         for one in grid.expand(spec):
             registry.make_strategy(one)  # raises ParameterError on a parameter the strategy does not have
+
+
+def test_the_readme_task_runs_and_passes_the_contract_suite(tmp_path):
+    """The one-file task of "Write a task", written from the README alone, runs with the README's
+    commands from a folder outside the package, passes ``collapselab check`` and sweeps."""
+    import json
+    import shlex
+
+    text = README.read_text()
+    (tmp_path / "my_task.py").write_text(dict(runnable_blocks(text))["my_task.py"])
+    commands = [c for c in readme_commands(text) if "my_task.py:MyTask" in c]
+    assert [c.split()[1] for c in commands] == ["run", "check", "sweep"], commands
+    outputs = []
+    for command in commands:
+        done = subprocess.run([sys.executable, "-m", "collapselab", *shlex.split(command)[1:]],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"{command} failed:\n{done.stdout}\n{done.stderr}"
+        outputs.append(done.stdout)
+    run_dir = tmp_path / "runs" / "my_task" / "replace" / "smoke" / "seed-0"
+    records = [json.loads(line) for line in (run_dir / "generations.jsonl").read_text().splitlines()]
+    assert [r["generation"] for r in records] == [0, 1, 2, 3]
+    assert all(r["metrics"]["loss"] > 0 for r in records) and records[0]["compute"]["examples"] == 200
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "complete"
+    check = outputs[1].splitlines()
+    assert not [line for line in check if line.startswith("FAIL")]
+    assert "PASS  fit spends exactly the budget whatever the pool size (my_task.py:MyTask)" in check
+    assert "PASS  completes and resumes identically (my_task.py:MyTask / replace)" in check
+    assert "1 already complete" in outputs[2]  # the sweep's replace seed 0 is the run above: one identity
+    assert sorted(p.name for p in (tmp_path / "runs" / "my_task").glob("*/smoke/seed-*")) == ["seed-0", "seed-0", "seed-1", "seed-1"]

@@ -1,7 +1,7 @@
 """The ``collapselab`` command line: the parser, error reporting and the ``sweep`` command.
 
 The other commands live in one module per group (:mod:`.catalog`: list, show; :mod:`.runs`:
-run, report; :mod:`.results`: submit, export); installed packages add more through the
+run, report; :mod:`.check`: check; :mod:`.results`: submit, export); installed packages add more through the
 entry-point group ``collapselab.commands`` (the leaderboard's commands arrive that way).
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from collapselab.cli import catalog, results, runs
+from collapselab.cli import catalog, check, results, runs
 from collapselab.contracts.params import parse_seeds
 from collapselab.errors import USER_ERRORS, ParameterError
 
@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     catalog.register(sub)
     runs.register(sub)
+    check.register(sub)
 
     p = sub.add_parser(
         "sweep",
@@ -98,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "'mix[real_fraction=0.1,0.3,0.5]' is three strategies and 'verifier-filter[quality=0.5,1,"
                     "accumulate=true,false]' four. The expanded grid is printed before anything runs.",
     )
-    p.add_argument("--tasks", required=True, help="comma-separated task names, or all")
+    p.add_argument("--tasks", "--task", required=True,
+                   help="comma-separated task names or path/to/file.py:ClassName (your own task file, run in this "
+                        "process and the sweep's workers), or all")
     p.add_argument("--strategies", required=True,
                    help="comma-separated strategy specs (NAME[key=value,...], parameter grids NAME[key=v1,v2,...]), or all")
     p.add_argument("--seeds", default="0-2", help="e.g. 0-2 (default) or 0,1,5")

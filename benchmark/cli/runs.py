@@ -108,7 +108,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run one strategy on one task for one or more seeds")
-    p.add_argument("--task", required=True, help="task name (collapselab list tasks)")
+    p.add_argument("--task", required=True,
+                   help="task name (collapselab list tasks), or path/to/file.py:ClassName (your own task file, run "
+                        "in this process: see the README's 'Write a task')")
     p.add_argument(
         "--strategy",
         required=True,

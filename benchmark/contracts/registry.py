@@ -1,10 +1,15 @@
 """Finding tasks and strategies by name.
 
 Three doors, in this order:
-1. classes registered in this process with :func:`register_task` / :func:`register_strategy`;
-2. installed entry points, groups ``collapselab.tasks`` and ``collapselab.strategies``
-   (how the shipped tasks and baselines, and third-party packages, are found);
-3. for strategies, a file: ``path/to/file.py:ClassName``.
+1. a file: ``path/to/file.py:ClassName`` (:func:`load_class_file`, the same for tasks and strategies);
+2. classes registered in this process with :func:`register_task` / :func:`register_strategy`;
+3. installed entry points, groups ``collapselab.tasks`` and ``collapselab.strategies``
+   (how the shipped tasks and baselines, and third-party packages, are found).
+
+A task file is its author's own code and runs in the main process, beside the loop, with
+everything the user running it may do (like an installed task). A strategy file is untrusted: the
+loop imports it only in the strategy's own sandboxed process (``collapselab.engine.sandbox``);
+loading it here only describes it.
 
 A strategy spec may carry parameters: ``mix[real_fraction=0.3]``. Every failure to find,
 import or instantiate a plugin raises :class:`PluginError` naming the plugin and the problem.
@@ -132,7 +137,14 @@ def _check_class(kind: str, label: str, cls: Any, base: Any) -> None:
 
 
 def task_class(name: str) -> type[Task]:
-    return _load("task", name, _TASKS, TASK_GROUP, Task)
+    """The task class called ``name`` (registered or installed), or the one in ``path/to/file.py:ClassName``:
+    a task file is its author's own code, imported and run in this process (not sandboxed, unlike a
+    strategy file); its class's ``name`` may not be one that another task holds."""
+    if not is_file_spec(name):
+        return _load("task", name, _TASKS, TASK_GROUP, Task)
+    cls: type[Task] = load_class_file("task", name, Task)
+    _unclaimed_name("task", cls, _TASKS, TASK_GROUP)
+    return cls
 
 
 def missing_requirements(cls: type[Task]) -> list[str]:
@@ -177,33 +189,50 @@ def load_module_file(file: Path, module_name: str) -> Any:
     return module
 
 
+PLUGIN_MODULE_PREFIX = "collapselab_plugin_"
+
+
 def plugin_module_name(file: Path) -> str:
-    """The module name a strategy file is imported under (one per resolved path)."""
+    """The module name a task or strategy file is imported under (one per resolved path)."""
     digest = hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:12]
-    return f"collapselab_plugin_{file.stem}_{digest}"
+    return f"{PLUGIN_MODULE_PREFIX}{file.stem}_{digest}"
 
 
-def load_strategy_file(path: str, class_name: str) -> type[Strategy]:
-    """Import ``class_name`` from the Python file at ``path``."""
-    label = f"{path}:{class_name}"
+def is_plugin_module(module_name: str) -> bool:
+    """Whether ``module_name`` is a task or strategy file imported by :func:`load_class_file`."""
+    return module_name.startswith(PLUGIN_MODULE_PREFIX)
+
+
+def is_file_spec(name: str) -> bool:
+    """Whether ``name`` points at a class in a Python file (``path/to/file.py:ClassName``)."""
+    return ".py:" in name
+
+
+def load_class_file(kind: str, spec: str, base: type) -> Any:
+    """The class named by ``spec`` (``path/to/file.py:ClassName``), a subclass of ``base`` with a name.
+
+    This imports the file, running its code in this process: call it for a strategy file only to
+    describe the strategy, or in the strategy's own process (see the module docstring). Each
+    failure (no such file, an import error, no such class, not a ``base``) is one :class:`PluginError`.
+    """
+    path, _, class_name = spec.rpartition(":")
     file = Path(path)
     if not file.is_file():
-        raise PluginError(f"strategy {label!r}: no such file {file}")
+        raise PluginError(f"{kind} {spec!r}: no such file {file}")
     try:
         module = load_module_file(file, plugin_module_name(file))
     except PluginError as exc:
-        raise PluginError(f"strategy {label!r} {exc}") from exc.__cause__
+        raise PluginError(f"{kind} {spec!r} {exc}") from exc.__cause__
     if not hasattr(module, class_name):
-        raise PluginError(f"strategy {label!r}: {file} defines no {class_name!r}")
+        raise PluginError(f"{kind} {spec!r}: {file} defines no {class_name!r}")
     cls = getattr(module, class_name)
-    _check_class("strategy", label, cls, Strategy)
+    _check_class(kind, spec, cls, base)
     return cls
 
 
 def strategy_class(name: str) -> type[Strategy]:
-    if ".py:" in name:
-        path, _, class_name = name.rpartition(":")
-        return load_strategy_file(path, class_name)
+    if is_file_spec(name):
+        return load_class_file("strategy", name, Strategy)
     return _load("strategy", name, _STRATEGIES, STRATEGY_GROUP, Strategy)
 
 

@@ -90,7 +90,7 @@ def _class_location(cls: type) -> dict[str, Any]:
         raise PluginError(f"strategy class {cls.__qualname__} is defined inside a function; a strategy runs in its own "
                           "process, which imports its class: define it at the top level of a module or file")
     module = sys.modules.get(cls.__module__)
-    plugin_file = cls.__module__.startswith("collapselab_plugin_") or cls.__module__ == "__main__"
+    plugin_file = registry.is_plugin_module(cls.__module__) or cls.__module__ == "__main__"
     file = inspect.getsourcefile(cls) if plugin_file else None
     if module is None or (plugin_file and not file):
         raise PluginError(f"strategy class {cls.__qualname__} has no source file its own process could import")

@@ -16,17 +16,23 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from collapselab.contracts import registry
+
 GIT_TIMEOUT_S = 10
+
+
+def files_sha256(files: Iterable[Path]) -> str:
+    """SHA-256 over ``files``: each file's name and bytes, in order."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def folders_sha256(folders: Iterable[Path]) -> str:
     """SHA-256 over the ``*.py`` files of ``folders`` (not their sub-folders): each file's name and bytes, in order."""
-    digest = hashlib.sha256()
-    for folder in folders:
-        for path in sorted(Path(folder).glob("*.py")):
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return files_sha256(path for folder in folders for path in sorted(Path(folder).glob("*.py")))
 
 
 def task_folder(task_class: type) -> Path:
@@ -35,7 +41,10 @@ def task_folder(task_class: type) -> Path:
 
 
 def task_source_sha256(task_class: type) -> str:
-    """The content hash of a task's package folder (every ``.py`` file of it), recorded in manifests."""
+    """The content hash of a task's package folder (every ``.py`` file of it), recorded in manifests; of
+    its one file for a task given as ``path/to/file.py:Class`` (the scripts beside it are not the task)."""
+    if registry.is_plugin_module(task_class.__module__):
+        return files_sha256([Path(inspect.getfile(task_class)).resolve()])
     return folders_sha256([task_folder(task_class)])
 
 
