@@ -83,7 +83,7 @@ class TextLMTask(TorchTask):
                   "steps": 8, "batch_size": 16, "lr": 1e-2, "weight_decay": 0.0,
                   "sample_batch": 256, "eval_samples": 8, "generations": 2},
         "cpu": {**_COMMON, "vocab_size": 4096, "context": 64, "train_chunks": 1000, "n_layer": 2, "n_head": 4,
-                "d_model": 64, "steps": 2000, "batch_size": 8, "lr": 3e-3, "weight_decay": 0.0,
+                "d_model": 64, "steps": 750, "batch_size": 8, "lr": 3e-3, "weight_decay": 0.0,
                 "sample_batch": 1024, "eval_samples": 256, "generations": 10},
         "paper": {**_COMMON, "corpus": "tinystories", "max_documents": 300_000, "context": 256,
                   "train_chunks": 200_000, "n_layer": 6, "n_head": 6, "d_model": 384,
