@@ -15,14 +15,7 @@ from typing import Any
 
 from collapselab.errors import SubmissionError
 from collapselab.leaderboard import aggregate, rules, validate
-
-
-def _interval(summary: Mapping[str, Any] | None) -> str:
-    if summary is None:
-        return "n/a"
-    if summary.get("ci_low") is None:
-        return f"{summary['mean']:.3f} [unbounded]"
-    return f"{summary['mean']:.3f} [{summary['ci_low']:.3f}, {summary['ci_high']:.3f}]"
+from collapselab.leaderboard.text import score_text
 
 
 def overlapping(row: Mapping[str, Any], others: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -49,7 +42,7 @@ def _task_lines(row: Mapping[str, Any], members: Sequence[Mapping[str, Any]]) ->
                   if not m["reference"] and task in m["tasks"] and m["tasks"][task]["score"] is not None]
         best_score, best = max(rivals)
         lead = "best of the table" if best == row["name"] else f"best: {best} {best_score:.3f}"
-        lines.append(f"    {task}: {_interval(found['score'])}, L_G/L_0 {found['ratio']['mean']:.3g}; {lead}")
+        lines.append(f"    {task}: {score_text(found['score'])}, L_G/L_0 {found['ratio']['mean']:.3g}; {lead}")
     return lines
 
 
@@ -72,7 +65,7 @@ def describe(board: Mapping[str, Any], name: str) -> list[str]:
         else:
             ranked = [rows[n] for n in table["ranked"]]
             ties = overlapping(row, ranked)
-            lines.append(head + f"rank {row['rank']} of {len(ranked)}, overall {_interval(row['overall'])}"
+            lines.append(head + f"rank {row['rank']} of {len(ranked)}, overall {score_text(row['overall'])}"
                          + (f"; its interval overlaps {', '.join(ties)}" if ties else "; no interval overlaps it"))
         share = row["synthetic_share"]
         lines.append(f"    synthetic share {'n/a' if share is None else f'{100 * share:.0f}%'}"

@@ -8,7 +8,8 @@ from typing import Any
 from tabulate import tabulate
 
 
-def _score(summary: Mapping[str, Any] | None) -> str:
+def score_text(summary: Mapping[str, Any] | None) -> str:
+    """A score summary as ``mean [low, high]`` (``[unbounded]`` without an interval, ``n/a`` without a score)."""
     if summary is None:
         return "n/a"
     if summary.get("ci_low") is None:
@@ -23,10 +24,10 @@ def _rows(board: Mapping[str, Any], names: list[str]) -> list[list[Any]]:
     for name in names:
         entry = by_name[name]
         rank = entry["rank"] or (f"({entry['reference_kind']})" if entry["reference"] else "-")
-        row = [rank, name, _score(entry["overall"]), f"{entry['coverage']}/{len(board['ranked_tasks'])}"]
+        row = [rank, name, score_text(entry["overall"]), f"{entry['coverage']}/{len(board['ranked_tasks'])}"]
         for task in tasks:
             found = entry["tasks"].get(task)
-            row += ["-", "-"] if found is None else [_score(found["score"]), f"{found['ratio']['mean']:.3g}"]
+            row += ["-", "-"] if found is None else [score_text(found["score"]), f"{found['ratio']['mean']:.3g}"]
         compute = entry["compute_ratio"]
         share = entry["synthetic_share"]
         row += ["n/a" if compute is None else f"{compute:.2f}x", f"{100 * entry['real_fraction']:.0f}%",
