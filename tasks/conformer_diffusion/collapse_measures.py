@@ -105,15 +105,18 @@ def ring_systems(smiles: str) -> list[str]:
     return sorted(Chem.MolFragmentToSmiles(mol, atomsToUse=sorted(s), canonical=True) for s in systems)
 
 
-def tail_molecules(data: ConformerData) -> np.ndarray:
-    """The test molecules of the rarest stratum: the lowest ``TAIL_SHARE`` of them (at least one, ties
-    included) by how many training molecules share their rarest ring system."""
+def tail_molecules(data: ConformerData, held_out: np.ndarray | None = None) -> np.ndarray:
+    """The held-out molecules (default: the test molecules) of the rarest stratum: the lowest
+    ``TAIL_SHARE`` of them (at least one, ties included unless the ties would leave no common
+    stratum) by how many training molecules share their rarest ring system."""
     smiles = data.table.smiles
     counts = Counter(system for m in data.split.train for system in set(ring_systems(smiles[int(m)])))
-    test = np.asarray(data.split.test)
-    rarity = np.array([min(counts[s] for s in ring_systems(smiles[int(m)])) for m in test])
-    cut = np.sort(rarity)[max(1, int(TAIL_SHARE * len(test))) - 1]
-    return test[rarity <= cut]
+    mols = np.asarray(data.split.test if held_out is None else held_out)
+    rarity = np.array([min(counts[s] for s in ring_systems(smiles[int(m)])) for m in mols])
+    order = np.argsort(rarity, kind="stable")
+    size = min(max(1, int(TAIL_SHARE * len(mols))), max(1, len(mols) - 1))
+    chosen = mols[rarity <= rarity[order[size - 1]]]
+    return chosen if len(chosen) < len(mols) else mols[order[:size]]
 
 
 def sample_measures(data: ConformerData, mols: Sequence[int] | np.ndarray, generated: Sequence[np.ndarray],

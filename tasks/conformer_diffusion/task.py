@@ -215,21 +215,24 @@ class ConformerDiffusionTask(TorchTask):
     def evaluate(self, model: ConformerDiffusion) -> dict[str, float]:
         """Denoising loss, its tail and common strata, and ensemble metrics on the test molecules (what
         the leaderboard publishes)."""
-        return self._held_out_metrics(model, self._test["mol"], self._test["pos"], self._test_samples(model)[2])
+        return self._held_out_metrics(model, self._data.split.test, self._test["mol"], self._test["pos"],
+                                      self._test_samples(model)[2])
 
-    def _held_out_metrics(self, model: ConformerDiffusion, mol: np.ndarray, pos: np.ndarray,
+    def _held_out_metrics(self, model: ConformerDiffusion, mols: np.ndarray, mol: np.ndarray, pos: np.ndarray,
                           ensemble: dict[str, float]) -> dict[str, float]:
+        """Loss on the conformers (``mol``, ``pos``) of the held-out molecules ``mols``, its tail and common
+        strata (the rarest ring systems among ``mols``), and the ``ensemble`` metrics."""
         from collapselab.tasks.conformer_diffusion import collapse_measures
 
         losses = self._losses(model, mol, pos, EVAL_SEED)
-        tails = stratum_losses(losses, mol, collapse_measures.tail_molecules(self._data))
+        tails = stratum_losses(losses, mol, collapse_measures.tail_molecules(self._data, mols))
         return {"loss": float(losses.mean()), **ensemble, **tails}
 
     def validate(self, model: ConformerDiffusion) -> dict[str, float]:
         """The same metrics on the validation molecules (model selection; never the test molecules)."""
         mols = self._data.split.validation
         items = self._data.items(mols)
-        return self._held_out_metrics(model, items["mol"], items["pos"], self._ensemble(model, mols)[1])
+        return self._held_out_metrics(model, mols, items["mol"], items["pos"], self._ensemble(model, mols)[1])
 
     @cached_property
     def _etkdg_rows(self) -> dict[str, dict[str, float]]:
