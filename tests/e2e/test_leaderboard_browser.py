@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +23,13 @@ import pytest
 from collapselab.engine.rundir import find_runs
 from collapselab.leaderboard import site
 from collapselab.operations import artifacts, gallery
+from tests.e2e.conftest import CHROMIUM
 from tests.entries import FROZEN_BOARD, SITE_RULES
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[test]')")
-CHROMIUM = next((c for c in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")) if c and Path(c).is_file()),
-                None)
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="no chromium binary (Debian: apt-get install chromium; .ci/run installs it); no browser is downloaded"
 )
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 DESKTOP = [(1400, 900), (2200, 1200)]
 PHONE = (390, 844)
 HOSTILE = "<script>document.title = 'pwned'</script><b>bold</b>"
@@ -66,14 +62,6 @@ def built(tmp_path_factory, sample_runs) -> tuple[Path, dict[str, Any]]:
     # the site, not the rules, is under test: entries made at an earlier preset still show every column
     board = site.build(root / "site", subs, SITE_RULES)
     return root / "site", board
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ Screenshots go to ``$COLLAPSELAB_SCREENS`` (default ``/tmp/collapselab-screens``
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,8 @@ import pytest
 
 from collapselab.leaderboard import profile_view, site
 from collapselab.scoring import profile
-from tests.e2e.test_leaderboard_standing import ARGS, CHROMIUM, WIDTHS, playwright_api, screenshot
+from tests.e2e.conftest import CHROMIUM
+from tests.e2e.test_leaderboard_standing import WIDTHS, screenshot
 from tests.entries import FROZEN_BOARD, SITE_RULES
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (Debian: apt-get install chromium)")
@@ -27,14 +27,6 @@ README = "https://example.org/collapselab/README.md"
 def built(tmp_path_factory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("profile") / "site"
     return out, site.build(out, FROZEN_BOARD, SITE_RULES, readme=README)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -15,8 +15,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +22,11 @@ import pytest
 
 from collapselab.leaderboard import site, standing
 from collapselab.scoring import styles
+from tests.e2e.conftest import CHROMIUM
 from tests.entries import FROZEN_BOARD, SITE_RULES
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[test]')")
-CHROMIUM = next((c for c in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")) if c and Path(c).is_file()),
-                None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (Debian: apt-get install chromium); no browser is downloaded")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 WIDTHS = [(1440, 900), (390, 844)]
 SCREENS = Path(os.environ.get("COLLAPSELAB_SCREENS", "/tmp/collapselab-screens"))
 SUBSET = ["replace", "real-only", "mix", "accumulate", "accumulate-subsample", "verifier-filter-accumulate", "self-correct",
@@ -66,14 +61,6 @@ def builds(tmp_path_factory) -> dict[str, tuple[Path, dict[str, Any]]]:
             (subs / f"{TWIN}.json").write_text(json.dumps(_twin(entry)))
     regression = site.build(root / "regression", subs, SITE_RULES)
     return {"full": (root / "full", full), "regression": (root / "regression", regression)}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
