@@ -2,8 +2,9 @@
 
 Every number comes from :mod:`collapselab.scoring.scorer`: per entry and task, over seeds, L_0,
 L_G, the collapse ratio L_G/L_0 and the score over the whole curve against the task's replace
-entry (paired by seed), compute relative to replace and to the task's budget (generation 0's
-fit), the real data and the synthetic share each generation trains on. A task is *ranked* when
+entry (paired by seed), the cost (:func:`cost`: optimiser steps, samples drawn, examples and wall
+seconds per seed, each relative to replace) and the budget ratio (examples against generation 0's
+standard fit), the real data and the synthetic share each generation trains on. A task is *ranked* when
 replace's degradation on it passes the scorer's one-sided t-test; an entry's overall score is the
 mean of its clipped scores over the ranked tasks.
 
@@ -21,7 +22,8 @@ Each row lists its ``flags``: what cannot be checked about the code that made it
 How sure the order is (:mod:`collapselab.leaderboard.standing`): every ranked entry has a
 ``rank_band`` (the ranks its overall interval allows among its table's ranked entries), every
 table its ``best`` entries per task (and those tied with them), every task the augmentation entries
-on the upper ``frontier`` of score against synthetic share and its ``ceiling`` entries, beside the
+on the upper ``frontier`` of score against synthetic share, the entries on each track's ``cost_frontier``
+(score against time, :func:`standing.cost_frontier`) and its ``ceiling`` entries, beside the
 gate's verdict (``degradation``: the one-sided t-test with its level, df, t and p). Every entry
 lists the tasks it has no section for that it cannot run on (``not_applicable``, task -> reason,
 :mod:`collapselab.leaderboard.applicability`); its other missing tasks were not run. Its
@@ -47,7 +49,10 @@ from collapselab.scoring import profile, report, scorer
 from collapselab.scoring.report import strategy_display
 
 REFERENCE = "replace"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+#: A generation 0 that fitted in less than this many seconds is too short to time against (linear_regression
+#: fits in milliseconds): such a run has no time in units of generation 0.
+MIN_TIMED_FIT_SECONDS = 0.5
 
 
 def _summary(values: Sequence[float]) -> dict:
@@ -90,9 +95,36 @@ def _extra_real(records: Sequence[Mapping[str, Any]]) -> float:
     return float(records[-1]["composition"]["fresh_real"] / pool) if pool else 0.0
 
 
-def _ratio_of_means(ours: Mapping[int, float], theirs: Mapping[int, float]) -> float | None:
-    base = float(np.mean(list(theirs.values())))
-    return float(np.mean(list(ours.values()))) / base if base > 0 else None
+def _seconds(record: Mapping[str, Any]) -> float:
+    return float(sum(record["seconds"].values()))
+
+
+def _time_units(records: Sequence[Mapping[str, Any]]) -> float | None:
+    """Wall seconds per generation over generations 1..G, in units of the run's own generation-0 fit
+    (``None``: generation 0 fitted faster than :data:`MIN_TIMED_FIT_SECONDS`). Generation 0 is the same
+    standard fit on real data for every entry of a task, so this unit cancels the machine and its load:
+    two entries timed on different machines, or beside different neighbours, compare."""
+    fit0 = float(records[0]["seconds"].get("fit", 0.0))
+    if fit0 < MIN_TIMED_FIT_SECONDS or len(records) < 2:
+        return None
+    return sum(_seconds(r) for r in records[1:]) / (fit0 * (len(records) - 1))
+
+
+def cost(section: Mapping[str, Any], reference: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What one seed of the entry costs on the task, mean over seeds: optimiser ``steps``, ``samples``
+    drawn and ``examples`` processed over generations 1..G, ``wall_seconds`` of the whole run (every
+    phase, generation 0 included; machine-dependent) and ``time_units`` (:func:`_time_units`); and
+    the ratios of the means to replace's (``*_ratio``; ``None`` without a reference or a timed unit)."""
+    runs = [run["records"] for run in section["runs"]]
+    found: dict[str, Any] = {key: float(np.mean([_total(records, key) for records in runs])) for key in ("steps", "samples", "examples")}
+    found["wall_seconds"] = float(np.mean([sum(_seconds(r) for r in records) for records in runs]))
+    units = [_time_units(records) for records in runs]
+    found["time_units"] = None if any(u is None for u in units) else float(np.mean(units))
+    theirs = None if reference is None else cost(reference, None)
+    for key in ("steps", "samples", "examples", "time_units"):
+        base = None if theirs is None else theirs[key]
+        found[f"{key}_ratio"] = None if base is None or base <= 0 or found[key] is None else found[key] / base
+    return found
 
 
 def band(curves: Mapping[int, Sequence[float]]) -> dict[str, list[float | None]]:
@@ -145,7 +177,7 @@ def task_row(section: Mapping[str, Any], reference: Mapping[str, Any] | None) ->
         "budget_ratio": _mean([_budget_ratio(run["records"]) for run in section["runs"]]),
         "real_fraction": float(np.mean(list(_per_seed(section, _real_fraction).values()))),
         "extra_real_fraction": float(np.mean(list(_per_seed(section, _extra_real).values()))),
-        "fit_seconds": float(np.mean([sum(r["seconds"].get("fit", 0.0) for r in run["records"]) for run in section["runs"]])),
+        "cost": cost(section, reference),
         "curve": band(loss),
         "ratio_curve": band({s: scorer.collapse_ratios(c) for s, c in loss.items()}),
         "metrics": {},
@@ -158,9 +190,7 @@ def task_row(section: Mapping[str, Any], reference: Mapping[str, Any] | None) ->
     if reference is not None:
         score = scorer.paired_score(loss, submission.curves(reference))
         row["score"] = None if score is None else score.as_dict()
-        for key, name in (("compute_ratio", "examples"), ("samples_ratio", "samples")):
-            row[key] = _ratio_of_means(_per_seed(section, lambda rs, n=name: _total(rs, n)),
-                                       _per_seed(reference, lambda rs, n=name: _total(rs, n)))
+    row["compute_ratio"], row["samples_ratio"] = row["cost"]["examples_ratio"], row["cost"]["samples_ratio"]
     return row
 
 
@@ -269,6 +299,19 @@ def _frontier(rows: Sequence[Mapping[str, Any]], task: str) -> list[str]:
     return sorted(found)
 
 
+def _cost_frontier(rows: Sequence[Mapping[str, Any]], task: str) -> dict[str, list[str]]:
+    """track -> its entries on the cost frontier of ``task`` (:func:`standing.cost_frontier` of score
+    against time in units of generation 0, relative to replace), among its scored non-reference entries."""
+    found = {}
+    for track in scorer.TRACKS:
+        points = {r["name"]: (r["tasks"][task]["cost"]["time_units_ratio"], r["tasks"][task]["score"]["mean"]) for r in rows
+                  if not r["reference"] and task in r["tasks"] and r["tasks"][task]["track"] == track
+                  and r["tasks"][task]["score"] is not None and r["tasks"][task]["cost"]["time_units_ratio"] is not None}
+        if points:
+            found[track] = standing.cost_frontier(points)
+    return found
+
+
 def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The leaderboard from validated entries (name -> submission), ranked per track."""
     refs = references(entries)
@@ -314,6 +357,7 @@ def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             "coverage": len(scores),
             "complete": complete,
             "compute_ratio": _geometric_mean([row["compute_ratio"] for row in per_task.values()]),
+            "time_ratio": _geometric_mean([row["cost"]["time_units_ratio"] for row in per_task.values()]),
             "budget_ratio": _geometric_mean([row["budget_ratio"] for row in per_task.values()]),
             "real_fraction": float(np.mean([row["real_fraction"] for row in per_task.values()])),
             "extra_real_fraction": float(np.mean([row["extra_real_fraction"] for row in per_task.values()])),
@@ -336,6 +380,7 @@ def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
                 row["rank_band"] = list(bands[row["name"]])
     for task in tasks:
         task["frontier"] = _frontier(rows, task["name"])
+        task["cost_frontier"] = _cost_frontier(rows, task["name"])
         task["ceiling"] = [r["name"] for r in rows if r["reference_kind"] == "ceiling" and task["name"] in r["tasks"]]
     order = list(scorer.TRACKS)
     rows.sort(key=lambda r: (order.index(r["track"]), r["extra_compute"], not r["reference"], r["rank"] is None,

@@ -1,8 +1,10 @@
 """``scores.csv``: the board's scores as a table, one row per entry and task, beside ``leaderboard.json``.
 
-Columns: :data:`COLUMNS`, then one per collapse-profile definition (:data:`collapselab.scoring.profile.DEFINITIONS`)
-holding its verdict. Numbers are written at full precision, missing ones as empty cells. Text comes
-from submissions written by strangers, so every text cell is neutralised against formula injection
+Columns: :data:`COLUMNS` (the cost columns: optimiser steps, samples drawn, examples processed and
+time per generation in units of generation 0's fit, each relative to replace, and a run's wall
+seconds; :func:`collapselab.leaderboard.aggregate.cost`), then one per collapse-profile definition
+(:data:`collapselab.scoring.profile.DEFINITIONS`) holding its verdict. Numbers are written at full
+precision, missing ones as empty cells. Text comes from submissions written by strangers, so every text cell is neutralised against formula injection
 as OWASP recommends for CSV: a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
 return gets a leading single quote, and the csv module quotes separators, quotes and newlines.
 """
@@ -18,7 +20,7 @@ from collapselab.leaderboard import standing
 from collapselab.scoring import profile
 
 COLUMNS = ("entry", "track", "task", "score", "ci_low", "ci_high", "L_G/L_0", "synthetic_share", "extra_compute",
-           "rank", "rank_band")
+           "rank", "rank_band", *(f"{key}_x_replace" for key in ("steps", "samples", "examples", "time")), "wall_seconds_per_seed")
 TRAILING = ("strategy", "description")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -46,6 +48,8 @@ def rows(board: Mapping[str, Any]) -> Iterator[list[str]]:
                    _number(score.get("ci_high")), _number(row["ratio"]["mean"]), _number(row["synthetic_share"]),
                    "yes" if row["extra_compute"] else "no", _number(entry.get("rank")),
                    standing.band_text((int(band[0]), int(band[1]))) if band else "",
+                   *(_number(row["cost"][f"{key}_ratio"]) for key in ("steps", "samples", "examples", "time_units")),
+                   _number(row["cost"]["wall_seconds"]),
                    *(row["profile"][name]["verdict"] for name in profile.DEFINITIONS),
                    safe_text(entry["strategy"]), safe_text(entry["description"])]
 

@@ -64,7 +64,8 @@ from collapselab.storage.atomic import default_mode
 
 HERE = Path(__file__).resolve().parent
 MARKER = ".collapselab-site"
-OVERVIEW_PANELS = 16
+#: Entries drawn on the overview figure (board order); the tables list every entry.
+OVERVIEW_ROWS = 40
 #: Entries drawn on a task's figures (the best on the task, besides the reference).
 CURVES_SHOWN = 10
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -114,7 +115,8 @@ def environment() -> Any:
     )
     env.filters.update(sig=_sig, fixed=_fixed, pct=_pct, dv=_dv, pm=_pm, times=_times, band=_band)
     env.globals.update(style=styles.style, polygons=SWATCH_POLYGONS, task_mark=task_mark, missing_cell=missing_cell,
-                       profile_cells=profile_view.cells, profile_summary=profile_view.summary)
+                       profile_cells=profile_view.cells, profile_summary=profile_view.summary,
+                       min_timed=aggregate.MIN_TIMED_FIT_SECONDS)
     return env
 
 
@@ -281,6 +283,7 @@ def _task_figures(task: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], im
         figures["metrics"] = _figure_pair(lambda path, log: plots.metrics_figure(metrics, path, log),
                                           list(metrics.values()), img / f"{name}-metrics.png")
     figures["share"] = _share_figure(task, rows, img)
+    figures["cost"] = _cost_figure(task, rows, img)
     return figures
 
 
@@ -316,16 +319,65 @@ def _share_figure(task: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], im
             "ceilings": [e["name"] for e in augmentation if e["reference_kind"] == "ceiling" and point(e) is not None]}
 
 
+COST_RULE = ("An entry is on its track's cost frontier (ringed, joined by a line) when no other entry of the track has a score "
+             "at least as high for a time at most as high, one of them strictly: for each budget, the best score reached within it. "
+             f"Times within {100 * standing.COST_TOLERANCE:.0f}% of each other count as equal (they vary with the machine's load).")
+
+
+def _cost_figure(task: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], img: Path) -> dict[str, Any] | None:
+    """Score against time relative to replace of the task's scored entries (None: no entry has both)."""
+    name = task["name"]
+    fronts = task.get("cost_frontier", {})
+
+    def point(entry: Mapping[str, Any]) -> plots.Point | None:
+        row = entry["tasks"][name]
+        time = row["cost"]["time_units_ratio"]
+        if row["score"] is None or time is None:
+            return None
+        style = styles.style(entry["name"])
+        label = entry["name"] + (", extra compute" if row["extra_compute"] else "")
+        return plots.Point(label, style.colour, style.marker, time, row["score"]["mean"], row["score"]["ci_low"],
+                           row["score"]["ci_high"], entry["name"] in fronts.get(row["track"], ()), hollow=bool(row["extra_compute"]))
+
+    points: dict[str, list[plots.Point]] = {}
+    for entry in rows:
+        found = None if entry["reference_kind"] == "denominator" else point(entry)
+        if found is not None:
+            points.setdefault(entry["tasks"][name]["track"], []).append(found)
+    if not points:
+        return None
+    reference = next((point(e) for e in rows if e["reference_kind"] == "denominator"), None)
+    path = img / f"{name}-cost.png"
+    plots.cost_figure(name, points, reference, path)
+    return {"src": f"img/{path.name}", "log": None,
+            "frontier": "; ".join(f"{track}: {', '.join(names)}" for track, names in sorted(fronts.items()) if names)}
+
+
+def _overview_cell(entry: Mapping[str, Any], task: str) -> tuple[float, float | None, float | None] | str:
+    row = entry["tasks"].get(task)
+    if row is None:
+        return "not applicable" if task in entry.get("not_applicable", {}) else "not run"
+    if row["score"] is None:
+        return "unscored"
+    return row["score"]["mean"], row["score"]["ci_low"], row["score"]["ci_high"]
+
+
 def _overview(board: Mapping[str, Any], img: Path) -> dict[str, Any]:
-    task_colours = plots.colours([t["name"] for t in board["tasks"]])
-    panels = []
-    for entry in board["entries"][:OVERVIEW_PANELS]:
-        series = [plots.Series(task, task_colours[task], row["ratio_curve"]) for task, row in sorted(entry["tasks"].items())]
-        panels.append((f"{entry['name']} ({entry['track']}{', extra compute' if entry.get('extra_compute') else ''})", series))
-    everything = [s for _, series in panels for s in series]
-    found = _figure_pair(lambda path, log: plots.overview_figure(panels, path, log), [everything], img / "overview.png")
-    found["shown"], found["total"] = len(panels), len(board["entries"])
-    return found
+    """The forest plot of every entry's score per task (the first :data:`OVERVIEW_ROWS` entries in board order)."""
+    tasks = [t["name"] for t in board["tasks"]]
+    rows = []
+    for entry in board["entries"][:OVERVIEW_ROWS]:
+        style = styles.style(entry["name"])
+        label = entry["name"] + (" (reference)" if entry["reference"] else "")
+        rows.append(plots.Row(label, style.colour, style.marker, _table_name(entry), {t: _overview_cell(entry, t) for t in tasks},
+                              hollow=bool(entry.get("extra_compute"))))
+    path = img / "overview.png"
+    plots.overview_figure(tasks, rows, path)
+    return {"src": f"img/{path.name}", "log": None, "shown": len(rows), "total": len(board["entries"])}
+
+
+def _table_name(entry: Mapping[str, Any]) -> str:
+    return entry["track"] + (", extra compute" if entry.get("extra_compute") else "")
 
 
 # ---------------------------------------------------------------- galleries
@@ -391,7 +443,7 @@ def _render(board: Mapping[str, Any], entries: Mapping[str, Any], sources: Mappi
         figures = _task_figures(task, rows, img)
         absent = [e for e in board["entries"] if task["name"] not in e["tasks"]]
         page = env.get_template("task.html").render(task=task, rows=rows, figures=figures, absent=absent,
-                                                    task_marks=task_marks(board, task["name"]), share_rule=SHARE_RULE,
+                                                    task_marks=task_marks(board, task["name"]), share_rule=SHARE_RULE, cost_rule=COST_RULE,
                                                     profile=profile_view.table(rows, task["name"]),
                                                     samples=samples.get(task["name"], {}), **common)
         _write(tmp / f"task-{task['name']}.html", page)

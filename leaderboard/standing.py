@@ -18,6 +18,12 @@ trade-off curve of the augmentation loop: for each amount of synthetic data, the
 entry reached with at least that much. Means are compared, not intervals; shares within
 :data:`SHARE_TOLERANCE` of each other count as equal (a share is a mean over seeds of random
 draws: accumulate-subsample's 80% is 79.8% or 80.2% depending on the draws).
+
+Cost frontier (the Pareto front of score against cost): an entry is on it when no other entry has
+a score at least as high at a cost at most as high (one of them strictly). For each budget, the
+best score reached within it. Costs are times, which vary with the machine's load by several
+percent even in units of generation 0, so costs within :data:`COST_TOLERANCE` of each other
+(relative) count as equal.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+#: Times (relative to replace) within this fraction of each other count as the same cost on the cost frontier.
+COST_TOLERANCE = 0.10
 #: Synthetic shares closer than this (one percentage point) count as the same share on the frontier.
 SHARE_TOLERANCE = 0.01
 
@@ -69,6 +77,17 @@ def upper_frontier(points: Mapping[str, tuple[float, float]], tolerance: float =
     def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
         at_least = a[0] >= b[0] - tolerance and a[1] >= b[1]
         return at_least and (a[1] > b[1] or a[0] > b[0] + tolerance)
+
+    return sorted(name for name, point in points.items()
+                  if not any(dominates(other, point) for other_name, other in points.items() if other_name != name))
+
+
+def cost_frontier(points: Mapping[str, tuple[float, float]], tolerance: float = COST_TOLERANCE) -> list[str]:
+    """The names (sorted) of the points (cost, score) that no other point dominates: a cost at most as
+    high (within the relative ``tolerance``) and a score at least as high, one strictly."""
+    def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
+        at_most = a[0] <= b[0] * (1 + tolerance) and a[1] >= b[1]
+        return at_most and (a[1] > b[1] or a[0] * (1 + tolerance) < b[0])
 
     return sorted(name for name, point in points.items()
                   if not any(dominates(other, point) for other_name, other in points.items() if other_name != name))

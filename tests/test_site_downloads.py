@@ -75,6 +75,11 @@ def test_scores_csv_parses_back_with_one_row_per_entry_and_task_holding_the_boar
         assert row["extra_compute"] == ("yes" if numbers["extra_compute"] else "no")
         for name in profile.DEFINITIONS:
             assert row[name] == numbers["profile"][name]["verdict"]
+        for column, key in (("steps_x_replace", "steps_ratio"), ("samples_x_replace", "samples_ratio"),
+                            ("examples_x_replace", "examples_ratio"), ("time_x_replace", "time_units_ratio"),
+                            ("wall_seconds_per_seed", "wall_seconds")):
+            value = numbers["cost"][key]
+            assert (row[column] == "") if value is None else (float(row[column]) == value), column
     assert set(table["risk_increase"]) >= {profile.COLLAPSED, profile.NOT_COLLAPSED}
     assert (out / "data" / "scores.csv").read_bytes().count(b"\r\n") == len(expected) + 1
 

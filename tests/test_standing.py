@@ -1,6 +1,7 @@
 """How sure the board is of its order, and what the site shows of it: rank bands from the intervals,
-the best entry per task, the upper frontier of score against synthetic share, "not applicable"
-apart from "not run", the gate's verdict per task, and colours and markers that stay put."""
+the best entry per task, the upper frontier of score against synthetic share, the cost frontier,
+the cost of every row relative to replace, "not applicable" apart from "not run" (in the tables and
+on the overview), the gate's verdict per task, and colours and markers that stay put."""
 
 from __future__ import annotations
 
@@ -70,6 +71,15 @@ def test_shares_within_a_point_count_as_equal_on_the_frontier():
 
 
 # ---------------------------------------------------------------- colours and markers
+def test_the_cost_frontier_keeps_the_cheapest_way_to_each_score():
+    points = {"cheap-bad": (0.8, 0.1), "mid": (1.0, 0.5), "dear-good": (3.0, 0.9), "dear-bad": (3.0, 0.2), "worse-mid": (1.2, 0.4)}
+    assert standing.cost_frontier(points) == ["cheap-bad", "dear-good", "mid"]
+    # within the tolerance a cost counts as equal: the better score takes it
+    assert standing.cost_frontier({"a": (1.0, 0.5), "b": (1.05, 0.6)}) == ["b"]
+    assert standing.cost_frontier({"a": (1.0, 0.5), "b": (1.05, 0.6)}, tolerance=0.0) == ["a", "b"]
+    assert standing.cost_frontier({"a": (1.0, 0.5), "b": (1.0, 0.5)}) == ["a", "b"]
+
+
 def test_every_shipped_entry_has_a_fixed_style_and_no_two_look_alike():
     assert set(baselines.entries()) <= set(styles.FIXED)
     looks = [(s.colour, s.marker) for s in styles.FIXED.values()]
@@ -178,8 +188,58 @@ def test_site_tables_put_references_ranked_and_partial_rows_in_their_own_track()
     assert site.task_marks(board, "t") == {"b": "best", "c": "tied"}
 
 
+def test_every_row_costs_relative_to_replace_from_its_records(board, committed):
+    by_name = {e["name"]: e for e in board["entries"]}
+    for entry in board["entries"]:
+        for task, row in entry["tasks"].items():
+            runs = [run["records"] for run in committed[entry["name"]]["tasks"][task]["runs"]]
+            reference = [run["records"] for run in committed["replace"]["tasks"][task]["runs"]]
+            for key in ("steps", "samples", "examples"):
+                ours = sum(sum(r["compute"][key] for r in records[1:]) for records in runs) / len(runs)
+                theirs = sum(sum(r["compute"][key] for r in records[1:]) for records in reference) / len(reference)
+                assert row["cost"][key] == pytest.approx(ours, rel=1e-12)
+                assert row["cost"][f"{key}_ratio"] == (None if theirs == 0 else pytest.approx(ours / theirs, rel=1e-12))
+            units = [sum(sum(r["seconds"].values()) for r in records[1:]) / (records[0]["seconds"]["fit"] * (len(records) - 1))
+                     for records in runs]
+            timed = all(records[0]["seconds"]["fit"] >= aggregate.MIN_TIMED_FIT_SECONDS for records in runs)
+            assert row["cost"]["time_units"] == (pytest.approx(sum(units) / len(units), rel=1e-12) if timed else None)
+    # the design of the baselines, seen in their costs: matched steps, and reward-curate draws 4 candidates per item
+    assert by_name["reward-curate"]["tasks"]["mnist_vae"]["cost"]["samples_ratio"] == pytest.approx(4.0)
+    assert all(e["tasks"]["mnist_vae"]["cost"]["steps_ratio"] == pytest.approx(1.0) for e in board["entries"] if "mnist_vae" in e["tasks"])
+    assert by_name["replace"]["tasks"]["mnist_vae"]["cost"]["time_units_ratio"] == pytest.approx(1.0)
+    assert by_name["replace"]["tasks"]["linear_regression"]["cost"]["time_units"] is None  # fits in milliseconds: not timed
+
+
+def test_the_cost_frontier_is_per_track_among_scored_entries(board):
+    mnist = next(t for t in board["tasks"] if t["name"] == "mnist_vae")
+    by_name = {e["name"]: e for e in board["entries"]}
+    for track, names in mnist["cost_frontier"].items():
+        members = {e["name"]: (e["tasks"]["mnist_vae"]["cost"]["time_units_ratio"], e["tasks"]["mnist_vae"]["score"]["mean"])
+                   for e in board["entries"] if "mnist_vae" in e["tasks"] and not e["reference"]
+                   and e["tasks"]["mnist_vae"]["track"] == track}
+        assert names == standing.cost_frontier(members) and names
+        assert all(by_name[n]["tasks"]["mnist_vae"]["track"] == track for n in names)
+    assert "replace" not in {n for names in mnist["cost_frontier"].values() for n in names}
+
+
+def test_the_overview_has_one_row_per_entry_and_says_why_a_cell_is_empty(board, monkeypatch, tmp_path):
+    drawn = {}
+    monkeypatch.setattr(site.plots, "overview_figure", lambda tasks, rows, path: drawn.update(tasks=tasks, rows=rows))
+    site._overview(board, tmp_path)
+    assert drawn["tasks"] == [t["name"] for t in board["tasks"]]
+    assert [r.label.split(" (")[0] for r in drawn["rows"]] == [e["name"] for e in board["entries"]]
+    rows = {r.label.split(" (")[0]: r for r in drawn["rows"]}
+    assert rows["self-correct"].scores["mnist_vae"] == "not applicable"
+    assert rows["self-correct"].scores["conformer_diffusion"] == "not run"
+    mix = next(e for e in board["entries"] if e["name"] == "mix")["tasks"]["mnist_vae"]["score"]
+    assert rows["mix"].scores["mnist_vae"] == (mix["mean"], mix["ci_low"], mix["ci_high"])
+    assert rows["accumulate-growing"].hollow and rows["replace"].label == "replace (reference)"
+    assert [r.group for r in drawn["rows"]] == [e["track"] + (", extra compute" if e["extra_compute"] else "") for e in board["entries"]]
+
+
 def test_the_task_figures_draw_each_entry_in_its_own_style(board, monkeypatch, tmp_path):
     drawn: dict[str, list] = {}
+    monkeypatch.setattr(site.plots, "cost_figure", lambda name, points, reference, path: drawn.update(cost=points, reference=reference))
     monkeypatch.setattr(site.plots, "curves_figure", lambda name, unit, loss, ratio, path, log=False: drawn.setdefault("loss", loss))
     monkeypatch.setattr(site.plots, "metrics_figure", lambda metrics, path, log=False: None)
     monkeypatch.setattr(site.plots, "share_figure", lambda name, points, ceilings, path: drawn.update(share=points, ceilings=ceilings))
@@ -194,3 +254,13 @@ def test_the_task_figures_draw_each_entry_in_its_own_style(board, monkeypatch, t
     assert [p.label for p in drawn["ceilings"]] == ["real-only (ceiling)"] and figures["share"]["ceilings"] == ["real-only"]
     assert {p.label.split(",")[0] for p in drawn["share"] if p.frontier} == set(task["frontier"])
     assert all(p.hollow == ("extra compute" in p.label) for p in drawn["share"])
+    timed = [e for e in rows if e["tasks"]["linear_regression"]["cost"]["time_units_ratio"] is not None]
+    assert figures["cost"] is None and drawn.get("cost") is None and not timed  # regression fits too fast to time
+    mnist = next(t for t in board["tasks"] if t["name"] == "mnist_vae")
+    figures = site._task_figures(mnist, [e for e in board["entries"] if "mnist_vae" in e["tasks"]], tmp_path)
+    assert drawn["reference"].label == "replace" and (drawn["reference"].x, drawn["reference"].score) == (pytest.approx(1.0), 0.0)
+    for track, points in drawn["cost"].items():
+        assert {p.label.split(",")[0] for p in points if p.frontier} == set(mnist["cost_frontier"][track])
+        by_name = {e["name"]: e["tasks"]["mnist_vae"]["cost"] for e in board["entries"] if "mnist_vae" in e["tasks"]}
+        assert all(p.x == by_name[p.label.split(",")[0]]["time_units_ratio"] for p in points)
+    assert figures["cost"]["src"] == "img/mnist_vae-cost.png"

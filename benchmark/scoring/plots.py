@@ -6,8 +6,11 @@ band: a theory curve, a single seed). The figures:
 - :func:`curves_figure`: held-out loss and collapse ratio L_g/L_0 per generation, one series per
   strategy or entry (the report's figure per setting, the site's figure per task);
 - :func:`metrics_figure`: small multiples of the secondary metrics;
-- :func:`overview_figure`: every task's collapse ratio on one axis per entry (the site's index);
-- :func:`share_figure`: score against synthetic share, the frontier marked (the site's task pages).
+- :func:`overview_figure`: every entry's score on every task, one row per entry and one column per
+  task on one shared score axis (a forest plot: the site's index);
+- :func:`share_figure`: score against synthetic share, the frontier marked (the site's task pages);
+- :func:`cost_figure`: score against time relative to replace, each track's cost frontier marked
+  (the site's task pages).
 
 Legends sit outside the axes (below them), so they never cover a curve; a caller with many
 series draws a selection (the site: the best entries and the reference).
@@ -47,12 +50,13 @@ class Series:
 
 @dataclass(frozen=True)
 class Point:
-    """One entry's score (mean and 95% interval, ``None`` bounds: unbounded) at its synthetic share."""
+    """One entry's score (mean and 95% interval, ``None`` bounds: unbounded) at ``x``: its synthetic
+    share (:func:`share_figure`) or its cost (:func:`cost_figure`)."""
 
     label: str
     colour: Any
     marker: str
-    share: float
+    x: float
     score: float
     low: float | None
     high: float | None
@@ -169,33 +173,73 @@ def metrics_figure(metrics: Mapping[str, Sequence[Series]], path: Path, log: boo
     return names
 
 
-def overview_figure(panels: Sequence[tuple[str, Sequence[Series]]], path: Path, log: bool = False) -> None:
-    """One panel per entry, every task's collapse ratio L_g/L_0 on the panel's one axis (shared
-    across panels): how far each modality degrades, on one normalised scale."""
+@dataclass(frozen=True)
+class Row:
+    """One entry of the overview: its label, style, group (the track) and per task its score as
+    (mean, 95% low, 95% high), or a short text saying why there is none."""
+
+    label: str
+    colour: Any
+    marker: str
+    group: str
+    scores: Mapping[str, tuple[float, float | None, float | None] | str]
+    hollow: bool = False
+
+
+#: The overview's score axis: wide enough for the baselines' scores, clipped beyond (arrows mark clipped intervals).
+OVERVIEW_LIMITS = (-0.5, 1.5)
+
+
+def overview_figure(tasks: Sequence[str], rows: Sequence[Row], path: Path) -> None:
+    """A forest plot: one row per entry (under a heading per group, the track, in the order given),
+    one column per task, each entry's score with its 95% interval on the same score axis in every
+    column (0 = replace, 1 = no degradation), so modalities compare on one scale. Intervals beyond
+    the axis end in an arrow; an unbounded side runs to the edge."""
     plt = _pyplot()
-    columns = min(4, len(panels))
-    rows = math.ceil(len(panels) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.9 * rows + 0.5), squeeze=False, sharey=True,
-                             constrained_layout=True)
-    everything = [s for _, series in panels for s in series]
-    logarithmic = log and spans_decades(everything)
-    for ax, (title, series) in zip(axes.flat, panels):
-        for one in series:
-            _draw(ax, one)
-        ax.axhline(1.0, color="grey", lw=0.8, ls=":")
-        ax.set_title(title, fontsize=9)
+    low_limit, high_limit = OVERVIEW_LIMITS
+    lines: list[Row | str] = []  # top to bottom: a group's heading, then its rows
+    for row in rows:
+        if not lines or (isinstance(lines[-1], Row) and lines[-1].group != row.group):
+            lines.append(row.group)
+        lines.append(row)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(2.6 * len(tasks) + 2.2, 1.2 + 0.28 * len(lines)), sharey=True,
+                             squeeze=False, constrained_layout=True)
+    positions = list(range(len(lines)))[::-1]
+    for ax, task in zip(axes[0], tasks):
+        ax.axvspan(low_limit, 0.0, color="#f2f2f2", zorder=0)
+        for x, style in ((0.0, "-"), (1.0, ":")):
+            ax.axvline(x, color="grey", lw=0.8, ls=style, zorder=1)
+        for y, row in zip(positions, lines):
+            if isinstance(row, str):
+                ax.axhline(y + 0.5, color="black", lw=0.6)
+                continue
+            value = row.scores.get(task, "not run")
+            if isinstance(value, str):
+                ax.text(0.5, y, value, fontsize=6.5, color="#888888", ha="center", va="center")
+                continue
+            mean, low, high = value
+            left = low_limit if low is None else max(low, low_limit)
+            right = high_limit if high is None else min(high, high_limit)
+            ax.plot([left, right], [y, y], color=row.colour, lw=1.3, zorder=2)
+            for end, clipped, arrow in ((left, low is None or low < low_limit, "<"), (right, high is None or high > high_limit, ">")):
+                if clipped:
+                    ax.plot([end], [y], marker=arrow, ms=4, color=row.colour, zorder=2)
+            shown = min(max(mean, low_limit), high_limit)
+            ax.plot([shown], [y], marker=row.marker, ms=6, color=row.colour, mfc="white" if row.hollow else row.colour,
+                    mec=row.colour, zorder=3)
+        ax.set_xlim(low_limit, high_limit)
+        ax.set_title(task, fontsize=9)
         ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3, which="both" if logarithmic else "major")
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        if logarithmic:
-            ax.set_yscale("log")
-    for ax in list(axes.flat)[len(panels):]:
-        ax.set_visible(False)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("L_g / L_0" + (" (log scale)" if logarithmic else ""), fontsize=8)
-    for ax in axes[-1, :]:
-        ax.set_xlabel("generation", fontsize=8)
-    _figure_legend(fig, list(axes.flat), fontsize=8, where="upper", columns=6)
+        ax.grid(alpha=0.3, axis="x")
+        ax.set_xlabel("score", fontsize=8)
+    first = axes[0][0]
+    first.set_yticks(positions, [line if isinstance(line, str) else line.label for line in lines], fontsize=7.5)
+    for label, line in zip(first.get_yticklabels(), lines):
+        if isinstance(line, str):
+            label.set_fontweight("bold")
+    first.set_ylim(-0.7, len(lines) - 0.3)
+    fig.suptitle("Score per task, mean and 95% interval over seeds (0 = replace, 1 = no degradation; "
+                 f"axis clipped to {low_limit:g}..{high_limit:g})", fontsize=9)
     _save(fig, path)
 
 
@@ -211,20 +255,61 @@ def share_figure(title: str, points: Sequence[Point], ceilings: Sequence[Point],
         yerr = None
         if point.low is not None and point.high is not None:
             yerr = [[point.score - point.low], [point.high - point.score]]
-        ax.errorbar([100 * point.share], [point.score], yerr=yerr, fmt=point.marker, ms=7, color=point.colour,
+        ax.errorbar([100 * point.x], [point.score], yerr=yerr, fmt=point.marker, ms=7, color=point.colour,
                     mfc="none" if point.hollow else point.colour, mec=point.colour, elinewidth=1, capsize=2, label=point.label)
     for hollow in (False, True):  # one frontier per compute flag
-        front = sorted((p for p in points if p.frontier and p.hollow == hollow), key=lambda p: p.share)
+        front = sorted((p for p in points if p.frontier and p.hollow == hollow), key=lambda p: p.x)
         if len(front) > 1:
-            ax.plot([100 * p.share for p in front], [p.score for p in front], color="black", lw=0.8, ls="--", zorder=1)
+            ax.plot([100 * p.x for p in front], [p.score for p in front], color="black", lw=0.8, ls="--", zorder=1)
     front = [p for p in points if p.frontier]
     if front:
-        ax.scatter([100 * p.share for p in front], [p.score for p in front], s=170, facecolors="none", edgecolors="black",
+        ax.scatter([100 * p.x for p in front], [p.score for p in front], s=170, facecolors="none", edgecolors="black",
                    linewidths=1.2, zorder=3, label="on the frontier")
     ax.set_xlabel("synthetic share of the examples trained on (%)", fontsize=9)
     ax.set_ylabel("score (1 = no degradation, 0 = replace)", fontsize=9)
     ax.set_xlim(-4, 104)
     ax.set_title(f"{title}: score against synthetic share" + (f"\n{caption}" if caption else ""), fontsize=10)
     ax.grid(alpha=0.3)
+    _figure_legend(fig, [ax], fontsize=7, columns=3)
+    _save(fig, path)
+
+
+#: Where the cost axis has ticks (times relative to replace), within the drawn range.
+COST_TICKS = (0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 7.0, 10.0, 20.0, 50.0, 100.0)
+#: Line styles of each track's cost frontier (:func:`cost_figure`).
+FRONTIER_STYLES = ("--", ":", "-.")
+
+
+def cost_figure(title: str, points: Mapping[str, Sequence[Point]], reference: Point | None, path: Path) -> None:
+    """Score against cost (``x``: time relative to replace, log axis): one marker per entry with its
+    95% interval (hollow: extra compute), per track (``points``: track -> its points) the entries on
+    its cost frontier ringed and joined, and replace (``reference``) at (1, 0)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.6), constrained_layout=True)
+    everything = [p for track in points.values() for p in track] + ([reference] if reference else [])
+    for point in everything:
+        yerr = None
+        if point.low is not None and point.high is not None:
+            yerr = [[point.score - point.low], [point.high - point.score]]
+        ax.errorbar([point.x], [point.score], yerr=yerr, fmt=point.marker, ms=7, color=point.colour,
+                    mfc="none" if point.hollow else point.colour, mec=point.colour, elinewidth=1, capsize=2, label=point.label)
+    for (track, members), style in zip(sorted(points.items()), FRONTIER_STYLES):
+        front = sorted((p for p in members if p.frontier), key=lambda p: p.x)
+        if front:
+            ax.plot([p.x for p in front], [p.score for p in front], color="black", lw=0.8, ls=style, zorder=1,
+                    label=f"cost frontier, {track}")
+            ax.scatter([p.x for p in front], [p.score for p in front], s=170, facecolors="none", edgecolors="black",
+                       linewidths=1.0, zorder=3)
+    xs = [p.x for p in everything]
+    ax.set_xscale("log")
+    low, high = min(xs) / 1.25, max(xs) * 1.25
+    ax.set_xlim(low, high)
+    ax.set_xticks([t for t in COST_TICKS if low <= t <= high], [f"{t:g}×" for t in COST_TICKS if low <= t <= high])
+    ax.minorticks_off()
+    ax.axvline(1.0, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("time per generation relative to replace (log scale; units of each run's generation-0 fit)", fontsize=9)
+    ax.set_ylabel("score (1 = no degradation, 0 = replace)", fontsize=9)
+    ax.set_title(f"{title}: score against cost", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
     _figure_legend(fig, [ax], fontsize=7, columns=3)
     _save(fig, path)

@@ -150,7 +150,7 @@ def test_desktop_shows_every_column_and_sorts_on_header_clicks(open_page, built,
     if "partial" in tables:
         assert column(page, "partial", 2) == [None] * len(rows(page, "partial"))  # no overall score, no rank
     headers = page.evaluate("document.querySelectorAll('#track-closed-loop thead tr.labels th').length")
-    assert headers == 4 + 2 * len(board["tasks"]) + 4  # resources: synthetic share, examples, real / gen, seeds
+    assert headers == 4 + 2 * len(board["tasks"]) + 4  # resources: synthetic share, time, real / gen, seeds
     assert outside(page, "table.overall th, table.overall td", width) == []
     assert no_horizontal_scroll(page)
     assert page.evaluate("Array.from(document.querySelectorAll('.table-wrap')).every(w => w.scrollWidth <= w.clientWidth)")
@@ -194,6 +194,8 @@ def test_submitted_html_shows_as_text(open_page):
     text_page.click("#samples-html-in-text details.excerpt > summary >> nth=0")
     shown = text_page.query_selector("#samples-html-in-text details.excerpt pre")
     assert shown.is_visible() and shown.text_content() == HOSTILE and shown.evaluate("p => p.children.length") == 0
+    side = text_page.query_selector("#compare .compare-row[data-entry='html-in-text'] pre.sample")  # generation 0's first sample
+    assert side.is_visible() and side.text_content() == HOSTILE and side.evaluate("p => p.children.length") == 0
     assert text_page.title().startswith("text_lm")
 
 
@@ -208,6 +210,16 @@ def test_a_gallery_opens_and_its_images_load(open_page, tmp_path):
     loaded = page.eval_on_selector_all(images, "all => all.map(i => i.complete && i.naturalWidth)")
     assert len(loaded) == 2 and all(width == artifacts.IMAGE_WIDTH for width in loaded)  # generations 0 and 1
     screenshot(page, tmp_path, "task-mnist_vae-gallery-1400.png")
+    # side by side: every entry with samples, its first and last generation, in one view
+    in_table = [name for name in rows(page, "entries") if name in ("replace", "html-in-text")]  # the entries table's order
+    assert page.eval_on_selector_all("#compare .compare-row", "all => all.map(r => r.dataset.entry)") == in_table and len(in_table) == 2
+    assert page.eval_on_selector_all("#compare .compare-row p.generation", "all => all.map(p => p.textContent)") == [
+        "generation 0", "generation 1"] * 2
+    page.query_selector("#compare").scroll_into_view_if_needed()
+    wait_for_images(page)
+    assert page.eval_on_selector_all("#compare img", "all => all.map(i => i.naturalWidth)") == [artifacts.IMAGE_WIDTH] * 4
+    links = page.eval_on_selector_all("#compare a", "all => all.map(a => [a.getAttribute('href'), a.firstElementChild.getAttribute('src')])")
+    assert len(links) == 4 and all(href == src for href, src in links)  # each opens full size
     conformers = open_page("task-conformer_diffusion.html", *DESKTOP[0])
     conformers.click("#samples-replace > summary")
     conformers.query_selector("#samples-replace img").scroll_into_view_if_needed()

@@ -186,8 +186,11 @@ def test_each_task_page_shows_the_gate_and_score_against_synthetic_share(open_pa
         assert gate.get_attribute("data-df") == str(verdict["df"]) and gate.get_attribute("data-level") == str(verdict["level"])
         assert float(gate.get_attribute("data-p")) == pytest.approx(verdict["p_value"], rel=1e-12)
         assert ("Passes" if verdict["significant"] else "Fails") in gate.inner_text()
-        frontier = page.eval_on_selector_all("#entries .badge.frontier", "bs => bs.map(b => b.closest('tr').dataset.entry)")
+        frontier = page.eval_on_selector_all("#entries .badge.frontier:not(.cost)", "bs => bs.map(b => b.closest('tr').dataset.entry)")
         assert sorted(frontier) == task["frontier"]
+        cheapest = page.eval_on_selector_all("#entries .badge.frontier.cost", "bs => bs.map(b => b.closest('tr').dataset.entry)")
+        assert sorted(cheapest) == sorted(n for names in task["cost_frontier"].values() for n in names)
+        assert page.is_visible("#cost-title") == any(task["cost_frontier"].values())
         if task["name"] == "linear_regression":
             figure = page.query_selector("#share-title ~ .figure-switch img.linear")
             figure.scroll_into_view_if_needed()
