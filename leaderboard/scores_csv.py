@@ -4,9 +4,10 @@ Columns: :data:`COLUMNS` (the cost columns: optimiser steps, samples drawn, exam
 time per generation in units of generation 0's fit, each relative to replace, and a run's wall
 seconds; :func:`collapselab.leaderboard.aggregate.cost`), then one per collapse-profile definition
 (:data:`collapselab.scoring.profile.DEFINITIONS`) holding its verdict. Numbers are written at full
-precision, missing ones as empty cells. Text comes from submissions written by strangers, so every text cell is neutralised against formula injection
-as OWASP recommends for CSV: a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
-return gets a leading single quote, and the csv module quotes separators, quotes and newlines.
+precision, missing ones as empty cells. Text comes from submissions written by strangers, so every
+text cell is neutralised against formula injection as OWASP recommends for CSV: a cell starting with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading single quote, and the csv
+module quotes separators, quotes and newlines.
 """
 
 from __future__ import annotations

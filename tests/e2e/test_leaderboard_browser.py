@@ -218,7 +218,8 @@ def test_a_gallery_opens_and_its_images_load(open_page, tmp_path):
     page.query_selector("#compare").scroll_into_view_if_needed()
     wait_for_images(page)
     assert page.eval_on_selector_all("#compare img", "all => all.map(i => i.naturalWidth)") == [artifacts.IMAGE_WIDTH] * 4
-    links = page.eval_on_selector_all("#compare a", "all => all.map(a => [a.getAttribute('href'), a.firstElementChild.getAttribute('src')])")
+    pairs = "all => all.map(a => [a.getAttribute('href'), a.firstElementChild.getAttribute('src')])"
+    links = page.eval_on_selector_all("#compare a", pairs)
     assert len(links) == 4 and all(href == src for href, src in links)  # each opens full size
     conformers = open_page("task-conformer_diffusion.html", *DESKTOP[0])
     conformers.click("#samples-replace > summary")
