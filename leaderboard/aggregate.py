@@ -50,8 +50,8 @@ from collapselab.scoring.report import strategy_display
 
 REFERENCE = "replace"
 SCHEMA_VERSION = 5
-#: A generation 0 that fitted in less than this many seconds is too short to time against (linear_regression
-#: fits in milliseconds): such a run has no time in units of generation 0.
+#: A fit shorter than this many seconds is too short to time against (linear_regression fits in
+#: milliseconds): such a run has no time in units of a standard fit (:func:`_time_units`).
 MIN_TIMED_FIT_SECONDS = 0.5
 
 
@@ -100,14 +100,18 @@ def _seconds(record: Mapping[str, Any]) -> float:
 
 
 def _time_units(records: Sequence[Mapping[str, Any]]) -> float | None:
-    """Wall seconds per generation over generations 1..G, in units of the run's own generation-0 fit
-    (``None``: generation 0 fitted faster than :data:`MIN_TIMED_FIT_SECONDS`). Generation 0 is the same
-    standard fit on real data for every entry of a task, so this unit cancels the machine and its load:
-    two entries timed on different machines, or beside different neighbours, compare."""
-    fit0 = float(records[0]["seconds"].get("fit", 0.0))
-    if fit0 < MIN_TIMED_FIT_SECONDS or len(records) < 2:
+    """Wall seconds per generation over generations 1..G, each in units of one standard fit (generation
+    0's optimiser steps) at the speed of that generation's own fit: ``seconds_g * steps_g / (fit_g *
+    steps_0)``, averaged. Every phase counts (sampling, curation, the strategy's hooks, evaluation); a
+    fit with more steps than the standard costs more; and since each generation is its own clock, the
+    unit cancels the machine and a load that changes during the run. ``None`` where a generation fitted
+    in less than :data:`MIN_TIMED_FIT_SECONDS` or took no optimiser step (too short to time against)."""
+    standard = float(records[0]["compute"]["steps"])
+    later = records[1:]
+    if standard <= 0 or not later or any(float(r["seconds"].get("fit", 0.0)) < MIN_TIMED_FIT_SECONDS
+                                         or r["compute"]["steps"] <= 0 for r in later):
         return None
-    return sum(_seconds(r) for r in records[1:]) / (fit0 * (len(records) - 1))
+    return float(np.mean([_seconds(r) * r["compute"]["steps"] / (float(r["seconds"]["fit"]) * standard) for r in later]))
 
 
 def cost(section: Mapping[str, Any], reference: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """``scores.csv``: the board's scores as a table, one row per entry and task, beside ``leaderboard.json``.
 
 Columns: :data:`COLUMNS` (the cost columns: optimiser steps, samples drawn, examples processed and
-time per generation in units of generation 0's fit, each relative to replace, and a run's wall
+time per generation in units of a standard fit, each relative to replace, and a run's wall
 seconds; :func:`collapselab.leaderboard.aggregate.cost`), then one per collapse-profile definition
 (:data:`collapselab.scoring.profile.DEFINITIONS`) holding its verdict. Numbers are written at full
 precision, missing ones as empty cells. Text comes from submissions written by strangers, so every

@@ -321,7 +321,7 @@ def _share_figure(task: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], im
 
 COST_RULE = ("An entry is on its track's cost frontier (ringed, joined by a line) when no other entry of the track has a score "
              "at least as high for a time at most as high, one of them strictly: for each budget, the best score reached within it. "
-             f"Times within {100 * standing.COST_TOLERANCE:.0f}% of each other count as equal (they vary with the machine's load).")
+             f"Times within {100 * standing.COST_TOLERANCE:.0f}% of each other count as equal (measured times vary a little).")
 
 
 def _cost_figure(task: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], img: Path) -> dict[str, Any] | None:

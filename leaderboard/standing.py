@@ -21,8 +21,8 @@ draws: accumulate-subsample's 80% is 79.8% or 80.2% depending on the draws).
 
 Cost frontier (the Pareto front of score against cost): an entry is on it when no other entry has
 a score at least as high at a cost at most as high (one of them strictly). For each budget, the
-best score reached within it. Costs are times, which vary with the machine's load by several
-percent even in units of generation 0, so costs within :data:`COST_TOLERANCE` of each other
+best score reached within it. Costs are measured times (about 1% apart between entries that do
+the same work, in units of a standard fit), so costs within :data:`COST_TOLERANCE` of each other
 (relative) count as equal.
 """
 
@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 #: Times (relative to replace) within this fraction of each other count as the same cost on the cost frontier.
-COST_TOLERANCE = 0.10
+COST_TOLERANCE = 0.05
 #: Synthetic shares closer than this (one percentage point) count as the same share on the frontier.
 SHARE_TOLERANCE = 0.01
 

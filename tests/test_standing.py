@@ -199,9 +199,10 @@ def test_every_row_costs_relative_to_replace_from_its_records(board, committed):
                 theirs = sum(sum(r["compute"][key] for r in records[1:]) for records in reference) / len(reference)
                 assert row["cost"][key] == pytest.approx(ours, rel=1e-12)
                 assert row["cost"][f"{key}_ratio"] == (None if theirs == 0 else pytest.approx(ours / theirs, rel=1e-12))
-            units = [sum(sum(r["seconds"].values()) for r in records[1:]) / (records[0]["seconds"]["fit"] * (len(records) - 1))
-                     for records in runs]
-            timed = all(records[0]["seconds"]["fit"] >= aggregate.MIN_TIMED_FIT_SECONDS for records in runs)
+            units = [sum(sum(r["seconds"].values()) * r["compute"]["steps"] / r["seconds"]["fit"] for r in records[1:])
+                     / (records[0]["compute"]["steps"] * (len(records) - 1)) if records[0]["compute"]["steps"] else 0.0 for records in runs]
+            timed = all(r["seconds"]["fit"] >= aggregate.MIN_TIMED_FIT_SECONDS and r["compute"]["steps"] > 0
+                        for records in runs for r in records[1:])
             assert row["cost"]["time_units"] == (pytest.approx(sum(units) / len(units), rel=1e-12) if timed else None)
     # the design of the baselines, seen in their costs: matched steps, and reward-curate draws 4 candidates per item
     assert by_name["reward-curate"]["tasks"]["mnist_vae"]["cost"]["samples_ratio"] == pytest.approx(4.0)

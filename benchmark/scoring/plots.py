@@ -307,7 +307,7 @@ def cost_figure(title: str, points: Mapping[str, Sequence[Point]], reference: Po
     ax.set_xticks([t for t in COST_TICKS if low <= t <= high], [f"{t:g}×" for t in COST_TICKS if low <= t <= high])
     ax.minorticks_off()
     ax.axvline(1.0, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("time per generation relative to replace (log scale; units of each run's generation-0 fit)", fontsize=9)
+    ax.set_xlabel("time per generation relative to replace (log scale; units of a standard fit)", fontsize=9)
     ax.set_ylabel("score (1 = no degradation, 0 = replace)", fontsize=9)
     ax.set_title(f"{title}: score against cost", fontsize=10)
     ax.grid(alpha=0.3, which="both")
