@@ -18,6 +18,9 @@ def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     import collapselab
 
     os.environ["GIT_CEILING_DIRECTORIES"] = str(Path(collapselab.__file__).resolve().parent.parent)
+    from tests import entries
+
+    entries.SHARED_RUNS = tmp_path_factory.mktemp("entry-runs")
 
 
 @pytest.fixture(scope="session")

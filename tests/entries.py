@@ -23,10 +23,20 @@ STRATEGIES = {"replace": "replace", "accumulate": "accumulate", "mix": "mix", "f
               "accumulate-synthetic": "accumulate-synthetic"}
 
 
+#: One folder of runs for the whole test session (``tests/conftest.py`` sets it): :func:`make_entries`
+#: makes each run of a registered strategy once however many test modules build entries from it
+#: (the sweep skips complete runs; runs are deterministic). ``None``: runs go under each caller's root.
+SHARED_RUNS: Path | None = None
+
+
 def make_entries(root: Path, names: dict[str, str] = STRATEGIES, tasks: tuple[str, ...] = (TASK,),
                  seeds: tuple[int, ...] = (0, 1, 2)) -> dict[str, dict[str, Any]]:
-    """entry name -> submission, from smoke runs of ``names`` (entry name -> strategy spec) under ``root``."""
-    jobs, _ = plan(list(tasks), list(names.values()), list(seeds), "smoke", None, root / "runs")
+    """entry name -> submission, from smoke runs of ``names`` (entry name -> strategy spec): in
+    :data:`SHARED_RUNS`, or under ``root`` when a strategy is a file (``path.py:Class``), whose source
+    can differ between tests under the same run directory name."""
+    files = any(":" in spec for spec in names.values())
+    jobs, _ = plan(list(tasks), list(names.values()), list(seeds), "smoke", None,
+                   root / "runs" if files or SHARED_RUNS is None else SHARED_RUNS)
     outcome = run_jobs(jobs, LauncherSettings(parallel=1).build(root / "runs"), progress=False)
     assert outcome.ok, outcome.failed
     entries = {}
