@@ -201,6 +201,26 @@ def test_state_kept_on_the_strategy_cannot_change_the_numbers(tmp_path):
     assert all(r["composition"]["real"] == 0 for r in straight.records[1:])  # always the first call's choice
 
 
+def test_an_edited_strategy_file_starts_a_new_run_beside_the_old_one(tmp_path):
+    """A strategy file's source hash is part of its run directory's name: re-running the same command
+    after an edit starts a new run (instead of refusing the directory of the old code), and the old
+    run stays complete; an unchanged file resumes its own run."""
+    from collapselab.engine.identity import RunIdentity
+
+    body = "def training_pool(self, ctx):\n        return ctx.latest\n"
+    path = plugin(tmp_path, "class Mine(Strategy):\n    name = 'mine'\n\n    " + body)
+    first = run_strategy(tmp_path / "runs", "linear_regression", f"{path}:Mine", generations=2)
+    again = run_strategy(tmp_path / "runs", "linear_regression", f"{path}:Mine", generations=2)
+    assert again.path == first.path and first.path.parent.parent.name.startswith("mine-src")
+    plugin(tmp_path, "class Mine(Strategy):\n    name = 'mine'\n\n    " + body.replace("ctx.latest", "ctx.accumulated()"))
+    edited = run_strategy(tmp_path / "runs", "linear_regression", f"{path}:Mine", generations=2)
+    assert edited.path != first.path and edited.complete and results.load_run(first.path).complete
+    assert edited.records[2]["composition"]["total"] > first.records[2]["composition"]["total"]  # the edit took effect
+    assert RunIdentity.from_manifest(edited.manifest).strategy.folder == edited.path.parent.parent.name  # read back, too
+    # a registered strategy's directory keeps its plain name (the shipped baselines' runs are found where they are)
+    assert run_strategy(tmp_path / "runs", "linear_regression", "replace", generations=1).path.parent.parent.name == "replace"
+
+
 def test_a_hook_past_its_time_limit_is_a_plugin_error(tmp_path):
     from collapselab.engine.loop import RunSpec, execute
 

@@ -11,6 +11,7 @@ import textwrap
 import pytest
 
 from collapselab.cli.main import main
+from collapselab.contracts import registry
 from collapselab.engine import rundir as results
 from collapselab.errors import ParameterError
 from collapselab.operations import grid, jobs, sweep
@@ -98,7 +99,8 @@ def test_sweep_runs_in_parallel_skips_done_runs_and_reports_failures(tmp_path, m
     assert main(args) == 1
     out = capsys.readouterr()
     assert "2 run(s) failed" in out.out
-    assert "boom at generation two" in out.out and str(tmp_path / "runs" / TASK / "boom" / "smoke" / "seed-0" / "sweep.log") in out.out
+    boom = tmp_path / "runs" / TASK / f"boom-src{registry.file_sha256(plugins)[:8]}"  # a file strategy's folder names its source
+    assert "boom at generation two" in out.out and str(boom / "smoke" / "seed-0" / "sweep.log") in out.out
     assert f"not applicable: {TASK} / {plugins}:Picky: picky runs on no task" in out.out
     finished = {(r.strategy_label, r.seed, r.manifest["status"], len(r.records)) for r in results.find_runs([tmp_path / "runs"])}
     assert finished == {("replace", 0, "complete", 4), ("replace", 1, "complete", 4),

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collapselab.contracts import registry
+
 
 def params_hash(params: Mapping[str, Any]) -> str:
     """Short content hash of a parameter dict (stable across runs and machines)."""
@@ -47,11 +49,19 @@ class StrategyIdentity:
     params: Mapping[str, Any]
     source_sha256: str | None
     uses_extra_real_data: bool = False
+    #: Given as ``path/to/file.py:Class``: a file its author edits between runs (not part of the identity).
+    from_file: bool = field(default=False, compare=False)
 
     @property
     def label(self) -> str:
         """The strategy's name, plus a hash of its parameters when it has any."""
         return f"{self.name}-{params_hash(self.params)}" if self.params else self.name
+
+    @property
+    def folder(self) -> str:
+        """The name of its runs' folder: the label, plus (for a strategy given as a file) the start of
+        its source's SHA-256, so an edited file starts a new run beside the old one."""
+        return f"{self.label}-src{self.source_sha256[:8]}" if self.from_file and self.source_sha256 else self.label
 
 
 @dataclass(frozen=True)
@@ -80,8 +90,8 @@ class RunIdentity:
         return [(what, a, b) for (what, a), (_, b) in zip(self.fields(), other.fields()) if a != b]
 
     def directory(self, root: Path) -> Path:
-        """``root/<task>/<strategy label>/<preset label>/seed-<k>``."""
-        return Path(root) / self.task.name / self.strategy.label / self.task.label / f"seed-{self.seed}"
+        """``root/<task>/<strategy folder>/<preset label>/seed-<k>``."""
+        return Path(root) / self.task.name / self.strategy.folder / self.task.label / f"seed-{self.seed}"
 
     @classmethod
     def from_manifest(cls, manifest: Mapping[str, Any]) -> RunIdentity:
@@ -89,6 +99,6 @@ class RunIdentity:
         return cls(
             TaskIdentity(task["name"], task["version"], task["preset"], task["config"], task.get("data", {})),
             StrategyIdentity(strategy["name"], strategy["params"], strategy.get("source_sha256"),
-                             bool(strategy["uses_extra_real_data"])),
+                             bool(strategy["uses_extra_real_data"]), from_file=registry.is_file_spec(str(strategy.get("spec", "")))),
             int(manifest["seed"]),
         )

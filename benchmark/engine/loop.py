@@ -39,6 +39,7 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from collapselab.contracts import registry
 from collapselab.contracts.pool import REAL, Pool
 from collapselab.contracts.registry import source_sha256
 from collapselab.contracts.strategy import Strategy, TaskHooks
@@ -95,7 +96,8 @@ def run_identity(task: Task, strategy: Strategy | StrategyHandle, seed: int) -> 
     return RunIdentity(
         TaskIdentity(task.name, task.version, task.preset, dict(task.config), task.data_fingerprint(),
                      preset_config=task.presets[task.preset]),
-        StrategyIdentity(strategy.name, dict(strategy.params), sha, bool(strategy.uses_extra_real_data)),
+        StrategyIdentity(strategy.name, dict(strategy.params), sha, bool(strategy.uses_extra_real_data),
+                         from_file=isinstance(strategy, StrategyHandle) and registry.is_file_spec(strategy.spec)),
         int(seed),
     )
 
@@ -209,7 +211,8 @@ class _Run:
     # ------------------------------------------------------------ directory
     def open(self) -> None:
         sandbox.check_task(self.strategy, self.task)
-        self.process = sandbox.StrategyProcess.shared(self.strategy.location, self.strategy.params)
+        self.process = sandbox.StrategyProcess.shared(self.strategy.location, self.strategy.params,
+                                                      self.strategy.source_sha256)
         if self.dir.exists():
             rundir.remove_stale_temporaries(self.dir)
         if (self.dir / rundir.MANIFEST).exists():

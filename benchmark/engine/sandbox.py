@@ -64,7 +64,7 @@ class StrategyHandle:
 
 def _locate(name: str) -> tuple[dict[str, Any], str | None]:
     """Where the template finds the strategy called ``name``, and the SHA-256 of its source file."""
-    if ".py:" in name:
+    if registry.is_file_spec(name):
         path = Path(name.rpartition(":")[0])
         if not path.is_file():
             raise PluginError(f"strategy {name!r}: no such file {path}")
@@ -113,7 +113,7 @@ def describe(spec: str) -> StrategyHandle:
     except ParameterError as exc:
         raise PluginError(f"strategy {spec!r}: {exc}") from None
     location, sha = _locate(name)
-    process = StrategyProcess.shared(location, params)
+    process = StrategyProcess.shared(location, params, sha)
     declared = process.run_job({"op": "describe"}, label=name)
     return StrategyHandle(spec, location, *_checked_declaration(declared, name), source_sha256=sha)
 
@@ -128,7 +128,7 @@ def task_fields(task: Task) -> dict[str, Any]:
 
 def check_task(strategy: StrategyHandle, task: Task) -> None:
     """The strategy's own verdict on running on ``task`` (:meth:`Strategy.check_task`, in its process)."""
-    process = StrategyProcess.shared(strategy.location, strategy.params)
+    process = StrategyProcess.shared(strategy.location, strategy.params, strategy.source_sha256)
     process.run_job({"op": "check_task", "task": task_fields(task)}, strategy.name)
 
 
@@ -172,9 +172,10 @@ class StrategyProcess:
         self.sent = 0  # synthetic pools the template holds for the current run
 
     @classmethod
-    def shared(cls, location: Mapping[str, Any], params: Mapping[str, Any]) -> StrategyProcess:
-        """One template per (strategy, parameters) in this process, started on first use."""
-        key = json.dumps([location, params], sort_keys=True, default=str)
+    def shared(cls, location: Mapping[str, Any], params: Mapping[str, Any], source_sha256: str | None) -> StrategyProcess:
+        """One template per (strategy, parameters, source) in this process, started on first use: a
+        strategy file edited since its template started gets a new template, which imports the new code."""
+        key = json.dumps([location, params, source_sha256], sort_keys=True, default=str)
         found = cls._shared.pop(key, None)
         if found is None or not found.alive():
             while len(cls._shared) >= KEEP_TEMPLATES:  # the least recently used template goes
