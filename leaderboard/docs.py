@@ -24,6 +24,11 @@ replaced. Every number comes from the validated entries in ``--submissions`` (de
 - ``seeds task=T entries=a,b``: per seed, L_0 and each entry's L_G.
 - ``curve task=T entry=E seed=k [generations=0,5,10] [metrics=loss,...]``: one seed's metrics per
   generation (default every generation, the loss).
+- ``tracks``: per track table of the board, its reference rows, ranked entries and entries that
+  cover only some ranked tasks.
+- ``cost``: per task, its version, the entries with a section, their runs, and the wall time the
+  runs recorded (every phase of every generation), summed and divided by 2 (what ``--jobs 2``
+  takes on the machine that made them, when its two runs at a time share the cores evenly).
 """
 
 from __future__ import annotations
@@ -184,11 +189,42 @@ def curve_table(sources: Sources, options: Mapping[str, str]) -> str:
                   [[str(g)] + [_sig(run["records"][g]["metrics"].get(m)) for m in metrics] for g in wanted])
 
 
+def tracks_table(sources: Sources, options: Mapping[str, str]) -> str:
+    tables = sources.board["tracks"]
+    if not tables:
+        raise ParameterError("the board has no track table")
+    ranked = ", ".join(f"`{t}`" for t in sources.board["ranked_tasks"]) or "none"
+    rows = [[table["name"], str(len(table["references"])), str(len(table["ranked"])), str(len(table["partial"]))]
+            for table in tables]
+    return (f"Ranked tasks (replace's degradation passes the gate): {ranked}.\n\n"
+            + _table(["track", "reference rows", "ranked entries", "entries on some ranked tasks only"], rows))
+
+
+#: Parallel runs the published board's cost is stated for (``--jobs 2`` on a 2-core machine).
+COST_JOBS = 2
+
+
+def cost_table(sources: Sources, options: Mapping[str, str]) -> str:
+    rows, total = [], 0.0
+    for task in sources.board["tasks"]:
+        sections = [entry["tasks"][task["name"]] for entry in sources.entries.values() if task["name"] in entry["tasks"]]
+        runs = [run for section in sections for run in section["runs"]]
+        seconds = sum(sum(sum(r["seconds"].values()) for r in run["records"]) for run in runs)
+        total += seconds
+        rows.append([f"`{task['name']}`", task["version"], str(len(sections)), str(len(runs)),
+                     f"{seconds / 3600:.2f}", f"{seconds / 3600 / COST_JOBS:.2f}"])
+    rows.append(["all", "", str(len(sources.entries)), str(sum(int(r[3]) for r in rows)),
+                 f"{total / 3600:.2f}", f"{total / 3600 / COST_JOBS:.2f}"])
+    return _table(["task", "version", "entries", "runs", "run time (h)", f"at --jobs {COST_JOBS} (h)"], rows)
+
+
 #: table kind -> (its function, the options it takes)
 TABLES: dict[str, tuple[Callable[[Sources, Mapping[str, str]], str], tuple[str, ...]]] = {
     "scores": (scores_table, ("task", "columns", "metrics")),
     "seeds": (seeds_table, ("task", "entries")),
     "curve": (curve_table, ("task", "entry", "seed", "generations", "metrics")),
+    "tracks": (tracks_table, ()),
+    "cost": (cost_table, ()),
 }
 
 

@@ -55,6 +55,20 @@ def _fresh(checkout: Path, tmp_path: Path) -> Path:
     return root
 
 
+def test_the_tracks_and_cost_tables_count_what_the_board_holds(checkout):
+    sources = docs.load(checkout / "leaderboard" / "submissions", docs.rules.Rules(preset="smoke"))
+    tracks = docs.tracks_table(sources, {})
+    assert f"Ranked tasks (replace's degradation passes the gate): `{TASK}`." in tracks
+    for table in sources.board["tracks"]:
+        row = f"| {table['name']} | {len(table['references'])} | {len(table['ranked'])} | {len(table['partial'])} |"
+        assert row in tracks
+    assert "| augmentation | 0 | 2 | 0 |" in tracks and "| closed-loop | 1 | 0 | 0 |" in tracks  # mix and accumulate
+    runs = [run for entry in sources.entries.values() for run in entry["tasks"][TASK]["runs"]]
+    hours = sum(sum(sum(r["seconds"].values()) for r in run["records"]) for run in runs) / 3600
+    cost = docs.cost_table(sources, {})
+    assert f"| `{TASK}` | {sources.board['tasks'][0]['version']} | 3 | 9 | {hours:.2f} | {hours / 2:.2f} |" in cost
+    assert cost.splitlines()[-1] == f"| all |  | 3 | 9 | {hours:.2f} | {hours / 2:.2f} |"
+
 def test_write_fills_the_regions_from_the_scorer_and_check_passes(checkout, tmp_path):
     root = _fresh(checkout, tmp_path)
     assert _docs(root, "--check").returncode == 1  # the stale table
