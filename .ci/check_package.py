@@ -3,20 +3,23 @@
 The distribution maps one import name, ``collapselab``, over four top-level folders
 (``benchmark/ tasks/ baselines/ leaderboard/``, the ``package-dir`` table of ``pyproject.toml``).
 Both tools read a package from one directory tree, so this script assembles that tree from
-symbolic links in a temporary folder (the layout ``pip install .`` produces), runs both tools
-on it, and prints mypy's findings with the repository's paths.
+symbolic links in ``.check-package/`` (the layout ``pip install .`` produces; a fixed, git-ignored
+folder, so mypy's cache in ``.mypy_cache/`` is reused from one run to the next: 29 s cold, a few
+seconds warm), runs both tools on it, and prints mypy's findings with the repository's paths.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
 import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+TREE = ROOT / ".check-package"
+CACHE = ROOT / ".mypy_cache"
 
 
 def assemble(tmp: Path) -> dict[str, str]:
@@ -34,18 +37,20 @@ def assemble(tmp: Path) -> dict[str, str]:
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory() as name:
-        tmp = Path(name)
-        roots = assemble(tmp)
-        env = {**os.environ, "PYTHONPATH": name}
-        status = subprocess.run(["lint-imports", "--config", str(ROOT / "pyproject.toml")], env=env, cwd=name).returncode
-        mypy = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "-p", "collapselab"],
-                              env=env, cwd=name, capture_output=True, text=True)
-        out = mypy.stdout + mypy.stderr
-        for linked, folder in sorted(roots.items(), key=lambda item: -len(item[0])):
-            out = out.replace(os.path.relpath(linked, name) + "/", folder + "/")
-        print(out, end="")
-        return status or mypy.returncode
+    if TREE.exists():
+        shutil.rmtree(TREE)
+    TREE.mkdir()
+    name = str(TREE)
+    roots = assemble(TREE)
+    env = {**os.environ, "PYTHONPATH": name}
+    status = subprocess.run(["lint-imports", "--config", str(ROOT / "pyproject.toml")], env=env, cwd=name).returncode
+    mypy = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(CACHE),
+                           "-p", "collapselab"], env=env, cwd=name, capture_output=True, text=True)
+    out = mypy.stdout + mypy.stderr
+    for linked, folder in sorted(roots.items(), key=lambda item: -len(item[0])):
+        out = out.replace(os.path.relpath(linked, name) + "/", folder + "/")
+    print(out, end="")
+    return status or mypy.returncode
 
 
 if __name__ == "__main__":

@@ -123,7 +123,8 @@ def cost(section: Mapping[str, Any], reference: Mapping[str, Any] | None) -> dic
     found: dict[str, Any] = {key: float(np.mean([_total(records, key) for records in runs])) for key in ("steps", "samples", "examples")}
     found["wall_seconds"] = float(np.mean([sum(_seconds(r) for r in records) for records in runs]))
     units = [_time_units(records) for records in runs]
-    found["time_units"] = None if any(u is None for u in units) else float(np.mean(units))
+    timed = [u for u in units if u is not None]
+    found["time_units"] = float(np.mean(timed)) if timed and len(timed) == len(units) else None
     theirs = None if reference is None else cost(reference, None)
     for key in ("steps", "samples", "examples", "time_units"):
         base = None if theirs is None else theirs[key]

@@ -209,24 +209,24 @@ def overview_figure(tasks: Sequence[str], rows: Sequence[Row], path: Path) -> No
         ax.axvspan(low_limit, 0.0, color="#f2f2f2", zorder=0)
         for x, style in ((0.0, "-"), (1.0, ":")):
             ax.axvline(x, color="grey", lw=0.8, ls=style, zorder=1)
-        for y, row in zip(positions, lines):
-            if isinstance(row, str):
+        for y, line in zip(positions, lines):
+            if isinstance(line, str):
                 ax.axhline(y + 0.5, color="black", lw=0.6)
                 continue
-            value = row.scores.get(task, "not run")
+            value = line.scores.get(task, "not run")
             if isinstance(value, str):
                 ax.text(0.5, y, value, fontsize=6.5, color="#888888", ha="center", va="center")
                 continue
             mean, low, high = value
             left = low_limit if low is None else max(low, low_limit)
             right = high_limit if high is None else min(high, high_limit)
-            ax.plot([left, right], [y, y], color=row.colour, lw=1.3, zorder=2)
+            ax.plot([left, right], [y, y], color=line.colour, lw=1.3, zorder=2)
             for end, clipped, arrow in ((left, low is None or low < low_limit, "<"), (right, high is None or high > high_limit, ">")):
                 if clipped:
-                    ax.plot([end], [y], marker=arrow, ms=4, color=row.colour, zorder=2)
+                    ax.plot([end], [y], marker=arrow, ms=4, color=line.colour, zorder=2)
             shown = min(max(mean, low_limit), high_limit)
-            ax.plot([shown], [y], marker=row.marker, ms=6, color=row.colour, mfc="white" if row.hollow else row.colour,
-                    mec=row.colour, zorder=3)
+            ax.plot([shown], [y], marker=line.marker, ms=6, color=line.colour, mfc="white" if line.hollow else line.colour,
+                    mec=line.colour, zorder=3)
         ax.set_xlim(low_limit, high_limit)
         ax.set_title(task, fontsize=9)
         ax.tick_params(labelsize=7)
