@@ -29,14 +29,19 @@ STRATEGIES = {"replace": "replace", "accumulate": "accumulate", "mix": "mix", "f
 SHARED_RUNS: Path | None = None
 
 
+def runs_root(root: Path, names: dict[str, str] = STRATEGIES) -> Path:
+    """Where :func:`make_entries` (given ``root``) makes the runs of ``names``: :data:`SHARED_RUNS`, or
+    ``root / "runs"`` when a strategy is a file (``path.py:Class``), whose source can differ between
+    tests under the same run directory name."""
+    files = any(":" in spec for spec in names.values())
+    return root / "runs" if files or SHARED_RUNS is None else SHARED_RUNS
+
+
 def make_entries(root: Path, names: dict[str, str] = STRATEGIES, tasks: tuple[str, ...] = (TASK,),
                  seeds: tuple[int, ...] = (0, 1, 2)) -> dict[str, dict[str, Any]]:
-    """entry name -> submission, from smoke runs of ``names`` (entry name -> strategy spec): in
-    :data:`SHARED_RUNS`, or under ``root`` when a strategy is a file (``path.py:Class``), whose source
-    can differ between tests under the same run directory name."""
-    files = any(":" in spec for spec in names.values())
-    jobs, _ = plan(list(tasks), list(names.values()), list(seeds), "smoke", None,
-                   root / "runs" if files or SHARED_RUNS is None else SHARED_RUNS)
+    """entry name -> submission, from smoke runs of ``names`` (entry name -> strategy spec), made under
+    :func:`runs_root`."""
+    jobs, _ = plan(list(tasks), list(names.values()), list(seeds), "smoke", None, runs_root(root, names))
     outcome = run_jobs(jobs, LauncherSettings(parallel=1).build(root / "runs"), progress=False)
     assert outcome.ok, outcome.failed
     entries = {}

@@ -154,8 +154,10 @@ def test_export_scores_gives_the_leaderboards_score_and_interval_per_entry_and_t
 
 
 def test_report_reads_submission_files_beside_local_runs(smoke_entries, tmp_path, capsys):
+    from tests.entries import runs_root
+
     root, _, folder = smoke_entries
-    local = next((root / "runs" / "linear_regression").glob("mix*"))
+    local = next((runs_root(root) / "linear_regression").glob("mix*"))
     assert main(["report", str(folder / "replace.json"), str(folder / "mix.json"), str(local),
                  "--out", str(tmp_path / "rep")]) == 0
     out = capsys.readouterr().out
