@@ -15,7 +15,7 @@ from collapselab.engine import rundir as results
 from collapselab.errors import SubmissionError
 from collapselab.leaderboard import SUBMISSIONS, baselines, rules, validate
 from collapselab.operations import artifacts, gallery, submission, submit
-from tests.entries import SMOKE, make_entries
+from tests.entries import SMOKE, make_entries, runs_root
 from tests.helpers import run_strategy
 
 TASK = "linear_regression"
@@ -277,7 +277,8 @@ def test_drop_stale_removes_only_the_sections_the_installed_tasks_no_longer_acce
         run["manifest"]["task"]["version"] = "0.9"
     path = tmp_path / "subs" / "replace.json"
     submission.write(path, entry)
-    samples = artifacts.entry_gallery(results.find_runs([tmp_path / "runs"]), "replace")
+    made = runs_root(tmp_path)  # the session's shared runs: only replace's are this entry's
+    samples = artifacts.entry_gallery(results.find_runs([made / TASK / "replace", made / "mnist_vae" / "replace"]), "replace")
     assert set(samples["tasks"]) == {"mnist_vae"}  # the regression task writes no sample artifacts
     gallery.write(gallery.path_for(path), samples, entry)
     notes = baselines.drop_stale(["replace"], path.parent)
