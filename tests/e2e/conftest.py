@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,3 +23,23 @@ def browser() -> Iterator[Any]:
         launched = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def pages(browser: Any) -> Iterator[Callable[[str, int, int], Any]]:
+    """pages(uri, width, height) -> a new page at that viewport (downloads accepted); the test fails if
+    any page logs a console error or warning or raises, and every page is closed at its end."""
+    opened, problems = [], []
+
+    def opener(uri: str, width: int, height: int) -> Any:
+        page = browser.new_page(viewport={"width": width, "height": height}, accept_downloads=True)
+        page.on("console", lambda message: problems.append(message.text) if message.type in ("error", "warning") else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(uri)
+        opened.append(page)
+        return page
+
+    yield opener
+    for page in opened:
+        page.close()
+    assert problems == []

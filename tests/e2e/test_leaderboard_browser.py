@@ -65,23 +65,13 @@ def built(tmp_path_factory, sample_runs) -> tuple[Path, dict[str, Any]]:
 
 
 @pytest.fixture
-def open_page(browser, built):
-    """open_page(name, width, height) -> a page on the built site; fails the test on console errors."""
-    pages, problems = [], []
-
+def open_page(pages, built):
+    """open_page(name, width, height) -> a page on the built site (``name`` may end in ``#anchor``)."""
     def opener(name: str, width: int, height: int) -> Any:
-        page = browser.new_page(viewport={"width": width, "height": height})
-        page.on("console", lambda message: problems.append(message.text) if message.type in ("error", "warning") else None)
-        page.on("pageerror", lambda error: problems.append(str(error)))
         file, _, anchor = name.partition("#")
-        page.goto((built[0] / file).as_uri() + (f"#{anchor}" if anchor else ""))
-        pages.append(page)
-        return page
+        return pages((built[0] / file).as_uri() + (f"#{anchor}" if anchor else ""), width, height)
 
-    yield opener
-    for page in pages:
-        page.close()
-    assert problems == []
+    return opener
 
 
 def screenshot(page: Any, tmp_path: Path, name: str) -> Path:

@@ -30,21 +30,8 @@ def built(tmp_path_factory) -> tuple[Path, dict[str, Any]]:
 
 
 @pytest.fixture
-def open_page(browser, built):
-    pages, problems = [], []
-
-    def opener(name: str, size: tuple[int, int]) -> Any:
-        page = browser.new_page(viewport={"width": size[0], "height": size[1]}, accept_downloads=True)
-        page.on("console", lambda message: problems.append(message.text) if message.type in ("error", "warning") else None)
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.goto((built[0] / name).as_uri())
-        pages.append(page)
-        return page
-
-    yield opener
-    for page in pages:
-        page.close()
-    assert problems == []
+def open_page(pages, built):
+    return lambda name, size: pages((built[0] / name).as_uri(), *size)
 
 
 @pytest.mark.parametrize("size", WIDTHS, ids=lambda s: f"{s[0]}px")

@@ -64,22 +64,9 @@ def builds(tmp_path_factory) -> dict[str, tuple[Path, dict[str, Any]]]:
 
 
 @pytest.fixture
-def open_page(browser, builds):
+def open_page(pages, builds):
     """open_page(build, file, (width, height)) -> a page; fails the test on console errors."""
-    pages, problems = [], []
-
-    def opener(build: str, name: str, size: tuple[int, int]) -> Any:
-        page = browser.new_page(viewport={"width": size[0], "height": size[1]})
-        page.on("console", lambda message: problems.append(message.text) if message.type in ("error", "warning") else None)
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.goto((builds[build][0] / name).as_uri())
-        pages.append(page)
-        return page
-
-    yield opener
-    for page in pages:
-        page.close()
-    assert problems == []
+    return lambda build, name, size: pages((builds[build][0] / name).as_uri(), *size)
 
 
 def cell(page: Any, table: str, entry: str, selector: str) -> Any:
