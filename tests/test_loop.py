@@ -88,13 +88,15 @@ def test_killed_process_resumes_with_identical_numbers(tmp_path):
 
 
 def test_resume_refuses_changed_strategy_code(tmp_path):
-    plugin = tmp_path / "mine.py"
-    plugin.write_text("from collapselab import Strategy\n\nclass Mine(Strategy):\n    name = 'mine'\n\n"
-                      "    def training_pool(self, ctx):\n        return ctx.latest\n")
-    run_strategy(tmp_path, "linear_regression", f"{plugin}:Mine", generations=1)
-    plugin.write_text(plugin.read_text() + "\n# changed\n")
+    """A run directory made by other code of the same strategy (a registered strategy edited in place:
+    its folder name does not change) is refused, not resumed. An edited strategy *file* gets a folder
+    of its own instead (tests/test_plugins.py)."""
+    first = run_strategy(tmp_path, "linear_regression", "replace", generations=1)
+    manifest = results.read_manifest(first.path)
+    manifest["strategy"]["source_sha256"] = "0" * 64  # as if made before an edit of the strategy's code
+    results.write_manifest(first.path, manifest)
     with pytest.raises(RunConflictError, match="strategy source"):
-        run_strategy(tmp_path, "linear_regression", f"{plugin}:Mine", generations=2)
+        run_strategy(tmp_path, "linear_regression", "replace", generations=2)
 
 
 class DivergingTask(LinearRegressionTask):
