@@ -306,7 +306,7 @@ def _frontier(rows: Sequence[Mapping[str, Any]], task: str) -> list[str]:
 
 def _cost_frontier(rows: Sequence[Mapping[str, Any]], task: str) -> dict[str, list[str]]:
     """track -> its entries on the cost frontier of ``task`` (:func:`standing.cost_frontier` of score
-    against time in units of generation 0, relative to replace), among its scored non-reference entries."""
+    against time per generation relative to replace), among its scored non-reference entries."""
     found = {}
     for track in scorer.TRACKS:
         points = {r["name"]: (r["tasks"][task]["cost"]["time_units_ratio"], r["tasks"][task]["score"]["mean"]) for r in rows
