@@ -276,6 +276,8 @@ def share_figure(title: str, points: Sequence[Point], ceilings: Sequence[Point],
 
 #: Where the cost axis has ticks (times relative to replace), within the drawn range.
 COST_TICKS = (0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 7.0, 10.0, 20.0, 50.0, 100.0)
+#: The ticks of a cost axis spanning more than a factor 3 (the fine ones would crowd).
+WIDE_COST_TICKS = (0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 #: Line styles of each track's cost frontier (:func:`cost_figure`).
 FRONTIER_STYLES = ("--", ":", "-.")
 
@@ -304,7 +306,8 @@ def cost_figure(title: str, points: Mapping[str, Sequence[Point]], reference: Po
     ax.set_xscale("log")
     low, high = min(xs) / 1.25, max(xs) * 1.25
     ax.set_xlim(low, high)
-    ax.set_xticks([t for t in COST_TICKS if low <= t <= high], [f"{t:g}×" for t in COST_TICKS if low <= t <= high])
+    ticks = [t for t in (COST_TICKS if high / low < 3 else WIDE_COST_TICKS) if low <= t <= high]
+    ax.set_xticks(ticks, [f"{t:g}×" for t in ticks])
     ax.minorticks_off()
     ax.axvline(1.0, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("time per generation relative to replace (log scale; units of a standard fit)", fontsize=9)
