@@ -28,6 +28,7 @@ gate's verdict (``degradation``: the one-sided t-test with its level, df, t and 
 lists the tasks it has no section for that it cannot run on (``not_applicable``, task -> reason,
 :mod:`collapselab.leaderboard.applicability`); its other missing tasks were not run. Its
 ``provenance`` (:mod:`collapselab.leaderboard.provenance`): task versions, commits and the newest run's date.
+Every task counts its ``runs`` and the wall seconds they recorded (``run_seconds``: what the board cost).
 """
 
 from __future__ import annotations
@@ -387,6 +388,8 @@ def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         task["frontier"] = _frontier(rows, task["name"])
         task["cost_frontier"] = _cost_frontier(rows, task["name"])
         task["ceiling"] = [r["name"] for r in rows if r["reference_kind"] == "ceiling" and task["name"] in r["tasks"]]
+        runs = [run for entry in entries.values() if task["name"] in entry["tasks"] for run in entry["tasks"][task["name"]]["runs"]]
+        task["runs"], task["run_seconds"] = len(runs), sum(sum(_seconds(r) for r in run["records"]) for run in runs)
     order = list(scorer.TRACKS)
     rows.sort(key=lambda r: (order.index(r["track"]), r["extra_compute"], not r["reference"], r["rank"] is None,
                              r["rank"] or 0, r["name"]))

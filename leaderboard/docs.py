@@ -205,15 +205,13 @@ COST_JOBS = 2
 
 
 def cost_table(sources: Sources, options: Mapping[str, str]) -> str:
-    rows, total = [], 0.0
+    rows = []
     for task in sources.board["tasks"]:
-        sections = [entry["tasks"][task["name"]] for entry in sources.entries.values() if task["name"] in entry["tasks"]]
-        runs = [run for section in sections for run in section["runs"]]
-        seconds = sum(sum(sum(r["seconds"].values()) for r in run["records"]) for run in runs)
-        total += seconds
-        rows.append([f"`{task['name']}`", task["version"], str(len(sections)), str(len(runs)),
-                     f"{seconds / 3600:.2f}", f"{seconds / 3600 / COST_JOBS:.2f}"])
-    rows.append(["all", "", str(len(sources.entries)), str(sum(int(r[3]) for r in rows)),
+        entries = sum(1 for entry in sources.entries.values() if task["name"] in entry["tasks"])
+        rows.append([f"`{task['name']}`", task["version"], str(entries), str(task["runs"]),
+                     f"{task['run_seconds'] / 3600:.2f}", f"{task['run_seconds'] / 3600 / COST_JOBS:.2f}"])
+    total = sum(task["run_seconds"] for task in sources.board["tasks"])
+    rows.append(["all", "", str(len(sources.entries)), str(sum(task["runs"] for task in sources.board["tasks"])),
                  f"{total / 3600:.2f}", f"{total / 3600 / COST_JOBS:.2f}"])
     return _table(["task", "version", "entries", "runs", "run time (h)", f"at --jobs {COST_JOBS} (h)"], rows)
 

@@ -209,6 +209,11 @@ def test_every_row_costs_relative_to_replace_from_its_records(board, committed):
     assert all(e["tasks"]["mnist_vae"]["cost"]["steps_ratio"] == pytest.approx(1.0) for e in board["entries"] if "mnist_vae" in e["tasks"])
     assert by_name["replace"]["tasks"]["mnist_vae"]["cost"]["time_units_ratio"] == pytest.approx(1.0)
     assert by_name["replace"]["tasks"]["linear_regression"]["cost"]["time_units"] is None  # fits in milliseconds: not timed
+    for task in board["tasks"]:  # what the board cost: every run of every entry on the task
+        runs = [run["records"] for entry in committed.values() if task["name"] in entry["tasks"]
+                for run in entry["tasks"][task["name"]]["runs"]]
+        assert task["runs"] == len(runs)
+        assert task["run_seconds"] == pytest.approx(sum(sum(sum(r["seconds"].values()) for r in records) for records in runs))
 
 
 def test_the_cost_frontier_is_per_track_among_scored_entries(board):

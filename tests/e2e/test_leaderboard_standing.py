@@ -90,6 +90,8 @@ def screenshot(page: Any, name: str) -> None:
 def test_tied_entries_share_the_leaders_rank_band_and_reference_rows_wear_their_badges(open_page, builds, size):
     board = builds["regression"][1]
     page = open_page("regression", "index.html", size)
+    runs = sum(task["runs"] for task in board["tasks"])
+    assert page.text_content("#board-cost").startswith(f"The {runs} runs behind this board recorded")  # what it cost
     table = "track-augmentation"
     ranked = next(t for t in board["tracks"] if t["name"] == "augmentation")["ranked"]
     by_name = {e["name"]: e for e in board["entries"]}
