@@ -178,8 +178,6 @@ def task_row(section: Mapping[str, Any], reference: Mapping[str, Any] | None) ->
         "ratio": _summary([c[generations] / c[0] for c in loss.values()]),
         "area": _summary([scorer.excess_area(c) for c in loss.values()]),
         "score": None,
-        "compute_ratio": None,
-        "samples_ratio": None,
         "budget_ratio": _mean([_budget_ratio(run["records"]) for run in section["runs"]]),
         "real_fraction": float(np.mean(list(_per_seed(section, _real_fraction).values()))),
         "extra_real_fraction": float(np.mean(list(_per_seed(section, _extra_real).values()))),
@@ -196,7 +194,6 @@ def task_row(section: Mapping[str, Any], reference: Mapping[str, Any] | None) ->
     if reference is not None:
         score = scorer.paired_score(loss, submission.curves(reference))
         row["score"] = None if score is None else score.as_dict()
-    row["compute_ratio"], row["samples_ratio"] = row["cost"]["examples_ratio"], row["cost"]["samples_ratio"]
     return row
 
 
@@ -362,7 +359,7 @@ def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             "overall": None if combined is None else combined.as_dict(),
             "coverage": len(scores),
             "complete": complete,
-            "compute_ratio": _geometric_mean([row["compute_ratio"] for row in per_task.values()]),
+            "compute_ratio": _geometric_mean([row["cost"]["examples_ratio"] for row in per_task.values()]),
             "time_ratio": _geometric_mean([row["cost"]["time_units_ratio"] for row in per_task.values()]),
             "budget_ratio": _geometric_mean([row["budget_ratio"] for row in per_task.values()]),
             "real_fraction": float(np.mean([row["real_fraction"] for row in per_task.values()])),
