@@ -20,7 +20,7 @@ from collapselab.contracts.registry import register_strategy, register_task
 from collapselab.contracts.strategy import Budget, Strategy, StrategyContext
 from collapselab.contracts.task import Compute, FitResult, Task, TaskMetadata
 
-_API = "collapselab.operations.api"
+_API = "collapselab.operations.results.api"
 _LAZY = ("run", "load_results", "export_results", "describe_task", "describe_strategy")
 
 __all__ = [
@@ -41,7 +41,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """The notebook API (:mod:`collapselab.operations.api`), imported on first use (it needs pandas)."""
+    """The notebook API (:mod:`collapselab.operations.results.api`), imported on first use (it needs pandas)."""
     if name == "api" or name in _LAZY:
         import importlib
 

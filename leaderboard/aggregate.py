@@ -44,8 +44,8 @@ import numpy as np
 from collapselab.contracts import registry
 from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.errors import CollapseLabError, SubmissionError
+from collapselab.formats import submission
 from collapselab.leaderboard import applicability, code_versions, provenance, standing
-from collapselab.operations import submission
 from collapselab.scoring import profile, report, scorer
 from collapselab.scoring.report import strategy_display
 

@@ -1,6 +1,6 @@
 """Which tasks an entry cannot run on, and why: the site tells "not applicable" from "not run".
 
-The rule is the sweep's (:func:`collapselab.operations.sweep.inapplicable_reason`): a strategy
+The rule is the sweep's (:func:`collapselab.operations.execution.sweep.inapplicable_reason`): a strategy
 cannot run on a task that lacks a hook it requires or whose configuration its own ``check_task``
 refuses, and a strategy that draws fresh real data cannot run on a task without a reserve of it.
 The builder never runs submitted code, so the verdict comes from:

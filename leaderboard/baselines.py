@@ -28,10 +28,12 @@ from collapselab.contracts import registry
 from collapselab.contracts.params import parse_seeds, parse_spec
 from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.errors import CollapseLabError, ParameterError
+from collapselab.formats import gallery, submission
 from collapselab.leaderboard import SUBMISSIONS, rules
-from collapselab.operations import gallery, submission, submit, sweep
-from collapselab.operations.jobs import Job
-from collapselab.operations.launchers import LauncherSettings
+from collapselab.operations.execution import sweep
+from collapselab.operations.execution.jobs import Job
+from collapselab.operations.execution.launchers import LauncherSettings
+from collapselab.operations.publishing import submit
 
 PACKAGE = "collapselab.baselines"
 #: Entry name -> strategy spec of the shipped entries that run a baseline with other parameters.

@@ -83,7 +83,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from collapselab.cli.main import launcher_settings
-    from collapselab.operations import reproduce, sweep
+    from collapselab.operations.execution import sweep
+    from collapselab.operations.publishing import reproduce
 
     if args.all == bool(args.entry):
         raise ParameterError("give one entry NAME or --all")

@@ -43,8 +43,8 @@ from typing import Any
 
 from collapselab.contracts import registry
 from collapselab.errors import CollapseLabError, ParameterError, SubmissionError
+from collapselab.formats import submission
 from collapselab.leaderboard import aggregate, rules, validate
-from collapselab.operations import submission
 from collapselab.scoring import scorer
 
 OPEN = re.compile(r"^<!-- collapselab:table (?P<spec>[^>]*?) -->\n(?P<body>.*?)^<!-- /collapselab:table -->$",

@@ -23,8 +23,8 @@ from typing import Any
 
 from collapselab.contracts import registry
 from collapselab.errors import CollapseLabError
+from collapselab.formats import submission
 from collapselab.leaderboard.aggregate import REFERENCE
-from collapselab.operations import submission
 from collapselab.scoring import scorer
 
 NO_PARAMS = "{}"

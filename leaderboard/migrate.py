@@ -16,8 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from collapselab.engine import records
-from collapselab.operations import submission
+from collapselab.formats import records, submission
 
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], None]] = {
     1: lambda manifest: manifest.update(schema_version=2),

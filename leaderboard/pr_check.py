@@ -27,7 +27,7 @@ from typing import Any
 from collapselab.contracts import registry
 from collapselab.errors import CollapseLabError, SubmissionError
 from collapselab.leaderboard import rules, validate
-from collapselab.operations import reproduce
+from collapselab.operations.publishing import reproduce
 
 #: The task section every entry publishes and the check re-runs (seconds on a CPU).
 SECTION = "linear_regression"

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 from collapselab.contracts import registry
 from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.errors import CollapseLabError, SubmissionError
+from collapselab.formats import submission
 from collapselab.leaderboard import code_versions
-from collapselab.operations import submission
 from collapselab.scoring import scorer
 
 REQUIRED_SEEDS = (0, 1, 2)

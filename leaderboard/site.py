@@ -56,8 +56,8 @@ from pathlib import Path
 from typing import Any
 
 from collapselab.errors import CollapseLabError, ParameterError, SubmissionError
+from collapselab.formats import gallery, submission
 from collapselab.leaderboard import README, SUBMISSIONS, aggregate, profile_view, rules, scores_csv, standing, validate
-from collapselab.operations import gallery, submission
 from collapselab.scoring import plots, scorer, styles
 from collapselab.storage import schema, strict_json
 from collapselab.storage.atomic import default_mode

@@ -1,6 +1,6 @@
 """The one validation path of the leaderboard, shared by ``validate`` and ``build``.
 
-A file is accepted when its format holds (:mod:`collapselab.operations.submission`), the
+A file is accepted when its format holds (:mod:`collapselab.formats.submission`), the
 leaderboard's rules hold (:mod:`collapselab.leaderboard.rules`), it is no other entry run again
 (:mod:`collapselab.leaderboard.duplicates`) and the leaderboard's numbers can be computed from it
 (a dry run of :func:`collapselab.leaderboard.aggregate.aggregate` with the reference entry): so
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from collapselab.errors import SubmissionError
+from collapselab.formats import gallery
 from collapselab.leaderboard import aggregate, code_versions, duplicates, rules
-from collapselab.operations import gallery
 
 
 def dry_run_problems(name: str, entry: Mapping[str, Any], others: Mapping[str, Any], source: str) -> list[str]:

@@ -8,9 +8,9 @@ from typing import Any
 
 from collapselab.engine.rundir import find_runs
 from collapselab.leaderboard.rules import Rules
-from collapselab.operations import submit
-from collapselab.operations.launchers import LauncherSettings
-from collapselab.operations.sweep import plan, run_jobs
+from collapselab.operations.execution.launchers import LauncherSettings
+from collapselab.operations.execution.sweep import plan, run_jobs
+from collapselab.operations.publishing import submit
 
 TASK = "linear_regression"
 #: A complete board with sections on every task, frozen as test data (``tests/data/board-v2/README.md``):

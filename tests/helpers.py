@@ -17,7 +17,7 @@ from collapselab.contracts import registry
 from collapselab.engine import sandbox
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.engine.rundir import Run, load_run
-from collapselab.operations import reproduce
+from collapselab.operations.publishing import reproduce
 from tests import sweep_plugins
 
 #: How far a number re-computed on another BLAS kernel, thread count or library version may be from
@@ -110,7 +110,7 @@ def wait_until_gone(pid: int, timeout: float = 30.0) -> bool:
 
 def straight_metrics(tmp_path: Path, task: str, spec: str, seeds: tuple[int, ...] = (0,)) -> dict[int, list[dict[str, float]]]:
     """The metrics of uninterrupted local sweep runs of ``spec`` (smoke preset; its interrupting flag already exists)."""
-    from collapselab.operations import sweep
+    from collapselab.operations.execution import sweep
 
     jobs, outcome = sweep.sweep([task], [spec], list(seeds), "smoke", None, tmp_path / "straight", progress=False)
     assert outcome.ok

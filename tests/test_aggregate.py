@@ -10,8 +10,8 @@ import pytest
 
 from collapselab.contracts import registry
 from collapselab.engine import sources
+from collapselab.formats import submission
 from collapselab.leaderboard import aggregate, validate
-from collapselab.operations import submission
 from collapselab.scoring import scorer
 from collapselab.tasks.linear_regression import LinearRegressionTask
 from tests.entries import SMOKE, TASK, make_entries, write_all

@@ -15,8 +15,8 @@ from collapselab.contracts import registry
 from collapselab.engine import sources
 from collapselab.engine.rundir import read_manifest
 from collapselab.errors import RunConflictError
+from collapselab.formats import submission
 from collapselab.leaderboard import aggregate, code_versions, rules, site, validate
-from collapselab.operations import submission
 from tests.entries import SMOKE, make_entries, write_all
 from tests.helpers import run_strategy
 

@@ -1,4 +1,4 @@
-"""The contract suite (:mod:`collapselab.operations.contract_suite`, what ``collapselab check`` runs)
+"""The contract suite (:mod:`collapselab.operations.plugins.contract_suite`, what ``collapselab check`` runs)
 on every registered task with every applicable shipped baseline, at the smoke preset.
 
 A new task or baseline is covered as soon as it is registered (entry points), without editing
@@ -13,7 +13,7 @@ import pytest
 
 from collapselab.contracts import registry
 from collapselab.leaderboard.baselines import shipped
-from collapselab.operations import contract_suite
+from collapselab.operations.plugins import contract_suite
 
 TASKS = registry.task_names()
 BASELINES = shipped()

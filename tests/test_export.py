@@ -118,7 +118,7 @@ def test_the_python_api_runs_a_strategy_and_loads_results(tmp_path):
 
 
 def test_import_collapselab_stays_light():
-    code = "import sys, collapselab; print('pandas' in sys.modules, 'collapselab.operations.api' in sys.modules)"
+    code = "import sys, collapselab; print('pandas' in sys.modules, 'collapselab.operations.results.api' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
     with pytest.raises(AttributeError):

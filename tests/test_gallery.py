@@ -17,8 +17,9 @@ import pytest
 
 from collapselab.cli.main import main
 from collapselab.errors import SubmissionError
+from collapselab.formats import gallery
 from collapselab.leaderboard import SUBMISSIONS, rules, site
-from collapselab.operations import artifacts, gallery
+from collapselab.operations.publishing import artifacts
 from tests.helpers import run_strategy
 
 TASK = "linear_regression"

@@ -18,10 +18,10 @@ from collapselab.cli.main import main
 from collapselab.engine import rundir as results
 from collapselab.errors import ConfigError
 from collapselab.leaderboard import SUBMISSIONS
-from collapselab.operations import sweep
-from collapselab.operations.gpus import NVIDIA_SMI, GpuSlots, detect_gpus
-from collapselab.operations.launcher_config import LauncherConfig, load_config
-from collapselab.operations.launchers import SLURM_JOBS, LocalLauncher, slurm_parameters
+from collapselab.operations.execution import sweep
+from collapselab.operations.execution.gpus import NVIDIA_SMI, GpuSlots, detect_gpus
+from collapselab.operations.execution.launcher_config import LauncherConfig, load_config
+from collapselab.operations.execution.launchers import SLURM_JOBS, LocalLauncher, slurm_parameters
 from tests.helpers import (
     PLUGIN_FILE,
     assert_matches_published,

@@ -14,7 +14,9 @@ import pytest
 from collapselab.cli.main import main
 from collapselab.engine.rundir import find_runs
 from collapselab.errors import CollapseLabError
-from collapselab.operations import jobs, reproduce, submission
+from collapselab.formats import submission
+from collapselab.operations.execution import jobs
+from collapselab.operations.publishing import reproduce
 from collapselab.scoring import scorer
 from tests.entries import TASK, make_entries, write_all
 from tests.helpers import assert_matches_published

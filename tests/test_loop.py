@@ -11,10 +11,10 @@ import time
 import pytest
 
 from collapselab.contracts.registry import make_strategy
-from collapselab.engine import records
 from collapselab.engine import rundir as results
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.errors import RunConflictError, TaskError
+from collapselab.formats import records
 from collapselab.tasks.linear_regression import LinearRegressionTask
 from tests.helpers import metric_curves, run_strategy, slow_plugin
 

@@ -281,7 +281,7 @@ def test_a_missing_task_file_is_one_line_on_the_command_line(tmp_path):
 
 
 def test_check_tells_a_task_file_from_a_strategy_file_without_running_it(tmp_path):
-    from collapselab.operations.contract_suite import spec_kind
+    from collapselab.operations.plugins.contract_suite import spec_kind
 
     (tmp_path / "t.py").write_text("raise SystemExit('never run')\nfrom x import TorchTask\n\n"
                                    "class Base(TorchTask):\n    pass\n\nclass Mine(Base):\n    name = 'mine'\n")

@@ -187,7 +187,7 @@ def test_regression_smoke_runs_profile_replace_against_real_only(tmp_path) -> No
 def test_report_export_and_board_rows_carry_the_profile(tmp_path) -> None:
     from collapselab.engine.rundir import find_runs
     from collapselab.leaderboard import aggregate
-    from collapselab.operations import export
+    from collapselab.operations.results import export
     from collapselab.scoring.report import build_report
 
     task = LinearRegressionTask("smoke")

@@ -86,7 +86,7 @@ def test_every_readme_command_parses_with_the_command_line_it_documents():
 
 def test_every_strategy_spec_in_the_readme_makes_a_strategy():
     from collapselab.contracts import registry
-    from collapselab.operations import grid
+    from collapselab.operations.execution import grid
 
     installed = set(registry.strategy_names())
     specs = {spec for spec in SPEC.findall(README.read_text()) if spec.split("[", 1)[0] in installed}

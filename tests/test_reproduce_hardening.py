@@ -10,7 +10,7 @@ import json
 import pytest
 
 from collapselab.leaderboard import SUBMISSIONS
-from collapselab.operations import reproduce
+from collapselab.operations.publishing import reproduce
 from tests.entries import TASK, make_entries
 
 

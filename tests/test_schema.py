@@ -9,8 +9,8 @@ import jsonschema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collapselab.formats import submission
 from collapselab.leaderboard import SUBMISSIONS
-from collapselab.operations import submission
 from collapselab.storage import schema
 
 ENTRY = json.loads((SUBMISSIONS / "mix.json").read_text())

@@ -18,9 +18,11 @@ from hypothesis import strategies as st
 
 from collapselab.cli.main import main
 from collapselab.errors import ConfigError, ParameterError, ResultFileError, SubmissionError
+from collapselab.formats import gallery, safe_text, submission
 from collapselab.leaderboard import SUBMISSIONS
-from collapselab.operations import artifacts, export, gallery, safe_text, submission
-from collapselab.operations.launcher_config import LauncherConfig, load_config
+from collapselab.operations.execution.launcher_config import LauncherConfig, load_config
+from collapselab.operations.publishing import artifacts
+from collapselab.operations.results import export
 from collapselab.storage import strict_json
 from tests.helpers import run_strategy
 

@@ -13,8 +13,9 @@ import pytest
 from collapselab.cli.main import main
 from collapselab.engine import rundir as results
 from collapselab.errors import SubmissionError
+from collapselab.formats import gallery, submission
 from collapselab.leaderboard import SUBMISSIONS, baselines, rules, validate
-from collapselab.operations import artifacts, gallery, submission, submit
+from collapselab.operations.publishing import artifacts, submit
 from tests.entries import SMOKE, make_entries, runs_root
 from tests.helpers import run_strategy
 

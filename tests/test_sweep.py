@@ -14,7 +14,7 @@ from collapselab.cli.main import main
 from collapselab.contracts import registry
 from collapselab.engine import rundir as results
 from collapselab.errors import ParameterError
-from collapselab.operations import grid, jobs, sweep
+from collapselab.operations.execution import grid, jobs, sweep
 from tests import sweep_plugins
 from tests.helpers import PLUGIN_FILE, alive, metric_curves, straight_metrics, sweep_process, wait_for_file, wait_until_gone
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from collapselab.contracts import registry
 from collapselab.errors import CollapseLabError
-from collapselab.operations import catalog
+from collapselab.operations.plugins import catalog
 
 WIDTH = 100
 

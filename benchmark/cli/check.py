@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from collapselab.operations import contract_suite
-from collapselab.operations.sweep import split_list
+from collapselab.operations.execution.sweep import split_list
+from collapselab.operations.plugins import contract_suite
 
 
 def cmd_check(args: argparse.Namespace) -> int:

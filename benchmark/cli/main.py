@@ -27,7 +27,7 @@ LAUNCHER_HELP = (
 
 def add_launcher_arguments(p: argparse.ArgumentParser) -> None:
     """``--jobs``, ``--launcher``, ``--launcher-config`` and ``--gpus-per-job`` (sweep and reproduce)."""
-    from collapselab.operations.launchers import LAUNCHERS
+    from collapselab.operations.execution.launchers import LAUNCHERS
 
     p.add_argument("--jobs", type=int, default=None,
                    help="runs at once, each with a fair share of the cores (default 1, or one per GPU group with "
@@ -43,15 +43,15 @@ def add_launcher_arguments(p: argparse.ArgumentParser) -> None:
 
 def launcher_settings(args: argparse.Namespace) -> Any:
     """The :class:`LauncherSettings` of the flags :func:`add_launcher_arguments` added."""
-    from collapselab.operations.launcher_config import load_config
-    from collapselab.operations.launchers import LauncherSettings
+    from collapselab.operations.execution.launcher_config import load_config
+    from collapselab.operations.execution.launchers import LauncherSettings
 
     config = load_config(Path(args.launcher_config) if args.launcher_config else None)
     return LauncherSettings(args.launcher, config, args.jobs, args.gpus_per_job)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from collapselab.operations import sweep
+    from collapselab.operations.execution import sweep
 
     if args.generations is not None and args.generations < 0:
         raise ParameterError("--generations must be >= 0")

@@ -9,7 +9,7 @@ from typing import Any
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from collapselab.operations import submit
+    from collapselab.operations.publishing import submit
 
     notes = submit.write_entry([Path(p) for p in args.run_dirs], Path(args.out), args.name, args.description, args.url,
                                merge_into=args.merge, with_gallery=not args.no_gallery, checked=not args.draft)
@@ -18,7 +18,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from collapselab.operations import export
+    from collapselab.operations.results import export
 
     out = Path(args.out)
     fmt = args.format or (out.suffix.lstrip(".") if out.suffix.lstrip(".") in export.FORMATS else "csv")

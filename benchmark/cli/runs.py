@@ -67,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     listeners: list[Any] = [row_printer()]
     logger = None
     if args.wandb:
-        from collapselab.operations.wandb_logger import WandbLogger
+        from collapselab.operations.execution.wandb_logger import WandbLogger
 
         logger = WandbLogger(project=args.wandb_project)
         listeners.append(logger)
@@ -90,7 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from collapselab.operations.export import runs_of
+    from collapselab.operations.results.export import runs_of
     from collapselab.scoring.report import build_report
 
     runs = runs_of([Path(p) for p in args.run_dirs])

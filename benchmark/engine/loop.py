@@ -44,12 +44,13 @@ from collapselab.contracts.pool import REAL, Pool
 from collapselab.contracts.registry import source_sha256
 from collapselab.contracts.strategy import Strategy, TaskHooks
 from collapselab.contracts.task import Task
-from collapselab.engine import environment, guard, lock, records, rundir, sandbox, seeding, signals, sources
+from collapselab.engine import environment, guard, lock, rundir, sandbox, seeding, signals, sources
 from collapselab.engine.generation0 import Generation0Store
 from collapselab.engine.identity import RunIdentity, StrategyIdentity, TaskIdentity
 from collapselab.engine.provenance import Ledger
 from collapselab.engine.sandbox import StrategyHandle
 from collapselab.errors import USER_ERRORS, CollapseLabError, PluginError, PoolError, ResultFileError, RunConflictError
+from collapselab.formats import records
 
 CHECKPOINT_SECONDS = 2.0
 

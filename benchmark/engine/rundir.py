@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from collapselab.engine.identity import RunIdentity
-from collapselab.engine.records import MANIFEST_SCHEMA, RECORD_SCHEMA
 from collapselab.errors import ResultFileError
+from collapselab.formats.records import MANIFEST_SCHEMA, RECORD_SCHEMA
 from collapselab.storage import strict_json
 from collapselab.storage.atomic import atomic_write_bytes, atomic_write_text
 

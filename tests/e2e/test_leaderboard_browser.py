@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 
 from collapselab.engine.rundir import find_runs
+from collapselab.formats import gallery
 from collapselab.leaderboard import site
-from collapselab.operations import artifacts, gallery
+from collapselab.operations.publishing import artifacts
 from tests.e2e.conftest import CHROMIUM
 from tests.entries import FROZEN_BOARD, SITE_RULES
 

@@ -128,7 +128,7 @@ def board_jobs(task_name: str, preset: str, costs: dict[str, dict[str, Any]], de
     """Projected seconds of every run the board makes on ``task_name``, and the entries it leaves out there."""
     from collapselab.contracts.registry import task_class
     from collapselab.leaderboard.baselines import entries, leaderboard_seeds
-    from collapselab.operations import sweep
+    from collapselab.operations.execution import sweep
 
     generations = task_class(task_name).presets[preset]["generations"]
     specs = sorted(set(entries().values()))

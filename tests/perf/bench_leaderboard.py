@@ -26,8 +26,8 @@ import numpy as np
 from collapselab.contracts import registry
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.leaderboard import SUBMISSIONS, aggregate, site, validate
-from collapselab.operations import jobs as jobs_module
-from collapselab.operations import sweep
+from collapselab.operations.execution import jobs as jobs_module
+from collapselab.operations.execution import sweep
 
 TASK = "linear_regression"
 STRATEGIES = ("replace", "accumulate", "mix", "verifier-filter")

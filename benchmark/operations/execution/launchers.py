@@ -1,6 +1,6 @@
 """Where a sweep's jobs run: ``--launcher local | submitit-local | slurm``.
 
-Every launcher runs the same jobs (:class:`~collapselab.operations.jobs.Job`, one run
+Every launcher runs the same jobs (:class:`~collapselab.operations.execution.jobs.Job`, one run
 directory each) through the same worker; they differ only in how a job is started:
 
 * ``local`` (:class:`LocalLauncher`): worker processes of this machine, ``--jobs`` at a time.
@@ -10,7 +10,7 @@ directory each) through the same worker; they differ only in how a job is starte
 * ``slurm`` (:class:`SlurmLauncher`): one Slurm job array through submitit's ``SlurmExecutor``.
 
 On one machine, ``--gpus-per-job N`` gives each running job its own group of N GPUs
-(:class:`~collapselab.operations.gpus.GpuSlots`); on Slurm it asks the scheduler for N GPUs per
+(:class:`~collapselab.operations.execution.gpus.GpuSlots`); on Slurm it asks the scheduler for N GPUs per
 job. Jobs that are complete are skipped before anything starts, unfinished ones resume, and a
 preempted or timed-out submitit job is requeued and resumes (:mod:`.submitit_job`).
 """
@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from collapselab.errors import CollapseLabError, ConfigError, ResultFileError
-from collapselab.operations.gpus import GpuSlots, detect_gpus
-from collapselab.operations.jobs import Job, start_worker, stop_worker, thread_share, worker_environment
-from collapselab.operations.launcher_config import LauncherConfig
+from collapselab.operations.execution.gpus import GpuSlots, detect_gpus
+from collapselab.operations.execution.jobs import Job, start_worker, stop_worker, thread_share, worker_environment
+from collapselab.operations.execution.launcher_config import LauncherConfig
 from collapselab.storage import strict_json
 from collapselab.storage.atomic import atomic_write_text
 
@@ -220,7 +220,7 @@ class SubmititLocalLauncher(_ThisMachine):
         self.executor.update_parameters(timeout_min=config.time or LOCAL_TIME_MINUTES, signal_delay_s=config.signal_delay_s)
 
     def start_one(self, job: Job, gpus: str | None, on_exit: Callable[[], None] | None) -> Running:
-        from collapselab.operations.submitit_job import RunDirectoryJob
+        from collapselab.operations.execution.submitit_job import RunDirectoryJob
 
         # submitit's job controller inherits this process's environment when it starts (no shell
         # ``setup`` here: a shell between the sweep and the controller would swallow its Ctrl-C).
@@ -325,7 +325,7 @@ class SlurmLauncher(Launcher):
     def start(self, jobs: Sequence[Job]) -> list[Running]:
         from submitit.core.utils import FailedSubmissionError
 
-        from collapselab.operations.submitit_job import RunDirectoryJob
+        from collapselab.operations.execution.submitit_job import RunDirectoryJob
 
         try:
             submitted = self.executor.submit_array([RunDirectoryJob(job, self.threads) for job in jobs])

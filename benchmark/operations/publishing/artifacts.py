@@ -6,16 +6,16 @@ file type:
 
 - ``.png`` (MNIST sample grids): scaled to at most :data:`IMAGE_WIDTH` pixels wide and reduced
   to a palette of :data:`PALETTE` colours (Pillow), so a generation costs tens of kilobytes;
-- ``.txt`` (text samples): the first :data:`~collapselab.operations.gallery.MAX_TEXTS` samples
+- ``.txt`` (text samples): the first :data:`~collapselab.formats.gallery.MAX_TEXTS` samples
   (blocks between ``--- ... ---`` lines; ``#`` header lines dropped), each cut to
-  :data:`~collapselab.operations.gallery.MAX_TEXT_CHARS` characters, control and
+  :data:`~collapselab.formats.gallery.MAX_TEXT_CHARS` characters, control and
   bidirectional-control characters replaced;
 - ``.sdf`` (conformers): up to :data:`CONFORMERS` generated conformers, one per molecule first,
   drawn by RDKit (``MolDraw2DCairo``) from their own coordinates: heavy atoms, rotated onto their
   two principal axes (``CanonicalizeConformer``) and projected, so distorted geometry shows.
 
 A gallery keeps one seed per task (the lowest) and at most
-:data:`~collapselab.operations.gallery.MAX_GENERATIONS` generations, evenly spaced from 0 to G.
+:data:`~collapselab.formats.gallery.MAX_GENERATIONS` generations, evenly spaced from 0 to G.
 Every artifact is read with a size bound, as a regular file inside the run's ``artifacts/``.
 """
 
@@ -29,7 +29,7 @@ from typing import Any
 
 from collapselab.engine.rundir import Run
 from collapselab.errors import ResultFileError
-from collapselab.operations import gallery, safe_text
+from collapselab.formats import gallery, safe_text
 from collapselab.storage import strict_json
 
 SAMPLE_PREFIX = "samples-"

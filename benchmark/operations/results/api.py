@@ -6,9 +6,9 @@
     frame = collapselab.load_results("runs/", "leaderboard/submissions/replace.json")
     collapselab.describe_task("mnist_vae")["presets"]["cpu"]
 
-Each name is also importable from here (``collapselab.operations.api``); ``import collapselab``
+Each name is also importable from here (``collapselab.operations.results.api``); ``import collapselab``
 stays light because the package exports them lazily. The DataFrames have one row per (task,
-strategy, seed, generation); their columns are described in :mod:`collapselab.operations.export`.
+strategy, seed, generation); their columns are described in :mod:`collapselab.operations.results.export`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from collapselab.contracts import registry
 from collapselab.contracts.params import parse_seeds
 from collapselab.engine import sandbox
 from collapselab.errors import ParameterError
-from collapselab.operations import catalog, export
+from collapselab.operations.plugins import catalog
+from collapselab.operations.results import export
 
 if TYPE_CHECKING:
     import pandas

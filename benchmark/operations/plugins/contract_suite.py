@@ -32,7 +32,7 @@ from collapselab.contracts.task import Task, TaskDescription
 from collapselab.engine import rundir, sandbox
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.errors import CollapseLabError, PluginError
-from collapselab.operations.sweep import inapplicable_reason
+from collapselab.operations.execution.sweep import inapplicable_reason
 
 PRESET = "smoke"
 GENERATIONS = 2

@@ -1,7 +1,7 @@
 """The callable submitit pickles for each job of a ``submitit-local`` or ``slurm`` sweep.
 
 Inside the submitit job it starts the same worker as the local launcher
-(``python -P -m collapselab.operations.worker JOB``, output to the run's ``sweep.log``).
+(``python -P -m collapselab.operations.execution.worker JOB``, output to the run's ``sweep.log``).
 It is a :class:`submitit.helpers.Checkpointable`: when the job is preempted or reaches its time
 limit, submitit calls :meth:`RunDirectoryJob.checkpoint`, which stops the worker (the run
 directory keeps every finished generation) and hands submitit the same job to requeue; the
@@ -19,7 +19,7 @@ from typing import Any
 import submitit
 
 from collapselab.errors import CollapseLabError
-from collapselab.operations.jobs import Job, available_cpus, start_worker, stop_worker, wait_for_worker, worker_environment
+from collapselab.operations.execution.jobs import Job, available_cpus, start_worker, stop_worker, wait_for_worker, worker_environment
 
 
 class RunFailed(CollapseLabError):

@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from collapselab.engine import rundir
 from collapselab.errors import ResultFileError, SubmissionError
-from collapselab.operations import safe_text
+from collapselab.formats import safe_text
+from collapselab.formats.records import MANIFEST_SCHEMA, RECORD_SCHEMA
 from collapselab.storage import schema, strict_json
 from collapselab.storage.atomic import atomic_write_text
 
@@ -52,8 +52,8 @@ _RUN_SCHEMA: dict[str, Any] = {
     "required": ["seed", "manifest", "records"],
     "properties": {
         "seed": {"type": "integer", "minimum": 0},
-        "manifest": rundir.MANIFEST_SCHEMA,
-        "records": {"type": "array", "minItems": 1, "maxItems": MAX_GENERATIONS + 1, "items": rundir.RECORD_SCHEMA},
+        "manifest": MANIFEST_SCHEMA,
+        "records": {"type": "array", "minItems": 1, "maxItems": MAX_GENERATIONS + 1, "items": RECORD_SCHEMA},
     },
 }
 

@@ -23,7 +23,8 @@ from typing import Any
 
 from collapselab.engine.rundir import Run, find_runs
 from collapselab.errors import SubmissionError
-from collapselab.operations import artifacts, gallery, submission
+from collapselab.formats import gallery, submission
+from collapselab.operations.publishing import artifacts
 from collapselab.scoring.report import strategy_display
 
 RULES_GROUP = "collapselab.submission_rules"
@@ -142,7 +143,7 @@ def write_entry(
     """Build the entry from ``run_dirs`` (merged into ``out`` if asked), write it, return notes for the user.
 
     With ``with_gallery``, the runs' sample artifacts also go to the entry's gallery file
-    (:func:`collapselab.operations.gallery.path_for`; merged like the entry). Notes list what
+    (:func:`collapselab.formats.gallery.path_for`; merged like the entry). Notes list what
     the files hold and how to check them with the leaderboard's rules. With
     ``restart_on_strategy_change``, an existing entry whose strategy (name, parameters,
     citation) differs from the runs' is not merged but replaced: its sections were run by

@@ -32,9 +32,10 @@ from collapselab.contracts import registry
 from collapselab.engine import sandbox
 from collapselab.engine.rundir import load_run
 from collapselab.errors import CollapseLabError, PluginError
-from collapselab.operations import submission, sweep
-from collapselab.operations.jobs import Job, available_cpus
-from collapselab.operations.launchers import LauncherSettings
+from collapselab.formats import submission
+from collapselab.operations.execution import sweep
+from collapselab.operations.execution.jobs import Job, available_cpus
+from collapselab.operations.execution.launchers import LauncherSettings
 from collapselab.scoring import scorer
 from collapselab.scoring.report import strategy_display
 

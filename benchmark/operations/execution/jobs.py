@@ -1,11 +1,11 @@
 """One job of a sweep: one run directory, run by one worker process.
 
 Every launcher (local processes, submitit's local executor, a Slurm array) runs a job the
-same way: ``python -P -m collapselab.operations.worker JOB`` (:func:`worker_command`) with an
+same way: ``python -P -m collapselab.operations.execution.worker JOB`` (:func:`worker_command`) with an
 environment that caps each thread pool at the job's share of the cores, keeps the working
 folder off ``sys.path`` (``PYTHONSAFEPATH``) and, when the sweep assigns GPUs, sets
 ``CUDA_VISIBLE_DEVICES``. The worker writes its output to ``sweep.log`` in the run directory,
-ends with the process that started it (:mod:`collapselab.operations.worker`), and resumes the
+ends with the process that started it (:mod:`collapselab.operations.execution.worker`), and resumes the
 run directory where it stopped, so a job can be started again at any time.
 """
 
@@ -28,7 +28,7 @@ from collapselab.engine.identity import RunIdentity
 
 LOG = "sweep.log"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-#: The process a worker must end with (see :func:`collapselab.operations.worker.end_with_parent`).
+#: The process a worker must end with (see :func:`collapselab.operations.execution.worker.end_with_parent`).
 PARENT_VARIABLE = "COLLAPSELAB_PARENT_PID"
 #: How long a stopped worker may take to record its interruption before it is killed.
 STOP_SECONDS = 30.0
@@ -109,7 +109,7 @@ class Job:
 def worker_command(job: Job) -> list[str]:
     """The worker process of one job. ``-P`` keeps the working folder off ``sys.path``, so a file
     there (``collapselab.py``, ``numpy.py``...) cannot shadow the packages the worker imports."""
-    return [sys.executable, "-P", "-m", "collapselab.operations.worker", job.to_json()]
+    return [sys.executable, "-P", "-m", "collapselab.operations.execution.worker", job.to_json()]
 
 
 def available_cpus() -> int:

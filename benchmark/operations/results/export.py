@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from collapselab.engine.identity import params_hash
 from collapselab.engine.rundir import GENERATIONS, MANIFEST, Run, find_runs
 from collapselab.errors import ParameterError, ResultFileError
-from collapselab.operations import submission
+from collapselab.formats import submission
 from collapselab.scoring import profile
 from collapselab.scoring.report import Group, group_runs, strategy_display, summary_rows
 from collapselab.storage.atomic import atomic_write_bytes, atomic_write_text

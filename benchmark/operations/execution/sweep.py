@@ -1,8 +1,8 @@
 """``collapselab sweep``: run a grid of tasks x strategies x seeds, one job per run directory.
 
 The grid is planned here (:func:`plan`; strategy specs may hold parameter grids,
-:mod:`collapselab.operations.grid`), then its jobs run through a launcher
-(:mod:`collapselab.operations.launchers`: local processes by default, submitit's local
+:mod:`collapselab.operations.execution.grid`), then its jobs run through a launcher
+(:mod:`collapselab.operations.execution.launchers`: local processes by default, submitit's local
 executor, or a Slurm array). Whatever the launcher, each job is a worker process limited to
 its share of the CPU cores through ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` /
 ``OPENBLAS_NUM_THREADS`` (torch and NumPy's BLAS read them at start-up), so ``--jobs 2`` on
@@ -37,9 +37,9 @@ from collapselab.engine import lock, sandbox
 from collapselab.engine import rundir as results
 from collapselab.engine.sandbox import StrategyHandle
 from collapselab.errors import ConfigError, PluginError
-from collapselab.operations import grid
-from collapselab.operations.jobs import LOG, Job, failure_reason
-from collapselab.operations.launchers import Launcher, LauncherSettings, Running
+from collapselab.operations.execution import grid
+from collapselab.operations.execution.jobs import LOG, Job, failure_reason
+from collapselab.operations.execution.launchers import Launcher, LauncherSettings, Running
 
 #: How long stopped jobs may take to record their interruption.
 STOP_SECONDS = 60.0

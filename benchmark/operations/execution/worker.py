@@ -1,4 +1,4 @@
-"""The sweep's worker: runs one job in this process (``python -P -m collapselab.operations.worker JOB``).
+"""The sweep's worker: runs one job in this process (``python -P -m collapselab.operations.execution.worker JOB``).
 
 A user error (a broken plugin, a conflicting run directory) is printed as one line and exits
 with status 1; the run directory's manifest records it for the sweep's summary. The worker
@@ -24,7 +24,7 @@ from collapselab.contracts.params import parse_assignment
 from collapselab.engine import sandbox
 from collapselab.engine.signals import Terminated
 from collapselab.errors import USER_ERRORS, PluginError
-from collapselab.operations.jobs import PARENT_VARIABLE, Job
+from collapselab.operations.execution.jobs import PARENT_VARIABLE, Job
 
 PR_SET_PDEATHSIG = 1
 
@@ -71,7 +71,7 @@ def run_job(job: Job) -> None:
     listeners: list[Any] = []
     logger = None
     if job.wandb_project is not None:
-        from collapselab.operations.wandb_logger import WandbLogger
+        from collapselab.operations.execution.wandb_logger import WandbLogger
 
         logger = WandbLogger(project=job.wandb_project)
         listeners.append(logger)

@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from collapselab.errors import ResultFileError, SubmissionError
-from collapselab.operations import safe_text
-from collapselab.operations.submission import write_checked
+from collapselab.formats import safe_text
+from collapselab.formats.submission import write_checked
 from collapselab.storage import schema, strict_json
 
 SCHEMA_VERSION = 1
