@@ -1,0 +1,194 @@
+"""A run's directory while the loop runs: its manifest, its records, and the pools and models they
+checksum; opened (new or resumed), restored after a stop, checkpointed, and finished.
+
+Nothing here decides what a generation computes (that is :mod:`collapselab.engine.generation`);
+the store only makes it durable and reads it back. Files are written atomically; every pool and
+model carries a SHA-256 in the record of its generation, verified when a resumed run reads it.
+Between checkpoints only the latest model is kept on disk (``models/0`` and ``models/G`` stay).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from collapselab.contracts.pool import Pool
+from collapselab.contracts.task import Task
+from collapselab.engine import environment, guard, rundir
+from collapselab.engine.identity import RunIdentity
+from collapselab.errors import USER_ERRORS, PoolError, ResultFileError, RunConflictError
+from collapselab.formats import records
+
+
+def now() -> str:
+    """The current UTC time as the manifests record it."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_model(task: Task, model: Any, path: Path) -> None:
+    """``task.save_model`` into a uniquely named temporary file, then an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        task.save_model(model, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What a resumed run needs from the generations on disk: S_1..S_{g-1}, the real items drawn
+    beyond the real pool so far, and M_{g-1}."""
+
+    synthetic: list[Pool]
+    fresh_real: int
+    model: Any
+
+
+def _check_resumable(directory: Path, existing: Mapping[str, Any], identity: RunIdentity, task_source: str) -> None:
+    recorded = existing["task"].get("source_sha256")
+    changed = [] if recorded in (None, task_source) else [("task source (sha256)", recorded, task_source)]
+    for what, old, new in RunIdentity.from_manifest(existing).differences(identity) + changed:
+        raise RunConflictError(
+            f"{directory} was made with a different {what} ({old!r}, now {new!r}); resuming would mix "
+            "numbers from two set-ups. Choose another --out or delete that directory."
+        )
+
+
+def _sticky_dirty(before: Mapping[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """``now``, whose ``dirty`` stays true when an earlier session of the run was made from a dirty checkout."""
+    if before.get("dirty") is True:
+        now["dirty"] = True
+    return now
+
+
+class RunStore:
+    """One run directory, held by one process (the caller holds its lock)."""
+
+    def __init__(self, directory: Path, task: Task, checkpoint_seconds: float) -> None:
+        self.dir = directory
+        self.task = task
+        self.checkpoint_seconds = checkpoint_seconds
+        self.manifest: dict[str, Any] = {}
+        self.records: list[dict[str, Any]] = []
+        self.durable = 0  # records on disk
+        self._pending_pools: dict[int, Pool] = {}
+        self._model: Any = None
+        self._model_on_disk = False  # the latest model's file is already in the run directory
+        self._last_checkpoint = time.perf_counter()
+
+    def open(self, identity: RunIdentity, identity_fields: Mapping[str, Any], task_source: str, generations: int,
+             command: Sequence[str]) -> None:
+        """Resume the directory (refused if it was made with another identity or task source) or start it."""
+        if self.dir.exists():
+            rundir.remove_stale_temporaries(self.dir)
+        if (self.dir / rundir.MANIFEST).exists():
+            existing = rundir.read_manifest(self.dir)
+            _check_resumable(self.dir, existing, identity, task_source)
+            self.records = rundir.read_records(self.dir)
+            self.manifest = existing
+        else:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.manifest = {
+                "schema_version": records.SCHEMA_VERSION,
+                **identity_fields,
+                "generations": generations,
+                "environment": {},
+                "status": "running",
+                "error": None,
+                "timings": {"started": now(), "updated": now(), "seconds": 0.0},
+            }
+        self.durable = len(self.records)
+        self.manifest["generations"] = max(generations, len(self.records) - 1)
+        self.manifest["environment"] = _sticky_dirty(self.manifest["environment"], environment.environment(self.task.device()))
+        self.manifest["command"] = list(command)
+        self.manifest["status"] = "running"
+        self.manifest["error"] = None
+        rundir.write_manifest(self.dir, self.manifest)
+
+    def restore(self, real: Pool) -> Restored | None:
+        """S_1..S_{g-1} and M_{g-1} of the generations on disk, their checksums checked (``None``: none yet)."""
+        done = len(self.records)
+        if done == 0:
+            return None
+        synthetic = []
+        for g in range(1, done):
+            self._verify_recorded(g, f"{rundir.POOLS}/{rundir.pool_path(self.dir, g).name}")
+            try:
+                pool = Pool.load(rundir.pool_path(self.dir, g))
+            except PoolError as exc:
+                raise ResultFileError(str(exc)) from None
+            synthetic.append(guard.check_pool(pool, f"stored pool in {self.dir}", real, {g}, allow_empty=True).sealed())
+        self._model = self._load_model(done - 1)
+        self._model_on_disk = True
+        return Restored(synthetic, int(self.records[-1]["composition"]["fresh_real"]), self._model)
+
+    def _verify_recorded(self, generation: int, relative: str) -> None:
+        """The file ``relative`` (to the run directory) against the checksum generation ``generation`` recorded."""
+        expected = self.records[generation].get("checksums", {}).get(relative)
+        if expected is None:
+            raise ResultFileError(f"{self.dir / rundir.GENERATIONS}: generation {generation} records no checksum of {relative}")
+        rundir.verify_checksum(self.dir, relative, expected)
+
+    def _load_model(self, generation: int) -> Any:
+        path = rundir.model_path(self.dir, generation)
+        self._verify_recorded(generation, f"{rundir.MODELS}/{path.name}")
+        try:
+            return self.task.load_model(path)
+        except USER_ERRORS:
+            raise
+        except Exception as exc:  # a truncated or foreign file: one line, not a traceback
+            raise ResultFileError(f"{path}: cannot load the model: {type(exc).__name__}: {exc}") from None
+
+    def add(self, record: dict[str, Any], model: Any, pool: Pool | None, model_on_disk: bool) -> None:
+        """A computed generation: its record, its model M_g and its kept synthetic pool S_g (durable at the next
+        checkpoint; ``model_on_disk``: M_g's file is already in the directory)."""
+        if pool is not None:
+            self._pending_pools[record["generation"]] = pool
+        self.records.append(record)
+        self._model = model
+        self._model_on_disk = model_on_disk
+
+    def checkpoint(self, force: bool) -> None:
+        """Make every generation added so far durable (pools, the latest model, records, manifest), when
+        ``force`` or when ``checkpoint_seconds`` have passed since the last checkpoint."""
+        due = time.perf_counter() - self._last_checkpoint >= self.checkpoint_seconds
+        if not (force or due) or self.durable == len(self.records):
+            return
+        latest = len(self.records) - 1
+        for g, pool in sorted(self._pending_pools.items()):
+            path = rundir.pool_path(self.dir, g)
+            self.records[g].setdefault("checksums", {})[f"{rundir.POOLS}/{path.name}"] = \
+                rundir.write_checksummed(path, pool.to_bytes())
+        self._pending_pools.clear()
+        model = rundir.model_path(self.dir, latest)
+        if not self._model_on_disk:
+            write_model(self.task, self._model, model)
+            self._model_on_disk = True
+        self.records[latest].setdefault("checksums", {})[f"{rundir.MODELS}/{model.name}"] = rundir.sha256_file(model)
+        previous = self.durable - 1
+        rundir.write_record_lines(self.dir, [rundir.record_line(self.dir, r) for r in self.records])
+        self.durable = len(self.records)
+        self.manifest["timings"]["updated"] = now()
+        rundir.write_manifest(self.dir, self.manifest)
+        if 0 < previous < latest:
+            rundir.model_path(self.dir, previous).unlink(missing_ok=True)
+        self._last_checkpoint = time.perf_counter()
+
+    def finish(self, status: str, error: Mapping[str, Any] | None, elapsed: float) -> None:
+        """Record how this session of the run ended and the seconds it took."""
+        self.manifest["environment"].update(environment.thread_settings())  # torch may be loaded by now
+        self.manifest["status"] = status
+        self.manifest["error"] = error
+        self.manifest["timings"]["updated"] = now()
+        self.manifest["timings"]["seconds"] = round(float(self.manifest["timings"].get("seconds", 0.0)) + elapsed, 3)
+        rundir.write_manifest(self.dir, self.manifest)
