@@ -211,7 +211,12 @@ def test_smoke_run_records_ensemble_metrics_and_writes_sdf(smoke, tmp_path) -> N
 
     run_dir = next((tmp_path / "a").rglob("generations.jsonl")).parent
     names = sorted(p.name for p in (run_dir / "artifacts").iterdir())
-    assert names == sorted([f"samples-gen-{g:04d}.sdf" for g in range(3)] + [f"coverage-gen-{g:04d}.txt" for g in range(3)])
+    assert names == sorted([f"samples-gen-{g:04d}.{kind}" for g in range(3) for kind in ("sdf", "png")]
+                           + [f"coverage-gen-{g:04d}.txt" for g in range(3)])
+    from PIL import Image
+
+    with Image.open(run_dir / "artifacts" / "samples-gen-0002.png") as drawing:  # the gallery's picture of the SDF
+        assert drawing.width >= 200 and "generated conformers" in drawing.info["Description"]
     from rdkit import Chem
 
     supplier = [m for m in Chem.SDMolSupplier(str(run_dir / "artifacts" / "samples-gen-0002.sdf"))]
@@ -220,6 +225,23 @@ def test_smoke_run_records_ensemble_metrics_and_writes_sdf(smoke, tmp_path) -> N
     assert "RDKit ETKDGv3" in table and "model, generation 2" in table
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["task"]["data"]["rdkit"]
+
+
+def test_conformers_of_aromatic_rings_are_drawn(tmp_path) -> None:
+    """Heavy-atom conformers of an aromatic ring molecule (as the cpu preset writes them) draw
+    without RDKit's "RingInfo not initialized" (the unsanitised copy needs its rings found)."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    from collapselab.tasks.conformer_diffusion import artifacts
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("CC(=O)c1ccncc1"))
+    AllChem.EmbedMolecule(mol, randomSeed=1)
+    mol = Chem.RemoveHs(mol)
+    mol.SetProp("_Name", "CC(=O)c1ccncc1 | generated")
+    (tmp_path / "one.sdf").write_text(Chem.MolToMolBlock(mol) + "$$$$\n")
+    drawn = artifacts.draw_sdf(tmp_path / "one.sdf")
+    assert drawn is not None and drawn[0][:8] == b"\x89PNG\r\n\x1a\n" and "c1ccncc1" in drawn[1]
 
 
 def test_evaluation_is_deterministic(smoke) -> None:

@@ -242,15 +242,27 @@ def test_the_build_date_comes_from_the_data_or_is_given_and_the_site_gets_the_um
     assert stat.S_IMODE((tmp_path / "site" / "index.html").stat().st_mode) == 0o640
 
 
-def test_conformers_of_aromatic_rings_are_drawn():
-    """Heavy-atom conformers of an aromatic ring molecule (as the cpu preset writes them) draw
-    without RDKit's "RingInfo not initialized" (the unsanitised copy needs its rings found)."""
-    from rdkit import Chem
-    from rdkit.Chem import AllChem
+def test_an_image_caption_comes_from_the_image_and_other_files_are_not_previewed(tmp_path):
+    """The core previews images and texts by kind, whatever the task: a ``samples-*.png`` shows the
+    caption in its Description chunk (escaped), a ``samples-*.sdf`` (a file) is kept but not read."""
+    from PIL import Image
 
-    mol = Chem.AddHs(Chem.MolFromSmiles("CC(=O)c1ccncc1"))
-    AllChem.EmbedMolecule(mol, randomSeed=1)
-    mol = Chem.RemoveHs(mol)
-    mol.SetProp("_Name", "CC(=O)c1ccncc1 | generated")
-    drawn = artifacts.conformer_png(Chem.MolToMolBlock(mol) + "$$$$\n", "test.sdf")
-    assert drawn is not None and drawn[0][:8] == b"\x89PNG\r\n\x1a\n" and "c1ccncc1" in drawn[1]
+    from collapselab.engine import rundir
+    from collapselab.toolkit.samples import write_sample_image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 20), "white").save(buffer, "PNG")
+    run_dir = tmp_path / "run"
+    (run_dir / "artifacts").mkdir(parents=True)
+    write_sample_image(run_dir / "artifacts" / "samples-gen-0000.png", buffer.getvalue(), "three molecules\u202e <b>")
+    (run_dir / "artifacts" / "samples-gen-0000.sdf").write_text("not read")
+    (run_dir / "artifacts" / "plain.png").write_bytes(buffer.getvalue())
+    run = rundir.Run(path=run_dir, manifest={"seed": 0}, records=[])
+    record = {"generation": 0, "artifacts": ["artifacts/samples-gen-0000.png", "artifacts/samples-gen-0000.sdf",
+                                             "artifacts/plain.png"]}
+    item = artifacts.generation_item(run, record)
+    assert item is not None and len(item["images"]) == 1 and "texts" not in item
+    caption = item["images"][0]["caption"]
+    assert caption.startswith("three molecules") and "\u202e" not in caption and "<b>" in caption  # the site escapes it
+    with pytest.raises(ValueError, match="samples-"):
+        write_sample_image(run_dir / "artifacts" / "grid.png", buffer.getvalue())

@@ -1,4 +1,5 @@
-"""Human-readable outputs of a generation: sampled conformers as SDF and a COV/MAT table."""
+"""Human-readable outputs of a generation: sampled conformers as SDF, a drawing of some of them (the
+gallery's image) and a COV/MAT table."""
 
 from __future__ import annotations
 
@@ -34,6 +35,47 @@ def write_sdf(
                 writer.write(mol)
     finally:
         writer.close()
+
+
+CONFORMERS_DRAWN = 6
+PANEL = (200, 170)
+
+
+def draw_sdf(path: Path) -> tuple[bytes, str] | None:
+    """A PNG grid of up to :data:`CONFORMERS_DRAWN` conformers of the SDF file ``path`` (one per molecule
+    first), drawn by RDKit (``MolDraw2DCairo``) from their own coordinates: heavy atoms, rotated onto
+    their two principal axes (``CanonicalizeConformer``) and projected, so distorted geometry shows;
+    and its caption (``None``: no readable molecule)."""
+    from rdkit import Chem, rdBase
+    from rdkit.Chem import rdMolTransforms
+    from rdkit.Chem.Draw import rdMolDraw2D
+
+    rdBase.DisableLog("rdApp.*")
+    read = [mol for mol in Chem.SDMolSupplier(str(path), removeHs=False) if mol is not None and mol.GetNumConformers()]
+    if not read:
+        return None
+    names = [mol.GetProp("_Name").split(" | ")[0] if mol.HasProp("_Name") else "" for mol in read]
+    first = [i for i, name in enumerate(names) if name not in names[:i]]
+    chosen = (first + [i for i in range(len(read)) if i not in first])[:CONFORMERS_DRAWN]
+    mols = []
+    for index in chosen:
+        mol = Chem.RemoveHs(read[index], sanitize=False)
+        mol.UpdatePropertyCache(strict=False)
+        Chem.FastFindRings(mol)  # drawing needs ring information, which an unsanitised copy lacks
+        rdMolTransforms.CanonicalizeConformer(mol.GetConformer())
+        mols.append(mol)
+    columns = min(3, len(mols))
+    rows = -(-len(mols) // columns)
+    drawer = rdMolDraw2D.MolDraw2DCairo(columns * PANEL[0], rows * PANEL[1], PANEL[0], PANEL[1])
+    # draw the generated coordinates (no fresh 2D layout), with legible atom labels
+    for option, value in {"prepareMolsBeforeDrawing": False, "minFontSize": 11, "bondLineWidth": 2}.items():
+        setattr(drawer.drawOptions(), option, value)
+    legends = [names[i][:40] for i in chosen]
+    drawer.DrawMolecules(mols, legends=legends)
+    drawer.FinishDrawing()
+    caption = (f"{len(mols)} of {len(read)} generated conformers ({', '.join(dict.fromkeys(legends))}): heavy atoms "
+               "on their two principal axes")
+    return drawer.GetDrawingText(), caption
 
 
 def coverage_table(rows: Mapping[str, Mapping[str, float]], threshold: float, counts: str) -> str:

@@ -28,6 +28,7 @@ import numpy as np
 
 from collapselab import Pool, TaskMetadata
 from collapselab.errors import ConfigError, TaskError
+from collapselab.toolkit.samples import write_sample_image
 from collapselab.toolkit.seeds import derive_int
 from collapselab.toolkit.strata import stratum_losses
 from collapselab.toolkit.torch_task import TorchTask
@@ -341,6 +342,11 @@ class ConformerDiffusionTask(TorchTask):
             k = c["sdf_molecules"]
             artifacts.write_sdf(directory / sdf, self._data, mols[:k], generated[:k], generation)
             names.append(sdf)
+            drawn = artifacts.draw_sdf(directory / sdf)
+            if drawn is not None:
+                image = f"samples-gen-{generation:04d}.png"
+                write_sample_image(directory / image, *drawn)
+                names.append(image)
         rows = {f"model, generation {generation}": metrics}
         rows.update(self._etkdg_rows)
         counts = (

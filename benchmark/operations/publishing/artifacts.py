@@ -1,18 +1,18 @@
 """From a run's artifacts to its gallery: what the models generated, ready for the site.
 
 The loop records, per generation, the artifacts a task wrote (``record["artifacts"]``). Those
-named ``samples-*`` are samples of that generation's model, and their kind follows from the
-file type:
+named ``samples-*`` are samples of that generation's model; their kind follows from the file type
+(:mod:`collapselab.formats.samples`), the same for every task:
 
-- ``.png`` (MNIST sample grids): scaled to at most :data:`IMAGE_WIDTH` pixels wide and reduced
-  to a palette of :data:`PALETTE` colours (Pillow), so a generation costs tens of kilobytes;
-- ``.txt`` (text samples): the first :data:`~collapselab.formats.gallery.MAX_TEXTS` samples
-  (blocks between ``--- ... ---`` lines; ``#`` header lines dropped), each cut to
+- images (``.png``): scaled to at most :data:`IMAGE_WIDTH` pixels wide and reduced to a palette
+  of :data:`PALETTE` colours (Pillow), so a generation costs tens of kilobytes; captioned by the
+  image's own ``Description`` text chunk when it has one;
+- texts (``.txt``): the first :data:`~collapselab.formats.gallery.MAX_TEXTS` samples (blocks
+  between ``--- ... ---`` lines; ``#`` header lines dropped), each cut to
   :data:`~collapselab.formats.gallery.MAX_TEXT_CHARS` characters, control and
   bidirectional-control characters replaced;
-- ``.sdf`` (conformers): up to :data:`CONFORMERS` generated conformers, one per molecule first,
-  drawn by RDKit (``MolDraw2DCairo``) from their own coordinates: heavy atoms, rotated onto their
-  two principal axes (``CanonicalizeConformer``) and projected, so distorted geometry shows.
+- other files (conformers as ``.sdf``, ...): not previewed (a task that wants them seen draws them
+  into a ``samples-*.png``, as conformer_diffusion does).
 
 A gallery keeps one seed per task (the lowest) and at most
 :data:`~collapselab.formats.gallery.MAX_GENERATIONS` generations, evenly spaced from 0 to G.
@@ -29,16 +29,13 @@ from typing import Any
 
 from collapselab.engine.rundir import Run
 from collapselab.errors import ResultFileError
-from collapselab.formats import gallery, safe_text
+from collapselab.formats import gallery, safe_text, samples
 from collapselab.storage import strict_json
 
-SAMPLE_PREFIX = "samples-"
 ARTIFACTS = "artifacts"
 IMAGE_WIDTH = 600
 MIN_IMAGE_WIDTH = 200
 PALETTE = 32
-CONFORMERS = 6
-PANEL = (200, 170)
 MAX_ARTIFACT_BYTES = 16 * 1024 * 1024
 MAX_SOURCE_PIXELS = 25_000_000
 _SEPARATOR = re.compile(r"^-{3}.*-{3}\s*$")
@@ -76,69 +73,36 @@ def _png(image: Any) -> bytes:
     return buffer.getvalue()
 
 
-def small_png(data: bytes, source: str) -> bytes:
-    """A sample grid scaled down and palettised until it fits the gallery's per-image limit."""
+def small_png(data: bytes, source: str) -> tuple[bytes, str]:
+    """A sample image scaled down and palettised until it fits the gallery's per-image limit, and
+    the caption it carries ('' for none)."""
     from PIL import Image
 
     try:
         with Image.open(io.BytesIO(data)) as opened:
             if opened.width * opened.height > MAX_SOURCE_PIXELS:
                 raise ResultFileError(f"{source}: {opened.width}x{opened.height} pixels is too large for a sample image")
+            caption = opened.info.get(samples.CAPTION_KEY, "")
             image = opened.convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ResultFileError(f"{source}: not a readable image: {exc}") from None
+    caption = clean_text(caption, gallery.MAX_CAPTION_CHARS) if isinstance(caption, str) else ""
     width = min(IMAGE_WIDTH, image.width)
     while True:
         height = max(1, round(image.height * width / image.width))
         scaled = image.resize((width, height), Image.Resampling.LANCZOS).quantize(PALETTE)
         png = _png(scaled)
         if len(png) <= gallery.MAX_PNG_BYTES or width <= MIN_IMAGE_WIDTH:
-            return png
+            return png, caption
         width = max(MIN_IMAGE_WIDTH, int(width * 0.75))
 
 
-def conformer_png(text: str, source: str) -> tuple[bytes, str] | None:
-    """A grid of generated conformers drawn by RDKit, and its caption (``None``: no readable molecule)."""
-    from rdkit import Chem, rdBase
-    from rdkit.Chem import rdMolTransforms
-    from rdkit.Chem.Draw import rdMolDraw2D
-
-    rdBase.DisableLog("rdApp.*")
-    supplier = Chem.SDMolSupplier()
-    supplier.SetData(text, removeHs=False)
-    read = [mol for mol in supplier if mol is not None and mol.GetNumConformers()]
-    if not read:
-        return None
-    names = [mol.GetProp("_Name").split(" | ")[0] if mol.HasProp("_Name") else "" for mol in read]
-    first = [i for i, name in enumerate(names) if name not in names[:i]]
-    chosen = (first + [i for i in range(len(read)) if i not in first])[:CONFORMERS]
-    mols = []
-    for index in chosen:
-        mol = Chem.RemoveHs(read[index], sanitize=False)
-        mol.UpdatePropertyCache(strict=False)
-        Chem.FastFindRings(mol)  # drawing needs ring information, which an unsanitised copy lacks
-        rdMolTransforms.CanonicalizeConformer(mol.GetConformer())
-        mols.append(mol)
-    columns = min(3, len(mols))
-    rows = -(-len(mols) // columns)
-    drawer = rdMolDraw2D.MolDraw2DCairo(columns * PANEL[0], rows * PANEL[1], PANEL[0], PANEL[1])
-    # draw the generated coordinates (no fresh 2D layout), with legible atom labels
-    for option, value in {"prepareMolsBeforeDrawing": False, "minFontSize": 11, "bondLineWidth": 2}.items():
-        setattr(drawer.drawOptions(), option, value)
-    legends = [clean_text(names[i], 40) for i in chosen]
-    drawer.DrawMolecules(mols, legends=legends)
-    drawer.FinishDrawing()
-    caption = (f"{len(mols)} of {len(read)} generated conformers ({', '.join(dict.fromkeys(legends))}): heavy atoms "
-               "on their two principal axes")
-    return drawer.GetDrawingText(), clean_text(caption, gallery.MAX_CAPTION_CHARS)
-
-
-def _artifact(run: Run, name: str) -> Path | None:
-    """The artifact file ``name`` of ``run`` if it is a sample file inside the run's ``artifacts/``."""
+def _preview(run: Run, name: str) -> Path | None:
+    """The artifact file ``name`` of ``run`` if it is a sample image or text inside the run's ``artifacts/``."""
     path = run.path / name
     if path.is_symlink() or path.resolve().parent != (run.path / ARTIFACTS).resolve():
         return None
-    return path if path.name.startswith(SAMPLE_PREFIX) else None
+    return path if samples.sample_kind(path.name) in (samples.SampleKind.IMAGE, samples.SampleKind.TEXT) else None
 
 
 def generation_item(run: Run, record: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -147,19 +111,16 @@ def generation_item(run: Run, record: Mapping[str, Any]) -> dict[str, Any] | Non
     texts: list[str] = []
     generation = int(record["generation"])
     for name in record.get("artifacts", []):
-        path = _artifact(run, str(name))
+        path = _preview(run, str(name))
         if path is None or not path.exists():
             continue
         data = strict_json.read_bounded(path, MAX_ARTIFACT_BYTES)
         label = f"generation {generation}, seed {run.seed}"
-        if path.suffix == ".png" and len(images) < gallery.MAX_IMAGES:
-            images.append({"png": gallery.encode_png(small_png(data, str(path))), "caption": f"{path.name} ({label})"})
-        elif path.suffix == ".sdf" and len(images) < gallery.MAX_IMAGES:
-            drawn = conformer_png(data.decode("utf-8", "replace"), str(path))
-            if drawn is not None:
-                images.append({"png": gallery.encode_png(drawn[0]), "caption": drawn[1]})
-        elif path.suffix == ".txt":
+        if samples.sample_kind(path.name) is samples.SampleKind.TEXT:
             texts.extend(text_excerpts(data.decode("utf-8", "replace")))
+        elif len(images) < gallery.MAX_IMAGES:
+            png, caption = small_png(data, str(path))
+            images.append({"png": gallery.encode_png(png), "caption": caption or f"{path.name} ({label})"})
     if not images and not texts:
         return None
     item: dict[str, Any] = {"generation": generation}
