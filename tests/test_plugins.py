@@ -28,7 +28,9 @@ def plugin(tmp_path, body: str, name: str = "plug.py") -> str:
         ("import not_a_module_anywhere\n", "X", "failed to import: ModuleNotFoundError"),
         ("def broken(:\n", "X", "failed to import: SyntaxError"),
         ("raise RuntimeError('boom at import')\n", "X", "boom at import"),
-        ("class Y(Strategy):\n    name = 'y'\n", "X", "defines no 'X'"),
+        ("class Y(Strategy):\n    name = 'y'\n    def training_pool(self, ctx):\n        return ctx.latest\n", "X",
+         "defines no 'X'"),
+        ("class Y(Strategy):\n    name = 'y'\n", "Y", "'Y' does not implement the required method training_pool"),
         ("class X:\n    name = 'x'\n    def training_pool(self, ctx):\n        return ctx.latest\n", "X",
          "not a subclass of collapselab.Strategy"),
         ("class X(Strategy):\n    name = 'x'\n", "X", "does not implement the required method training_pool"),
@@ -327,3 +329,30 @@ def test_a_task_files_source_hash_is_its_own_file_not_the_scripts_beside_it(tmp_
     assert sources.task_source_sha256(registry.task_class(spec)) == first
     (tmp_path / "my_task.py").write_text(code.replace('version = "1.0"', 'version = "1.1"'))
     assert sources.task_source_sha256(registry.task_class(spec)) != first
+
+
+def test_a_strategy_class_is_checked_where_it_is_defined():
+    """A class that names itself is checked as it is defined, not first when a run makes it."""
+    from collapselab import Strategy
+
+    with pytest.raises(PluginError, match="'NoPool' does not implement the required method training_pool"):
+        class NoPool(Strategy):
+            name = "no-pool"
+    with pytest.raises(PluginError, match="curate must be a method"):
+        class NotCallable(Strategy):
+            name = "not-callable"
+            curate = 3
+
+            def training_pool(self, ctx):
+                return ctx.latest
+
+    class Base(Strategy):  # an intermediate base class names nothing and is not checked
+        pass
+
+    class Latest(Base):
+        name = "latest-only"
+
+        def training_pool(self, ctx):
+            return ctx.latest
+
+    assert Latest.name == "latest-only"

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from collapselab.contracts.params import parse_spec
-from collapselab.contracts.strategy import OPTIONAL_HOOKS, Strategy
+from collapselab.contracts.strategy import Strategy, check_definition
 from collapselab.contracts.task import Task
 from collapselab.errors import ConfigError, ParameterError, PluginError
 
@@ -239,11 +239,7 @@ def strategy_class(name: str) -> type[Strategy]:
 def check_strategy_class(cls: Any, label: str) -> None:
     """``cls`` is a Strategy subclass with a name that implements ``training_pool`` and whose hooks are methods."""
     _check_class("strategy", label, cls, Strategy)
-    if cls.training_pool is Strategy.training_pool:
-        raise PluginError(f"strategy {label!r} does not implement the required method training_pool(ctx)")
-    for hook in ("training_pool", *OPTIONAL_HOOKS):
-        if not callable(getattr(cls, hook, None)):
-            raise PluginError(f"strategy {label!r}: {hook} must be a method")
+    check_definition(cls, label)
 
 
 def make_strategy(spec: str) -> Strategy:

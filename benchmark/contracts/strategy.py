@@ -145,6 +145,13 @@ class Strategy:
     uses_extra_real_data: ClassVar[bool] = False
     requires_hooks: ClassVar[tuple[str, ...]] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A class that names itself is a strategy and is checked as it is defined (an intermediate
+        base class, without a ``name`` of its own, is not)."""
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            check_definition(cls, cls.__name__)
+
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.parameters))
         if unknown:
@@ -195,3 +202,15 @@ class Strategy:
         ``examples`` than ``ctx.budget.examples``) is allowed and recorded: the leaderboard then
         marks the strategy as using extra compute and ranks it only against others that do."""
         return {}
+
+
+def check_definition(cls: type[Strategy], label: str) -> None:
+    """``cls`` has a non-empty ``name``, implements ``training_pool`` and its hooks are methods."""
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise PluginError(f"strategy {label!r} needs a non-empty class attribute `name`")
+    if cls.training_pool is Strategy.training_pool:
+        raise PluginError(f"strategy {label!r} does not implement the required method training_pool(ctx)")
+    for hook in ("training_pool", *OPTIONAL_HOOKS):
+        if not callable(getattr(cls, hook, None)):
+            raise PluginError(f"strategy {label!r}: {hook} must be a method")
