@@ -6,6 +6,7 @@ import copy
 import json
 
 import jsonschema
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -96,3 +97,32 @@ def test_a_remembered_check_is_forgotten_outside_its_block():
         assert schema.errors(document, submission.SUBMISSION_SCHEMA) == []
     document["tasks"]["linear_regression"]["runs"][0]["records"][1]["metrics"]["loss"] = "bad"
     assert reported(schema.errors(document, submission.SUBMISSION_SCHEMA)) == plain_errors(document) != []
+
+
+def test_the_record_schemas_are_generated_from_the_models_and_agree_with_them():
+    """The models are the one definition: every run of a committed entry is valid under the generated
+    schema and under the models themselves, and a constraint of a model is one of its schema."""
+    import pydantic
+
+    from collapselab.formats import records
+
+    for run in ENTRY["tasks"]["linear_regression"]["runs"][:2]:
+        assert schema.errors(run["manifest"], records.MANIFEST_SCHEMA) == []
+        records.Manifest.model_validate(run["manifest"])
+        for record in run["records"]:
+            assert schema.errors(record, records.RECORD_SCHEMA) == []
+            records.Record.model_validate(record)
+    record = copy.deepcopy(ENTRY["tasks"]["linear_regression"]["runs"][0]["records"][1])
+    for bad, where in ((("metrics", "Loss"), "metrics"), (("composition", "real"), "composition/real"),
+                       (("checksums", "x"), "checksums/x")):
+        broken = copy.deepcopy(record)
+        holder, key = broken.setdefault(bad[0], {}), bad[1]
+        if bad[0] == "metrics":
+            holder[key] = 1.0  # a metric name the pattern refuses
+        else:
+            holder[key] = -1 if bad[0] == "composition" else "not a sha256"
+        assert [path for path, _ in reported(schema.errors(broken, records.RECORD_SCHEMA))] == [where], bad
+        with pytest.raises(pydantic.ValidationError):
+            records.Record.model_validate(broken)
+    del record["metrics"]["loss"]
+    assert reported(schema.errors(record, records.RECORD_SCHEMA)) == [("metrics", "'loss' is a required property")]

@@ -50,8 +50,8 @@ class Generation:
     model_on_disk: bool
 
 
-def composition(pool: Pool, fresh_real: int) -> records.Composition:
-    """What a training pool held, as recorded."""
+def composition(pool: Pool, fresh_real: int) -> dict[str, Any]:
+    """What a training pool held, as recorded (:class:`~collapselab.formats.records.Composition`)."""
     counts = pool.origin_counts()
     return {
         "real": counts.get(REAL, 0),

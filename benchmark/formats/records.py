@@ -1,162 +1,146 @@
-"""The records of a run, typed, beside the JSON schemas that validate them on disk.
+"""The records of a run: one model per file format, from which the JSON schemas are generated.
 
-A run directory holds one manifest (:class:`Manifest`) and one record per generation
-(:class:`Record`). The TypedDicts say what the code may rely on; the schemas check every file
-read back (from this machine, a cluster, or a submission) and name the offending field.
+A run directory holds one manifest (:class:`Manifest`, ``manifest.json``) and one record per
+generation (:class:`Record`, a line of ``generations.jsonl``); a submission carries both per run
+(:mod:`collapselab.formats.submission` embeds the same schemas). The pydantic models are the one
+definition of these formats: :data:`MANIFEST_SCHEMA` and :data:`RECORD_SCHEMA` are generated from
+them (:func:`json_schema`) and check every file read back (from this machine, a cluster, or a
+submission) with jsonschema, naming the offending field. Objects may carry fields beyond the
+ones named here (files written by newer code stay readable).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 SCHEMA_VERSION = 2
 STATUSES = ("running", "complete", "failed", "interrupted")
 PHASE_SECONDS = ("sample", "curate", "strategy", "fit", "evaluate", "artifacts")
 
-
-class Composition(TypedDict):
-    """What a generation's training pool held."""
-
-    real: int
-    synthetic: dict[str, int]  # origin generation -> items
-    total: int
-    fresh_real: int  # real items drawn beyond the real pool so far (oracle strategies)
-    weighted: NotRequired[bool]
+Count = Annotated[int, Field(ge=0)]
+Seconds = Annotated[float, Field(ge=0)]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+MetricName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}(?!\n)$")]
+MAX_METRICS = 64
 
 
-class ComputeRecord(TypedDict):
-    examples: int  # training examples processed (with repetition)
-    steps: int  # optimiser steps
-    samples: int  # samples drawn from the previous model
+class _Format(BaseModel):
+    """A part of a file format (only its JSON schema is used; Python's ``re`` reads its patterns)."""
+
+    model_config = ConfigDict(regex_engine="python-re")
 
 
-class Record(TypedDict):
-    """One generation of one run (a line of ``generations.jsonl``)."""
-
-    generation: int
-    metrics: dict[str, float]
-    composition: Composition
-    compute: ComputeRecord
-    seconds: dict[str, float]
-    fit_options: NotRequired[dict[str, Any]]
-    sampling_options: NotRequired[dict[str, Any]]
-    artifacts: NotRequired[list[str]]
-    checksums: NotRequired[dict[str, str]]  # file in the run directory -> sha256
-    shared: NotRequired[bool]  # generation 0 reused from the seed's shared fit
+def _metric_names(schema: dict[str, Any]) -> None:
+    """Every metric name must match (pydantic writes key patterns as ``patternProperties``, which lets
+    other names through), and ``loss`` is always there."""
+    (pattern, value), = schema.pop("patternProperties").items()
+    schema.update(required=["loss"], propertyNames={"type": "string", "pattern": pattern}, additionalProperties=value)
 
 
-class TaskSection(TypedDict):
-    name: str
-    version: str
-    preset: str
+class TaskSection(_Format):
+    """The task a run ran: its identity, configuration, data fingerprint and source hash."""
+
+    name: str = Field(min_length=1, max_length=64)
+    version: str = Field(min_length=1, max_length=64)
+    preset: str = Field(min_length=1, max_length=64)
     config: dict[str, Any]
-    data: dict[str, Any]
-    source_sha256: NotRequired[str | None]  # the task package's .py files (absent in runs made before it was recorded)
+    data: dict[str, Any] = Field(default_factory=dict)
+    source_sha256: Sha256 | None = None  # the task package's .py files (absent in runs made before it was recorded)
 
 
-class StrategySection(TypedDict):
-    name: str
-    spec: str
+class StrategySection(_Format):
+    """The strategy a run ran: how it was named, its parameters, citation and source hash."""
+
+    name: str = Field(min_length=1, max_length=200)
+    spec: str = Field(max_length=2000)
     params: dict[str, Any]
-    citation: str
+    citation: str = Field("", max_length=500)
     uses_extra_real_data: bool
-    source_sha256: str | None
+    source_sha256: str | None = None
 
 
-class RunError(TypedDict):
-    generation: int
-    type: str
-    message: str
-    traceback: str
+class Manifest(_Format):
+    """What a run is and how it went. ``error`` (when it failed or was interrupted): the generation it
+    stopped at, the exception's type, its message and the end of its traceback."""
 
-
-class Manifest(TypedDict):
-    """What a run is and how it went (``manifest.json``)."""
-
-    schema_version: int
+    schema_version: Literal[2]
     task: TaskSection
     strategy: StrategySection
-    seed: int
-    generations: int
+    seed: Count
+    generations: int = Field(ge=0, le=10000)
     environment: dict[str, Any]
     status: Literal["running", "complete", "failed", "interrupted"]
-    error: RunError | None
+    error: dict[str, Any] | None = None
     timings: dict[str, Any]
-    command: NotRequired[list[str]]
+    command: list[str] = Field(default_factory=list)
 
 
-_NUMBER = {"type": "number"}
-_COUNT = {"type": "integer", "minimum": 0}
-_METRIC = {"type": "string", "pattern": r"^[a-z][a-z0-9_]{0,63}(?!\n)$"}
+class Composition(_Format):
+    """What a generation's training pool held."""
 
-MANIFEST_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["schema_version", "task", "strategy", "seed", "generations", "environment", "status", "timings"],
-    "properties": {
-        "schema_version": {"const": SCHEMA_VERSION},
-        "task": {
-            "type": "object",
-            "required": ["name", "version", "preset", "config"],
-            "properties": {
-                "name": {"type": "string", "minLength": 1, "maxLength": 64},
-                "version": {"type": "string", "minLength": 1, "maxLength": 64},
-                "preset": {"type": "string", "minLength": 1, "maxLength": 64},
-                "config": {"type": "object"},
-                "data": {"type": "object"},
-                "source_sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
-            },
-        },
-        "strategy": {
-            "type": "object",
-            "required": ["name", "spec", "params", "uses_extra_real_data"],
-            "properties": {
-                "name": {"type": "string", "minLength": 1, "maxLength": 200},
-                "spec": {"type": "string", "maxLength": 2000},
-                "params": {"type": "object"},
-                "citation": {"type": "string", "maxLength": 500},
-                "uses_extra_real_data": {"type": "boolean"},
-                "source_sha256": {"type": ["string", "null"]},
-            },
-        },
-        "seed": {"type": "integer", "minimum": 0},
-        "generations": {"type": "integer", "minimum": 0, "maximum": 10000},
-        "environment": {"type": "object"},
-        "status": {"enum": list(STATUSES)},
-        "error": {"type": ["object", "null"]},
-        "timings": {"type": "object"},
-        "command": {"type": "array", "items": {"type": "string"}},
-    },
-}
+    real: Count
+    synthetic: dict[str, Count]  # origin generation -> items
+    total: Count
+    fresh_real: Count  # real items drawn beyond the real pool so far (oracle strategies)
+    weighted: bool = False
 
-RECORD_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["generation", "metrics", "composition", "compute", "seconds"],
-    "properties": {
-        "generation": _COUNT,
-        "metrics": {"type": "object", "required": ["loss"], "propertyNames": _METRIC, "maxProperties": 64,
-                    "additionalProperties": _NUMBER},
-        "composition": {
-            "type": "object",
-            "required": ["real", "synthetic", "total", "fresh_real"],
-            "properties": {
-                "real": _COUNT,
-                "synthetic": {"type": "object", "additionalProperties": _COUNT},
-                "total": _COUNT,
-                "fresh_real": _COUNT,
-                "weighted": {"type": "boolean"},
-            },
-        },
-        "compute": {
-            "type": "object",
-            "required": ["examples", "steps", "samples"],
-            "additionalProperties": _COUNT,
-        },
-        "seconds": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
-        "fit_options": {"type": "object"},
-        "sampling_options": {"type": "object"},
-        "artifacts": {"type": "array", "items": {"type": "string"}},
-        "checksums": {"type": "object", "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
-        "shared": {"type": "boolean"},
-        "corrected": {"type": "array", "items": _COUNT},
-    },
-}
+
+class Compute(_Format):
+    """The compute a generation spent (any further counts a task records are counts too)."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, Count]
+
+    examples: Count  # training examples processed (with repetition)
+    steps: Count  # optimiser steps
+    samples: Count  # samples drawn from the previous model
+
+
+class Record(_Format):
+    """One generation of one run."""
+
+    generation: Count
+    metrics: dict[MetricName, float] = Field(max_length=MAX_METRICS, json_schema_extra=_metric_names)
+    composition: Composition
+    compute: Compute
+    seconds: dict[str, Seconds]  # per phase (PHASE_SECONDS)
+    fit_options: dict[str, Any] = Field(default_factory=dict)
+    sampling_options: dict[str, Any] = Field(default_factory=dict)
+    artifacts: list[str] = Field(default_factory=list)
+    checksums: dict[str, Sha256] = Field(default_factory=dict)  # file in the run directory -> sha256
+    shared: bool = False  # generation 0 reused from the seed's shared fit
+    corrected: list[Count] = Field(default_factory=list)  # synthetic origins the task's expert changed
+
+
+def _plain(node: Any, definitions: dict[str, Any]) -> Any:
+    """``node`` with references inlined and without what does not validate (titles, defaults), a
+    nullable leaf written as a list of types, and no ``type`` beside ``const`` or ``enum``."""
+    if isinstance(node, list):
+        return [_plain(item, definitions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return _plain(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
+    out = {key: _plain(value, definitions) for key, value in node.items()
+           if key not in ("title", "default", "$defs", "description") and not (key == "additionalProperties" and value is True)}
+    options = out.get("anyOf")
+    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        (kept,) = [option for option in options if option != {"type": "null"}]
+        if isinstance(kept.get("type"), str):
+            del out["anyOf"]
+            out.update(kept, type=[kept["type"], "null"])
+    if "const" in out or "enum" in out:
+        out.pop("type", None)
+    return out
+
+
+def json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema (Draft 2020-12) of ``model``, self-contained."""
+    generated = model.model_json_schema()
+    return _plain(generated, generated.get("$defs", {}))
+
+
+MANIFEST_SCHEMA: dict[str, Any] = json_schema(Manifest)
+RECORD_SCHEMA: dict[str, Any] = json_schema(Record)
