@@ -99,13 +99,16 @@ def test_a_remembered_check_is_forgotten_outside_its_block():
     assert reported(schema.errors(document, submission.SUBMISSION_SCHEMA)) == plain_errors(document) != []
 
 
-def test_the_record_schemas_are_generated_from_the_models_and_agree_with_them():
+def test_the_schemas_are_generated_from_the_models_and_agree_with_them():
     """The models are the one definition: every run of a committed entry is valid under the generated
     schema and under the models themselves, and a constraint of a model is one of its schema."""
     import pydantic
 
     from collapselab.formats import records
 
+    submission.Entry.model_validate(ENTRY)
+    with pytest.raises(pydantic.ValidationError):
+        submission.Entry.model_validate({**ENTRY, "unknown": 1})  # a closed object, as in the schema
     for run in ENTRY["tasks"]["linear_regression"]["runs"][:2]:
         assert schema.errors(run["manifest"], records.MANIFEST_SCHEMA) == []
         records.Manifest.model_validate(run["manifest"])

@@ -4,7 +4,7 @@ A run directory holds one manifest (:class:`Manifest`, ``manifest.json``) and on
 generation (:class:`Record`, a line of ``generations.jsonl``); a submission carries both per run
 (:mod:`collapselab.formats.submission` embeds the same schemas). The pydantic models are the one
 definition of these formats: :data:`MANIFEST_SCHEMA` and :data:`RECORD_SCHEMA` are generated from
-them (:func:`json_schema`) and check every file read back (from this machine, a cluster, or a
+them (:func:`~collapselab.formats.models.json_schema`) and check every file read back (from this machine, a cluster, or a
 submission) with jsonschema, naming the offending field. Objects may carry fields beyond the
 ones named here (files written by newer code stay readable).
 """
@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
+
+from collapselab.formats.models import Format, json_schema, keys_matching
 
 SCHEMA_VERSION = 2
 STATUSES = ("running", "complete", "failed", "interrupted")
@@ -26,20 +28,7 @@ MetricName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}(?!
 MAX_METRICS = 64
 
 
-class _Format(BaseModel):
-    """A part of a file format (only its JSON schema is used; Python's ``re`` reads its patterns)."""
-
-    model_config = ConfigDict(regex_engine="python-re")
-
-
-def _metric_names(schema: dict[str, Any]) -> None:
-    """Every metric name must match (pydantic writes key patterns as ``patternProperties``, which lets
-    other names through), and ``loss`` is always there."""
-    (pattern, value), = schema.pop("patternProperties").items()
-    schema.update(required=["loss"], propertyNames={"type": "string", "pattern": pattern}, additionalProperties=value)
-
-
-class TaskSection(_Format):
+class TaskSection(Format):
     """The task a run ran: its identity, configuration, data fingerprint and source hash."""
 
     name: str = Field(min_length=1, max_length=64)
@@ -50,7 +39,7 @@ class TaskSection(_Format):
     source_sha256: Sha256 | None = None  # the task package's .py files (absent in runs made before it was recorded)
 
 
-class StrategySection(_Format):
+class StrategySection(Format):
     """The strategy a run ran: how it was named, its parameters, citation and source hash."""
 
     name: str = Field(min_length=1, max_length=200)
@@ -61,7 +50,7 @@ class StrategySection(_Format):
     source_sha256: str | None = None
 
 
-class Manifest(_Format):
+class Manifest(Format):
     """What a run is and how it went. ``error`` (when it failed or was interrupted): the generation it
     stopped at, the exception's type, its message and the end of its traceback."""
 
@@ -77,7 +66,7 @@ class Manifest(_Format):
     command: list[str] = Field(default_factory=list)
 
 
-class Composition(_Format):
+class Composition(Format):
     """What a generation's training pool held."""
 
     real: Count
@@ -87,7 +76,7 @@ class Composition(_Format):
     weighted: bool = False
 
 
-class Compute(_Format):
+class Compute(Format):
     """The compute a generation spent (any further counts a task records are counts too)."""
 
     model_config = ConfigDict(extra="allow")
@@ -98,11 +87,11 @@ class Compute(_Format):
     samples: Count  # samples drawn from the previous model
 
 
-class Record(_Format):
+class Record(Format):
     """One generation of one run."""
 
     generation: Count
-    metrics: dict[MetricName, float] = Field(max_length=MAX_METRICS, json_schema_extra=_metric_names)
+    metrics: dict[MetricName, float] = Field(max_length=MAX_METRICS, json_schema_extra=keys_matching(required=("loss",)))
     composition: Composition
     compute: Compute
     seconds: dict[str, Seconds]  # per phase (PHASE_SECONDS)
@@ -112,34 +101,6 @@ class Record(_Format):
     checksums: dict[str, Sha256] = Field(default_factory=dict)  # file in the run directory -> sha256
     shared: bool = False  # generation 0 reused from the seed's shared fit
     corrected: list[Count] = Field(default_factory=list)  # synthetic origins the task's expert changed
-
-
-def _plain(node: Any, definitions: dict[str, Any]) -> Any:
-    """``node`` with references inlined and without what does not validate (titles, defaults), a
-    nullable leaf written as a list of types, and no ``type`` beside ``const`` or ``enum``."""
-    if isinstance(node, list):
-        return [_plain(item, definitions) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if "$ref" in node:
-        return _plain(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
-    out = {key: _plain(value, definitions) for key, value in node.items()
-           if key not in ("title", "default", "$defs", "description") and not (key == "additionalProperties" and value is True)}
-    options = out.get("anyOf")
-    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
-        (kept,) = [option for option in options if option != {"type": "null"}]
-        if isinstance(kept.get("type"), str):
-            del out["anyOf"]
-            out.update(kept, type=[kept["type"], "null"])
-    if "const" in out or "enum" in out:
-        out.pop("type", None)
-    return out
-
-
-def json_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The JSON schema (Draft 2020-12) of ``model``, self-contained."""
-    generated = model.model_json_schema()
-    return _plain(generated, generated.get("$defs", {}))
 
 
 MANIFEST_SCHEMA: dict[str, Any] = json_schema(Manifest)

@@ -5,7 +5,9 @@ more tasks. Per task it keeps, for every seed, the run's manifest and its genera
 (metrics, training-pool composition, compute, seconds), so the leaderboard is computed from
 the numbers alone and never needs the strategy's code.
 
-This module is the format only: the schema, bounded reading, and the structural rules that
+This module is the format only: the models (:class:`Entry` and its parts, built on the run
+formats :class:`~collapselab.formats.records.Manifest` and
+:class:`~collapselab.formats.records.Record`) and the schema generated from them, bounded reading, and the structural rules that
 make an entry self-consistent (every run's manifest matches its section, every generation is
 there). The leaderboard's own rules (its preset, required seeds, installed task versions,
 sanity ranges) live in :mod:`collapselab.leaderboard.rules`.
@@ -16,11 +18,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, StringConstraints
 
 from collapselab.errors import ResultFileError, SubmissionError
 from collapselab.formats import safe_text
-from collapselab.formats.records import MANIFEST_SCHEMA, RECORD_SCHEMA
+from collapselab.formats.models import Format, json_schema, keys_matching
+from collapselab.formats.records import Manifest, Record
 from collapselab.storage import schema, strict_json
 from collapselab.storage.atomic import atomic_write_text
 
@@ -34,63 +39,57 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}(?!\n)$"
 TASK_PATTERN = r"^[a-z0-9_]{1,64}(?!\n)$"
 URL_PATTERN = r"^https?://[^\s\"'<>\\]+(?!\n)$"
 
-_STRATEGY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["name", "params", "citation", "uses_extra_real_data"],
-    "properties": {
-        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "params": {"type": "object"},
-        "citation": {"type": "string", "maxLength": 500},
-        "uses_extra_real_data": {"type": "boolean"},
-    },
-}
+EntryName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+TaskName = Annotated[str, StringConstraints(pattern=TASK_PATTERN)]
 
-_RUN_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["seed", "manifest", "records"],
-    "properties": {
-        "seed": {"type": "integer", "minimum": 0},
-        "manifest": MANIFEST_SCHEMA,
-        "records": {"type": "array", "minItems": 1, "maxItems": MAX_GENERATIONS + 1, "items": RECORD_SCHEMA},
-    },
-}
 
-_TASK_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["version", "config", "data", "generations", "runs"],
-    "properties": {
-        "version": {"type": "string", "minLength": 1, "maxLength": 64},
-        "config": {"type": "object", "maxProperties": 200},
-        "data": {"type": "object", "maxProperties": 200},
-        "generations": {"type": "integer", "minimum": 1, "maximum": MAX_GENERATIONS},
-        "runs": {"type": "array", "minItems": 1, "maxItems": MAX_SEEDS, "items": _RUN_SCHEMA},
-    },
-}
+class _Closed(Format):
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
+
+
+class EntryStrategy(_Closed):
+    """The strategy an entry ran, as its runs' manifests name it."""
+
+    name: str = Field(min_length=1, max_length=200)
+    params: dict[str, Any]
+    citation: str = Field(max_length=500)
+    uses_extra_real_data: bool
+
+
+class EntryRun(_Closed):
+    """One seed: the run's manifest and every generation's record."""
+
+    seed: int = Field(ge=0)
+    manifest: Manifest
+    records: list[Record] = Field(min_length=1, max_length=MAX_GENERATIONS + 1)
+
+
+class EntryTask(_Closed):
+    """An entry's section of one task: the task's version, configuration and data, and its runs."""
+
+    version: str = Field(min_length=1, max_length=64)
+    config: dict[str, Any] = Field(max_length=200)
+    data: dict[str, Any] = Field(max_length=200)
+    generations: int = Field(ge=1, le=MAX_GENERATIONS)
+    runs: list[EntryRun] = Field(min_length=1, max_length=MAX_SEEDS)
+
+
+class Entry(_Closed):
+    """A leaderboard entry (``leaderboard/submissions/<name>.json``)."""
+
+    schema_version: Literal[1]
+    name: EntryName
+    description: str = Field(min_length=1, max_length=2000)
+    url: str | None = Field(max_length=500, pattern=URL_PATTERN)
+    strategy: EntryStrategy
+    preset: str = Field(min_length=1, max_length=64)
+    tasks: dict[TaskName, EntryTask] = Field(min_length=1, max_length=64, json_schema_extra=keys_matching())
+
 
 SUBMISSION_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "CollapseLab submission",
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["schema_version", "name", "description", "url", "strategy", "preset", "tasks"],
-    "properties": {
-        "schema_version": {"const": SCHEMA_VERSION},
-        "name": {"type": "string", "pattern": NAME_PATTERN},
-        "description": {"type": "string", "minLength": 1, "maxLength": 2000},
-        "url": {"type": ["string", "null"], "maxLength": 500, "pattern": URL_PATTERN},
-        "strategy": _STRATEGY_SCHEMA,
-        "preset": {"type": "string", "minLength": 1, "maxLength": 64},
-        "tasks": {
-            "type": "object",
-            "minProperties": 1,
-            "maxProperties": 64,
-            "propertyNames": {"pattern": TASK_PATTERN},
-            "additionalProperties": _TASK_SCHEMA,
-        },
-    },
+    **json_schema(Entry),
 }
 
 _FRIENDLY = {
