@@ -29,7 +29,7 @@ the same work, in units of a standard fit), so costs within :data:`COST_TOLERANC
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 #: Times (relative to replace) within this fraction of each other count as the same cost on the cost frontier.
@@ -71,23 +71,24 @@ def best_on_task(scores: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]
     return {"best": best, "tied": tied}
 
 
-def upper_frontier(points: Mapping[str, tuple[float, float]], tolerance: float = SHARE_TOLERANCE) -> list[str]:
-    """The names (sorted) of the points (synthetic share, score) that no other point dominates:
-    a share at least as high (within ``tolerance``) and a score at least as high, one strictly."""
+def _pareto_front(points: Mapping[str, tuple[float, float]], no_worse: Callable[[float, float], bool],
+                  better: Callable[[float, float], bool]) -> list[str]:
+    """The names (sorted) of the points (x, score) that no other point dominates: an x ``no_worse``
+    than the point's and a score at least as high, one of them strictly (x ``better``, or a higher score)."""
     def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
-        at_least = a[0] >= b[0] - tolerance and a[1] >= b[1]
-        return at_least and (a[1] > b[1] or a[0] > b[0] + tolerance)
+        return no_worse(a[0], b[0]) and a[1] >= b[1] and (a[1] > b[1] or better(a[0], b[0]))
 
     return sorted(name for name, point in points.items()
                   if not any(dominates(other, point) for other_name, other in points.items() if other_name != name))
+
+
+def upper_frontier(points: Mapping[str, tuple[float, float]], tolerance: float = SHARE_TOLERANCE) -> list[str]:
+    """The points (synthetic share, score) on the upper frontier: no other has a share at least as high
+    (within the absolute ``tolerance``) and a score at least as high, one strictly."""
+    return _pareto_front(points, lambda a, b: a >= b - tolerance, lambda a, b: a > b + tolerance)
 
 
 def cost_frontier(points: Mapping[str, tuple[float, float]], tolerance: float = COST_TOLERANCE) -> list[str]:
-    """The names (sorted) of the points (cost, score) that no other point dominates: a cost at most as
-    high (within the relative ``tolerance``) and a score at least as high, one strictly."""
-    def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
-        at_most = a[0] <= b[0] * (1 + tolerance) and a[1] >= b[1]
-        return at_most and (a[1] > b[1] or a[0] * (1 + tolerance) < b[0])
-
-    return sorted(name for name, point in points.items()
-                  if not any(dominates(other, point) for other_name, other in points.items() if other_name != name))
+    """The points (cost, score) on the cost frontier: no other has a cost at most as high (within the
+    relative ``tolerance``) and a score at least as high, one strictly."""
+    return _pareto_front(points, lambda a, b: a <= b * (1 + tolerance), lambda a, b: a * (1 + tolerance) < b)
