@@ -51,3 +51,21 @@ def test_collapselab_imports_and_sweeps_from_a_folder_that_shadows_generic_names
                             "from collapselab import Pool, Strategy, Task; print('ok')"],
                            capture_output=True, text=True, cwd=tmp_path)
     assert probe.returncode == 0 and probe.stdout.strip() == "ok", probe.stderr
+
+
+def test_every_package_folder_is_installed():
+    """pyproject lists the packages by hand (one namespace over four folders); a new sub-package that
+    is not listed would be missing from an install, so each folder with an __init__.py must be there."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    found = set()
+    for name, folder in config["package-dir"].items():
+        for init in (root / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(root / folder).parts
+            if not any(part.startswith(".") or part == "__pycache__" for part in parts):
+                found.add(".".join((name, *parts)))
+    assert found == listed, f"not listed in pyproject: {sorted(found - listed)}; listed without a folder: {sorted(listed - found)}"
