@@ -27,12 +27,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from collapselab.engine.rundir import Run
+from collapselab.engine.rundir import ARTIFACTS, Run
 from collapselab.errors import ResultFileError
 from collapselab.formats import gallery, safe_text, samples
 from collapselab.storage import strict_json
 
-ARTIFACTS = "artifacts"
 IMAGE_WIDTH = 600
 MIN_IMAGE_WIDTH = 200
 PALETTE = 32
@@ -97,12 +96,14 @@ def small_png(data: bytes, source: str) -> tuple[bytes, str]:
         width = max(MIN_IMAGE_WIDTH, int(width * 0.75))
 
 
-def _preview(run: Run, name: str) -> Path | None:
-    """The artifact file ``name`` of ``run`` if it is a sample image or text inside the run's ``artifacts/``."""
+def _preview(run: Run, name: str) -> tuple[Path, samples.SampleKind] | None:
+    """The artifact file ``name`` of ``run`` and its kind, if it is a sample image or text inside the
+    run's ``artifacts/``."""
     path = run.path / name
     if path.is_symlink() or path.resolve().parent != (run.path / ARTIFACTS).resolve():
         return None
-    return path if samples.sample_kind(path.name) in (samples.SampleKind.IMAGE, samples.SampleKind.TEXT) else None
+    kind = samples.sample_kind(path.name)
+    return (path, kind) if kind in (samples.SampleKind.IMAGE, samples.SampleKind.TEXT) else None
 
 
 def generation_item(run: Run, record: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -111,12 +112,13 @@ def generation_item(run: Run, record: Mapping[str, Any]) -> dict[str, Any] | Non
     texts: list[str] = []
     generation = int(record["generation"])
     for name in record.get("artifacts", []):
-        path = _preview(run, str(name))
-        if path is None or not path.exists():
+        found = _preview(run, str(name))
+        if found is None or not found[0].exists():
             continue
+        path, kind = found
         data = strict_json.read_bounded(path, MAX_ARTIFACT_BYTES)
         label = f"generation {generation}, seed {run.seed}"
-        if samples.sample_kind(path.name) is samples.SampleKind.TEXT:
+        if kind is samples.SampleKind.TEXT:
             texts.extend(text_excerpts(data.decode("utf-8", "replace")))
         elif len(images) < gallery.MAX_IMAGES:
             png, caption = small_png(data, str(path))
