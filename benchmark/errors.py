@@ -24,7 +24,14 @@ class ParameterError(CollapseLabError, ValueError):
 
 
 class PluginError(CollapseLabError):
-    """A task or strategy plugin could not be found, imported, built, or misbehaved while running."""
+    """A task or strategy plugin could not be found, imported, built, or misbehaved while running.
+
+    ``plugin`` names the strategy the message already blames (``None``: not yet attributed), so a
+    caller decides whether to add context from this field, never from the message's text."""
+
+    def __init__(self, message: str, *, plugin: str | None = None) -> None:
+        self.plugin = plugin
+        super().__init__(message)
 
 
 class TaskError(CollapseLabError):

@@ -66,12 +66,14 @@ def _serve_hook(hooks: TaskHooks, strategy: str, hook: str, args: list[Any]) -> 
     """Call the task hook ``hook`` for the strategy's process, with its arguments checked first."""
     fn = getattr(hooks, hook, None) if hook in HOOK_NAMES else None
     if fn is None:
-        raise PluginError(f"strategy {strategy!r} called the task hook {hook!r}, which is not offered here")
+        raise PluginError(f"strategy {strategy!r} called the task hook {hook!r}, which is not offered here",
+                          plugin=strategy)
     expected = (int,) if hook == "fresh_real" else (Pool, float) if hook in ("verify", "correct") else (Pool,)
     if len(args) != len(expected) or not all(
             isinstance(a, Pool) if kind is Pool else isinstance(a, int | float) and not isinstance(a, bool)
             for a, kind in zip(args, expected)):
-        raise PluginError(f"strategy {strategy!r} called the task hook {hook!r} with arguments of the wrong kind")
+        raise PluginError(f"strategy {strategy!r} called the task hook {hook!r} with arguments of the wrong kind",
+                          plugin=strategy)
     return fn(*args)
 
 
@@ -185,7 +187,7 @@ class GenerationStep:
                 return samples[0]
             if kind == "synthetic" and index.isdigit() and 1 <= int(index) <= len(self.synthetic):
                 return self.synthetic[int(index) - 1]
-            raise PluginError(f"strategy {self.name!r} named an unknown pool {name!r}")
+            raise PluginError(f"strategy {self.name!r} named an unknown pool {name!r}", plugin=self.name)
         return resolve
 
     def _synthetic(self, g: int, real: Pool, seconds: dict[str, float]) -> tuple[Pool, dict[str, Any], dict[str, Any], int]:

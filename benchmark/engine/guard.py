@@ -19,17 +19,19 @@ def call_strategy(strategy_name: str, hook: str, generation: int, fn: Callable[.
     try:
         return fn(*args)
     except PluginError as exc:
-        if f"strategy {strategy_name!r}" in str(exc):
+        if exc.plugin == strategy_name:
             raise
-        raise PluginError(f"strategy {strategy_name!r} in {hook}() at generation {generation}: {exc}") from exc
+        raise PluginError(f"strategy {strategy_name!r} in {hook}() at generation {generation}: {exc}",
+                          plugin=strategy_name) from exc
     except SystemExit as exc:
         raise PluginError(
             f"strategy {strategy_name!r} called sys.exit({exc.code!r}) in {hook}() at generation {generation}; "
-            "a strategy must return, not exit"
+            "a strategy must return, not exit", plugin=strategy_name,
         ) from exc
     except Exception as exc:
         raise PluginError(
-            f"strategy {strategy_name!r} raised in {hook}() at generation {generation}: {type(exc).__name__}: {exc}"
+            f"strategy {strategy_name!r} raised in {hook}() at generation {generation}: {type(exc).__name__}: {exc}",
+            plugin=strategy_name,
         ) from exc
 
 

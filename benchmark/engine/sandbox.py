@@ -168,7 +168,7 @@ class StrategyProcess:
             raise PluginError(f"strategy {self.label!r}: its process did not start: {exc}") from None
         if "error" in header:
             self.close()
-            raise PluginError(str(header["error"]))
+            raise wire.error_from(header)
         self.sent = 0  # synthetic pools the template holds for the current run
 
     @classmethod
@@ -266,7 +266,7 @@ class Child:
             try:
                 header, blobs = wire.receive(self.sock)
                 if "error" in header:
-                    raise PluginError(str(header["error"]))
+                    raise wire.error_from(header)
                 value = wire.decode(header.get("value"), blobs, self.resolve)
             except wire.WireError as exc:
                 raise self._ended(hook, exc) from None
@@ -284,7 +284,7 @@ class Child:
         try:
             value = self.serve(hook, args)
         except PluginError as exc:
-            wire.send(self.sock, {"error": str(exc)})
+            wire.send(self.sock, wire.error_header(exc))
             return
         tree, blobs = wire.encode(value)
         wire.send(self.sock, {"value": tree}, blobs)

@@ -93,7 +93,7 @@ class _Child:
     def receive(self) -> Any:
         header, blobs = wire.receive(self.sock)
         if "error" in header:
-            raise PluginError(str(header["error"]))
+            raise wire.error_from(header)
         return wire.decode(header.get("value"), blobs)
 
     def call(self, hook: str, generation: int, fn: Callable[..., Any], *args: Any) -> Any:
@@ -188,7 +188,7 @@ def _child_main(cls: type[Strategy], params: dict[str, Any], job: dict[str, Any]
         child.run(job)
     except PluginError as exc:
         with contextlib.suppress(Exception):
-            wire.send(sock, {"error": str(exc)})
+            wire.send(sock, wire.error_header(exc))
     except wire.WireError:
         pass
 
@@ -267,7 +267,7 @@ def main(argv: list[str]) -> int:
     try:
         cls = load_class(header["location"])
     except PluginError as exc:
-        wire.send(control, {"error": str(exc)})
+        wire.send(control, wire.error_header(exc))
         return 1
     wire.send(control, {"ok": True})
     _serve(control, cls, dict(header["params"]))

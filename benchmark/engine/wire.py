@@ -60,6 +60,17 @@ def send(sock: socket.socket, header: Mapping[str, Any], blobs: list[Blob] | tup
         sock.sendall(blob)
 
 
+def error_header(exc: PluginError) -> dict[str, Any]:
+    """The header that reports ``exc`` to the other side: its message and the strategy it blames."""
+    return {"error": str(exc), "plugin": exc.plugin}
+
+
+def error_from(header: Mapping[str, Any]) -> PluginError:
+    """The :class:`PluginError` an error header reports (a non-text ``plugin`` is ignored)."""
+    plugin = header.get("plugin")
+    return PluginError(str(header["error"]), plugin=plugin if isinstance(plugin, str) else None)
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number here")
 
