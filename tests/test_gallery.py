@@ -110,6 +110,19 @@ def test_text_excerpts_drop_headers_split_samples_and_remove_control_characters(
     assert first == "hello\ufffd[31m world" and len(second) == gallery.MAX_TEXT_CHARS and second.endswith("…")
 
 
+def test_text_samples_are_the_blocks_between_separators_without_the_header():
+    from collapselab.formats.samples import text_samples
+
+    text = ("# model: generation 3\n# temperature 1.0\nstray line before any separator\n"
+            "--- sample 0 ---\n# a hash inside a sample stays\nline two\n\n"
+            "--- sample 1 (empty) ---\n   \n"
+            "---sample 2---  \nlast\n- -- not a separator --\n")
+    assert text_samples(text) == ["stray line before any separator",
+                                  "# a hash inside a sample stays\nline two",
+                                  "last\n- -- not a separator --"]
+    assert text_samples("") == [] and text_samples("# only a header\n") == []
+
+
 # ------------------------------------------------------------------ validation
 def mutated(change: Any) -> dict[str, Any]:
     data = copy.deepcopy(sample_gallery())

@@ -15,10 +15,13 @@ every task and modality, so a new modality needs no change to the core:
 from __future__ import annotations
 
 import enum
+import re
 from pathlib import PurePath
 
 SAMPLE_PREFIX = "samples-"
 CAPTION_KEY = "Description"
+#: The line between two text samples: three dashes, anything, three dashes.
+TEXT_SEPARATOR = re.compile(r"^-{3}.*-{3}\s*$")
 
 
 class SampleKind(enum.Enum):
@@ -36,3 +39,16 @@ def sample_kind(name: str) -> SampleKind | None:
         if path.suffix == kind.value:
             return kind
     return SampleKind.FILE
+
+
+def text_samples(text: str) -> list[str]:
+    """The samples of a ``.txt`` sample artifact, in order: the blocks between separator lines,
+    without the header's ``#`` lines, blank ones left out."""
+    blocks: list[list[str]] = [[]]
+    for line in text.splitlines():
+        if TEXT_SEPARATOR.match(line):
+            blocks.append([])
+        elif not (len(blocks) == 1 and line.startswith("#")):
+            blocks[-1].append(line)
+    found = ["\n".join(block).strip("\n") for block in blocks]
+    return [sample for sample in found if sample.strip()]

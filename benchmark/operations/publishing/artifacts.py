@@ -22,7 +22,6 @@ Every artifact is read with a size bound, as a regular file inside the run's ``a
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,6 @@ MIN_IMAGE_WIDTH = 200
 PALETTE = 32
 MAX_ARTIFACT_BYTES = 16 * 1024 * 1024
 MAX_SOURCE_PIXELS = 25_000_000
-_SEPARATOR = re.compile(r"^-{3}.*-{3}\s*$")
 
 
 def pick_generations(last: int, limit: int = gallery.MAX_GENERATIONS) -> list[int]:
@@ -55,15 +53,8 @@ def clean_text(text: str, limit: int) -> str:
 
 
 def text_excerpts(text: str) -> list[str]:
-    """The first samples of a text artifact (see the module docstring)."""
-    blocks: list[list[str]] = [[]]
-    for line in text.splitlines():
-        if _SEPARATOR.match(line):
-            blocks.append([])
-        elif not (len(blocks) == 1 and line.startswith("#")):
-            blocks[-1].append(line)
-    samples = ["\n".join(block).strip("\n") for block in blocks]
-    return [clean_text(s, gallery.MAX_TEXT_CHARS) for s in samples if s.strip()][: gallery.MAX_TEXTS]
+    """The first samples of a text artifact (:func:`collapselab.formats.samples.text_samples`), cleaned and cut."""
+    return [clean_text(s, gallery.MAX_TEXT_CHARS) for s in samples.text_samples(text)[: gallery.MAX_TEXTS]]
 
 
 def _png(image: Any) -> bytes:
