@@ -199,6 +199,43 @@ def test_fit_sample_and_weights(smoke) -> None:
     assert smoke.evaluate(weighted.model)["loss"] != smoke.evaluate(fitted.model)["loss"]
 
 
+def test_ema_weights_are_the_moving_average_of_the_training_iterates(smoke) -> None:
+    """ema_decay=d: the fitted weights are a_k = d a_(k-1) + (1 - d) w_k over the iterates w_1..w_K
+    of the optimiser (a_1 = w_1), recomputed here from the iterates the same fit records."""
+    import pytorch_lightning as pl
+
+    from collapselab.toolkit.training import budget_loader, normalised_weights, train
+
+    decay, steps = 0.6, smoke.config["steps"]
+    assert ConformerDiffusionTask("smoke", {"ema_decay": decay}).config["ema_decay"] == decay
+    with pytest.raises(Exception, match="ema_decay must be in"):
+        ConformerDiffusionTask("smoke", {"ema_decay": 1.0})
+    iterates: list[dict[str, torch.Tensor]] = []
+
+    class Record(pl.Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+            iterates.append({k: v.detach().clone() for k, v in module.denoiser.named_parameters()})
+
+    def build():
+        module = smoke.build_model(steps, smoke.fit_options)
+        module.ema_decay = decay
+        averaging = module.configure_callbacks()
+        module.configure_callbacks = lambda: [Record(), *averaging]
+        return module
+
+    real, rng = smoke.real_pool(), seeding.stream(0, 0, "fit")
+    loader = budget_loader(smoke.training_tensors(real), normalised_weights(None, len(real), smoke.name),
+                           smoke.config["batch_size"], steps, rng)
+    averaged, _ = train(build, loader, rng, smoke.name, steps=steps)
+    assert len(iterates) == steps >= 2
+    expected = dict(iterates[0])
+    for weights in iterates[1:]:
+        expected = {k: decay * expected[k] + (1 - decay) * weights[k] for k in expected}
+    got = dict(averaged.denoiser.named_parameters())
+    assert all(torch.allclose(got[k], expected[k], rtol=1e-5, atol=1e-6) for k in expected)
+    assert not all(torch.allclose(got[k], iterates[-1][k]) for k in expected)  # not the last iterate
+
+
 def test_smoke_run_records_ensemble_metrics_and_writes_sdf(smoke, tmp_path) -> None:
     records = _run(smoke, "replace", tmp_path / "a", generations=2)
     assert [r["generation"] for r in records] == [0, 1, 2]

@@ -176,15 +176,29 @@ class Denoiser(torch.nn.Module):
 
 class ConformerDiffusion(pl.LightningModule):
     """The denoiser plus its graph table, trained with the weighted epsilon loss (AdamW, linear
-    warm-up then cosine decay of the learning rate over ``max_steps``)."""
+    warm-up then cosine decay of the learning rate over ``max_steps``). With ``ema_decay`` > 0 the
+    fitted weights are an exponential moving average of the training iterates, updated after
+    every optimiser step (Polyak & Juditsky 1992; the diffusion practice of Ho et al. 2020, App. B,
+    and Song & Ermon 2020, Sec. 3.5), through Lightning's ``WeightAveraging`` callback."""
 
-    def __init__(self, table: GraphTable, spec: ModelSpec, lr: float = 2e-3, max_steps: int = 1000) -> None:
+    def __init__(self, table: GraphTable, spec: ModelSpec, lr: float = 2e-3, max_steps: int = 1000,
+                 ema_decay: float = 0.0) -> None:
         super().__init__()
         self.graphs = GraphIndex(table)
         topological = table.relation.size / max(1, table.atom_feat.shape[0])
         self.denoiser = Denoiser(spec, mean_degree=topological)
-        self.lr, self.max_steps = lr, max_steps
+        self.lr, self.max_steps, self.ema_decay = lr, max_steps, ema_decay
         self.warmup = max(1, min(50, max_steps // 10))
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """The moving average of the weights when ``ema_decay`` > 0 (copied into the module when training ends)."""
+        if self.ema_decay <= 0:
+            return []
+        from pytorch_lightning.callbacks import WeightAveraging
+        from torch.optim.swa_utils import get_ema_multi_avg_fn
+
+        # parameters only: the buffers are the graph table's integer indices (no normalisation layers)
+        return [WeightAveraging(multi_avg_fn=get_ema_multi_avg_fn(self.ema_decay), use_buffers=False)]
 
     def batch(self, mol: torch.Tensor) -> Batch:
         return self.graphs.batch(mol, self.denoiser.spec.radius)

@@ -50,7 +50,7 @@ def _preset(**values: Any) -> dict[str, Any]:
         "n_test": 60, "n_reserve": 60, "n_validation": 30, "split_seed": 0,
         "ref_embed": 10, "ref_prune_rms": 0.25, "ref_seed": 1,
         **_MODEL,
-        "steps": 1000, "batch_size": 32, "lr": 1e-2,
+        "steps": 1000, "batch_size": 32, "lr": 1e-2, "ema_decay": 0.0,
         "sample_steps": 25, "x0_clip": 8.0, "eval_levels": 8, "eval_batch": 512, "cov_threshold": 0.5, "sdf_molecules": 12,
         "expert_steps": 200, "accelerator": "cpu", "generations": 10,
     }
@@ -117,6 +117,8 @@ class ConformerDiffusionTask(TorchTask):
                 raise ConfigError(f"{key} must be >= 0, got {config[key]}")
         if config["expert_steps"] < 0:
             raise ConfigError(f"expert_steps must be >= 0, got {config['expert_steps']}")
+        if not 0 <= config["ema_decay"] < 1:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {config['ema_decay']}")
         if config["lr"] <= 0 or config["cov_threshold"] <= 0 or config["radius"] < 0 or config["x0_clip"] < 0:
             raise ConfigError("lr and cov_threshold must be positive, radius and x0_clip >= 0")
 
@@ -163,7 +165,7 @@ class ConformerDiffusionTask(TorchTask):
 
         c = self.config
         spec = ModelSpec(scalars=c["scalars"], vectors=c["vectors"], layers=c["layers"], hidden=c["hidden"], radius=c["radius"])
-        return ConformerDiffusion(self._data.table, spec, lr=c["lr"], max_steps=total_steps)
+        return ConformerDiffusion(self._data.table, spec, lr=c["lr"], max_steps=total_steps, ema_decay=c["ema_decay"])
 
     def training_tensors(self, pool: Pool) -> list[Any]:
         import torch
