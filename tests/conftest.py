@@ -1,4 +1,10 @@
-"""Shared test set-up: caches go to a session-wide temporary folder, never the user's."""
+"""Shared test set-up: caches go to a session-wide temporary folder, never the user's.
+
+The suite runs in parallel (pytest-xdist, one worker per core, whole modules per worker): what is
+built once per test run (the cache, the smoke runs that entries are made from, the sample runs)
+lives in one folder that every worker shares. Two workers asking for the same run do not race:
+the sweep waits for a run another process holds, and :func:`sample_runs` builds under a lock.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,22 @@ import os
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
+
+
+def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder ``name`` shared by every worker of this test run (each worker's base folder is a
+    sub-folder of the run's), or a fresh one of this session when the suite runs in one process."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return tmp_path_factory.mktemp(name)
+    folder = tmp_path_factory.getbasetemp().parent / name
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    os.environ["COLLAPSELAB_CACHE"] = str(tmp_path_factory.mktemp("collapselab-cache"))
+    os.environ["COLLAPSELAB_CACHE"] = str(shared_folder(tmp_path_factory, "collapselab-cache"))
     os.environ.setdefault("WANDB_MODE", "offline")
     # The suite runs on uncommitted changes: git does not look above the checkout's folders, so the
     # runs the tests make record their checkout's state as unknown (``dirty: null``), which the
@@ -20,7 +37,7 @@ def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["GIT_CEILING_DIRECTORIES"] = str(Path(collapselab.__file__).resolve().parent.parent)
     from tests import entries
 
-    entries.SHARED_RUNS = tmp_path_factory.mktemp("entry-runs")
+    entries.SHARED_RUNS = shared_folder(tmp_path_factory, "entry-runs")
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +46,11 @@ def sample_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     artifacts (MNIST grids, text samples, SDF conformers): the raw material of galleries."""
     from tests.helpers import run_strategy
 
-    root = tmp_path_factory.mktemp("sample-runs")
-    for task in ("mnist_vae", "text_lm", "conformer_diffusion"):
-        run_strategy(root, task, "replace", seed=0, overrides={"generations": 1})
+    root = shared_folder(tmp_path_factory, "sample-runs")
+    built = Path(f"{root}.complete")  # beside the folder: the folder holds runs only
+    with FileLock(f"{root}.lock"):
+        if not built.exists():
+            for task in ("mnist_vae", "text_lm", "conformer_diffusion"):
+                run_strategy(root, task, "replace", seed=0, overrides={"generations": 1})
+            built.touch()
     return root

@@ -69,7 +69,7 @@ def test_tests_comparing_published_numbers_pass_under_another_blas_kernel(tmp_pa
     files = marked_files()
     expected = sum(path.read_text().count(f"pytest.mark.{MARKER}") for path in files)
     assert expected >= 3, f"the tests marked {MARKER} went missing: {files}"
-    command = [sys.executable, "-c", RUNNER, "-q", "-p", "no:cacheprovider", "-m", MARKER,
+    command = [sys.executable, "-c", RUNNER, "-q", "-p", "no:cacheprovider", "-n", "0", "-m", MARKER,
                f"--basetemp={tmp_path / 'inner'}", *map(str, files)]
     done = subprocess.run(command, cwd=TESTS.parent, env={**os.environ, "OPENBLAS_CORETYPE": other},
                           capture_output=True, text=True, timeout=300)
