@@ -50,11 +50,11 @@ def register(sub: Any) -> None:
                         "comparing local runs, not for publishing")
     p.set_defaults(func=cmd_submit)
 
-    p = sub.add_parser("export", help="every generation of runs or submissions as one CSV or Parquet table")
+    p = sub.add_parser("export", help="every generation of runs or submissions as one CSV, Parquet or JSON table")
     p.add_argument("paths", nargs="+", metavar="RUN_DIR_OR_SUBMISSION",
                    help="run directories, folders of runs, submission files or folders of them")
-    p.add_argument("--format", choices=["csv", "parquet"], default=None, help="default: from --out's suffix, else csv")
-    p.add_argument("--out", required=True, help="the table to write, e.g. results.csv or results.parquet")
+    p.add_argument("--format", choices=["csv", "parquet", "json"], default=None, help="default: from --out's suffix, else csv")
+    p.add_argument("--out", required=True, help="the table to write, e.g. results.csv, results.parquet or results.json")
     p.add_argument("--scores", action="store_true",
                    help="one row per task and strategy (or entry) instead: score against replace with its interval, "
                         "L_G/L_0, track, extra compute, synthetic share")

@@ -39,7 +39,7 @@ def load_results(*paths: Path | str) -> pandas.DataFrame:
 
 
 def export_results(paths: Sequence[Path | str], out: Path | str, fmt: str = "csv") -> pandas.DataFrame:
-    """Write :func:`load_results` of ``paths`` to ``out`` (``csv`` or ``parquet``) and return the table."""
+    """Write :func:`load_results` of ``paths`` to ``out`` (``csv``, ``parquet`` or ``json``) and return the table."""
     return export.export(list(paths), Path(out), fmt)
 
 

@@ -1,4 +1,4 @@
-"""Results as data: run directories and submission files as one table (pandas), CSV or Parquet.
+"""Results as data: run directories and submission files as one table (pandas), CSV, Parquet or JSON.
 
 One row per (task, strategy and parameters, seed, generation) of every run found, whatever it
 was read from. The columns are the identity of the run, then every field of the generation
@@ -41,7 +41,7 @@ from collapselab.storage.atomic import atomic_write_bytes, atomic_write_text
 if TYPE_CHECKING:
     import pandas
 
-FORMATS = ("csv", "parquet")
+FORMATS = ("csv", "parquet", "json")
 IDENTITY_COLUMNS = (
     "source", "entry", "task", "task_version", "preset", "config_hash", "config", "strategy", "strategy_name",
     "params", "uses_extra_real_data", "seed", "status", "generation",
@@ -249,9 +249,15 @@ def _column_order(column: str) -> tuple[Any, ...]:
 
 
 def write(table: pandas.DataFrame, out: Path, fmt: str) -> None:
-    """Write ``table`` to ``out`` as ``csv`` or ``parquet`` (atomically, with the user's umask)."""
+    """Write ``table`` to ``out`` as ``csv``, ``parquet`` or ``json`` (atomically, with the user's umask).
+
+    JSON is a list of rows, one object per row with every column (a missing value is ``null``);
+    floats are written by Python's ``json`` (shortest repr), so they read back bit for bit."""
     if fmt == "csv":
         atomic_write_text(Path(out), table.to_csv(index=False))
+    elif fmt == "json":
+        rows = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+        atomic_write_text(Path(out), json.dumps(rows, indent=1, allow_nan=False, ensure_ascii=False) + "\n")
     elif fmt == "parquet":
         buffer = io.BytesIO()
         table.to_parquet(buffer, index=False, engine="pyarrow")
