@@ -51,6 +51,8 @@ from collapselab.scoring.report import strategy_display
 
 REFERENCE = "replace"
 SCHEMA_VERSION = 5
+#: replace's score on every task, by the scale's definition (``scoring.scorer``): an entry at or below it beats nothing.
+REPLACE_SCORE = 0.0
 #: A fit shorter than this many seconds is too short to time against (linear_regression fits in
 #: milliseconds): such a run has no time in units of a standard fit (:func:`_time_units`).
 MIN_TIMED_FIT_SECONDS = 0.5
@@ -263,9 +265,10 @@ def _table_name(track: str, extra_compute: bool) -> str:
 
 def _best(members: Sequence[Mapping[str, Any]], tasks: Sequence[str]) -> dict[str, dict[str, list[str]]]:
     """task -> the best entries and those tied with them (:func:`standing.best_on_task`) among the
-    table's non-reference ``members`` with a score on the task."""
+    table's non-reference ``members`` with a score on the task that beats replace's (0 on the scale)."""
     return {task: standing.best_on_task({r["name"]: r["tasks"][task]["score"] for r in members if not r["reference"]
-                                         and task in r["tasks"] and r["tasks"][task]["score"] is not None})
+                                         and task in r["tasks"] and r["tasks"][task]["score"] is not None},
+                                        floor=REPLACE_SCORE)
             for task in tasks}
 
 

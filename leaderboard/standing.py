@@ -9,8 +9,10 @@ the leader's (itself included), and each of those k shares the leader's first ra
 entry's interval lies wholly above its own. A band of one rank is a rank the intervals settle.
 
 Best per task: the entry with the highest score on the task (every entry with that score, if
-several); entries whose band on the task starts at 1 without being the best are tied with it. An
-entry alone is not marked: best needs something to be better than.
+several); entries whose band on the task starts at 1 without being the best are tied with it. Only
+entries that beat the reference can be best or tied: a score at or below ``floor`` (the score of
+replace, 0 on the board's scale) is no one's best, however it ranks among the others. An entry
+alone is not marked unless a floor is given: best needs something to be better than.
 
 Upper frontier of score against synthetic share: an entry is on it when no other entry has a score
 at least as high with a synthetic share at least as high (one of them strictly higher). It is the
@@ -60,14 +62,16 @@ def band_text(band: tuple[int, int]) -> str:
     return str(best) if best == worst else f"{best}–{worst}"
 
 
-def best_on_task(scores: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
-    """``best``: the entries with the highest score; ``tied``: the others whose band starts at 1 (sorted names)."""
-    if len(scores) < 2:
+def best_on_task(scores: Mapping[str, Mapping[str, Any]], floor: float | None = None) -> dict[str, list[str]]:
+    """``best``: the entries with the highest score; ``tied``: the others whose band starts at 1 (sorted
+    names); with ``floor``, only among the entries scoring above it."""
+    above = {name: summary for name, summary in scores.items() if floor is None or float(summary["mean"]) > floor}
+    if not above or (floor is None and len(scores) < 2):
         return {"best": [], "tied": []}
-    top = max(float(summary["mean"]) for summary in scores.values())
-    best = sorted(name for name, summary in scores.items() if float(summary["mean"]) == top)
+    top = max(float(summary["mean"]) for summary in above.values())
+    best = sorted(name for name, summary in above.items() if float(summary["mean"]) == top)
     bands = rank_bands(scores)
-    tied = sorted(name for name, band in bands.items() if band[0] == 1 and name not in best)
+    tied = sorted(name for name in above if bands[name][0] == 1 and name not in best)
     return {"best": best, "tied": tied}
 
 

@@ -55,6 +55,15 @@ def test_the_best_per_task_is_the_highest_score_and_ties_are_the_intervals_that_
     assert standing.best_on_task({}) == standing.best_on_task({"alone": interval(0.9, 0.8, 1.0)}) == {"best": [], "tied": []}
 
 
+def test_no_entry_at_or_below_the_reference_is_marked_best():
+    worse = {"a": interval(-0.05, -0.2, 0.1), "b": interval(-0.35, -0.45, -0.25)}  # both below replace (0)
+    assert standing.best_on_task(worse) == {"best": ["a"], "tied": []}
+    assert standing.best_on_task(worse, floor=0.0) == {"best": [], "tied": []}
+    mixed = {"a": interval(0.2, -0.1, 0.5), "b": interval(-0.02, -0.3, 0.26), "c": interval(0.1, 0.05, 0.15)}
+    assert standing.best_on_task(mixed, floor=0.0) == {"best": ["a"], "tied": ["c"]}  # b overlaps a but is below 0
+    assert standing.best_on_task({"alone": interval(0.3, 0.2, 0.4)}, floor=0.0) == {"best": ["alone"], "tied": []}
+
+
 # ---------------------------------------------------------------- frontier
 def test_the_upper_frontier_keeps_the_trade_off_and_drops_dominated_entries():
     points = {"real-heavy": (0.2, 0.95), "mid": (0.5, 0.90), "dominated": (0.5, 0.70), "synthetic-heavy": (0.9, 0.60),
@@ -149,8 +158,10 @@ def test_the_board_carries_the_gate_the_bands_the_best_and_the_frontier(board):
     for table in tables.values():
         for task, marks in table["best"].items():
             members = [by_name[n] for n in table["ranked"] + table["partial"] if task in by_name[n]["tasks"]]
-            scored = [e["tasks"][task]["score"]["mean"] for e in members if e["tasks"][task]["score"]]
-            assert [by_name[n]["tasks"][task]["score"]["mean"] for n in marks["best"]] == ([max(scored)] if len(scored) > 1 else [])
+            beats_replace = [e["tasks"][task]["score"]["mean"] for e in members
+                             if e["tasks"][task]["score"] and e["tasks"][task]["score"]["mean"] > 0]
+            assert [by_name[n]["tasks"][task]["score"]["mean"] for n in marks["best"]] == \
+                ([max(beats_replace)] if beats_replace else [])
     assert tables[scorer.AUGMENTATION]["best"]["linear_regression"]["best"] == ["self-correct"]
     assert tables[scorer.AUGMENTATION]["best"]["mnist_vae"] == {"best": ["mix"], "tied": ["accumulate"]}
     regression = next(t for t in board["tasks"] if t["name"] == "linear_regression")
