@@ -177,3 +177,26 @@ def test_execute_refuses_a_directory_held_by_this_process_twice(tmp_path):
 
     with lock.holding(spec.directory / rundir.LOCK, "x"), pytest.raises(RunConflictError):
         execute(spec, progress=False)
+
+
+def test_a_resume_under_other_numerics_is_recorded_and_never_compared_bit_for_bit(tmp_path, monkeypatch, capsys):
+    from collapselab.engine.environment import NUMERICS_CHANGED
+    from collapselab.operations.publishing.reproduce import same_kernel
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    steady = run_strategy(tmp_path / "steady", TASK, "accumulate", generations=2)
+    steady = run_strategy(tmp_path / "steady", TASK, "accumulate", generations=4)  # resumed, same threads
+    assert NUMERICS_CHANGED not in steady.manifest["environment"]
+    run_strategy(tmp_path / "runs", TASK, "accumulate", generations=2)
+    capsys.readouterr()
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # generations 3.. sum in other orders than 0..2 did
+    mixed = run_strategy(tmp_path / "runs", TASK, "accumulate", generations=4)
+    warning = capsys.readouterr().err
+    assert "resumes at generation 3 with other numerics" in warning and "omp_num_threads: 1 -> 3" in warning
+    assert mixed.manifest["environment"][NUMERICS_CHANGED] == [3] and len(mixed.records) == 5
+    mixed = run_strategy(tmp_path / "runs", TASK, "accumulate", generations=5)  # resumed again, as the last session
+    assert mixed.manifest["environment"][NUMERICS_CHANGED] == [3] and mixed.manifest["environment"]["omp_num_threads"] == "3"
+    assert "other numerics" not in capsys.readouterr().err
+    published = [{"manifest": steady.manifest}]
+    assert same_kernel(published, [steady])
+    assert not same_kernel([{"manifest": mixed.manifest}], [mixed])  # no single set-up made its numbers

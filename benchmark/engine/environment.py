@@ -14,6 +14,7 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,19 @@ def blas_kernel() -> str | None:
     if not own:
         return None
     return " ".join(str(own[0][k]) for k in ("internal_api", "version", "architecture") if own[0].get(k))
+
+
+#: The facts of an environment that change floating-point results: runs that agree on all of them
+#: give the same numbers for the same seeds, bit for bit.
+NUMERICS_FACTS = ("blas_kernel", "omp_num_threads", "cpu", "torch", "numpy")
+#: Manifest environment key: the generations at which a resumed session ran with other
+#: :data:`NUMERICS_FACTS` than the session before it (absent when every session agreed).
+NUMERICS_CHANGED = "numerics_changed_at"
+
+
+def numerics_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """The :data:`NUMERICS_FACTS` on which ``now`` differs from ``before``, as ``fact: old -> new``."""
+    return [f"{fact}: {before.get(fact)} -> {now.get(fact)}" for fact in NUMERICS_FACTS if before.get(fact) != now.get(fact)]
 
 
 def thread_settings() -> dict[str, Any]:

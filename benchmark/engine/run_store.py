@@ -10,6 +10,7 @@ Between checkpoints only the latest model is kept on disk (``models/0`` and ``mo
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -64,10 +65,22 @@ def _check_resumable(directory: Path, existing: Mapping[str, Any], identity: Run
         )
 
 
-def _sticky_dirty(before: Mapping[str, Any], now: dict[str, Any]) -> dict[str, Any]:
-    """``now``, whose ``dirty`` stays true when an earlier session of the run was made from a dirty checkout."""
+def _carried_environment(directory: Path, before: Mapping[str, Any], now: dict[str, Any], generation: int) -> dict[str, Any]:
+    """``now``, carrying what earlier sessions of the run recorded: ``dirty`` stays true once a session
+    ran from a dirty checkout, and a session that resumes at ``generation`` with other numerics (BLAS
+    kernel, threads, CPU, library versions) than the last one adds ``generation`` to
+    :data:`environment.NUMERICS_CHANGED`: such a run gives valid numbers, but no single set-up
+    reproduces them bit for bit, which ``collapselab reproduce`` reads there."""
     if before.get("dirty") is True:
         now["dirty"] = True
+    changed_at = list(before.get(environment.NUMERICS_CHANGED, []))
+    changes = environment.numerics_changes(before, now) if generation > 0 and before else []
+    if changes:
+        changed_at.append(generation)
+        print(f"collapselab: warning: {directory} resumes at generation {generation} with other numerics than it "
+              f"started ({'; '.join(changes)}): its numbers will not reproduce bit for bit", file=sys.stderr)
+    if changed_at:
+        now[environment.NUMERICS_CHANGED] = changed_at
     return now
 
 
@@ -109,7 +122,8 @@ class RunStore:
             }
         self.durable = len(self.records)
         self.manifest["generations"] = max(generations, len(self.records) - 1)
-        self.manifest["environment"] = _sticky_dirty(self.manifest["environment"], environment.environment(self.task.device()))
+        self.manifest["environment"] = _carried_environment(self.dir, self.manifest["environment"],
+                                                            environment.environment(self.task.device()), len(self.records))
         self.manifest["command"] = list(command)
         self.manifest["status"] = "running"
         self.manifest["error"] = None

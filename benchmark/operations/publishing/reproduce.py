@@ -30,6 +30,7 @@ import numpy as np
 
 from collapselab.contracts import registry
 from collapselab.engine import sandbox
+from collapselab.engine.environment import NUMERICS_CHANGED, NUMERICS_FACTS
 from collapselab.engine.rundir import load_run
 from collapselab.errors import CollapseLabError, PluginError
 from collapselab.formats import submission
@@ -175,14 +176,18 @@ def compare(task: str, published: Mapping[int, list[float]], reproduced: Mapping
 
 
 def _facts(environment: Mapping[str, Any]) -> tuple:
-    return tuple(environment.get(k) for k in ("blas_kernel", "omp_num_threads", "cpu", "torch", "numpy"))
+    return tuple(environment.get(k) for k in NUMERICS_FACTS)
 
 
 def same_kernel(published_runs: Sequence[Mapping[str, Any]], reproduced_runs: Sequence[Any]) -> bool:
-    """Whether both sides recorded the same BLAS kernel and thread settings (then same seeds are bit-identical)."""
-    ours = {_facts(run.manifest["environment"]) for run in reproduced_runs}
-    theirs = {_facts(run["manifest"]["environment"]) for run in published_runs}
-    return len(ours | theirs) == 1 and None not in next(iter(ours))
+    """Whether both sides recorded the same BLAS kernel and thread settings (then same seeds are bit-identical);
+    never for a run resumed under other numerics than it started with (:data:`NUMERICS_CHANGED`)."""
+    environments = [run.manifest["environment"] for run in reproduced_runs] + \
+        [run["manifest"]["environment"] for run in published_runs]
+    if any(env.get(NUMERICS_CHANGED) for env in environments):
+        return False
+    facts = {_facts(env) for env in environments}
+    return len(facts) == 1 and None not in next(iter(facts))
 
 
 def _fields(record: Mapping[str, Any]) -> dict[str, Any]:
