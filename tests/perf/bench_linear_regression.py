@@ -1,14 +1,20 @@
 """The regression task at paper scale through the protocol, against a plain per-trial NumPy loop.
 
 Configuration (the ``paper`` preset): d = 100, T = T0 = 500, 1,000 trials, 20 generations, fixed design
-(one design matrix per seed, shared by the trials), least squares, for replace, accumulate and
-accumulate-subsample. Each case runs in its own subprocess, one BLAS thread (OPENBLAS_NUM_THREADS=1:
-numpy's OpenBLAS otherwise fights other processes for the cores), and reports its wall time and peak
-resident memory (``resource.getrusage`` of the subprocess); the protocol run also reports its run
-directory's size, and both their CPU seconds (the strategy's processes included), which a loaded
-machine inflates less than wall time. The reference is what one would write by hand for the same experiment: per trial, per
-generation, form the normal equations of that generation's training rows and labels and call
-``np.linalg.solve``; it keeps nothing on disk.
+(one design matrix per seed, shared by the trials), least squares, for replace, accumulate,
+accumulate-subsample and accumulate[compute=growing]. Under matched compute (protocol v2 on) every
+standard fit processes T examples: accumulate's fit draws T of the accumulated rows without
+replacement, the same experiment as accumulate-subsample's; only accumulate[compute=growing] fits
+the whole accumulated pool (Gerstgrasser et al. 2024's accumulate, with its growing compute).
+
+Each case runs in its own subprocess, one BLAS thread (OPENBLAS_NUM_THREADS=1: numpy's OpenBLAS
+otherwise fights other processes for the cores), and reports its wall time and peak resident memory
+(``resource.getrusage`` of the subprocess); the protocol run also reports its run directory's size,
+and both their CPU seconds (the strategy's processes included), which a loaded machine inflates less
+than wall time. The reference is what one would write by hand for the same experiment: per trial,
+per generation, form the normal equations of that generation's training rows and labels and call
+``np.linalg.solve``; it keeps nothing on disk. Its final loss must agree with the protocol's
+(the same expectation; the random draws differ), which the last columns show.
 
     python tests/perf/bench_linear_regression.py [--generations 20] [--trials 1000] [--strategies replace,...]
 """
@@ -31,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-STRATEGIES = ("replace", "accumulate", "accumulate-subsample")
+STRATEGIES = ("replace", "accumulate", "accumulate-subsample", "accumulate[compute=growing]")
 
 
 def directory_bytes(path: Path) -> int:
@@ -70,9 +76,9 @@ def plain_case(strategy: str, trials: int, generations: int) -> dict[str, float]
             labels.append(x @ w + np.sqrt(noise) * rng.standard_normal(t))
             if strategy == "replace":
                 rows, y = x, labels[-1]
-            elif strategy == "accumulate":
+            elif strategy == "accumulate[compute=growing]":  # the whole accumulated pool
                 rows, y = np.vstack([x] * len(labels)), np.concatenate(labels)
-            else:
+            else:  # accumulate and accumulate-subsample: T of the accumulated rows, without replacement
                 chosen = rng.choice(t * len(labels), size=t, replace=False)
                 rows, y = x[chosen % t], np.concatenate(labels)[chosen]
             w = np.linalg.solve(rows.T @ rows, rows.T @ y)
