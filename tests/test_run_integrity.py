@@ -197,6 +197,12 @@ def test_a_resume_under_other_numerics_is_recorded_and_never_compared_bit_for_bi
     mixed = run_strategy(tmp_path / "runs", TASK, "accumulate", generations=5)  # resumed again, as the last session
     assert mixed.manifest["environment"][NUMERICS_CHANGED] == [3] and mixed.manifest["environment"]["omp_num_threads"] == "3"
     assert "other numerics" not in capsys.readouterr().err
+    reopened = run_strategy(tmp_path / "runs", TASK, "accumulate", generations=5)  # nothing to compute:
+    assert reopened.manifest["environment"] == mixed.manifest["environment"]  # the environment is the computing one's
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    reopened = run_strategy(tmp_path / "runs", TASK, "accumulate", generations=5)
+    assert reopened.manifest["environment"]["omp_num_threads"] == "3" and reopened.manifest["environment"][NUMERICS_CHANGED] == [3]
+    assert "other numerics" not in capsys.readouterr().err
     published = [{"manifest": steady.manifest}]
     assert same_kernel(published, [steady])
     assert not same_kernel([{"manifest": mixed.manifest}], [mixed])  # no single set-up made its numbers

@@ -93,6 +93,7 @@ class RunStore:
         self.checkpoint_seconds = checkpoint_seconds
         self.manifest: dict[str, Any] = {}
         self.records: list[dict[str, Any]] = []
+        self.computes = True  # whether this session computes any generation (set by :meth:`open`)
         self.durable = 0  # records on disk
         self._pending_pools: dict[int, Pool] = {}
         self._model: Any = None
@@ -121,10 +122,14 @@ class RunStore:
                 "timings": {"started": now(), "updated": now(), "seconds": 0.0},
             }
         self.durable = len(self.records)
+        # a session that only reopens a finished run computes nothing: the environment and command
+        # stay those of the sessions that made its numbers
+        self.computes = len(self.records) <= generations
         self.manifest["generations"] = max(generations, len(self.records) - 1)
-        self.manifest["environment"] = _carried_environment(self.dir, self.manifest["environment"],
-                                                            environment.environment(self.task.device()), len(self.records))
-        self.manifest["command"] = list(command)
+        if self.computes:
+            self.manifest["environment"] = _carried_environment(self.dir, self.manifest["environment"],
+                                                                environment.environment(self.task.device()), len(self.records))
+            self.manifest["command"] = list(command)
         self.manifest["status"] = "running"
         self.manifest["error"] = None
         rundir.write_manifest(self.dir, self.manifest)
@@ -200,7 +205,8 @@ class RunStore:
 
     def finish(self, status: str, error: Mapping[str, Any] | None, elapsed: float) -> None:
         """Record how this session of the run ended and the seconds it took."""
-        self.manifest["environment"].update(environment.thread_settings())  # torch may be loaded by now
+        if self.computes:
+            self.manifest["environment"].update(environment.thread_settings())  # torch may be loaded by now
         self.manifest["status"] = status
         self.manifest["error"] = error
         self.manifest["timings"]["updated"] = now()
