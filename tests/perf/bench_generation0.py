@@ -75,14 +75,17 @@ def main() -> int:
     for seed in [int(s) for s in args.seeds.split(",")]:
         rows = budget_curve(task, [float(m) for m in args.multiples.split(",")], seed)
         best = min(r["loss"] for r in rows)
-        preset_row = next(r for r in rows if r["multiple"] == 1.0)
-        gap = preset_row["loss"] / best - 1.0 if best > 0 else float("nan")  # an estimate of excess risk may be <= 0
+        preset_row = next((r for r in rows if r["multiple"] == 1.0), None)  # None: x1 not asked for, no verdict
+        gap = float("nan") if preset_row is None or best <= 0 else preset_row["loss"] / best - 1.0  # <= 0: an estimate
         for r in rows:
             extra = "  ".join(f"{k} {v:.4g}" for k, v in r.items() if k not in ("multiple", knob, "fit_s", "loss"))
             print(f"seed {seed}  x{r['multiple']:<5} {r[knob]:>6} {knob}  {r['fit_s']:>6} s  "
                   f"validation loss {r['loss']:.4f}  {extra}")
-        verdict = "converged" if gap <= 0.02 else "NOT converged"
-        print(f"seed {seed}: preset budget within {100 * gap:.2f}% of the best validation loss over the multiples: {verdict}")
+        if preset_row is None:
+            print(f"seed {seed}: x1 is not among the multiples: no convergence verdict")
+        else:
+            verdict = "converged" if gap <= 0.02 else "NOT converged"
+            print(f"seed {seed}: preset budget within {100 * gap:.2f}% of the best validation loss over the multiples: {verdict}")
         report.setdefault("curves", {})[seed] = {"rows": rows, "gap": gap}
     for strategy in [s for s in args.runs.split(",") if s]:
         with tempfile.TemporaryDirectory() as root:
