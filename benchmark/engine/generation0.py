@@ -44,8 +44,7 @@ def store_key(identity: RunIdentity, task: Task) -> dict[str, Any]:
     return {
         "identity": strict_json.loads(identity.key()),
         "source": source_hash(task),
-        "environment": {k: env[k] for k in ("python", "numpy", "torch", "cpu", "blas_kernel", "device",
-                                             "omp_num_threads", "cpu_count")},
+        "environment": {k: env[k] for k in (*environment.NUMERICS_FACTS, "python", "device", "cpu_count")},
     }
 
 
