@@ -12,7 +12,7 @@ Best per task: the entry with the highest score on the task (every entry with th
 several); entries whose band on the task starts at 1 without being the best are tied with it. Only
 entries that beat the reference can be best or tied: a score at or below ``floor`` (the score of
 replace, 0 on the board's scale) is no one's best, however it ranks among the others. An entry
-alone is not marked unless a floor is given: best needs something to be better than.
+alone is not marked: best needs something to be better than.
 
 Upper frontier of score against synthetic share: an entry is on it when no other entry has a score
 at least as high with a synthetic share at least as high (one of them strictly higher). It is the
@@ -66,7 +66,7 @@ def best_on_task(scores: Mapping[str, Mapping[str, Any]], floor: float | None = 
     """``best``: the entries with the highest score; ``tied``: the others whose band starts at 1 (sorted
     names); with ``floor``, only among the entries scoring above it."""
     above = {name: summary for name, summary in scores.items() if floor is None or float(summary["mean"]) > floor}
-    if not above or (floor is None and len(scores) < 2):
+    if not above or len(scores) < 2:
         return {"best": [], "tied": []}
     top = max(float(summary["mean"]) for summary in above.values())
     best = sorted(name for name, summary in above.items() if float(summary["mean"]) == top)
