@@ -1,9 +1,14 @@
 """Shared test set-up: caches go to a session-wide temporary folder, never the user's.
 
-The suite runs in parallel (pytest-xdist, one worker per core, whole modules per worker): what is
-built once per test run (the cache, the smoke runs that entries are made from, the sample runs)
-lives in one folder that every worker shares. Two workers asking for the same run do not race:
-the sweep waits for a run another process holds, and :func:`sample_runs` builds under a lock.
+The suite runs in parallel (pytest-xdist, one worker per core, ``--dist loadscope``): a module's
+functions run on one worker (its module fixtures are built once), a class's tests too (the
+contract suite has a class per task, so the tasks run side by side). Each worker is pinned to its
+own share of the cores, thread pools and the runs it starts included, so two workers never
+oversubscribe the machine (torch's default of one thread per core in each worker made every small
+fit of the suite fight for the same cores). What is built once per test run (the cache, the smoke
+runs that entries are made from, the sample runs) lives in one folder that every worker shares.
+Two workers asking for the same run do not race: the runs are made under a lock
+(:func:`tests.entries.make_entries`, :func:`sample_runs`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,22 @@ from pathlib import Path
 
 import pytest
 from filelock import FileLock
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under xdist, this worker keeps to its share of the cores (every process it starts inherits
+    it): the runs it makes get that many threads (:func:`~collapselab.operations.execution.jobs.available_cpus`
+    reads the affinity), and so do NumPy and torch, whose thread pools read these variables when
+    first imported (after this hook: test modules are collected later)."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if worker is None or count < 2 or len(cores) < count:
+        return
+    share, index = len(cores) // count, int(worker.removeprefix("gw"))
+    mine = cores[index * share:] if index == count - 1 else cores[index * share:(index + 1) * share]
+    os.sched_setaffinity(0, mine)
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = str(len(mine))
 
 
 def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:

@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from collapselab.engine.rundir import find_runs
 from collapselab.leaderboard.rules import Rules
-from collapselab.operations.execution.launchers import LauncherSettings
-from collapselab.operations.execution.sweep import plan, run_jobs
+from collapselab.operations.execution.sweep import plan
+from collapselab.operations.execution.worker import run_job
 from collapselab.operations.publishing import submit
 
 TASK = "linear_regression"
@@ -40,10 +42,14 @@ def runs_root(root: Path, names: dict[str, str] = STRATEGIES) -> Path:
 def make_entries(root: Path, names: dict[str, str] = STRATEGIES, tasks: tuple[str, ...] = (TASK,),
                  seeds: tuple[int, ...] = (0, 1, 2)) -> dict[str, dict[str, Any]]:
     """entry name -> submission, from smoke runs of ``names`` (entry name -> strategy spec), made under
-    :func:`runs_root`."""
+    :func:`runs_root`: the sweep's jobs, run in this process (the sweep's own worker processes are
+    tested in tests/test_sweep.py; here they would only add an interpreter start per run). Another
+    worker of the test run making the same run is waited for."""
     jobs, _ = plan(list(tasks), list(names.values()), list(seeds), "smoke", None, runs_root(root, names))
-    outcome = run_jobs(jobs, LauncherSettings(parallel=1).build(root / "runs"), progress=False)
-    assert outcome.ok, outcome.failed
+    for job in jobs:
+        with FileLock(f"{job.path}.making"):
+            if not job.complete():
+                run_job(job)
     entries = {}
     for name, spec in names.items():
         paths = [job.path for job in jobs if job.strategy == spec]

@@ -12,12 +12,16 @@ from collapselab.contracts import registry
 from collapselab.engine import sources
 from collapselab.formats import submission
 from collapselab.leaderboard import aggregate, validate
+from collapselab.leaderboard.rules import Rules
 from collapselab.scoring import scorer
 from collapselab.tasks.linear_regression import LinearRegressionTask
-from tests.entries import SMOKE, TASK, make_entries, write_all
+from tests.entries import TASK, make_entries, write_all
 
 TEXT = "text_lm"
 TWIN = "regression_twin"
+#: The text sections are there for the step budget's extra-compute flag only: one seed each, which
+#: these rules accept (the regression sections keep their three seeds).
+ONE_TEXT_SEED = Rules(preset="smoke", required_seeds=(0,))
 
 
 class RegressionTwin(LinearRegressionTask):
@@ -31,7 +35,7 @@ def entries(tmp_path_factory):
     root = tmp_path_factory.mktemp("entries")
     made = make_entries(root)
     text = make_entries(root, {"replace": "replace", "accumulate-growing": "accumulate[compute=growing]",
-                               "accumulate": "accumulate"}, tasks=(TEXT,))
+                               "accumulate": "accumulate"}, tasks=(TEXT,), seeds=(0,))
     for name, entry in text.items():
         made[name]["tasks"].update(entry["tasks"])
     return made
@@ -53,7 +57,7 @@ def with_twin(entry):
 
 
 def _board(entries, tmp_path):
-    found, problems = validate.load_entries(write_all(tmp_path / "subs", list(entries.values())), SMOKE)
+    found, problems = validate.load_entries(write_all(tmp_path / "subs", list(entries.values())), ONE_TEXT_SEED)
     assert not problems
     return aggregate.aggregate(found), found
 

@@ -27,12 +27,20 @@ def _passes(check, *args) -> None:
         pytest.skip(f"not applicable: {reason}")
 
 
-@pytest.mark.parametrize("task_name,strategy", [(task, strategy) for task in TASKS for strategy in BASELINES])
-def test_every_baseline_completes_and_resumes_identically(task_name, strategy, tmp_path):
-    _passes(contract_suite.completes_and_resumes, task_name, strategy, tmp_path)
+class _TaskContract:
+    """The suite on one task: a class per registered task (below), so that the parallel suite
+    (``--dist loadscope``: a class is one unit of work) runs the tasks side by side."""
+
+    task_name: str
+
+    @pytest.mark.parametrize("strategy", BASELINES)
+    def test_every_baseline_completes_and_resumes_identically(self, strategy, tmp_path):
+        _passes(contract_suite.completes_and_resumes, self.task_name, strategy, tmp_path)
+
+    @pytest.mark.parametrize("check", contract_suite.TASK_CHECKS.values(), ids=[c.__name__ for c in contract_suite.TASK_CHECKS.values()])
+    def test_the_task_keeps_its_contract(self, check):
+        _passes(check, self.task_name)
 
 
-@pytest.mark.parametrize("check", contract_suite.TASK_CHECKS.values(), ids=[c.__name__ for c in contract_suite.TASK_CHECKS.values()])
-@pytest.mark.parametrize("task_name", TASKS)
-def test_every_task_keeps_its_contract(task_name, check):
-    _passes(check, task_name)
+for _task in TASKS:
+    globals()[f"TestOn_{_task}"] = type(f"TestOn_{_task}", (_TaskContract,), {"task_name": _task})
