@@ -32,6 +32,8 @@ def pytest_configure(config: pytest.Config) -> None:
     share, index = len(cores) // count, int(worker.removeprefix("gw"))
     mine = cores[index * share:] if index == count - 1 else cores[index * share:(index + 1) * share]
     os.sched_setaffinity(0, mine)
+    # jobs.THREAD_VARIABLES, written out: importing collapselab here would load NumPy (and its
+    # OpenBLAS threads) before the variables are set
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = str(len(mine))
 
