@@ -41,6 +41,11 @@ VARIANTS = {
     "accumulate-growing": "accumulate[compute=growing]",  # Gerstgrasser et al.'s original: all the data, extra compute
     "verifier-filter-accumulate": "verifier-filter[accumulate=true]",  # verification in the augmentation loop
     "reward-curate-real": "reward-curate[real_fraction=0.5]",  # curation with real data (Ferbach et al., Thm 2.4)
+    # The fresh data loop at smaller fresh shares: how much new real data per generation stops collapse
+    # (Alemohammad et al. 2024 vary the fresh real data per generation against the synthetic data).
+    "fresh-real-10": "fresh-real[real_fraction=0.1]",
+    "fresh-real-20": "fresh-real[real_fraction=0.2]",
+    "fresh-real-40": "fresh-real[real_fraction=0.4]",
 }
 
 
