@@ -294,7 +294,8 @@ SHARE_RULE = ("An entry is on the frontier (ringed, joined by a dashed line) whe
 
 
 def _share_figure(task: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], img: Path) -> dict[str, Any] | None:
-    """Score against synthetic share of the task's augmentation entries and its ceiling (None: no such entry scored)."""
+    """Score against synthetic share of the task's augmentation entries and its ceiling, beside the fresh
+    data loop's entries (a dose of new real data each; None: no augmentation entry scored)."""
     name = task["name"]
 
     def point(entry: Mapping[str, Any]) -> plots.Point | None:
@@ -313,10 +314,13 @@ def _share_figure(task: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], im
     ceilings = [p for e in augmentation if e["reference_kind"] == "ceiling" for p in [point(e)] if p is not None]
     if not points:
         return None
+    fresh = {e["name"]: p for e in rows if e["tasks"][name]["track"] == scorer.FRESH_DATA and not e["reference"]
+             for p in [point(e)] if p is not None}
     path = img / f"{name}-share.png"
-    plots.share_figure(name, points, ceilings, path)
+    plots.share_figure(name, points, ceilings, path, fresh=list(fresh.values()))
     return {"src": f"img/{path.name}", "log": None, "frontier": [e["name"] for e in augmentation if e["name"] in task.get("frontier", ())],
-            "ceilings": [e["name"] for e in augmentation if e["reference_kind"] == "ceiling" and point(e) is not None]}
+            "ceilings": [e["name"] for e in augmentation if e["reference_kind"] == "ceiling" and point(e) is not None],
+            "fresh": sorted(fresh)}
 
 
 COST_RULE = ("An entry is on its track's cost frontier (ringed, joined by a line) when no other entry of the track has a score "

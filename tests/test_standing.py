@@ -260,7 +260,8 @@ def test_the_task_figures_draw_each_entry_in_its_own_style(board, monkeypatch, t
     monkeypatch.setattr(site.plots, "cost_figure", lambda name, points, reference, path: drawn.update(cost=points, reference=reference))
     monkeypatch.setattr(site.plots, "curves_figure", lambda name, unit, loss, ratio, path, log=False: drawn.setdefault("loss", loss))
     monkeypatch.setattr(site.plots, "metrics_figure", lambda metrics, path, log=False: None)
-    monkeypatch.setattr(site.plots, "share_figure", lambda name, points, ceilings, path: drawn.update(share=points, ceilings=ceilings))
+    monkeypatch.setattr(site.plots, "share_figure",
+                        lambda name, points, ceilings, path, fresh=(): drawn.update(share=points, ceilings=ceilings, fresh=fresh))
     task = next(t for t in board["tasks"] if t["name"] == "linear_regression")
     rows = [e for e in board["entries"] if "linear_regression" in e["tasks"]]
     figures = site._task_figures(task, rows, tmp_path)
@@ -270,6 +271,8 @@ def test_the_task_figures_draw_each_entry_in_its_own_style(board, monkeypatch, t
     assert {p.label.split(",")[0] for p in drawn["share"]} == {e["name"] for e in rows if not e["reference"]
                                                                and e["tasks"]["linear_regression"]["track"] == scorer.AUGMENTATION}
     assert [p.label for p in drawn["ceilings"]] == ["real-only (ceiling)"] and figures["share"]["ceilings"] == ["real-only"]
+    fresh = sorted(e["name"] for e in rows if e["tasks"]["linear_regression"]["track"] == scorer.FRESH_DATA)
+    assert fresh and sorted(p.label for p in drawn["fresh"]) == fresh == figures["share"]["fresh"]
     assert {p.label.split(",")[0] for p in drawn["share"] if p.frontier} == set(task["frontier"])
     assert all(p.hollow == ("extra compute" in p.label) for p in drawn["share"])
     timed = [e for e in rows if e["tasks"]["linear_regression"]["cost"]["time_units_ratio"] is not None]

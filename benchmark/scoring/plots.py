@@ -8,7 +8,7 @@ band: a theory curve, a single seed). The figures:
 - :func:`metrics_figure`: small multiples of the secondary metrics;
 - :func:`overview_figure`: every entry's score on every task, one row per entry and one column per
   task on one shared score axis (a forest plot: the site's index);
-- :func:`share_figure`: score against synthetic share, the frontier marked (the site's task pages);
+- :func:`share_figure`: score against synthetic share, the frontier marked, the fresh data loop's entries joined (the site's task pages);
 - :func:`cost_figure`: score against time relative to replace, each track's cost frontier marked
   (the site's task pages).
 
@@ -243,15 +243,21 @@ def overview_figure(tasks: Sequence[str], rows: Sequence[Row], path: Path) -> No
     _save(fig, path)
 
 
-def share_figure(title: str, points: Sequence[Point], ceilings: Sequence[Point], path: Path, caption: str = "") -> None:
+def share_figure(title: str, points: Sequence[Point], ceilings: Sequence[Point], path: Path, caption: str = "",
+                 fresh: Sequence[Point] = ()) -> None:
     """Score against synthetic share: one marker per entry with its 95% interval (hollow: extra
     compute), the frontier's entries ringed and joined per compute flag, each ceiling (an entry that trained on no synthetic item) a marker
-    at share 0 and a dotted line across."""
+    at share 0 and a dotted line across. ``fresh``: entries of the fresh data loop, joined by a solid
+    grey line in share order (the dose of new real data per generation, Alemohammad et al. 2024), never on the frontier."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.6), constrained_layout=True)
     for ceiling in ceilings:
         ax.axhline(ceiling.score, color=ceiling.colour, lw=0.9, ls=":")
-    for point in [*ceilings, *points]:
+    if len(fresh) > 1:
+        line = sorted(fresh, key=lambda p: p.x)
+        ax.plot([100 * p.x for p in line], [p.score for p in line], color="#999999", lw=1.0, zorder=1,
+                label="fresh-data loop (new real data)")
+    for point in [*ceilings, *points, *fresh]:
         yerr = None
         if point.low is not None and point.high is not None:
             yerr = [[point.score - point.low], [point.high - point.score]]
