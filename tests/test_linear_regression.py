@@ -114,6 +114,19 @@ def test_fixed_design_pools_hold_row_indices_and_labels(tmp_path):
     assert fresh.keys == ("x", "y") and fresh["x"].shape == (20, 200, 5)
 
 
+def test_each_design_the_config_accepts_is_a_kind_of_real_data_with_its_item_layout():
+    from collapselab.tasks.linear_regression import data, setting
+
+    assert set(data.KINDS) == set(setting.DESIGNS)
+    for name, kind in data.KINDS.items():
+        task = make(design=name, trials=7).for_seed(0)
+        assert type(task._data) is kind and task.real_pool().keys == (kind.row_key, "y")
+        rows = task._data.rows_for(3, np.random.default_rng(0))
+        assert rows.shape[:2] == (3, 7) and task._data.predict(rows, task._data.w_star).shape == (3, 7)
+    with pytest.raises(TypeError):
+        data.RealData(make().setting, 0)  # the design's kind decides; the base alone is no design
+
+
 def test_sufficient_statistics_give_the_direct_least_squares_fit():
     task = make(trials=30).for_seed(2)
     real = task.real_pool()

@@ -18,7 +18,7 @@ from collapselab import Pool, Strategy, StrategyContext
 from collapselab.contracts import registry
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.tasks.linear_regression import fresh_theory, theory
-from collapselab.tasks.linear_regression.data import RealData
+from collapselab.tasks.linear_regression.data import FixedDesignData
 from collapselab.tasks.linear_regression.experiments import CleanRidge, DownstreamRidge, FixedFraction
 from collapselab.tasks.linear_regression.fixed_theory import FixedDesign, Source
 from collapselab.tasks.linear_regression.setting import Setting
@@ -97,7 +97,7 @@ def test_fixed_design_simulation_matches_its_exact_theory(tmp_path, strategy, ov
 def _designs(setting: Setting, count: int) -> list[FixedDesign]:
     designs = []
     for seed in range(count):
-        s, v = RealData(setting, seed).gram_eigen
+        s, v = FixedDesignData(setting, seed).gram_eigen
         designs.append(FixedDesign(setting, s, v, setting.power_signal if setting.spectrum == "power" else None))
     return designs
 

@@ -92,7 +92,7 @@ def _row_sums(rows: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
 def fixed_design_statistics(pool: Pool, design: np.ndarray, outer: Callable[[], np.ndarray],
                             weights: np.ndarray | None = None) -> Statistics:
     """Statistics of a pool of the fixed design (payload ``row``, ``y``); ``outer()`` gives the rows' packed
-    outer products (:attr:`RealData.outer_products`), needed only when trials count rows differently.
+    outer products (:attr:`data.FixedDesignData.outer_products`), needed only when trials count rows differently.
     ``weights``: per item and trial (n, trials), e.g. :func:`budget_weights`; default the pool's own."""
     rows, y = pool["row"], pool["y"]
     size, trials = design.shape[0], pool.replicas

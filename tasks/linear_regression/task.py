@@ -34,9 +34,7 @@ import numpy as np
 
 from collapselab import REAL, Compute, FitResult, Pool, Task, TaskMetadata
 from collapselab.errors import TaskError
-from collapselab.tasks.linear_regression import fitting, measures, theory
-from collapselab.tasks.linear_regression.data import RealData
-from collapselab.tasks.linear_regression.fixed_theory import FixedDesign
+from collapselab.tasks.linear_regression import data, fitting, measures, theory
 from collapselab.tasks.linear_regression.setting import SAME, Setting
 
 _COMMON = {"noise_var": 1.0, "generator_samples": SAME, "generator_noise_var": float(SAME), "design": "fixed",
@@ -83,10 +81,7 @@ class LinearRegressionTask(Task):
         """Float64 arrays a run holds at least: the real pool and one generation's sample (labels, and rows
         for ``design=fresh``), the fixed design, and per trial w*, the verifier's direction and the model."""
         s = Setting.from_config(config)
-        fresh = s.design == "fresh"
-        per_item = 8 * s.trials * (1 + (s.dim if fresh else 0))
-        design = 0 if fresh else 8 * s.n_samples * s.dim
-        return (s.n_samples + s.generator_samples) * per_item + design + 3 * 8 * s.trials * s.dim
+        return data.kind(s).memory_bytes(s, s.n_samples + s.generator_samples) + 3 * 8 * s.trials * s.dim
 
     @cached_property
     def setting(self) -> Setting:
@@ -108,8 +103,8 @@ class LinearRegressionTask(Task):
         return pinned if pinned != SAME else (self.run_seed or 0)
 
     @cached_property
-    def _data(self) -> RealData:
-        return RealData(self.setting, self.data_seed)
+    def _data(self) -> data.RealData:
+        return data.real_data(self.setting, self.data_seed)
 
     def real_pool(self) -> Pool:
         return self._data.pool
@@ -119,9 +114,9 @@ class LinearRegressionTask(Task):
 
     def fresh_real_pool(self, n: int, rng: np.random.Generator) -> Pool:
         """New real examples: fresh rows (``design=fresh``), or new real labels of the fixed design's rows."""
-        data = self._data
-        rows = data.rows_for(n, rng)
-        return data.make_pool(rows, data.labels(rows, data.w_star, self.setting.noise_var, rng), REAL)
+        real = self._data
+        rows = real.rows_for(n, rng)
+        return real.make_pool(rows, real.labels(rows, real.w_star, self.setting.noise_var, rng), REAL)
 
     def data_fingerprint(self) -> dict[str, Any]:
         """The generator of the real data, shared by every seed of an experiment (never one seed's draw);
@@ -140,21 +135,16 @@ class LinearRegressionTask(Task):
         examples = options["examples"]
         if isinstance(examples, bool) or not isinstance(examples, int | np.integer) or examples < 1:
             raise TaskError(f"task {self.name!r}: fit option 'examples' must be an integer >= 1, got {examples!r}")
-        drawn = fitting.budget_weights(pool, int(examples), rng)
-        if self.setting.design == "fixed":
-            data = self._data
-            stats = fitting.fixed_design_statistics(pool, data.design, lambda: data.outer_products, drawn)
-        else:
-            stats = fitting.fresh_design_statistics(pool, drawn)
+        stats = self._data.statistics(pool, fitting.budget_weights(pool, int(examples), rng))
         separate = lam > 0 and not options["regularise_generator"]
         weights = fitting.solve(stats, [lam, 0.0] if separate else [lam])
         model = np.stack([weights[0], weights[-1]])
         return FitResult(model, Compute(examples=int(examples), steps=0))
 
     def sample(self, model: np.ndarray, n: int, rng: np.random.Generator, options: Mapping[str, Any]) -> Pool:
-        data = self._data
-        rows = data.rows_for(n, rng)
-        return data.make_pool(rows, data.labels(rows, model[1], self.setting.generator_noise_var, rng), 0)
+        real = self._data
+        rows = real.rows_for(n, rng)
+        return real.make_pool(rows, real.labels(rows, model[1], self.setting.generator_noise_var, rng), 0)
 
     def _excess(self, w: np.ndarray) -> np.ndarray:
         return np.sum(self.setting.eigenvalues * (w - self._data.w_star) ** 2, axis=1)
@@ -188,11 +178,7 @@ class LinearRegressionTask(Task):
         return {"loss": mse - self.setting.noise_var, "mse": mse}
 
     def theory(self, records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-        design = None
-        if self.setting.design == "fixed":
-            eigenvalues, eigenvectors = self._data.gram_eigen
-            w_star = self.setting.power_signal if self.setting.spectrum == "power" else None
-            design = FixedDesign(self.setting, eigenvalues, eigenvectors, w_star)
+        design = self._data.theory_design()
         corrected = {int(o) for record in records for o in record.get("corrected", ())}  # the expert's work, as recorded
         value = theory.theory_loss(records, self.setting, design, corrected)
         return {} if value is None else {"theory_loss": value}
@@ -213,10 +199,7 @@ class LinearRegressionTask(Task):
     @cached_property
     def _reference(self) -> np.ndarray:
         """The least-squares (minimum-norm) fit to the real pool, per trial: what real data alone say."""
-        data = self._data
-        stats = (fitting.fixed_design_statistics(self.real_pool(), data.design, lambda: data.outer_products)
-                 if self.setting.design == "fixed" else fitting.fresh_design_statistics(self.real_pool()))
-        return fitting.solve(stats, [0.0])[0]
+        return fitting.solve(self._data.statistics(self.real_pool()), [0.0])[0]
 
     def _predict(self, pool: Pool, w: np.ndarray) -> np.ndarray:
         return self._data.predict(self._data.item_rows(pool), w)
