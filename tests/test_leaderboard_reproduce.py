@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from collapselab.cli.main import main
+from collapselab.engine.environment import NUMERICS_FACTS
 from collapselab.engine.rundir import find_runs
 from collapselab.errors import CollapseLabError
 from collapselab.formats import submission
@@ -46,6 +47,60 @@ def test_re_run_seeds_are_compared_each_with_the_same_published_seed():
     assert l_g.tolerance == pytest.approx(2.0 * reproduce.KERNEL_RTOL)  # its own value's last bits, not the spread
     (other,) = [c for c in reproduce.compare(TASK, published, {5: [1.0, 4.0]}) if c.metric == "L_G"]
     assert not other.paired and other.published == [2.0, 4.0, 6.0]  # a new seed: against every published one
+
+
+class _Rerun:
+    """A published run as a re-run on ``kernel``, its losses after generation 0 scaled by ``scale``:
+    what another BLAS kernel does to a gradient-trained task (the run-directory fields reproduce reads)."""
+
+    def __init__(self, run, kernel, scale=1.0):
+        self.seed = run["seed"]
+        self.manifest = copy.deepcopy(run["manifest"])
+        self.manifest["environment"]["blas_kernel"] = kernel
+        self.records = copy.deepcopy(run["records"])
+        for record in self.records[1:]:
+            record["metrics"]["loss"] *= scale
+
+    def curve(self):
+        return [record["metrics"]["loss"] for record in self.records]
+
+
+def test_gradient_seeds_on_another_kernel_are_compared_by_means(published):
+    entry = submission.read(published / "replace.json")
+    runs = {run["seed"]: run for run in entry["tasks"][TASK]["runs"]}
+    for run in runs.values():  # every numerics fact recorded (a regression run records no torch version)
+        environment = run["manifest"]["environment"]
+        environment.update({fact: environment.get(fact) or "recorded" for fact in NUMERICS_FACTS})
+    kernel = runs[0]["manifest"]["environment"]["blas_kernel"]
+    other = [_Rerun(runs[0], "another kernel", 1.01), _Rerun(runs[1], "another kernel", 0.995)]
+    assert reproduce.statistical_seeds(runs, other, gradient=True) == {0, 1}
+    assert reproduce.statistical_seeds(runs, other, gradient=False) == set()  # closed form: last bits only, per seed
+    assert reproduce.statistical_seeds(runs, [_Rerun(runs[0], kernel, 1.01)], gradient=True) == set()  # same kernel
+    assert reproduce.statistical_seeds(runs, [_Rerun(runs[0], "another kernel")], gradient=True) == set()  # agrees
+
+    # Their per-generation values are not compared one by one (a model-dependent filter keeps other
+    # items); what the strategy is and how many generations ran still are.
+    other[0].records[3]["composition"]["total"] += 1
+    mismatches, _ = reproduce.task_mismatches(entry, TASK, other, frozenset({0, 1}))
+    assert mismatches == []
+    assert any("generation 3, composition/total" in line for line in reproduce.task_mismatches(entry, TASK, other)[0])
+    other[1].records.pop()
+    other[0].manifest["strategy"]["uses_extra_real_data"] = True
+    mismatches, _ = reproduce.task_mismatches(entry, TASK, other, frozenset({0, 1}))
+    assert any("seed 0, strategy/uses_extra_real_data" in line for line in mismatches)
+    assert any("seed 1, records:" in line for line in mismatches)
+
+    curves = {seed: [r["metrics"]["loss"] for r in run["records"]] for seed, run in runs.items()}
+    scaled = {0: [c * (1.01 if g else 1.0) for g, c in enumerate(curves[0])],
+              1: [c * (0.995 if g else 1.0) for g, c in enumerate(curves[1])]}
+    (l_g,) = [c for c in reproduce.compare(TASK, curves, scaled, statistical=frozenset({0, 1})) if c.metric == "L_G"]
+    assert not l_g.paired and l_g.published == [curves[0][-1], curves[1][-1]]  # the same seeds, not seeds 0-9
+    allowed = 3.0 * float(np.std([scaled[0][-1], scaled[1][-1]], ddof=1)) * math.sqrt(1 / 2 + 1 / 2)
+    assert l_g.tolerance == pytest.approx(allowed)
+    assert l_g.difference == pytest.approx(abs(0.01 * curves[0][-1] - 0.005 * curves[1][-1]) / 2)
+    (alone,) = [c for c in reproduce.compare(TASK, curves, {0: scaled[0]}, statistical=frozenset({0}))
+                if c.metric == "L_G"]
+    assert not alone.passed  # one seed has no spread of its own: only rounding would pass
 
 
 def test_published_thread_count_is_used_and_clamped(published):
