@@ -11,9 +11,10 @@ mean of its clipped scores over the ranked tasks.
 Tracks (the scorer's: closed-loop, augmentation, fresh-data) come from the records of every
 task section, and an entry's track from its sections'; extra compute is a flag on every row and
 task, and within a track flagged entries are ranked only against each other. Reference rows are
-shown in their track's table and never ranked: replace (the score's denominator, S = 0 by
-definition) and every entry whose records show no synthetic item trained on (the ceiling of
-its track, such as ``real-only``). Within a track, entries that cover every ranked task are
+shown in every track's table and never ranked: replace (the score's denominator, S = 0 by
+definition, the zero of every table's scale) and every entry whose records show no synthetic item
+trained on (the ceiling, such as ``real-only``: no synthetic data, no collapse), so each table
+reads between its two anchors. Within a track, entries that cover every ranked task are
 ranked by overall score; entries that cover fewer are listed in the partial-coverage table with
 their per-task scores and no overall rank, so an entry is never ranked by the tasks it left out.
 Each row lists its ``flags``: what cannot be checked about the code that made it
@@ -259,7 +260,8 @@ def _reference_kind(entry: Mapping[str, Any], per_task: Mapping[str, Mapping[str
     return None
 
 
-def _table_name(track: str, extra_compute: bool) -> str:
+def table_name(track: str, extra_compute: bool) -> str:
+    """The name of the table of a track and compute flag (an entry's own table)."""
     return f"{track}, extra compute" if extra_compute else track
 
 
@@ -273,9 +275,11 @@ def _best(members: Sequence[Mapping[str, Any]], tasks: Sequence[str]) -> dict[st
 
 
 def _tables(rows: Sequence[Mapping[str, Any]], tasks: Sequence[str]) -> list[dict[str, Any]]:
-    """One table per track and compute flag that has entries: its reference rows, ranked entries and
-    partial-coverage entries, by name, and per task its best entries."""
+    """One table per track and compute flag that has entries: the board's reference rows (the
+    denominator, then the ceilings), its ranked entries and partial-coverage entries, by name, and
+    per task its best entries."""
     found = []
+    references = [r["name"] for kind in ("denominator", "ceiling") for r in rows if r["reference_kind"] == kind]
     for track in scorer.TRACKS:
         for extra in (False, True):
             members = [r for r in rows if r["track"] == track and r["extra_compute"] == extra]
@@ -283,8 +287,8 @@ def _tables(rows: Sequence[Mapping[str, Any]], tasks: Sequence[str]) -> list[dic
                 continue
             description = scorer.TRACK_DESCRIPTIONS[track] + (" " + scorer.EXTRA_COMPUTE_NOTE if extra else "")
             found.append({
-                "name": _table_name(track, extra), "track": track, "extra_compute": extra, "description": description,
-                "references": [r["name"] for r in members if r["reference"]],
+                "name": table_name(track, extra), "track": track, "extra_compute": extra, "description": description,
+                "references": references,
                 "ranked": [r["name"] for r in members if r["rank"] is not None],
                 "partial": [r["name"] for r in members if not r["reference"] and r["rank"] is None],
                 "best": _best(members, tasks),

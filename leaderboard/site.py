@@ -19,7 +19,7 @@ their galleries, aggregates (:mod:`collapselab.leaderboard.aggregate`) and write
 
 Tracks: the tables follow ``board["tracks"]`` when the board lists them (objects with ``name``,
 ``references``, ``ranked``, ``partial``, ``best`` and ``description``), else the tracks of the
-entries in board order. A track's reference rows head its table, unranked, with their badge
+entries in board order. The board's reference rows head every table, unranked, with their badge
 (``denominator``: replace, score 0; ``ceiling``: no synthetic item trained on); its ranked entries
 show their rank band (:mod:`collapselab.leaderboard.standing`); its partial entries follow with
 per-task scores and no rank. Per task, the table's best entry is marked (and those tied with it),
@@ -162,6 +162,7 @@ def tables(board: Mapping[str, Any]) -> list[dict[str, Any]]:
         rows = [by_name[name] for name in track.get("references", []) + track["ranked"] + track["partial"]]
         if rows:
             found.append({"id": f"track-{_slug(track['name'])}", "title": f"{track['name'].capitalize()} track",
+                          "home": [e["name"] for e in rows if _table_name(e) == track["name"]],
                           "note": track.get("description") or scorer.TRACK_DESCRIPTIONS.get(track["name"], ""), "rows": rows,
                           "ranked": bool(track["ranked"]), "partial": len(track["partial"]), "best": track.get("best", {})})
     for table in found:
@@ -381,7 +382,9 @@ def _overview(board: Mapping[str, Any], img: Path) -> dict[str, Any]:
 
 
 def _table_name(entry: Mapping[str, Any]) -> str:
-    return entry["track"] + (", extra compute" if entry.get("extra_compute") else "")
+    """An entry's own table (its track and compute flag); a reference row is also shown in the other
+    tables, where its row gets an id of that table's, so that ``entry-NAME`` is one row per page."""
+    return aggregate.table_name(str(entry["track"]), bool(entry.get("extra_compute")))
 
 
 # ---------------------------------------------------------------- galleries

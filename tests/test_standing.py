@@ -190,12 +190,14 @@ def test_ranked_entries_get_bands_from_their_overall_intervals(board, committed)
 def test_site_tables_put_references_ranked_and_partial_rows_in_their_own_track():
     board = {"tracks": [{"name": "closed-loop", "references": ["replace"], "ranked": ["b"], "partial": ["c"],
                          "best": {"t": {"best": ["b"], "tied": ["c"]}}},
-                        {"name": "augmentation", "references": ["real-only"], "ranked": [], "partial": ["d"]}],
+                        {"name": "augmentation", "references": ["replace", "real-only"], "ranked": [], "partial": ["d"]}],
              "entries": [{"name": n, "track": "closed-loop"} for n in ("replace", "b", "c")]
              + [{"name": n, "track": "augmentation"} for n in ("real-only", "d")]}
     found = site.tables(board)
     assert [(t["id"], [e["name"] for e in t["rows"]], t["ranked"]) for t in found] == [
-        ("track-closed-loop", ["replace", "b", "c"], True), ("track-augmentation", ["real-only", "d"], False)]
+        ("track-closed-loop", ["replace", "b", "c"], True), ("track-augmentation", ["replace", "real-only", "d"], False)]
+    # replace is shown in both tables and belongs to one: its row id there is entry-replace, elsewhere the table's
+    assert found[0]["home"] == ["replace", "b", "c"] and found[1]["home"] == ["real-only", "d"]
     assert [site.task_mark(found[0], "t", n) for n in ("b", "c", "replace")] == ["best", "tied", None]
     assert site.task_marks(board, "t") == {"b": "best", "c": "tied"}
 

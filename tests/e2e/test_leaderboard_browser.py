@@ -137,7 +137,12 @@ def test_desktop_shows_every_column_and_sorts_on_header_clicks(open_page, built,
     tables = page.evaluate("Array.from(document.querySelectorAll('table.overall')).map(t => t.id)")
     assert tables == [table["id"] for table in site.tables(board)] and "track-closed-loop" in tables
     listed = [name for table in tables for name in rows(page, table)]
-    assert sorted(listed) == sorted(entry["name"] for entry in board["entries"])  # every entry, once
+    references = [entry["name"] for entry in board["entries"] if entry["reference"]]
+    assert sorted(n for n in listed if n not in references) == sorted(
+        entry["name"] for entry in board["entries"] if not entry["reference"])  # every other entry, once
+    assert all(set(references) <= set(rows(page, table)) for table in tables)  # the references, in every table
+    ids = page.evaluate("Array.from(document.querySelectorAll('[id]')).map(e => e.id)")
+    assert len(ids) == len(set(ids)) and all(f"entry-{name}" in ids for name in references)  # one row per id
     if "partial" in tables:
         assert column(page, "partial", 2) == [None] * len(rows(page, "partial"))  # no overall score, no rank
     headers = page.evaluate("document.querySelectorAll('#track-closed-loop thead tr.labels th').length")
