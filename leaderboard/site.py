@@ -192,7 +192,7 @@ def missing_cell(entry: Mapping[str, Any], task: str) -> tuple[str, str]:
     reason = entry.get("not_applicable", {}).get(task)
     if reason is not None:
         return "not-applicable", reason
-    return "not-run", f"{entry['name']} has no runs on {task} in its submission (it could run there)"
+    return "not-run", f"{entry['name']} has no runs on {task} in its submission (nothing the board can check says it cannot run there)"
 
 
 def _polygon(corners: int, radius: float = 4.5, turn: float = -90.0, inner: float | None = None) -> str:
