@@ -56,15 +56,12 @@ from collapselab.errors import ParameterError, PluginError
 RULES = ("paper", "posterior-mean")
 REQUIRED_CONFIG = ("dim", "n_samples", "noise_var", "generator_samples", "generator_noise_var", "spectrum",
                    "spectrum_decay", "source_r")
-SAME = -1  # the task's sentinel: "as the real data"
 
 
-def _resolved(config: Any) -> tuple[int, int, float, int, float]:
-    """d, T, sigma^2, T0, sigma0^2 with the task's -1 sentinels resolved."""
-    d, t, noise = int(config["dim"]), int(config["n_samples"]), float(config["noise_var"])
-    t0 = t if int(config["generator_samples"]) == SAME else int(config["generator_samples"])
-    noise0 = noise if float(config["generator_noise_var"]) == SAME else float(config["generator_noise_var"])
-    return d, t, noise, t0, noise0
+def _sizes(config: Any) -> tuple[int, int, float, int, float]:
+    """d, T, sigma^2, T0, sigma0^2 of a resolved config (:attr:`TaskDescription.resolved_config`)."""
+    return (int(config["dim"]), int(config["n_samples"]), float(config["noise_var"]),
+            int(config["generator_samples"]), float(config["generator_noise_var"]))
 
 
 def _spectrum(config: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -78,8 +75,9 @@ def _spectrum(config: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def paper_penalty(generation: int, config: Any) -> float:
-    """lambda_n of ``rule=paper`` for the downstream model of generation ``generation`` (n = generation)."""
-    d, t, noise, t0, noise0 = _resolved(config)
+    """lambda_n of ``rule=paper`` for the downstream model of generation ``generation`` (n = generation),
+    from the task's resolved config."""
+    d, t, noise, t0, noise0 = _sizes(config)
     samples, label_noise = (t, noise) if generation == 0 else (t0, noise0)
     drift = 0.0 if generation == 0 else noise / (t - d - 1) + (generation - 1) * noise0 / (t0 - d - 1)
     tau2 = label_noise / samples + drift
@@ -98,7 +96,7 @@ def paper_penalty(generation: int, config: Any) -> float:
 
 def posterior_mean_penalties(generations: int, config: Any) -> list[float]:
     """lambda_1..lambda_generations of ``rule=posterior-mean`` (generation 0 is least squares)."""
-    d, t, noise, t0, noise0 = _resolved(config)
+    d, t, noise, t0, noise0 = _sizes(config)
     prior = 1.0 / d
     gain, variance = 1.0, noise / (t - d - 1)
     unit = noise0 / (t0 - d - 1)
@@ -121,14 +119,14 @@ class AdaptiveRidge(Strategy):
             raise ParameterError(f"rule must be one of {list(RULES)}, got {self.rule!r}")
 
     def check_task(self, task: TaskDescription) -> None:
-        config = task.config
+        config = task.resolved_config
         missing = [k for k in REQUIRED_CONFIG if k not in config]
         if missing or not {"ridge_lambda", "regularise_generator"} <= set(task.fit_options):
             raise PluginError(
                 f"strategy {self.name!r} needs a task with the fit options 'ridge_lambda' and 'regularise_generator' "
                 f"and the config keys {', '.join(REQUIRED_CONFIG)}; task {task.name!r} does not have them"
             )
-        d, t, _, t0, _ = _resolved(config)
+        d, t, _, t0, _ = _sizes(config)
         if min(t, t0) <= d + 1:
             raise PluginError(f"strategy {self.name!r} needs n_samples and generator_samples > dim + 1 "
                               f"(least-squares generators, as in the paper's Theorem 4.1)")
@@ -139,7 +137,7 @@ class AdaptiveRidge(Strategy):
         return ctx.latest
 
     def fit_options(self, ctx: StrategyContext) -> dict[str, Any]:
-        config = ctx.task.config
+        config = ctx.task.resolved_config
         if self.rule == "paper":
             return {"ridge_lambda": paper_penalty(ctx.generation, config), "regularise_generator": False}
         return {"ridge_lambda": posterior_mean_penalties(ctx.generation, config)[-1], "regularise_generator": True}

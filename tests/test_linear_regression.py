@@ -114,10 +114,20 @@ def test_fixed_design_pools_hold_row_indices_and_labels(tmp_path):
     assert fresh.keys == ("x", "y") and fresh["x"].shape == (20, 200, 5)
 
 
-def test_each_design_the_config_accepts_is_a_kind_of_real_data_with_its_item_layout():
-    from collapselab.tasks.linear_regression import data, setting
+def test_the_description_carries_the_config_with_its_sentinels_resolved():
+    described = make(n_samples=30, noise_var=0.5).describe()
+    assert described.config["generator_samples"] == described.config["examples"] == -1  # as written
+    resolved = described.resolved_config
+    assert (resolved["generator_samples"], resolved["examples"], resolved["generator_noise_var"]) == (30, 30, 0.5)
+    assert resolved["data_seed"] == -1  # "the run seed": not a value of the config
+    assert make(generator_samples=50).describe().resolved_config["generator_samples"] == 50
 
-    assert set(data.KINDS) == set(setting.DESIGNS)
+
+def test_each_design_the_config_accepts_is_a_kind_of_real_data_with_its_item_layout():
+    from collapselab.tasks.linear_regression import data
+
+    with pytest.raises(ConfigError, match=r"'design' must be one of \['fixed', 'fresh'\], got 'random'"):
+        make(design="random")
     for name, kind in data.KINDS.items():
         task = make(design=name, trials=7).for_seed(0)
         assert type(task._data) is kind and task.real_pool().keys == (kind.row_key, "y")

@@ -74,15 +74,15 @@ def test_adaptive_ridge_where_the_paper_applies_it_beats_replace_and_the_compoun
 def test_the_paper_rule_sits_at_the_bottom_of_the_papers_error_curve():
     """lambda_n against the deterministic equivalent of the downstream model's error (fresh design), d = 100."""
     for spectrum in ("isotropic", "power"):
-        config = {**registry.task_class(TASK).presets["cpu"], "dim": 100, "n_samples": 400, "design": "fresh",
-                  "spectrum": spectrum}
+        config = registry.make_task(TASK, "cpu", {"dim": 100, "n_samples": 400, "design": "fresh",
+                                                  "spectrum": spectrum}).describe().resolved_config
         setting = Setting.from_config(config)
         grid = np.geomspace(1e-4, 1e3, 300)
         for n in (1, 3, 8):
             curve = [experiments._downstream_theory(setting, [n], float(lam))[n] for lam in grid]
             at_rule = experiments._downstream_theory(setting, [n], paper_penalty(n, config))[n]
             assert at_rule < 1.02 * min(curve), (spectrum, n)
-    config = registry.task_class(TASK).presets["cpu"]
+    config = registry.make_task(TASK, "cpu").describe().resolved_config
     assert paper_penalty(1, config) < paper_penalty(2, config) < paper_penalty(5, config)
     assert paper_penalty(0, config) == pytest.approx(10 * 1.0 / 100)  # d sigma^2 / (T ||w*||^2), the clean optimum
     assert len(posterior_mean_penalties(4, config)) == 4

@@ -90,7 +90,9 @@ class TaskDescription:
     ``step_budget`` is the optimiser-step budget of one standard fit (``None`` for a task
     fitted in closed form), ``example_budget`` the examples one standard fit processes (steps x
     batch size, or a closed-form task's examples per fit; ``None`` for a task without a budget);
-    ``hooks`` names the optional task hooks available (:data:`HOOKS`).
+    ``hooks`` names the optional task hooks available (:data:`HOOKS`). ``resolved_config`` is
+    ``config`` with the task's documented sentinels replaced by the values they stand for
+    (:meth:`Task.resolved_config`), so that a strategy reads e.g. a sample size, never re-derives it.
     """
 
     name: str
@@ -102,6 +104,7 @@ class TaskDescription:
     hooks: frozenset[str]
     step_budget: int | None
     example_budget: int | None = None
+    resolved_config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def _check_class(cls: type[Task]) -> None:
@@ -193,6 +196,11 @@ class Task(abc.ABC):
     def check_config(self, config: Mapping[str, Any]) -> None:
         """Raise :class:`ConfigError` for invalid values (override to add task rules)."""
 
+    def resolved_config(self) -> Mapping[str, Any]:
+        """The configuration with every sentinel value replaced by what it stands for (a task whose
+        config has sentinels, such as -1 for "as the real data", overrides this); default: the config."""
+        return self.config
+
     def memory_estimate(self, config: Mapping[str, Any]) -> int | None:
         """A lower bound on the bytes a run with the valid ``config`` holds (its data, pools and models),
         or ``None`` if the task does not say. Plain arithmetic on the configuration: it runs before
@@ -271,6 +279,7 @@ class Task(abc.ABC):
             hooks=self.hooks(),
             step_budget=self.step_budget,
             example_budget=self.example_budget,
+            resolved_config=MappingProxyType(dict(self.resolved_config())),
         )
 
     def for_seed(self, seed: int) -> Task:

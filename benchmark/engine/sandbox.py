@@ -123,7 +123,8 @@ def task_fields(task: Task) -> dict[str, Any]:
     described = task.describe()
     return {f.name: getattr(described, f.name) for f in dataclasses.fields(described)} | {
         "hooks": sorted(described.hooks), "config": dict(described.config),
-        "fit_options": dict(described.fit_options), "sampling_options": dict(described.sampling_options)}
+        "fit_options": dict(described.fit_options), "sampling_options": dict(described.sampling_options),
+        "resolved_config": dict(described.resolved_config)}
 
 
 def check_task(strategy: StrategyHandle, task: Task) -> None:

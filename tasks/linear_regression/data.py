@@ -32,6 +32,7 @@ from typing import ClassVar
 import numpy as np
 
 from collapselab import REAL, Pool
+from collapselab.errors import ConfigError
 from collapselab.tasks.linear_regression import fitting
 from collapselab.tasks.linear_regression.fixed_theory import FixedDesign
 from collapselab.tasks.linear_regression.setting import Setting
@@ -223,12 +224,14 @@ class FreshDesignData(RealData):
         return None
 
 
-#: The design kinds by their config name (``design``); :data:`setting.DESIGNS` lists the same names.
+#: The design kinds by their config name (``design``): the only list of them.
 KINDS: dict[str, type[RealData]] = {"fixed": FixedDesignData, "fresh": FreshDesignData}
 
 
 def kind(setting: Setting) -> type[RealData]:
-    """The :class:`RealData` kind of ``setting``'s design."""
+    """The :class:`RealData` kind of ``setting``'s design; :class:`ConfigError` for a design that is none."""
+    if setting.design not in KINDS:
+        raise ConfigError(f"config key 'design' must be one of {list(KINDS)}, got {setting.design!r}")
     return KINDS[setting.design]
 
 

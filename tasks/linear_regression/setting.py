@@ -33,7 +33,6 @@ import numpy as np
 from collapselab.errors import ConfigError
 
 SAME = -1  # the sentinel: "as the real data" / "the run seed"
-DESIGNS = ("fixed", "fresh")
 SPECTRA = ("isotropic", "power")
 
 
@@ -64,7 +63,8 @@ def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> st
 
 @dataclass(frozen=True)
 class Setting:
-    """The resolved configuration (sentinels replaced); raises :class:`ConfigError` naming the key."""
+    """The resolved configuration (sentinels replaced); raises :class:`ConfigError` naming the key.
+    ``design`` names a kind of real data, which :func:`data.kind` checks (it holds the kinds)."""
 
     dim: int
     n_samples: int
@@ -102,7 +102,7 @@ class Setting:
             noise_var=noise_var,
             generator_samples=n_samples if generator_samples == SAME else generator_samples,
             generator_noise_var=noise_var if generator_noise_var == SAME else generator_noise_var,
-            design=_choice(config, "design", DESIGNS),
+            design=str(config["design"]),  # a kind of real data: checked by data.kind
             spectrum=_choice(config, "spectrum", SPECTRA),
             spectrum_decay=decay,
             source_r=source,

@@ -75,7 +75,14 @@ class LinearRegressionTask(Task):
         super().__init__(preset, overrides)
 
     def check_config(self, config: Mapping[str, Any]) -> None:
-        Setting.from_config(config)
+        data.kind(Setting.from_config(config))
+
+    def resolved_config(self) -> Mapping[str, Any]:
+        """The config with the -1 sentinels of ``generator_samples``, ``generator_noise_var`` and
+        ``examples`` resolved (``data_seed = -1`` stays: it means the run seed, :attr:`data_seed`)."""
+        s = self.setting
+        return {**self.config, "generator_samples": s.generator_samples,
+                "generator_noise_var": s.generator_noise_var, "examples": s.examples}
 
     def memory_estimate(self, config: Mapping[str, Any]) -> int:
         """Float64 arrays a run holds at least: the real pool and one generation's sample (labels, and rows
