@@ -138,8 +138,8 @@ def test_every_entry_carries_its_provenance_from_its_manifests(built):
         assert made["updated"] == max(m["timings"]["updated"] for m in manifests)
         assert made["task_versions"] == {TASK: source["tasks"][TASK]["version"]}
     index = (out / "index.html").read_text()
-    shown = sum(len(table["references"]) + len(table["ranked"]) + len(table["partial"]) for table in board["tracks"])
-    assert index.count('<dl class="provenance"') == shown  # on every row (a reference row heads every table)
+    shown = sum(len(table["rows"]) for table in site.tables(board))  # the reference rows head every table
+    assert index.count('<dl class="provenance"') == shown  # on every row
     assert "@SUM(1+1)" in index  # the citation is shown (escaped HTML text, inert)
     assert 'href="https://example.org/collapselab/README.md#submit-a-strategy"' in index
     assert 'href="data/scores.csv"' in index

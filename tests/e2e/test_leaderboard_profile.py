@@ -86,8 +86,7 @@ def test_the_index_links_scores_csv_shows_profile_strips_provenance_and_readme_l
 
     strips = page.eval_on_selector_all(".profile-strip", "ss => ss.map(s => [s.dataset.entry, s.dataset.task, "
                                                           "s.querySelectorAll('.pcell').length, s.getAttribute('href')])")
-    entries = {e["name"]: e for e in board["entries"]}
-    shown = [entries[n] for t in board["tracks"] for n in t["references"] + t["ranked"] + t["partial"]]  # references in every table
+    shown = [e for table in site.tables(board) for e in table["rows"]]  # the reference rows head every table
     assert len(strips) == sum(len(e["tasks"]) for e in shown)
     assert all(count == len(profile.DEFINITIONS) and href == f"task-{task}.html#profile-{name}" for name, task, count, href in strips)
     strip = page.query_selector(".profile-strip[data-entry='replace'][data-task='linear_regression']")
