@@ -2,7 +2,7 @@
 
 The public API for strategy and task authors::
 
-    from collapselab import Pool, Strategy, StrategyContext, Task, register_strategy
+    from collapselab import Pool, Strategy, StrategyContext, Task, TaskConfig, register_strategy
 
 and for notebooks (loaded on first use, so ``import collapselab`` stays light)::
 
@@ -19,6 +19,7 @@ from collapselab.contracts.pool import REAL, Pool
 from collapselab.contracts.registry import register_strategy, register_task
 from collapselab.contracts.strategy import Budget, Strategy, StrategyContext
 from collapselab.contracts.task import Compute, FitResult, Task, TaskMetadata
+from collapselab.contracts.task_config import TaskConfig
 
 _API = "collapselab.operations.results.api"
 _LAZY = ("run", "load_results", "export_results", "describe_task", "describe_strategy")
@@ -32,6 +33,7 @@ __all__ = [
     "Strategy",
     "StrategyContext",
     "Task",
+    "TaskConfig",
     "TaskMetadata",
     "api",
     "register_strategy",

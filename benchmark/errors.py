@@ -16,7 +16,14 @@ class CollapseLabError(Exception):
 
 
 class ConfigError(CollapseLabError, ValueError):
-    """A task configuration key or value is unknown or invalid."""
+    """A task configuration key or value is unknown or invalid.
+
+    ``problems`` holds one ``(key, message)`` pair per bad key (``key`` ``None``: a rule over
+    several keys), so a caller reads which keys failed from this field, never from the text."""
+
+    def __init__(self, message: str, *, problems: Sequence[tuple[str | None, str]] = ()) -> None:
+        self.problems = tuple(problems)
+        super().__init__(message)
 
 
 class ParameterError(CollapseLabError, ValueError):

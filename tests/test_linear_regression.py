@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing
+
 import numpy as np
 import pytest
 
@@ -125,9 +127,12 @@ def test_the_description_carries_the_config_with_its_sentinels_resolved():
 
 def test_each_design_the_config_accepts_is_a_kind_of_real_data_with_its_item_layout():
     from collapselab.tasks.linear_regression import data
+    from collapselab.tasks.linear_regression.setting import Design
 
-    with pytest.raises(ConfigError, match=r"'design' must be one of \['fixed', 'fresh'\], got 'random'"):
+    with pytest.raises(ConfigError, match=r"config key 'design': Input should be 'fixed' or 'fresh', got 'random'") as error:
         make(design="random")
+    assert [key for key, _ in error.value.problems] == ["design"]
+    assert set(data.KINDS) == set(typing.get_args(Design))  # every design the config accepts is a kind
     for name, kind in data.KINDS.items():
         task = make(design=name, trials=7).for_seed(0)
         assert type(task._data) is kind and task.real_pool().keys == (kind.row_key, "y")

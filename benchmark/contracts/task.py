@@ -17,7 +17,8 @@ discriminator (:meth:`Task.features`), and a reserve of fresh real data
 
 The contract is checked when a task class is created, so a mistake fails at import with one
 clear message: metadata present, the ``smoke`` and ``cpu`` presets present, every preset with
-the same keys, a ``generations`` key.
+the same keys, and every preset valid for the task's typed ``Config``
+(:mod:`collapselab.contracts.task_config`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import numpy as np
 from collapselab.contracts import memory
 from collapselab.contracts.params import coerce
 from collapselab.contracts.pool import Pool
+from collapselab.contracts.task_config import TaskConfig, validated
 from collapselab.errors import ConfigError, ParameterError, TaskError
 
 PRESETS = ("smoke", "cpu", "paper")
@@ -119,14 +121,18 @@ def _check_class(cls: type[Task]) -> None:
     presets = getattr(cls, "presets", None)
     if not isinstance(presets, Mapping) or any(p not in presets for p in REQUIRED_PRESETS):
         raise TypeError(f"{where}: `presets` must define at least {list(REQUIRED_PRESETS)}")
+    model = cls.__dict__.get("Config", getattr(cls, "Config", None))
+    if not (isinstance(model, type) and issubclass(model, TaskConfig)) or model is TaskConfig:
+        raise TypeError(f"{where}: `Config` must be a TaskConfig subclass with one typed field per config key")
     keys = set(presets["cpu"])
     for preset, config in presets.items():
         if set(config) != keys:
             missing, extra = sorted(keys - set(config)), sorted(set(config) - keys)
             raise TypeError(f"{where}: preset {preset!r} has other keys than 'cpu' (missing {missing}, extra {extra})")
-        generations = config.get("generations")
-        if isinstance(generations, bool) or not isinstance(generations, int) or generations < 0:
-            raise TypeError(f"{where}: preset {preset!r} needs an integer 'generations' >= 0")
+        try:
+            validated(model, config, f"preset {preset!r}")
+        except ConfigError as exc:
+            raise TypeError(f"{where}: {exc}") from None
         steps = config.get("steps")
         if "steps" in config and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
             raise TypeError(f"{where}: preset {preset!r}: 'steps' (the optimiser-step budget of one fit) must be >= 1")
@@ -138,6 +144,8 @@ class Task(abc.ABC):
     Class attributes:
         name, version: identify the task; results of different versions never mix.
         metadata: a :class:`TaskMetadata`.
+        Config: the typed configuration (:class:`TaskConfig` subclass): one field per key of
+            the presets, with its type and bounds; ``task.settings`` is the run's, validated.
         presets: preset name -> full configuration dict. Every preset has the same keys,
             including ``generations`` (the default number of synthetic generations) and the
             compute budget of one fit: for a task trained by gradient steps ``steps`` (optimiser
@@ -156,6 +164,7 @@ class Task(abc.ABC):
 
     name: ClassVar[str]
     version: ClassVar[str]
+    Config: ClassVar[type[TaskConfig]]
     metadata: ClassVar[TaskMetadata]
     presets: ClassVar[Mapping[str, Mapping[str, Any]]]
     metric_bounds: ClassVar[Mapping[str, tuple[float | None, float | None]]] = {"loss": (0.0, None)}
@@ -171,7 +180,7 @@ class Task(abc.ABC):
         self.preset = preset
         self.overrides = dict(overrides or {})
         self.config = self.resolve_config(preset, self.overrides)
-        self.check_config(self.config)
+        self.settings = validated(self.Config, self.config, f"task {self.name!r}")
         self.check_memory(self.config)
         self.run_seed: int | None = None
         self.fit_options: dict[str, Any] = dict(self.default_fit_options())
@@ -192,9 +201,6 @@ class Task(abc.ABC):
             except ParameterError as exc:
                 raise ConfigError(f"task {cls.name!r}, config key {key!r}: {exc}") from None
         return config
-
-    def check_config(self, config: Mapping[str, Any]) -> None:
-        """Raise :class:`ConfigError` for invalid values (override to add task rules)."""
 
     def resolved_config(self) -> Mapping[str, Any]:
         """The configuration with every sentinel value replaced by what it stands for (a task whose

@@ -7,11 +7,13 @@ samples on another.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from collapselab.errors import ConfigError
 
-ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
+#: The accelerator names Lightning knows (the type of every neural task's ``accelerator`` key).
+Accelerator = Literal["cpu", "gpu", "cuda", "mps", "auto"]
+ACCELERATORS: tuple[str, ...] = get_args(Accelerator)
 
 
 def check_accelerator(value: Any) -> None:

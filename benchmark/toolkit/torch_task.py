@@ -18,38 +18,40 @@ import abc
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
 from collapselab.contracts.pool import Pool
 from collapselab.contracts.task import FitResult, Task
-from collapselab.errors import ConfigError, TaskError
-from collapselab.toolkit.devices import check_accelerator, resolve_device
+from collapselab.contracts.task_config import TaskConfig
+from collapselab.errors import TaskError
+from collapselab.toolkit.devices import Accelerator, resolve_device
 
-#: Config keys every neural task has.
-TORCH_KEYS = ("accelerator", "steps", "batch_size")
 #: Gradient-norm clipping applied by every neural fit.
 GRADIENT_CLIP = 1.0
+
+
+class TorchConfig(TaskConfig):
+    """The keys every neural task has: where it trains, and the budget of one fit."""
+
+    accelerator: Accelerator = Field(description="Lightning's accelerator")
+    steps: int = Field(ge=1, description="optimiser steps of one standard fit")
+    batch_size: int = Field(ge=1)
 
 
 class TorchTask(Task):
     """A task whose model is a PyTorch Lightning module trained by gradient steps."""
 
-    def check_config(self, config: Mapping[str, Any]) -> None:
-        missing = [key for key in TORCH_KEYS if key not in config]
-        if missing:
-            raise ConfigError(f"task {self.name!r}: a neural task's presets need the keys {missing}")
-        check_accelerator(config["accelerator"])
-        for key in ("steps", "batch_size"):
-            if config[key] < 1:
-                raise ConfigError(f"{key} must be >= 1, got {config[key]}")
+    Config: ClassVar[type[TaskConfig]] = TorchConfig
+    settings: TorchConfig
 
     # --------------------------------------------------------------- devices
     @cached_property
     def torch_device(self) -> Any:
         """The ``torch.device`` the task samples and evaluates on (the Trainer trains on the same)."""
-        return resolve_device(self.config["accelerator"])
+        return resolve_device(self.settings.accelerator)
 
     def device(self) -> str:
         return str(self.torch_device)
@@ -73,9 +75,9 @@ class TorchTask(Task):
         if steps < 1:
             raise TaskError(f"task {self.name!r}: fit option steps must be >= 1, got {steps}")
         weight = normalised_weights(pool.weight, len(pool), self.name)
-        loader = budget_loader(self.training_tensors(pool), weight, int(self.config["batch_size"]), steps, rng)
+        loader = budget_loader(self.training_tensors(pool), weight, self.settings.batch_size, steps, rng)
         model, compute = train(lambda: self.build_model(steps, options), loader, rng, self.name, steps=steps,
-                               accelerator=self.config["accelerator"], gradient_clip_val=GRADIENT_CLIP)
+                               accelerator=self.settings.accelerator, gradient_clip_val=GRADIENT_CLIP)
         return FitResult(model.eval(), compute)
 
     def save_model(self, model: Any, path: Path) -> None:

