@@ -16,8 +16,11 @@ the task's package (``task/source_sha256``), the hash of the strategy's source f
   a hook could change under published entries unnoticed. So any edit of a task's ``.py`` files
   either bumps its version (the entries' sections are then refused as another version, and
   ``python -m collapselab.leaderboard.baselines --drop-stale`` removes them) or comes with the
-  entries re-run on the edited code; validating the committed entries enforces it. The price is
-  that a change that moves no number (a docstring) also means re-running the task's sections.
+  entries re-run on the edited code, or with the evidence that it moves no number (next rule);
+  validating the committed entries enforces it.
+- **...unless the code-equivalence ledger links the two** (:mod:`collapselab.leaderboard.equivalence`):
+  links of the section's task and version, each shown by the same runs made by both commits and
+  equal bit for bit, lead from the recorded hash to the installed one for the run's strategy.
 - **A section without a task source hash is flagged, not refused**: it was made before the hash
   was recorded, so whether its code matches is unknown. :func:`flags` lists it; ``validate``
   prints it and the site shows it beside the entry.
@@ -35,6 +38,7 @@ from typing import Any
 from collapselab.contracts import registry
 from collapselab.engine import sources
 from collapselab.errors import CollapseLabError
+from collapselab.leaderboard import equivalence
 
 SHIPPED = "collapselab.baselines."
 REGENERATE = "python -m collapselab.leaderboard.baselines"
@@ -79,18 +83,29 @@ def dirty_problems(entry: Mapping[str, Any], source: str) -> list[str]:
     return found
 
 
+def _linked(name: str, version: str, run: Mapping[str, Any], installed: str) -> bool:
+    """Whether the code-equivalence ledger links the run's recorded task code to the installed code for its strategy."""
+    reach = equivalence.covered(name, version, run["manifest"]["task"]["source_sha256"], installed, equivalence.read())
+    return reach is not None and run["manifest"]["strategy"]["spec"] in reach
+
+
 def task_code_problem(name: str, section: Mapping[str, Any], field: str) -> str | None:
-    """Why the section's recorded task source hash refuses it (another hash than the installed task's), or None."""
+    """Why the section's recorded task source hash refuses it (another hash than the installed task's, and
+    no link of the code-equivalence ledger from it for the run's strategy), or None."""
     installed = installed_task_sha256(name)
-    recorded = [(i, run["manifest"]["task"].get("source_sha256")) for i, run in enumerate(section["runs"])]
-    differing = [(i, sha) for i, sha in recorded if sha is not None and sha != installed]
-    if installed is None or not differing:
+    if installed is None:
+        return None
+    differing = [(i, run["manifest"]["task"]["source_sha256"]) for i, run in enumerate(section["runs"])
+                 if run["manifest"]["task"].get("source_sha256") not in (None, installed)
+                 and not _linked(name, section["version"], run, installed)]
+    if not differing:
         return None
     index, sha = differing[0]
     return (f"{field}/runs/{index}/manifest/task/source_sha256: the installed {name} (version {section['version']}) is "
-            f"other code than these runs were made with (recorded {_short(sha)}, installed {_short(installed)}): the "
-            f"task changed without a version bump; re-run this section on the installed task, or bump the task's "
-            "version if the change moves its numbers")
+            f"other code than these runs were made with (recorded {_short(sha)}, installed {_short(installed)}), and "
+            "no link of the code-equivalence ledger vouches for it: the task changed without a version bump; re-run "
+            "this section on the installed task, bump the task's version if the change moves its numbers, or show "
+            "that it moves none (python -m collapselab.leaderboard.equivalence)")
 
 
 def baseline_code_problem(entry: Mapping[str, Any], name: str, section: Mapping[str, Any], field: str) -> str | None:

@@ -33,6 +33,8 @@ from collapselab.operations.publishing import reproduce
 SECTION = "linear_regression"
 #: Where the submissions are, relative to the checkout.
 FOLDER = "leaderboard/submissions"
+#: The code-equivalence ledger (:mod:`collapselab.leaderboard.equivalence`), relative to the checkout.
+LEDGER = "leaderboard/code_equivalence.json"
 #: A recorded strategy spec the check may use: a relative path of plain characters ending in
 #: ``.py``, ``:``, a Python identifier, and optional ``[key=value,...]`` parameters.
 SPEC_PATTERN = re.compile(
@@ -45,23 +47,26 @@ COMMIT_PATTERN = re.compile(r"[0-9a-f]{7,64}")
 def changed_submissions(base: str, root: Path) -> list[Path]:
     """The submission files (``FOLDER/<name>.json``, as paths under ``root``) that the commits from
     ``base`` to HEAD add, modify or rename into place, or whose gallery they change."""
+    found = set()
+    for name in _changed(base, root, "AMR", [f":(glob){FOLDER}/*.json", f":(glob){FOLDER}/galleries/*.json"]):
+        path = root / FOLDER / Path(name).name
+        if path.is_file():
+            found.add(path)
+    return sorted(found)
+
+
+def _changed(base: str, root: Path, kinds: str, pathspecs: list[str]) -> list[str]:
+    """The paths matching ``pathspecs`` that the commits from ``base`` to HEAD change (git's ``--diff-filter`` ``kinds``)."""
     if not COMMIT_PATTERN.fullmatch(base):
         raise CollapseLabError(f"--base {base!r} is not a commit id (7 to 64 hexadecimal digits)")
-    command = ["git", "-C", str(root), "diff", "--name-only", "-z", "--diff-filter=AMR", base, "HEAD", "--",
-               f":(glob){FOLDER}/*.json", f":(glob){FOLDER}/galleries/*.json"]
+    command = ["git", "-C", str(root), "diff", "--name-only", "-z", f"--diff-filter={kinds}", base, "HEAD", "--", *pathspecs]
     try:
         done = subprocess.run(command, capture_output=True, check=False, timeout=120)
     except (OSError, subprocess.SubprocessError) as exc:
         raise CollapseLabError(f"git diff failed: {exc}") from None
     if done.returncode != 0:
         raise CollapseLabError(f"git diff {base} HEAD failed: {done.stderr.decode(errors='replace').strip()}")
-    found = set()
-    for name in done.stdout.decode(errors="replace").split("\0"):
-        if name:
-            path = root / FOLDER / Path(name).name
-            if path.is_file():
-                found.add(path)
-    return sorted(found)
+    return [name for name in done.stdout.decode(errors="replace").split("\0") if name]
 
 
 def strategy_file(entry: Mapping[str, Any], root: Path) -> str | None:
@@ -116,6 +121,10 @@ def check(base: str, root: Path, out: Path | None = None, policy: rules.Rules = 
     published, _ = validate.load_entries(root / FOLDER, policy)
     found, ok = validate.check_files(changed, policy, published)
     lines += found
+    if _changed(base, root, "ACDMR", [LEDGER]):
+        lines.append(f"FAIL: the pull request changes {LEDGER} beside submissions; the code-equivalence ledger is the "
+                     "maintainers' record of code changes, never part of a submission")
+        ok = False
     reproduced = 0
     for path in changed:
         try:

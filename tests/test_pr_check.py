@@ -150,3 +150,18 @@ def test_an_honest_plugin_entry_passes_and_a_touched_seed_fails(tmp_path, monkey
     git(repo, "commit", "-q", "-am", "touched")
     lines, ok = pr_check.check(base, repo, policy=SMOKE)
     assert not ok and "  MISMATCH seed 2, generation 2, metrics/loss: published" in lines[-2]
+
+
+def test_a_pull_request_that_changes_submissions_may_not_change_the_code_equivalence_ledger(tmp_path):
+    """A link in the ledger would let runs of other task code through validation: a submission cannot bring one."""
+    def change(repo: Path) -> None:
+        entry = json.loads((repo / SUBMISSIONS / "mix.json").read_text())
+        entry["description"] = "the mix entry, described again"
+        (repo / SUBMISSIONS / "mix.json").write_text(json.dumps(entry))
+        (repo / pr_check.LEDGER).write_text('{"links": []}\n')
+
+    repo, base = pull_request(tmp_path, change)
+    lines, ok = pr_check.check(base, repo)
+    assert not ok
+    assert any(line.startswith("FAIL: the pull request changes leaderboard/code_equivalence.json beside submissions")
+               for line in lines)

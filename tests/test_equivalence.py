@@ -1,0 +1,123 @@
+"""The code-equivalence ledger: task code that changed without moving a number keeps its sections."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from collapselab.cli.main import main as cli
+from collapselab.engine import rundir
+from collapselab.leaderboard import code_versions, equivalence
+from collapselab.leaderboard.equivalence import Evidence, Ledger, Link
+
+SUBMISSIONS = Path(__file__).resolve().parents[1] / "leaderboard" / "submissions"
+
+
+def _link(task: str, version: str, old: str, new: str, strategies: list[str]) -> Link:
+    evidence = Evidence(preset="cpu", generations=2, seeds=[0], strategies=strategies, runs=len(strategies), values=10,
+                        numerics="openblas SkylakeX, 1 thread(s)")
+    return Link(task=task, version=version, from_source_sha256=old, to_source_sha256=new,
+                from_commit="a" * 40, to_commit="b" * 40, evidence=evidence)
+
+
+A, B, C, D = ("a" * 64), ("b" * 64), ("c" * 64), ("d" * 64)
+
+
+def test_a_path_of_links_covers_the_strategies_every_link_on_it_ran():
+    ledger = Ledger(links=[_link("t", "1", A, B, ["replace", "accumulate"]), _link("t", "1", B, C, ["replace"]),
+                           _link("t", "2", C, D, ["replace"]), _link("t", "1", A, C, ["mix"])])
+    assert equivalence.covered("t", "1", A, B, ledger) == {"replace", "accumulate"}
+    assert equivalence.covered("t", "1", A, C, ledger) == {"replace", "mix"}  # two paths: each covers its own
+    assert equivalence.covered("t", "1", C, D, ledger) is None  # a link of another version says nothing
+    assert equivalence.covered("t", "1", B, A, ledger) is None  # links have a direction
+    assert equivalence.covered("u", "1", A, B, ledger) is None
+
+
+def test_a_section_of_other_task_code_is_refused_unless_a_link_covers_its_strategy(monkeypatch):
+    entry = json.loads((SUBMISSIONS / "replace.json").read_text())
+    section = entry["tasks"]["linear_regression"]
+    installed = code_versions.installed_task_sha256("linear_regression")
+    for run in section["runs"]:
+        run["manifest"]["task"]["source_sha256"] = A
+    version = section["version"]
+    cases = {
+        "no ledger": Ledger(links=[]),
+        "another strategy": Ledger(links=[_link("linear_regression", version, A, installed, ["accumulate"])]),
+        "another version": Ledger(links=[_link("linear_regression", version + ".9", A, installed, ["replace"])]),
+        "linked": Ledger(links=[_link("linear_regression", version, A, B, ["replace", "mix"]),
+                                _link("linear_regression", version, B, installed, ["replace"])]),
+    }
+    verdicts = {}
+    for case, ledger in cases.items():
+        monkeypatch.setattr(equivalence, "read", lambda ledger=ledger: ledger)
+        verdicts[case] = code_versions.task_code_problem("linear_regression", section, "f")
+    assert verdicts["linked"] is None
+    for case in ("no ledger", "another strategy", "another version"):
+        assert "no link of the code-equivalence ledger vouches for it" in verdicts[case], case
+
+
+def _runs(tmp_path: Path, side: str, code: str, commit: str) -> list[rundir.Run]:
+    """The README's task, from a file of ``code``, run with replace and accumulate (seed 0, smoke);
+    the manifests then say what a clean checkout of ``commit`` would have recorded."""
+    folder = tmp_path / side
+    folder.mkdir()
+    (folder / "my_task.py").write_text(code)
+    for strategy in ("replace", "accumulate"):
+        assert cli(["run", "--task", f"{folder}/my_task.py:MyTask", "--strategy", strategy, "--preset", "smoke",
+                    "--seeds", "0", "--out", str(folder / "runs"), "--no-progress"]) == 0
+    for path in (folder / "runs").rglob(rundir.MANIFEST):
+        manifest = json.loads(path.read_text())
+        manifest["environment"].update(dirty=False, git_commit=commit * 40)
+        path.write_text(json.dumps(manifest))
+    return rundir.find_runs([folder / "runs"])
+
+
+def test_the_same_runs_of_two_commits_link_only_when_every_value_agrees(tmp_path, capsys):
+    from tests.test_readme import README, runnable_blocks
+
+    code = dict(runnable_blocks(README.read_text()))["my_task.py"]
+    old = _runs(tmp_path, "old", code, "1")
+    renamed = _runs(tmp_path, "new", code.replace("def _scores(", "def _scored(").replace("self._scores(", "self._scored("),
+                    "2")
+    moved = _runs(tmp_path, "moved", code.replace("FLOOR = 1e-6", "FLOOR = 2e-6"), "3")
+
+    link, problems = equivalence.compare(old, renamed)
+    assert problems == [] and link is not None
+    assert link.from_source_sha256 == old[0].manifest["task"]["source_sha256"] != link.to_source_sha256
+    assert link.evidence.strategies == ["accumulate", "replace"] and link.evidence.runs == 2
+    assert link.evidence.values > 2 * 4 * 5  # every field of every record of both runs, not only the loss
+
+    link, problems = equivalence.compare(old, moved)
+    assert link is None
+    assert any("generation 0, metrics/loss: old" in line for line in problems)
+
+    link, problems = equivalence.compare(old, [r for r in renamed if r.manifest["strategy"]["spec"] == "replace"])
+    assert link is None and problems == ["accumulate seed 0: 1 old and 0 new runs (one each needed)"]
+
+    ledger = tmp_path / "code_equivalence.json"
+    args = [str(tmp_path / "old" / "runs"), str(tmp_path / "new" / "runs"), "--record", "--ledger", str(ledger)]
+    assert equivalence.main(args) == 0 and equivalence.main(args) == 0
+    assert "EQUIVALENT: my_task 1.0" in capsys.readouterr().out
+    assert len(equivalence.read(ledger).links) == 1  # recorded once
+    assert equivalence.main([str(tmp_path / "old" / "runs"), str(tmp_path / "moved" / "runs")]) == 1
+
+
+def test_a_run_from_a_dirty_checkout_is_no_evidence(tmp_path):
+    from tests.test_readme import README, runnable_blocks
+
+    old = _runs(tmp_path, "old", dict(runnable_blocks(README.read_text()))["my_task.py"], "1")
+    manifest = json.loads((old[0].path / rundir.MANIFEST).read_text())
+    manifest["environment"]["dirty"] = True
+    (old[0].path / rundir.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(Exception, match="not made from a clean git checkout"):
+        equivalence.compare(rundir.find_runs([tmp_path / "old" / "runs"]), old)
+
+
+def test_the_committed_ledger_reads_back_as_it_is_written():
+    if not equivalence.LEDGER.is_file():
+        pytest.skip("no code-equivalence ledger committed")
+    ledger = equivalence.read()
+    assert equivalence.LEDGER.read_text() == ledger.model_dump_json(indent=1) + "\n"
+    assert all(link.from_source_sha256 != link.to_source_sha256 for link in ledger.links)
