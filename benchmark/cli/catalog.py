@@ -58,12 +58,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _side_by_side(per_preset: Mapping[str, Mapping[str, Any] | None], label: str) -> str:
-    """One row per key, one column per preset."""
+def _side_by_side(per_preset: Mapping[str, Mapping[str, Any] | None], label: str,
+                  described: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """One row per key, one column per preset; ``described``: heading -> key -> text, more columns after them."""
     presets = list(per_preset)
     keys = list(dict.fromkeys(k for config in per_preset.values() if config for k in config))
-    rows = [[key, *(_value((per_preset[p] or {}).get(key)) for p in presets)] for key in keys]
-    return _table(rows, [label, *presets])
+    extra = described or {}
+    rows = [[key, *(_value((per_preset[p] or {}).get(key)) for p in presets), *(texts.get(key, "") for texts in extra.values())]
+            for key in keys]
+    return _table(rows, [label, *presets, *extra])
 
 
 def task_text(info: Mapping[str, Any]) -> str:
@@ -76,7 +79,8 @@ def task_text(info: Mapping[str, Any]) -> str:
         lines.append("secondary metrics:")
         lines.append(textwrap.indent(_table([[k, v] for k, v in info["secondary_metrics"].items()], ["metric", "meaning"]), "  "))
     lines += ["", "configuration (one column per preset; change a key with --set KEY=VALUE):",
-              textwrap.indent(_side_by_side(info["presets"], "key"), "  ")]
+              textwrap.indent(_side_by_side(info["presets"], "key", {"type": info["config_types"],
+                                                                     "meaning": info["config_meanings"]}), "  ")]
     options = info["fit_options"]
     if any(options.values()):
         lines += ["", "fit options (a strategy may set them each generation through fit_options(ctx)):",

@@ -12,8 +12,9 @@ mapping, stays what runs record and identify themselves by.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
+import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from collapselab.errors import ConfigError
@@ -55,3 +56,23 @@ def validated(model: type[C], config: Mapping[str, Any], where: str) -> C:
         problems = problems_of(exc)
         lines = [f"config key {key!r}: {message}" if key else message for key, message in problems]
         raise ConfigError(f"{where}: " + "; ".join(lines), problems=problems) from None
+
+
+_BOUNDS = ((annotated_types.Ge, "ge", ">="), (annotated_types.Gt, "gt", ">"),
+           (annotated_types.Le, "le", "<="), (annotated_types.Lt, "lt", "<"))
+
+
+def field_types(model: type[TaskConfig]) -> dict[str, str]:
+    """key -> its type and bounds in words (``int >= 1``, ``float > 0, < 1``, ``one of cpu, gpu``), for
+    ``collapselab show task``; rules over several keys are the model's validators and are not listed."""
+    found = {}
+    for key, info in model.model_fields.items():
+        annotation = info.annotation
+        if get_origin(annotation) is Literal:
+            found[key] = "one of " + ", ".join(str(choice) for choice in get_args(annotation))
+            continue
+        bounds = [f"{sign} {getattr(item, attr)}" for item in info.metadata
+                  for kind, attr, sign in _BOUNDS if isinstance(item, kind)]
+        name = getattr(annotation, "__name__", str(annotation))
+        found[key] = " ".join([name, ", ".join(bounds)]).strip()
+    return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from collapselab.contracts import registry
+from collapselab.contracts import registry, task_config
 from collapselab.contracts.params import parse_spec
 from collapselab.contracts.strategy import OPTIONAL_HOOKS, Strategy
 from collapselab.errors import CollapseLabError
@@ -58,6 +58,8 @@ def task_info(name: str) -> dict[str, Any]:
         "loss_unit": meta.loss_unit,
         "secondary_metrics": dict(meta.secondary_metrics),
         "presets": {preset: dict(config) for preset, config in cls.presets.items()},
+        "config_types": task_config.field_types(cls.Config),
+        "config_meanings": {key: info.description or "" for key, info in cls.Config.model_fields.items()},
         "fit_options": pick("fit"),
         "sampling_options": pick("sampling"),
         "step_budget": pick("steps"),
