@@ -135,8 +135,6 @@ def _side(runs: Sequence[rundir.Run], side: str) -> dict[str, Any]:
         raise CollapseLabError(f"no {side} runs found")
     for run in runs:
         env = run.manifest["environment"]
-        if not run.complete:
-            raise CollapseLabError(f"{run.path}: not complete")
         if env.get("dirty") is not False or not isinstance(env.get("git_commit"), str):
             raise CollapseLabError(f"{run.path}: not made from a clean git checkout (dirty {env.get('dirty')!r}); "
                                    "a link names the commits that made its evidence")
@@ -182,6 +180,18 @@ def differences(old: rundir.Run, new: rundir.Run) -> tuple[int, list[str]]:
     return compared, found
 
 
+def _failures(key: tuple[Any, ...], before: rundir.Run, after: rundir.Run) -> list[str]:
+    """Nothing when both runs failed alike (same status, generation and message: a strategy the task
+    cannot serve, e.g. more fresh data than its reserve holds; no evidence either way), else the problem."""
+    def how(run: rundir.Run) -> tuple[Any, ...]:
+        error = run.manifest.get("error") or {}
+        return run.manifest["status"], error.get("generation"), error.get("message")
+
+    if before.complete or after.complete or how(before) != how(after):
+        return [f"{key[4]} seed {key[5]}: old {how(before)}, new {how(after)}"]
+    return []
+
+
 def compare(old_runs: Sequence[rundir.Run], new_runs: Sequence[rundir.Run]) -> tuple[Link | None, list[str]]:
     """The link the runs support, or None, and one line per problem (unpaired runs, differing fields)."""
     old, new = _side(old_runs, "old"), _side(new_runs, "new")
@@ -198,20 +208,27 @@ def compare(old_runs: Sequence[rundir.Run], new_runs: Sequence[rundir.Run]) -> t
         if len(sides[0]) != 1 or len(sides[1]) != 1:
             problems.append(f"{key[4]} seed {key[5]}: {len(sides[0])} old and {len(sides[1])} new runs (one each needed)")
             continue
-        compared, found = differences(sides[0][0], sides[1][0])
+        before, after = sides[0][0], sides[1][0]
+        if not (before.complete and after.complete):
+            problems += _failures(key, before, after)
+            continue
+        compared, found = differences(before, after)
         values += compared
         problems += [f"{key[4]} seed {key[5]}, {line}" for line in found]
     if problems or old["source"] is None or new["source"] is None:
         return None, problems or ["a side recorded no task source hash"]
     facts = dict(zip(environment.NUMERICS_FACTS, old["numerics"]))
-    first = old_runs[0].manifest
+    complete = [run for run in old_runs if run.complete]
+    if not complete:
+        return None, ["no run completed: nothing was compared"]
+    first = complete[0].manifest
     link = Link(
         task=old["task"], version=old["version"], from_source_sha256=old["source"], to_source_sha256=new["source"],
         from_commit=old["commit"], to_commit=new["commit"],
         evidence=Evidence(preset=first["task"]["preset"], generations=int(first["generations"]),
-                          seeds=sorted({r.seed for r in old_runs}),
-                          strategies=sorted({r.manifest["strategy"]["spec"] for r in old_runs}),
-                          runs=len(pairs), values=values,
+                          seeds=sorted({r.seed for r in complete}),
+                          strategies=sorted({r.manifest["strategy"]["spec"] for r in complete}),
+                          runs=len(complete), values=values,
                           numerics=f"{facts['blas_kernel']}, {facts['omp_num_threads']} thread(s), {facts['cpu']}"),
     )
     return link, []

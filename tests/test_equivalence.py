@@ -104,6 +104,25 @@ def test_the_same_runs_of_two_commits_link_only_when_every_value_agrees(tmp_path
     assert equivalence.main([str(tmp_path / "old" / "runs"), str(tmp_path / "moved" / "runs")]) == 1
 
 
+def _fail(run: rundir.Run, message: str) -> rundir.Run:
+    manifest = {**run.manifest, "status": "failed", "error": {"generation": 1, "message": message, "type": "TaskError"}}
+    return rundir.Run(run.path, manifest, run.records[:1])
+
+
+def test_runs_that_failed_alike_on_both_sides_are_left_out_of_the_evidence(tmp_path):
+    from tests.test_readme import README, runnable_blocks
+
+    code = dict(runnable_blocks(README.read_text()))["my_task.py"]
+    old, new = _runs(tmp_path, "old", code, "1"), _runs(tmp_path, "new", code + "\n# edited\n", "2")
+    failed_old = [_fail(r, "reserve too small") if r.manifest["strategy"]["spec"] == "replace" else r for r in old]
+    failed_new = [_fail(r, "reserve too small") if r.manifest["strategy"]["spec"] == "replace" else r for r in new]
+    link, problems = equivalence.compare(failed_old, failed_new)
+    assert problems == [] and link is not None
+    assert link.evidence.strategies == ["accumulate"] and link.evidence.runs == 1  # no evidence for replace
+    link, problems = equivalence.compare(failed_old, new)  # failed on one side only
+    assert link is None and len(problems) == 1 and problems[0].startswith("replace seed 0: old ('failed', 1,")
+
+
 def test_a_run_from_a_dirty_checkout_is_no_evidence(tmp_path):
     from tests.test_readme import README, runnable_blocks
 
