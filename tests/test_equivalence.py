@@ -58,10 +58,10 @@ def test_a_section_of_other_task_code_is_refused_unless_a_link_covers_its_strate
         assert "no link of the code-equivalence ledger vouches for it" in verdicts[case], case
 
 
-def _runs(tmp_path: Path, side: str, code: str, commit: str) -> list[rundir.Run]:
+def _runs(root: Path, side: str, code: str, commit: str) -> list[rundir.Run]:
     """The README's task, from a file of ``code``, run with replace and accumulate (seed 0, smoke);
     the manifests then say what a clean checkout of ``commit`` would have recorded."""
-    folder = tmp_path / side
+    folder = root / side
     folder.mkdir()
     (folder / "my_task.py").write_text(code)
     for strategy in ("replace", "accumulate"):
@@ -74,22 +74,31 @@ def _runs(tmp_path: Path, side: str, code: str, commit: str) -> list[rundir.Run]
     return rundir.find_runs([folder / "runs"])
 
 
-def test_the_same_runs_of_two_commits_link_only_when_every_value_agrees(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def sides(tmp_path_factory) -> tuple[Path, dict[str, list[rundir.Run]]]:
+    """The same runs of the README's task by three commits: the original, a renamed method (no number
+    moves), and another floor probability (every loss moves)."""
     from tests.test_readme import README, runnable_blocks
 
     code = dict(runnable_blocks(README.read_text()))["my_task.py"]
-    old = _runs(tmp_path, "old", code, "1")
-    renamed = _runs(tmp_path, "new", code.replace("def _scores(", "def _scored(").replace("self._scores(", "self._scored("),
-                    "2")
-    moved = _runs(tmp_path, "moved", code.replace("FLOOR = 1e-6", "FLOOR = 2e-6"), "3")
+    root = tmp_path_factory.mktemp("equivalence")
+    return root, {
+        "old": _runs(root, "old", code, "1"),
+        "renamed": _runs(root, "renamed", code.replace("_scores(", "_scored("), "2"),
+        "moved": _runs(root, "moved", code.replace("FLOOR = 1e-6", "FLOOR = 2e-6"), "3"),
+    }
 
+
+def test_the_same_runs_of_two_commits_link_only_when_every_value_agrees(sides, tmp_path, capsys):
+    root, runs = sides
+    old, renamed = runs["old"], runs["renamed"]
     link, problems = equivalence.compare(old, renamed)
     assert problems == [] and link is not None
     assert link.from_source_sha256 == old[0].manifest["task"]["source_sha256"] != link.to_source_sha256
     assert link.evidence.strategies == ["accumulate", "replace"] and link.evidence.runs == 2
     assert link.evidence.values > 2 * 4 * 5  # every field of every record of both runs, not only the loss
 
-    link, problems = equivalence.compare(old, moved)
+    link, problems = equivalence.compare(old, runs["moved"])
     assert link is None
     assert any("generation 0, metrics/loss: old" in line for line in problems)
 
@@ -97,41 +106,36 @@ def test_the_same_runs_of_two_commits_link_only_when_every_value_agrees(tmp_path
     assert link is None and problems == ["accumulate seed 0: 1 old and 0 new runs (one each needed)"]
 
     ledger = tmp_path / "code_equivalence.json"
-    args = [str(tmp_path / "old" / "runs"), str(tmp_path / "new" / "runs"), "--record", "--ledger", str(ledger)]
+    args = [str(root / "old" / "runs"), str(root / "renamed" / "runs"), "--record", "--ledger", str(ledger)]
     assert equivalence.main(args) == 0 and equivalence.main(args) == 0
     assert "EQUIVALENT: my_task 1.0" in capsys.readouterr().out
     assert len(equivalence.read(ledger).links) == 1  # recorded once
-    assert equivalence.main([str(tmp_path / "old" / "runs"), str(tmp_path / "moved" / "runs")]) == 1
+    assert equivalence.main([str(root / "old" / "runs"), str(root / "moved" / "runs")]) == 1
 
 
-def _fail(run: rundir.Run, message: str) -> rundir.Run:
-    manifest = {**run.manifest, "status": "failed", "error": {"generation": 1, "message": message, "type": "TaskError"}}
-    return rundir.Run(run.path, manifest, run.records[:1])
+def _with(run: rundir.Run, **changes: object) -> rundir.Run:
+    """``run`` with manifest fields changed (in memory)."""
+    return rundir.Run(run.path, {**run.manifest, **changes}, run.records)
 
 
-def test_runs_that_failed_alike_on_both_sides_are_left_out_of_the_evidence(tmp_path):
-    from tests.test_readme import README, runnable_blocks
+def test_runs_that_failed_alike_on_both_sides_are_left_out_of_the_evidence(sides):
+    def failed(runs: list[rundir.Run]) -> list[rundir.Run]:
+        error = {"generation": 1, "message": "reserve too small", "type": "TaskError"}
+        return [_with(r, status="failed", error=error) if r.manifest["strategy"]["spec"] == "replace" else r for r in runs]
 
-    code = dict(runnable_blocks(README.read_text()))["my_task.py"]
-    old, new = _runs(tmp_path, "old", code, "1"), _runs(tmp_path, "new", code + "\n# edited\n", "2")
-    failed_old = [_fail(r, "reserve too small") if r.manifest["strategy"]["spec"] == "replace" else r for r in old]
-    failed_new = [_fail(r, "reserve too small") if r.manifest["strategy"]["spec"] == "replace" else r for r in new]
-    link, problems = equivalence.compare(failed_old, failed_new)
+    _, runs = sides
+    link, problems = equivalence.compare(failed(runs["old"]), failed(runs["renamed"]))
     assert problems == [] and link is not None
     assert link.evidence.strategies == ["accumulate"] and link.evidence.runs == 1  # no evidence for replace
-    link, problems = equivalence.compare(failed_old, new)  # failed on one side only
+    link, problems = equivalence.compare(failed(runs["old"]), runs["renamed"])  # failed on one side only
     assert link is None and len(problems) == 1 and problems[0].startswith("replace seed 0: old ('failed', 1,")
 
 
-def test_a_run_from_a_dirty_checkout_is_no_evidence(tmp_path):
-    from tests.test_readme import README, runnable_blocks
-
-    old = _runs(tmp_path, "old", dict(runnable_blocks(README.read_text()))["my_task.py"], "1")
-    manifest = json.loads((old[0].path / rundir.MANIFEST).read_text())
-    manifest["environment"]["dirty"] = True
-    (old[0].path / rundir.MANIFEST).write_text(json.dumps(manifest))
+def test_a_run_from_a_dirty_checkout_is_no_evidence(sides):
+    _, runs = sides
+    dirty = [_with(r, environment={**r.manifest["environment"], "dirty": True}) for r in runs["old"]]
     with pytest.raises(Exception, match="not made from a clean git checkout"):
-        equivalence.compare(rundir.find_runs([tmp_path / "old" / "runs"]), old)
+        equivalence.compare(dirty, runs["renamed"])
 
 
 def test_the_committed_ledger_reads_back_as_it_is_written():
