@@ -11,9 +11,12 @@ numbers, with its evidence:
 - the same runs (every shipped entry that applies to the task, the leaderboard's preset, the same
   seeds and generation count) made once by each commit, on one machine, from clean checkouts;
 - compared record by record: every field of every generation's record (metrics, composition,
-  compute, fit options, artifacts and the SHA-256 of every model and pool file written) equal, bit
-  for bit; only the timings may differ; the strategy code and the numerics (BLAS kernel, threads,
-  library versions) the same on both sides.
+  compute, fit options, artifacts and the SHA-256 of every pool file written) equal, bit for bit;
+  only the timings and the model files' hashes may differ (a model file written before
+  ``toolkit.training.save_state`` wrote through a file object carries its temporary file's random
+  name inside the archive, so equal weights gave other bytes; every metric of the model is
+  compared instead); the strategy code and the numerics (BLAS kernel, threads, library versions)
+  the same on both sides.
 
 ``python -m collapselab.leaderboard.equivalence OLD_RUNS NEW_RUNS`` compares and prints the verdict;
 ``--record`` adds the link. A section's recorded hash is then accepted when links of its task and
@@ -40,8 +43,9 @@ from collapselab.storage import strict_json
 from collapselab.storage.atomic import atomic_write_text
 
 LEDGER = Path(__file__).with_name("code_equivalence.json")
-#: Record fields that may differ between the two sides: how long each phase took.
-TIMINGS = ("seconds",)
+#: Record fields that may differ between the two sides: how long each phase took, and the hashes of
+#: model files (see the module's docstring).
+IGNORED = ("seconds/", "checksums/models/")
 _SHA = r"^[0-9a-f]{64}$"
 
 
@@ -150,17 +154,19 @@ def _side(runs: Sequence[rundir.Run], side: str) -> dict[str, Any]:
     }
 
 
-def _fields(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A record flattened to ``metrics/loss``-style names, timings left out."""
+def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     found: dict[str, Any] = {}
     for key, value in record.items():
-        if not prefix and key in TIMINGS:
-            continue
         if isinstance(value, Mapping):
-            found.update(_fields(value, f"{prefix}{key}/"))
+            found.update(_flat(value, f"{prefix}{key}/"))
         else:
             found[f"{prefix}{key}"] = value
     return found
+
+
+def _fields(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record flattened to ``metrics/loss``-style names, the :data:`IGNORED` fields left out."""
+    return {name: value for name, value in _flat(record).items() if not name.startswith(IGNORED)}
 
 
 def differences(old: rundir.Run, new: rundir.Run) -> tuple[int, list[str]]:

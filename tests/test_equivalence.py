@@ -118,6 +118,22 @@ def _with(run: rundir.Run, **changes: object) -> rundir.Run:
     return rundir.Run(run.path, {**run.manifest, **changes}, run.records)
 
 
+def test_model_file_hashes_and_timings_may_differ_and_nothing_else(sides):
+    _, runs = sides
+
+    def edited(runs: list[rundir.Run], group: str, name: str) -> list[rundir.Run]:
+        out = []
+        for run in runs:
+            records = [{**r, group: {**r[group], name: "0" * 64 if group == "checksums" else 1e9}} for r in run.records]
+            out.append(rundir.Run(run.path, run.manifest, records))
+        return out
+
+    assert equivalence.compare(runs["old"], edited(runs["renamed"], "seconds", "fit"))[0] is not None
+    assert equivalence.compare(runs["old"], edited(runs["renamed"], "checksums", "models/gen-0000.model"))[0] is not None
+    link, problems = equivalence.compare(runs["old"], edited(runs["renamed"], "checksums", "pools/gen-0001.npz"))
+    assert link is None and any("checksums/pools/gen-0001.npz" in line for line in problems)
+
+
 def test_runs_that_failed_alike_on_both_sides_are_left_out_of_the_evidence(sides):
     def failed(runs: list[rundir.Run]) -> list[rundir.Run]:
         error = {"generation": 1, "message": "reserve too small", "type": "TaskError"}
@@ -144,3 +160,15 @@ def test_the_committed_ledger_reads_back_as_it_is_written():
     ledger = equivalence.read()
     assert equivalence.LEDGER.read_text() == ledger.model_dump_json(indent=1) + "\n"
     assert all(link.from_source_sha256 != link.to_source_sha256 for link in ledger.links)
+
+
+def test_the_same_weights_make_the_same_model_file_whatever_its_name(tmp_path):
+    torch = pytest.importorskip("torch")
+    from collapselab.toolkit.training import load_state, save_state
+
+    module = torch.nn.Linear(4, 3)
+    save_state(module, tmp_path / ".gen-0001.model.a1b2.tmp")
+    save_state(module, tmp_path / "gen-0001.model")
+    assert (tmp_path / ".gen-0001.model.a1b2.tmp").read_bytes() == (tmp_path / "gen-0001.model").read_bytes()
+    again = load_state(torch.nn.Linear(4, 3), tmp_path / "gen-0001.model")
+    assert torch.equal(again.weight, module.weight) and torch.equal(again.bias, module.bias)

@@ -157,8 +157,11 @@ def train(
 
 
 def save_state(module: torch.nn.Module, path: Path) -> None:
-    """Write a module's parameters and buffers (``torch.save`` of its ``state_dict``)."""
-    torch.save(module.state_dict(), path)
+    """Write a module's parameters and buffers (``torch.save`` of its ``state_dict``). Through a file
+    object, so that the archive's inner folder is torch's fixed ``archive``, not the file's name:
+    the same weights give the same bytes (and the same SHA-256 in the records) whatever the path."""
+    with open(path, "wb") as file:
+        torch.save(module.state_dict(), file)
 
 
 def load_state(module: M, path: Path) -> M:
