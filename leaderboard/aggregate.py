@@ -18,7 +18,9 @@ reads between its two anchors. Within a track, entries that cover every ranked t
 ranked by overall score; entries that cover fewer are listed in the partial-coverage table with
 their per-task scores and no overall rank, so an entry is never ranked by the tasks it left out.
 Each row lists its ``flags``: what cannot be checked about the code that made it
-(:func:`collapselab.leaderboard.code_versions.flags`).
+(:func:`collapselab.leaderboard.code_versions.flags`), and its ``code_links``: sections made by other
+task code that the code-equivalence ledger shows computes the same numbers
+(:func:`collapselab.leaderboard.code_versions.linked`).
 
 How sure the order is (:mod:`collapselab.leaderboard.standing`): every ranked entry has a
 ``rank_band`` (the ranks its overall interval allows among its table's ranked entries), every
@@ -373,6 +375,7 @@ def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             "extra_real_fraction": float(np.mean([row["extra_real_fraction"] for row in per_task.values()])),
             "tasks": per_task,
             "flags": code_versions.flags(entry),
+            "code_links": code_versions.linked(entry),
             "not_applicable": applicability.not_applicable(entry["strategy"], [t for t in task_names if t not in per_task],
                                                            preset),
             "rank": None,

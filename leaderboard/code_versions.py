@@ -143,3 +143,22 @@ def flags(entry: Mapping[str, Any]) -> list[str]:
                and run["manifest"]["strategy"].get("source_sha256") is None for run in runs):
             found.append(f"{name}: no strategy source hash; whether the installed baseline made these numbers is unknown")
     return found
+
+
+def linked(entry: Mapping[str, Any]) -> list[str]:
+    """One phrase per task section accepted through the code-equivalence ledger (made by other task
+    code than the installed one, which the ledger shows computes the same numbers)."""
+    found = []
+    ledger = equivalence.read()
+    for name, section in sorted(entry["tasks"].items()):
+        installed = installed_task_sha256(name)
+        recorded = sorted({run["manifest"]["task"].get("source_sha256") for run in section["runs"]} - {None, installed})
+        if installed is None or not recorded:
+            continue
+        links = [link for link in ledger.links if (link.task, link.version, link.from_source_sha256) ==
+                 (name, section["version"], recorded[0])]
+        via = ", ".join(f"{link.from_commit[:12]} and {link.to_commit[:12]}" for link in links)
+        found.append(f"{name}: made by task code {_short(recorded[0])}, not the installed {_short(installed)}; the "
+                     f"code-equivalence ledger shows they compute the same numbers (the same runs of commits {via}, "
+                     "every record field equal bit for bit)")
+    return found

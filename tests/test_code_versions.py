@@ -95,6 +95,31 @@ def test_an_entry_made_before_the_task_hash_is_flagged_not_refused(made, tmp_pat
     assert page.count("code unverified") == 1 and "made before task code was hashed" in page
 
 
+def test_a_section_of_other_task_code_linked_by_the_ledger_is_accepted_and_says_so_on_the_site(made, tmp_path,
+                                                                                                 monkeypatch):
+    from collapselab.leaderboard import equivalence
+
+    mix = copy.deepcopy(made["mix"])
+    installed = code_versions.installed_task_sha256(TASK)
+    for run in _runs(mix):
+        run["manifest"]["task"]["source_sha256"] = "e" * 64
+    lines, ok = _check(tmp_path, made, mix)
+    assert not ok and any("no link of the code-equivalence ledger vouches for it" in line for line in lines), lines
+    evidence = equivalence.Evidence(preset="smoke", generations=2, seeds=[0], strategies=["mix"], runs=1, values=9,
+                                    numerics="openblas SkylakeX, 1 thread(s)")
+    link = equivalence.Link(task=TASK, version=mix["tasks"][TASK]["version"], from_source_sha256="e" * 64,
+                            to_source_sha256=installed, from_commit="1" * 40, to_commit="2" * 40, evidence=evidence)
+    monkeypatch.setattr(equivalence, "read", lambda: equivalence.Ledger(links=[link]))
+    lines, ok = _check(tmp_path / "again", made, mix)
+    assert ok, lines
+    rows = {row["name"]: row for row in aggregate.aggregate({"replace": made["replace"], "mix": mix})["entries"]}
+    assert rows["mix"]["code_links"] and not rows["replace"]["code_links"] and not rows["mix"]["flags"]
+    site.build(tmp_path / "site", tmp_path / "again" / "subs", SMOKE, date="2025-01-01")
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert page.count("code-equivalence ledger shows they compute the same numbers") == 1
+    assert "the same runs of commits 111111111111 and 222222222222" in page
+
+
 def test_validate_refuses_a_shipped_baseline_whose_code_changed(made, tmp_path):
     mix = copy.deepcopy(made["mix"])
     installed = registry.source_sha256(registry.strategy_class("mix"))
