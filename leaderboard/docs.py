@@ -266,7 +266,7 @@ def load(submissions: Path, policy: rules.Rules) -> Sources:
     (a table must not silently lose the rows of an entry that no longer validates)."""
     entries, problems = validate.load_entries(Path(submissions), policy)
     if problems:
-        raise SubmissionError(["the entries the documents are generated from are not all valid:", *problems])
+        raise SubmissionError(["the entries the documents are generated from are not all valid:", *validate.flat(problems)])
     return Sources(entries, aggregate.aggregate(entries))
 
 

@@ -388,15 +388,16 @@ def _table_name(entry: Mapping[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- galleries
-def load_galleries(entries: Mapping[str, Mapping[str, Any]], submissions: Path) -> tuple[dict[str, Any], list[str]]:
-    """entry name -> its validated gallery (entries without one are left out), and the problems of invalid ones."""
+def load_galleries(entries: Mapping[str, Mapping[str, Any]], submissions: Path) -> tuple[dict[str, Any], validate.Problems]:
+    """entry name -> its validated gallery (entries without one are left out), and the problems of
+    invalid ones by gallery file."""
     found: dict[str, Any] = {}
-    problems: list[str] = []
+    problems: validate.Problems = {}
     for name, entry in sorted(entries.items()):
         try:
             data = gallery.read_for(Path(submissions) / f"{name}.json", entry)
         except SubmissionError as exc:
-            problems.extend(exc.problems)
+            problems[str(gallery.path_for(Path(submissions) / f"{name}.json"))] = list(exc.problems)
             continue
         if data is not None:
             found[name] = data
@@ -486,9 +487,9 @@ def build(
     with schema.remembering(), aggregate.reusing_rows():
         entries, problems = validate.load_entries(submissions, policy)
         galleries, gallery_problems = load_galleries(entries, submissions)
-        problems += gallery_problems
+        problems |= gallery_problems
         if problems and not skip_invalid:
-            raise SubmissionError(problems)
+            raise SubmissionError(validate.flat(problems))
         if not entries:
             raise CollapseLabError(f"no valid submissions (*.json) in {submissions}")
         built = build_date(entries, date)

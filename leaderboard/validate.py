@@ -30,40 +30,49 @@ def dry_run_problems(name: str, entry: Mapping[str, Any], others: Mapping[str, A
     return []
 
 
-def load_entries(directory: Path, policy: rules.Rules = rules.LEADERBOARD) -> tuple[dict[str, Any], list[str]]:
-    """Every ``*.json`` in ``directory``, validated: (name -> entry, problems of the invalid ones).
+#: file (as given) -> its problems, one line each (every line also names the file).
+Problems = dict[str, list[str]]
+
+
+def flat(problems: Problems) -> list[str]:
+    """Every problem line, file by file."""
+    return [line for _, found in sorted(problems.items()) for line in found]
+
+
+def load_entries(directory: Path, policy: rules.Rules = rules.LEADERBOARD) -> tuple[dict[str, Any], Problems]:
+    """Every ``*.json`` in ``directory``, validated: (name -> entry, file -> problems of the invalid ones).
 
     Each file is judged beside the whole folder, never beside the files read before it: the same
     files give the same answer whatever their names' order."""
     entries: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    problems: list[str] = []
+    problems: Problems = {}
     for path in sorted(Path(directory).glob("*.json")):
         try:
             entry = rules.read_entry(path, policy)
         except SubmissionError as exc:
-            problems.extend(exc.problems)
+            problems[str(path)] = list(exc.problems)
             continue
         entries[entry["name"]] = entry
         sources[entry["name"]] = str(path)
     for name, found in sorted(duplicates.problems(entries, sources).items()):
-        problems.extend(found)
+        problems[sources[name]] = list(found)
         del entries[name]
     failed = {name: dry_run_problems(name, entry, entries, sources[name]) for name, entry in sorted(entries.items())}
     for name, found in failed.items():
         if found:
-            problems.extend(found)
+            problems[sources[name]] = found
             del entries[name]
     return entries, problems
 
 
-def invalid_files(directory: Path, problems: Sequence[str]) -> list[dict[str, Any]]:
-    """The problems grouped by file (for the site's list of files left out)."""
-    grouped: dict[str, list[str]] = {}
-    for problem in problems:
-        path = problem.split(": ", 1)[0]
-        grouped.setdefault(Path(path).name if path.startswith(str(directory)) else path, []).append(problem)
-    return [{"file": file, "problems": found} for file, found in sorted(grouped.items())]
+def invalid_files(directory: Path, problems: Problems) -> list[dict[str, Any]]:
+    """The problems by file, a file inside ``directory`` by its path there (for the site's list of files left out)."""
+    def name(path: str) -> str:
+        inside = Path(path).is_relative_to(directory)
+        return Path(path).relative_to(directory).as_posix() if inside else path
+
+    return [{"file": name(path), "problems": found} for path, found in sorted(problems.items(), key=lambda i: name(i[0]))]
 
 
 def _beside(path: Path, entry: Mapping[str, Any], given: Mapping[str, tuple[Path, Any]],

@@ -214,6 +214,7 @@ def test_skip_invalid_builds_the_entry_without_its_bad_gallery(tmp_path):
     subs = write_board(tmp_path / "subs", {"mix": sample_gallery("replace"), "replace": sample_gallery()})
     board = site.build(tmp_path / "site", subs, skip_invalid=True)
     assert sorted(e["name"] for e in board["entries"]) == ["mix", "replace"]
+    assert [item["file"] for item in board["excluded"]] == ["galleries/mix.json"]  # the gallery, not the entry
     assert any("galleries" in p for item in board["excluded"] for p in item["problems"])
     page = (tmp_path / "site" / f"task-{TASK}.html").read_text()
     assert 'id="samples-replace"' in page and 'id="samples-mix"' not in page

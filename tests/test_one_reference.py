@@ -45,7 +45,7 @@ def board_of(made, tmp_path, extra: list[dict]):
     """What ``build`` checks before it writes anything: the valid entries' board, or the refusal."""
     entries, problems = validate.load_entries(folder(made, tmp_path, extra), SMOKE)
     if problems:
-        raise SubmissionError(problems)
+        raise SubmissionError(validate.flat(problems))
     return aggregate.aggregate(entries)
 
 
@@ -83,8 +83,8 @@ def test_replace_json_must_run_replace(made, tmp_path):
     subs = write_all(tmp_path / "subs", [squatter, made["accumulate"]])
     entries, problems = validate.load_entries(subs, SMOKE)
     assert sorted(entries) == ["accumulate"]
-    assert problems == [f"{subs / 'replace.json'}: entry 'replace' is the leaderboard's reference and must run the "
-                        "strategy 'replace' without parameters"]
+    assert problems == {str(subs / "replace.json"): [f"{subs / 'replace.json'}: entry 'replace' is the leaderboard's "
+                                                     "reference and must run the strategy 'replace' without parameters"]}
     assert not aggregate._is_reference(renamed(made["replace"], "other"))
 
 
