@@ -11,7 +11,8 @@ numbers, with its evidence:
 - the same runs (every shipped entry that applies to the task, the leaderboard's preset, the same
   seeds and generation count) made once by each commit, on one machine, from clean checkouts;
 - compared record by record: every field of every generation's record (metrics, composition,
-  compute, fit options, artifacts and the SHA-256 of every pool file written) equal, bit for bit;
+  compute, fit options, artifacts and the SHA-256 of every pool file written) equal, bit for bit,
+  and every artifact file (sample images and texts) equal byte for byte;
   only the timings and the model files' hashes may differ (a model file written before
   ``toolkit.training.save_state`` wrote through a file object carries its temporary file's random
   name inside the archive, so equal weights gave other bytes; every metric of the model is
@@ -183,7 +184,15 @@ def differences(old: rundir.Run, new: rundir.Run) -> tuple[int, list[str]]:
             a, b = before.get(name), after.get(name)
             if type(a) is not type(b) or a != b:
                 found.append(f"generation {theirs['generation']}, {name}: old {a!r}, new {b!r}")
+        for artifact in theirs.get("artifacts", []):
+            compared += 1
+            if not _same_file(old.path / artifact, new.path / artifact):
+                found.append(f"generation {theirs['generation']}, artifact {artifact}: the files differ (or one is missing)")
     return compared, found
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.is_file() and b.is_file() and a.read_bytes() == b.read_bytes()
 
 
 def _failures(key: tuple[Any, ...], before: rundir.Run, after: rundir.Run) -> list[str]:

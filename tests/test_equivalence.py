@@ -134,6 +134,24 @@ def test_model_file_hashes_and_timings_may_differ_and_nothing_else(sides):
     assert link is None and any("checksums/pools/gen-0001.npz" in line for line in problems)
 
 
+def test_artifact_files_are_compared_byte_for_byte(sides):
+    _, runs = sides
+
+    def with_artifact(runs: list[rundir.Run], text: str) -> list[rundir.Run]:
+        out = []
+        for run in runs:
+            (run.path / "artifacts").mkdir(exist_ok=True)
+            (run.path / "artifacts" / "samples-gen-0000.txt").write_text(text)
+            records = [{**run.records[0], "artifacts": ["artifacts/samples-gen-0000.txt"]}, *run.records[1:]]
+            out.append(rundir.Run(run.path, run.manifest, records))
+        return out
+
+    old = with_artifact(runs["old"], "--- sample 0 ---\nabc\n")
+    assert equivalence.compare(old, with_artifact(runs["renamed"], "--- sample 0 ---\nabc\n"))[0] is not None
+    link, problems = equivalence.compare(old, with_artifact(runs["renamed"], "--- sample 0 ---\nabd\n"))
+    assert link is None and any("artifact artifacts/samples-gen-0000.txt: the files differ" in line for line in problems)
+
+
 def test_runs_that_failed_alike_on_both_sides_are_left_out_of_the_evidence(sides):
     def failed(runs: list[rundir.Run]) -> list[rundir.Run]:
         error = {"generation": 1, "message": "reserve too small", "type": "TaskError"}
