@@ -129,7 +129,7 @@ def test_a_strategy_missing_a_task_hook_is_not_applicable_and_anything_else_miss
 def committed():
     with schema.remembering():
         entries, problems = validate.load_entries(FROZEN_BOARD, SITE_RULES)
-    assert problems == []
+    assert problems == {}
     return entries
 
 

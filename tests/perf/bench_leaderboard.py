@@ -74,7 +74,7 @@ def site_at(root: Path, count: int) -> dict[str, float]:
     subs = synthetic_submissions(root / f"subs-{count}", count)
     start = time.perf_counter()
     entries, problems = validate.load_entries(subs)
-    assert not problems and len(entries) == count, problems[:3]
+    assert not problems and len(entries) == count, validate.flat(problems)[:3]
     read = time.perf_counter() - start
     start = time.perf_counter()
     aggregate.aggregate(entries)
