@@ -12,7 +12,10 @@ the file its runs recorded (``manifest.strategy.spec``) only when that spec is a
 ``path/to/file.py:ClassName[key=value,...]`` of plain characters (:data:`SPEC_PATTERN`) naming
 a regular file inside the checkout. The check fails closed: a changed entry that is invalid,
 has no linear_regression section, names code the checkout does not have, or does not
-reproduce fails it, and so does a check that reproduced nothing while submissions changed.
+reproduce fails it, and so does a check that reproduced nothing while submissions changed. A pull
+request that changes submissions and the code-equivalence ledger
+(:mod:`collapselab.leaderboard.equivalence`) fails before anything is re-run: a link there lets
+other task code's sections through validation, so it is never a submission's to add.
 """
 
 from __future__ import annotations
@@ -121,10 +124,9 @@ def check(base: str, root: Path, out: Path | None = None, policy: rules.Rules = 
     published, _ = validate.load_entries(root / FOLDER, policy)
     found, ok = validate.check_files(changed, policy, published)
     lines += found
-    if _changed(base, root, "ACDMR", [LEDGER]):
-        lines.append(f"FAIL: the pull request changes {LEDGER} beside submissions; the code-equivalence ledger is the "
-                     "maintainers' record of code changes, never part of a submission")
-        ok = False
+    if _changed(base, root, "ACDMR", [LEDGER]):  # fails whatever a re-run would show: nothing is re-run
+        return [*lines, f"FAIL: the pull request changes {LEDGER} beside submissions; the code-equivalence ledger is "
+                "the maintainers' record of code changes, never part of a submission", "FAIL"], False
     reproduced = 0
     for path in changed:
         try:
