@@ -162,8 +162,9 @@ def _kill_and_resume(tmp_path: Path, kills: int, seed: int, generations: int = 3
     assert killed == kills
 
 
+@pytest.mark.slow  # the default suite kills runs mid-way in tests/test_linear_regression_runs.py
 def test_kill_9_at_random_moments_resumes_bit_identically(tmp_path):
-    _kill_and_resume(tmp_path, kills=3, seed=1, generations=150)  # the slow test below: 40 kills over 300
+    _kill_and_resume(tmp_path, kills=3, seed=1, generations=150)
 
 
 @pytest.mark.slow
