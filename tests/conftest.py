@@ -39,9 +39,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 #: Modules whose single tests take 13-30 s (the suite's ``--durations``), scheduled first, longest
-#: first: workers take whole modules in collection order (``--no-loadscope-reorder``; xdist's own
-#: order, by test count, put these few-test modules last), and one of them left for the end keeps
-#: one worker busy while the other idles (the longest-processing-time-first rule).
+#: first: with whole modules given to workers in collection order, one of them left for the end
+#: keeps one worker busy while the other idles (the longest-processing-time-first rule).
 LONG_FIRST = ("test_portability.py", "test_workflow.py", "test_static.py", "test_pr_check.py", "test_readme.py",
               "test_schema.py")
 
