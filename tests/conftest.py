@@ -38,22 +38,6 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[variable] = str(len(mine))
 
 
-#: Modules whose single tests take 13-30 s (the suite's ``--durations``), scheduled first, longest
-#: first: with whole modules given to workers in collection order, one of them left for the end
-#: keeps one worker busy while the other idles (the longest-processing-time-first rule).
-LONG_FIRST = ("test_portability.py", "test_workflow.py", "test_static.py", "test_pr_check.py", "test_readme.py",
-              "test_schema.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The modules of :data:`LONG_FIRST` first (in that order), the others as collected."""
-    def rank(item: pytest.Item) -> int:
-        name = item.path.name
-        return LONG_FIRST.index(name) if name in LONG_FIRST else len(LONG_FIRST)
-
-    items.sort(key=rank)
-
-
 def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
     """A folder ``name`` shared by every worker of this test run (each worker's base folder is a
     sub-folder of the run's), or a fresh one of this session when the suite runs in one process."""
