@@ -27,13 +27,15 @@ from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from collapselab.contracts.task_config import TaskConfig, validated
 
 SAME = -1  # the sentinel: "as the real data" / "the run seed"
 #: The kinds of real data (``data.KINDS`` holds one class per name).
 Design = Literal["fixed", "fresh"]
+#: The keys whose value may also be the sentinel, and their lowest other value.
+_LOWEST = {"generator_samples": 1, "generator_noise_var": 0, "data_seed": 0, "examples": 1}
 
 
 class LinearRegressionConfig(TaskConfig):
@@ -52,25 +54,12 @@ class LinearRegressionConfig(TaskConfig):
     trials: int = Field(ge=1, description="Monte-Carlo trials run vectorised")
     examples: int = Field(description=f"examples one standard fit spends ({SAME}: n_samples)")
 
-    @field_validator("generator_samples", "examples")
+    @field_validator(*_LOWEST)
     @classmethod
-    def _count_or_same(cls, value: int) -> int:
-        if value < 1 and value != SAME:
-            raise ValueError(f"must be >= 1 or {SAME}")
-        return value
-
-    @field_validator("generator_noise_var")
-    @classmethod
-    def _variance_or_same(cls, value: float) -> float:
-        if value < 0 and value != SAME:
-            raise ValueError(f"must be >= 0 or {SAME} (= noise_var)")
-        return value
-
-    @field_validator("data_seed")
-    @classmethod
-    def _seed_or_same(cls, value: int) -> int:
-        if value < 0 and value != SAME:
-            raise ValueError(f"must be >= 0 or {SAME} (the run seed)")
+    def _value_or_same(cls, value: float, info: ValidationInfo) -> float:
+        lowest = _LOWEST[str(info.field_name)]
+        if value < lowest and value != SAME:
+            raise ValueError(f"must be >= {lowest} or {SAME}")
         return value
 
 
