@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
+import zipfile
+from pathlib import Path
 
 HEAVY = ("torch", "pytorch_lightning", "lightning", "rdkit", "e3nn", "mlxtend", "datasets", "wandb")
 
@@ -53,19 +57,29 @@ def test_collapselab_imports_and_sweeps_from_a_folder_that_shadows_generic_names
     assert probe.returncode == 0 and probe.stdout.strip() == "ok", probe.stderr
 
 
-def test_every_package_folder_is_installed():
-    """pyproject lists the packages by hand (one namespace over four folders); a new sub-package that
-    is not listed would be missing from an install, so each folder with an __init__.py must be there."""
-    import tomllib
-    from pathlib import Path
-
+def test_the_wheel_holds_every_package_folder_and_the_package_data(tmp_path):
+    """setup.py finds the sub-packages of the four folders: a wheel built from a copy of the tree
+    holds every folder with an __init__.py, under the collapselab name, and the leaderboard's data."""
     root = Path(__file__).resolve().parent.parent
-    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
-    listed = set(config["packages"])
-    found = set()
-    for name, folder in config["package-dir"].items():
-        for init in (root / folder).rglob("__init__.py"):
-            parts = init.parent.relative_to(root / folder).parts
-            if not any(part.startswith(".") or part == "__pycache__" for part in parts):
-                found.add(".".join((name, *parts)))
-    assert found == listed, f"not listed in pyproject: {sorted(found - listed)}; listed without a folder: {sorted(listed - found)}"
+    FOLDERS = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    source = tmp_path / "source"
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "figures", "runs")
+    for folder in FOLDERS.values():
+        shutil.copytree(root / folder, source / folder, ignore=skip)
+    (source / "tasks/linear_regression/figures").mkdir()
+    shutil.copy(root / "tasks/linear_regression/figures/scaling_law.json", source / "tasks/linear_regression/figures")
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(root / name, source / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(source),
+                            "-w", str(tmp_path / "wheel")], capture_output=True, text=True, cwd=source, timeout=300)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "wheel").glob("collapselab-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = set()
+    for name, folder in FOLDERS.items():
+        for init in (source / folder).rglob("__init__.py"):
+            expected.add("/".join((*name.split("."), *init.parent.relative_to(source / folder).parts, "__init__.py")))
+    assert len(expected) >= 20 and expected <= names, f"missing from the wheel: {sorted(expected - names)}"
+    data = {"collapselab/leaderboard/code_equivalence.json", "collapselab/tasks/linear_regression/figures/scaling_law.json",
+            *(f"collapselab/leaderboard/submissions/{p.name}" for p in (root / "leaderboard/submissions").glob("*.json"))}
+    assert data <= names, f"package data missing from the wheel: {sorted(data - names)}"
