@@ -47,7 +47,8 @@ import numpy as np
 from collapselab.contracts import registry
 from collapselab.contracts.task import LEADERBOARD_PRESET
 from collapselab.errors import CollapseLabError, SubmissionError
-from collapselab.formats import submission
+from collapselab.formats import records, submission
+from collapselab.formats.records import Record
 from collapselab.leaderboard import applicability, code_versions, provenance, standing
 from collapselab.scoring import profile, report, scorer
 from collapselab.scoring.report import strategy_display
@@ -160,24 +161,25 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return float(np.mean(present)) if present else None
 
 
-def _profile(section: Mapping[str, Any]) -> dict[str, Any]:
+def _profile(section: Mapping[str, Any], runs: Sequence[list[Record]]) -> dict[str, Any]:
     """The collapse profile of a task section over its seeds (:mod:`collapselab.scoring.profile`)."""
     first = section["runs"][0]["manifest"]
-    runs = {int(run["seed"]): run["records"] for run in section["runs"]}
-    return profile.profile(runs, first["task"]["name"], first["strategy"]["name"]).as_dict()
+    by_seed = {int(run["seed"]): records for run, records in zip(section["runs"], runs)}
+    return profile.profile(by_seed, first["task"]["name"], first["strategy"]["name"]).as_dict()
 
 
 def task_row(section: Mapping[str, Any], reference: Mapping[str, Any] | None) -> dict[str, Any]:
     """The numbers of one entry on one task (``reference``: the replace entry's section)."""
     loss = submission.curves(section)
     generations = section["generations"]
-    metrics = sorted({k for run in section["runs"] for r in run["records"] for k in r["metrics"]} - {"loss", "loss_se"})
+    runs = [records.records_of(run) for run in section["runs"]]
+    metrics = sorted({k for run in runs for r in run for k in r.metrics} - {"loss", "loss_se"})
     row: dict[str, Any] = {
         "seeds": sorted(loss),
         "generations": generations,
-        "track": scorer.track(run["records"] for run in section["runs"]),
-        "extra_compute": any(scorer.uses_extra_compute(run["records"]) for run in section["runs"]),
-        "synthetic_share": _mean([scorer.synthetic_share(run["records"]) for run in section["runs"]]),
+        "track": scorer.track(runs),
+        "extra_compute": any(scorer.uses_extra_compute(run) for run in runs),
+        "synthetic_share": _mean([scorer.synthetic_share(run) for run in runs]),
         "initial": _summary([c[0] for c in loss.values()]),
         "final": _summary([c[generations] for c in loss.values()]),
         "ratio": _summary([c[generations] / c[0] for c in loss.values()]),
@@ -190,7 +192,7 @@ def task_row(section: Mapping[str, Any], reference: Mapping[str, Any] | None) ->
         "curve": band(loss),
         "ratio_curve": band({s: scorer.collapse_ratios(c) for s, c in loss.items()}),
         "metrics": {},
-        "profile": _profile(section),
+        "profile": _profile(section, runs),
     }
     for metric in metrics:
         values = submission.curves(section, metric)

@@ -40,6 +40,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from collapselab.engine import environment, rundir
 from collapselab.errors import USER_ERRORS, CollapseLabError
+from collapselab.formats import records
+from collapselab.formats.records import Record
 from collapselab.storage import strict_json
 from collapselab.storage.atomic import atomic_write_text
 
@@ -123,9 +125,9 @@ def covered(task: str, version: str, recorded: str, installed: str, ledger: Ledg
 
 # ----------------------------------------------------------------- comparing two sets of runs
 def _key(run: rundir.Run) -> tuple[Any, ...]:
-    task = run.manifest["task"]
-    return (task["name"], task["version"], task["preset"], strict_json.dumps(task["config"]),
-            run.manifest["strategy"]["spec"], run.seed, run.manifest["generations"])
+    task = run.manifest.task
+    return (task.name, task.version, task.preset, strict_json.dumps(task.config),
+            run.manifest.strategy.spec, run.seed, run.manifest.generations)
 
 
 def _one(values: set[Any], what: str, side: str) -> Any:
@@ -139,7 +141,7 @@ def _side(runs: Sequence[rundir.Run], side: str) -> dict[str, Any]:
     if not runs:
         raise CollapseLabError(f"no {side} runs found")
     for run in runs:
-        env = run.manifest["environment"]
+        env = run.manifest.environment
         if env.get("dirty") is not False or not isinstance(env.get("git_commit"), str):
             raise CollapseLabError(f"{run.path}: not made from a clean git checkout (dirty {env.get('dirty')!r}); "
                                    "a link names the commits that made its evidence")
@@ -147,10 +149,10 @@ def _side(runs: Sequence[rundir.Run], side: str) -> dict[str, Any]:
             raise CollapseLabError(f"{run.path}: resumed under other numerics than it started with")
     return {
         "task": _one({r.task for r in runs}, "task", side),
-        "version": _one({r.manifest["task"]["version"] for r in runs}, "task version", side),
-        "source": _one({r.manifest["task"].get("source_sha256") for r in runs}, "task source hash", side),
-        "commit": _one({r.manifest["environment"]["git_commit"] for r in runs}, "commit", side),
-        "numerics": _one({tuple(r.manifest["environment"].get(k) for k in environment.NUMERICS_FACTS) for r in runs},
+        "version": _one({r.manifest.task.version for r in runs}, "task version", side),
+        "source": _one({r.manifest.task.source_sha256 for r in runs}, "task source hash", side),
+        "commit": _one({r.manifest.environment["git_commit"] for r in runs}, "commit", side),
+        "numerics": _one({tuple(r.manifest.environment.get(k) for k in environment.NUMERICS_FACTS) for r in runs},
                          "set of numerics facts", side),
     }
 
@@ -165,15 +167,15 @@ def _flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return found
 
 
-def _fields(record: Mapping[str, Any]) -> dict[str, Any]:
+def _fields(record: Record) -> dict[str, Any]:
     """A record flattened to ``metrics/loss``-style names, the :data:`IGNORED` fields left out."""
-    return {name: value for name, value in _flat(record).items() if not name.startswith(IGNORED)}
+    return {name: value for name, value in _flat(records.as_json(record)).items() if not name.startswith(IGNORED)}
 
 
 def differences(old: rundir.Run, new: rundir.Run) -> tuple[int, list[str]]:
     """How many record fields the two runs share, and one line per field that differs (bit for bit)."""
     compared, found = 0, []
-    if old.manifest["strategy"].get("source_sha256") != new.manifest["strategy"].get("source_sha256"):
+    if old.manifest.strategy.source_sha256 != new.manifest.strategy.source_sha256:
         found.append("strategy/source_sha256: the strategy's code differs too; a link is about task code alone")
     if len(old.records) != len(new.records):
         found.append(f"records: {len(old.records)} generations old, {len(new.records)} new")
@@ -183,11 +185,11 @@ def differences(old: rundir.Run, new: rundir.Run) -> tuple[int, list[str]]:
             compared += 1
             a, b = before.get(name), after.get(name)
             if type(a) is not type(b) or a != b:
-                found.append(f"generation {theirs['generation']}, {name}: old {a!r}, new {b!r}")
-        for artifact in theirs.get("artifacts", []):
+                found.append(f"generation {theirs.generation}, {name}: old {a!r}, new {b!r}")
+        for artifact in theirs.artifacts:
             compared += 1
             if not _same_file(old.path / artifact, new.path / artifact):
-                found.append(f"generation {theirs['generation']}, artifact {artifact}: the files differ (or one is missing)")
+                found.append(f"generation {theirs.generation}, artifact {artifact}: the files differ (or one is missing)")
     return compared, found
 
 
@@ -199,8 +201,8 @@ def _failures(key: tuple[Any, ...], before: rundir.Run, after: rundir.Run) -> li
     """Nothing when both runs failed alike (same status, generation and message: a strategy the task
     cannot serve, e.g. more fresh data than its reserve holds; no evidence either way), else the problem."""
     def how(run: rundir.Run) -> tuple[Any, ...]:
-        error = run.manifest.get("error") or {}
-        return run.manifest["status"], error.get("generation"), error.get("message")
+        error = run.manifest.error
+        return run.manifest.status, error and error.generation, error and error.message
 
     if before.complete or after.complete or how(before) != how(after):
         return [f"{key[4]} seed {key[5]}: old {how(before)}, new {how(after)}"]
@@ -240,9 +242,9 @@ def compare(old_runs: Sequence[rundir.Run], new_runs: Sequence[rundir.Run]) -> t
     link = Link(
         task=old["task"], version=old["version"], from_source_sha256=old["source"], to_source_sha256=new["source"],
         from_commit=old["commit"], to_commit=new["commit"],
-        evidence=Evidence(preset=first["task"]["preset"], generations=int(first["generations"]),
+        evidence=Evidence(preset=first.task.preset, generations=first.generations,
                           seeds=sorted({r.seed for r in complete}),
-                          strategies=sorted({r.manifest["strategy"]["spec"] for r in complete}),
+                          strategies=sorted({r.manifest.strategy.spec for r in complete}),
                           runs=len(complete), values=values,
                           numerics=f"{facts['blas_kernel']}, {facts['omp_num_threads']} thread(s), {facts['cpu']}"),
     )

@@ -51,7 +51,7 @@ def run_strategy(
 
 def metric_curves(run: Run) -> list[dict[str, float]]:
     """Every generation's metrics (timings excluded): what determinism and resume compare."""
-    return [record["metrics"] for record in run.records]
+    return [record.metrics for record in run.records]
 
 
 def assert_matches_published(published: Mapping[str, Any], rerun: Run) -> None:

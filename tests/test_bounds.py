@@ -120,7 +120,7 @@ def test_a_sample_size_beyond_memory_is_refused_before_sampling(tmp_path, hostil
     message = str(info.value)
     assert "sample_size()" in message and "1,000,000,000,000 items" in message and "needs at least" in message
     run = rundir.load_run(next(tmp_path.rglob("manifest.json")).parent)
-    assert run.manifest["status"] == "failed" and len(run.records) == 1  # generation 0 kept
+    assert run.manifest.status == "failed" and len(run.records) == 1  # generation 0 kept
 
 
 def test_an_absurd_sample_size_is_one_line(tmp_path, hostile):

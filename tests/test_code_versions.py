@@ -4,7 +4,6 @@ checkout was dirty, and the leaderboard refuses entries whose code is not the in
 from __future__ import annotations
 
 import copy
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -148,13 +147,13 @@ def test_flags_list_a_shipped_baseline_without_a_source_hash(made):
 def test_resume_refuses_changed_task_code_and_keeps_a_dirty_flag(tmp_path):
     run = run_strategy(tmp_path, TASK, "replace", generations=1)
     manifest = read_manifest(run.path)
-    manifest["environment"]["dirty"] = True
-    (run.path / "manifest.json").write_text(json.dumps(manifest))
+    manifest.environment["dirty"] = True
+    (run.path / "manifest.json").write_text(manifest.model_dump_json())
     extended = run_strategy(tmp_path, TASK, "replace", generations=2)
-    assert extended.manifest["environment"]["dirty"] is True  # one dirty session makes the run dirty
+    assert extended.manifest.environment["dirty"] is True  # one dirty session makes the run dirty
     manifest = read_manifest(run.path)
-    manifest["task"]["source_sha256"] = "2" * 64
-    (run.path / "manifest.json").write_text(json.dumps(manifest))
+    manifest.task.source_sha256 = "2" * 64
+    (run.path / "manifest.json").write_text(manifest.model_dump_json())
     with pytest.raises(RunConflictError, match="task source"):
         run_strategy(tmp_path, TASK, "replace", generations=3)
 

@@ -11,6 +11,7 @@ import pytest
 from collapselab.contracts.registry import make_strategy
 from collapselab.engine import seeding
 from collapselab.engine.loop import RunSpec, execute
+from collapselab.formats.records import Record
 from collapselab.tasks.conformer_diffusion import ConformerDiffusionTask, molecules, reference, rmsd
 
 torch = pytest.importorskip("torch")
@@ -21,14 +22,14 @@ def smoke() -> ConformerDiffusionTask:
     return ConformerDiffusionTask("smoke")
 
 
-def _run(task: ConformerDiffusionTask, strategy: str, root: Path, generations: int) -> list[dict]:
+def _run(task: ConformerDiffusionTask, strategy: str, root: Path, generations: int) -> list[Record]:
     spec = RunSpec(task, make_strategy(strategy), seed=0, generations=generations, root=root, command=["test"])
     return execute(spec, progress=False).records
 
 
-def _numbers(records: list[dict]) -> list[tuple]:
+def _numbers(records: list[Record]) -> list[tuple]:
     """What must repeat exactly: metrics, composition and compute of every generation."""
-    return [(r["metrics"], r["composition"], r["compute"]) for r in records]
+    return [(r.metrics, r.composition, r.compute) for r in records]
 
 
 # ------------------------------------------------------------------ data
@@ -238,9 +239,9 @@ def test_ema_weights_are_the_moving_average_of_the_training_iterates(smoke) -> N
 
 def test_smoke_run_records_ensemble_metrics_and_writes_sdf(smoke, tmp_path) -> None:
     records = _run(smoke, "replace", tmp_path / "a", generations=2)
-    assert [r["generation"] for r in records] == [0, 1, 2]
+    assert [r.generation for r in records] == [0, 1, 2]
     for record in records:
-        metrics = record["metrics"]
+        metrics = record.metrics
         assert {"loss", "cov_r", "mat_r", "cov_p", "mat_p", "bond_mae", "variance_ratio", "mode_coverage",
                 "hallucination", "tail_loss", "common_loss"} <= set(metrics)
         assert metrics["mode_coverage"] == metrics["cov_r"] and 0.0 <= metrics["hallucination"] <= 1.0

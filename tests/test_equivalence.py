@@ -9,6 +9,7 @@ import pytest
 
 from collapselab.cli.main import main as cli
 from collapselab.engine import rundir
+from collapselab.formats.records import RunError
 from collapselab.leaderboard import code_versions, equivalence
 from collapselab.leaderboard.equivalence import Evidence, Ledger, Link
 
@@ -94,7 +95,7 @@ def test_the_same_runs_of_two_commits_link_only_when_every_value_agrees(sides, t
     old, renamed = runs["old"], runs["renamed"]
     link, problems = equivalence.compare(old, renamed)
     assert problems == [] and link is not None
-    assert link.from_source_sha256 == old[0].manifest["task"]["source_sha256"] != link.to_source_sha256
+    assert link.from_source_sha256 == old[0].manifest.task.source_sha256 != link.to_source_sha256
     assert link.evidence.strategies == ["accumulate", "replace"] and link.evidence.runs == 2
     assert link.evidence.values > 2 * 4 * 5  # every field of every record of both runs, not only the loss
 
@@ -102,7 +103,7 @@ def test_the_same_runs_of_two_commits_link_only_when_every_value_agrees(sides, t
     assert link is None
     assert any("generation 0, metrics/loss: old" in line for line in problems)
 
-    link, problems = equivalence.compare(old, [r for r in renamed if r.manifest["strategy"]["spec"] == "replace"])
+    link, problems = equivalence.compare(old, [r for r in renamed if r.manifest.strategy.spec == "replace"])
     assert link is None and problems == ["accumulate seed 0: 1 old and 0 new runs (one each needed)"]
 
     ledger = tmp_path / "code_equivalence.json"
@@ -115,7 +116,7 @@ def test_the_same_runs_of_two_commits_link_only_when_every_value_agrees(sides, t
 
 def _with(run: rundir.Run, **changes: object) -> rundir.Run:
     """``run`` with manifest fields changed (in memory)."""
-    return rundir.Run(run.path, {**run.manifest, **changes}, run.records)
+    return rundir.Run(run.path, run.manifest.model_copy(update=changes), run.records)
 
 
 def test_model_file_hashes_and_timings_may_differ_and_nothing_else(sides):
@@ -124,7 +125,8 @@ def test_model_file_hashes_and_timings_may_differ_and_nothing_else(sides):
     def edited(runs: list[rundir.Run], group: str, name: str) -> list[rundir.Run]:
         out = []
         for run in runs:
-            records = [{**r, group: {**r[group], name: "0" * 64 if group == "checksums" else 1e9}} for r in run.records]
+            records = [r.model_copy(update={group: {**getattr(r, group), name: "0" * 64 if group == "checksums" else 1e9}})
+                       for r in run.records]
             out.append(rundir.Run(run.path, run.manifest, records))
         return out
 
@@ -142,7 +144,7 @@ def test_artifact_files_are_compared_byte_for_byte(sides):
         for run in runs:
             (run.path / "artifacts").mkdir(exist_ok=True)
             (run.path / "artifacts" / "samples-gen-0000.txt").write_text(text)
-            records = [{**run.records[0], "artifacts": ["artifacts/samples-gen-0000.txt"]}, *run.records[1:]]
+            records = [run.records[0].model_copy(update={"artifacts": ["artifacts/samples-gen-0000.txt"]}), *run.records[1:]]
             out.append(rundir.Run(run.path, run.manifest, records))
         return out
 
@@ -154,8 +156,8 @@ def test_artifact_files_are_compared_byte_for_byte(sides):
 
 def test_runs_that_failed_alike_on_both_sides_are_left_out_of_the_evidence(sides):
     def failed(runs: list[rundir.Run]) -> list[rundir.Run]:
-        error = {"generation": 1, "message": "reserve too small", "type": "TaskError"}
-        return [_with(r, status="failed", error=error) if r.manifest["strategy"]["spec"] == "replace" else r for r in runs]
+        error = RunError(generation=1, message="reserve too small", type="TaskError", traceback="")
+        return [_with(r, status="failed", error=error) if r.manifest.strategy.spec == "replace" else r for r in runs]
 
     _, runs = sides
     link, problems = equivalence.compare(failed(runs["old"]), failed(runs["renamed"]))
@@ -167,7 +169,7 @@ def test_runs_that_failed_alike_on_both_sides_are_left_out_of_the_evidence(sides
 
 def test_a_run_from_a_dirty_checkout_is_no_evidence(sides):
     _, runs = sides
-    dirty = [_with(r, environment={**r.manifest["environment"], "dirty": True}) for r in runs["old"]]
+    dirty = [_with(r, environment={**r.manifest.environment, "dirty": True}) for r in runs["old"]]
     with pytest.raises(Exception, match="not made from a clean git checkout"):
         equivalence.compare(dirty, runs["renamed"])
 

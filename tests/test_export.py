@@ -16,6 +16,7 @@ import pytest
 import collapselab
 from collapselab.cli.main import main
 from collapselab.engine.rundir import find_runs
+from collapselab.formats.records import as_json
 from collapselab.leaderboard import SUBMISSIONS
 
 ENTRIES = ("replace", "mix", "fresh-real")
@@ -93,7 +94,7 @@ def test_export_of_run_directories_and_the_format_from_the_suffix(tmp_path, caps
     table = pd.read_parquet(out)
     runs = find_runs([tmp_path / "runs"])
     assert len(table) == sum(len(run.records) for run in runs) == 16
-    assert check_round_trip(table, ((str(run.path), run.manifest, run.records) for run in runs)) > 0
+    assert check_round_trip(table, ((str(run.path), as_json(run.manifest), [as_json(r) for r in run.records]) for run in runs)) > 0
     assert table["entry"].isna().all() and set(table["status"]) == {"complete"}
     assert table["metrics.theory_loss"].notna().all()
     with pytest.raises(SystemExit):
@@ -112,7 +113,7 @@ def test_the_python_api_runs_a_strategy_and_loads_results(tmp_path):
                             generations=2, out=tmp_path / "runs")
     assert len(frame) == 2 * 3 and sorted(set(frame["seed"])) == [0, 1]
     runs = find_runs([tmp_path / "runs"])
-    assert sorted(frame["metrics.loss"]) == sorted(r["metrics"]["loss"] for run in runs for r in run.records)
+    assert sorted(frame["metrics.loss"]) == sorted(r.metrics["loss"] for run in runs for r in run.records)
     again = collapselab.load_results(tmp_path / "runs")
     pd.testing.assert_frame_equal(frame, again)
     both = collapselab.load_results(tmp_path / "runs", SUBMISSIONS / "replace.json")

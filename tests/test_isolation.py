@@ -107,7 +107,7 @@ def test_state_in_module_globals_or_class_attributes_does_not_survive_a_generati
     run_strategy(tmp_path / "b", TASK, spec, generations=1)
     resumed = run_strategy(tmp_path / "b", TASK, spec, generations=3)
     assert metric_curves(resumed) == metric_curves(straight)
-    assert all(r["composition"]["real"] == 0 for r in straight.records[1:])  # every generation is a first call
+    assert all(r.composition.real == 0 for r in straight.records[1:])  # every generation is a first call
 
 
 def test_global_random_generators_are_seeded_from_the_generation(tmp_path):
@@ -120,7 +120,7 @@ def test_global_random_generators_are_seeded_from_the_generation(tmp_path):
     first = run_strategy(tmp_path / "a", TASK, spec, generations=3)
     second = run_strategy(tmp_path / "b", TASK, spec, generations=3)
     assert metric_curves(first) == metric_curves(second)
-    assert [r["composition"] for r in first.records] == [r["composition"] for r in second.records]
+    assert [r.composition for r in first.records] == [r.composition for r in second.records]
 
 
 def test_a_forked_process_cannot_finish_the_run_and_is_killed(tmp_path):
@@ -137,7 +137,7 @@ def test_a_forked_process_cannot_finish_the_run_and_is_killed(tmp_path):
         "        return ctx.latest\n"))
     run = run_strategy(tmp_path / "runs", TASK, spec, generations=2)
     assert metric_curves(run) == replace_curves(tmp_path, generations=2)
-    assert run.manifest["status"] == "complete"
+    assert run.manifest.status == "complete"
     forked = int(marker.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(forked, 0)
@@ -150,7 +150,7 @@ def test_changing_directory_in_a_hook_leaves_the_run_where_it_is(tmp_path):
     before = os.getcwd()
     run = run_strategy(tmp_path / "runs", TASK, spec, generations=2)
     assert os.getcwd() == before
-    assert run.manifest["status"] == "complete"
+    assert run.manifest.status == "complete"
     assert run.path.is_relative_to(tmp_path / "runs")
 
 
@@ -215,8 +215,8 @@ def test_self_correction_theory_is_the_same_after_a_resume(tmp_path):
     run_strategy(tmp_path / "b", TASK, "self-correct", generations=1)
     resumed = run_strategy(tmp_path / "b", TASK, "self-correct", generations=3)
     assert metric_curves(resumed) == metric_curves(straight)
-    assert all(r.get("corrected") == [r["generation"]] for r in straight.records[1:])
-    assert all("theory_loss" not in r["metrics"] for r in straight.records[1:])
+    assert all(r.corrected == [r.generation] for r in straight.records[1:])
+    assert all("theory_loss" not in r.metrics for r in straight.records[1:])
 
 
 def test_a_forged_lineage_trains_on_the_items_it_names_not_the_forged_ones(tmp_path):

@@ -134,7 +134,7 @@ def test_an_interrupted_sweep_resumes_and_skips_finished_runs(tmp_path, monkeypa
     assert "interrupted: finished generations are kept" in stdout
     assert wait_until_gone(worker)
     paused = next(run for run in results.find_runs([tmp_path / "runs"]) if run.strategy_label == "pause-once")
-    assert paused.manifest["status"] != "complete" and len(paused.records) == 2
+    assert paused.manifest.status != "complete" and len(paused.records) == 2
 
     second = sweep_process(args, dict(os.environ))
     stdout, stderr = second.communicate(timeout=120)
@@ -142,7 +142,7 @@ def test_an_interrupted_sweep_resumes_and_skips_finished_runs(tmp_path, monkeypa
     rows = table_rows(stdout)
     assert rows["replace"][:3] == ["0", "1", "0"] and rows[spec][:3] == ["1", "0", "0"]  # ran, already complete, failed
     resumed = next(run for run in results.find_runs([tmp_path / "runs"]) if run.strategy_label == "pause-once")
-    assert resumed.manifest["status"] == "complete"
+    assert resumed.manifest.status == "complete"
     assert metric_curves(resumed) == straight_metrics(tmp_path, TASK, spec)[0]
 
 
@@ -158,7 +158,7 @@ def test_a_preempted_submitit_job_is_requeued_and_resumes_its_run(tmp_path, monk
     assert (run.path / "sweep.log").read_text().count("--- ") == 2  # started, preempted, requeued, resumed
     logs = "".join(path.read_text() for path in (tmp_path / "runs" / ".submitit").glob("*_log.*"))
     assert "this job is preempted" in logs and "Requeued job" in logs
-    assert run.manifest["status"] == "complete" and metric_curves(run) == straight_metrics(tmp_path, TASK, spec)[0]
+    assert run.manifest.status == "complete" and metric_curves(run) == straight_metrics(tmp_path, TASK, spec)[0]
 
 
 @pytest.mark.parametrize("launcher", LAUNCHERS)
@@ -177,7 +177,7 @@ def test_sweep_works_from_a_folder_whose_files_shadow_package_names(tmp_path, la
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stdout + stderr
     assert not list(work.glob("*.imported"))
-    assert [run.manifest["status"] for run in results.find_runs([work / "runs"])] == ["complete"]
+    assert [run.manifest.status for run in results.find_runs([work / "runs"])] == ["complete"]
 
 
 @pytest.mark.published_numbers

@@ -15,7 +15,8 @@ from collapselab.cli.main import main
 from collapselab.engine.environment import NUMERICS_FACTS
 from collapselab.engine.rundir import find_runs
 from collapselab.errors import CollapseLabError
-from collapselab.formats import submission
+from collapselab.formats import records, submission
+from collapselab.formats.records import Manifest
 from collapselab.operations.execution import jobs
 from collapselab.operations.publishing import reproduce
 from collapselab.scoring import scorer
@@ -55,14 +56,14 @@ class _Rerun:
 
     def __init__(self, run, kernel, scale=1.0):
         self.seed = run["seed"]
-        self.manifest = copy.deepcopy(run["manifest"])
-        self.manifest["environment"]["blas_kernel"] = kernel
-        self.records = copy.deepcopy(run["records"])
+        self.manifest = Manifest.model_validate(copy.deepcopy(run["manifest"]))
+        self.manifest.environment["blas_kernel"] = kernel
+        self.records = records.records_of(copy.deepcopy(run))
         for record in self.records[1:]:
-            record["metrics"]["loss"] *= scale
+            record.metrics["loss"] *= scale
 
     def curve(self):
-        return [record["metrics"]["loss"] for record in self.records]
+        return [record.metrics["loss"] for record in self.records]
 
 
 def test_gradient_seeds_on_another_kernel_are_compared_by_means(published):
@@ -80,12 +81,12 @@ def test_gradient_seeds_on_another_kernel_are_compared_by_means(published):
 
     # Their per-generation values are not compared one by one (a model-dependent filter keeps other
     # items); what the strategy is and how many generations ran still are.
-    other[0].records[3]["composition"]["total"] += 1
+    other[0].records[3].composition.total += 1
     mismatches, _ = reproduce.task_mismatches(entry, TASK, other, frozenset({0, 1}))
     assert mismatches == []
     assert any("generation 3, composition/total" in line for line in reproduce.task_mismatches(entry, TASK, other)[0])
     other[1].records.pop()
-    other[0].manifest["strategy"]["uses_extra_real_data"] = True
+    other[0].manifest.strategy.uses_extra_real_data = True
     mismatches, _ = reproduce.task_mismatches(entry, TASK, other, frozenset({0, 1}))
     assert any("seed 0, strategy/uses_extra_real_data" in line for line in mismatches)
     assert any("seed 1, records:" in line for line in mismatches)

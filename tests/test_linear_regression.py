@@ -82,7 +82,7 @@ def test_generation_zero_differs_between_seeds_and_is_shared_by_strategies(tmp_p
     first = {}
     for seed in (0, 1):
         for strategy in ("replace", "accumulate"):
-            first[seed, strategy] = run_strategy(tmp_path, TASK, strategy, seed=seed, generations=1).records[0]["metrics"]
+            first[seed, strategy] = run_strategy(tmp_path, TASK, strategy, seed=seed, generations=1).records[0].metrics
     assert first[0, "replace"] == first[0, "accumulate"]
     assert first[1, "replace"] == first[1, "accumulate"]
     assert first[0, "replace"]["loss"] != first[1, "replace"]["loss"]

@@ -17,6 +17,7 @@ from collapselab.baselines.adaptive_ridge import paper_penalty, posterior_mean_p
 from collapselab.contracts import registry
 from collapselab.engine import rundir
 from collapselab.errors import PluginError
+from collapselab.formats.records import Record
 from collapselab.tasks.linear_regression import experiments, fresh_theory
 from collapselab.tasks.linear_regression.setting import Setting
 from tests.helpers import metric_curves, run_strategy
@@ -25,7 +26,7 @@ TASK = "linear_regression"
 
 
 def composition(run, generation):
-    return run.records[generation]["composition"]
+    return run.records[generation].composition.model_dump()
 
 
 def test_baselines_build_the_pools_they_promise(tmp_path):
@@ -42,8 +43,8 @@ def test_baselines_build_the_pools_they_promise(tmp_path):
     assert composition(runs["accumulate"], g)["real"] == t
     # the budget: every standard fit processes n_samples examples whatever its pool; growing asks for all of it
     for name in ("replace", "accumulate", "accumulate-subsample", "accumulate-synthetic", "real-only", "verifier-filter"):
-        assert [r["compute"]["examples"] for r in runs[name].records] == [t] * (g + 1), name
-    assert [r["compute"]["examples"] for r in runs["accumulate[compute=growing]"].records] == [t * (k + 1) for k in range(g + 1)]
+        assert [r.compute.examples for r in runs[name].records] == [t] * (g + 1), name
+    assert [r.compute.examples for r in runs["accumulate[compute=growing]"].records] == [t * (k + 1) for k in range(g + 1)]
     assert composition(runs["accumulate-synthetic"], g) == {"real": 0, "synthetic": {"1": t, "2": t, "3": t},
                                                            "total": 3 * t, "fresh_real": 0, "weighted": False}
     assert all(composition(runs["real-only"], k)["real"] == t for k in range(g + 1))
@@ -52,16 +53,16 @@ def test_baselines_build_the_pools_they_promise(tmp_path):
     mix = composition(runs["mix[real_fraction=0.25]"], g)
     assert (mix["real"], mix["synthetic"]) == (5, {"3": 15})
     assert [composition(runs["fresh-real"], k)["fresh_real"] for k in range(g + 1)] == [0, 10, 20, 30]
-    assert runs["verifier-filter"].records[g]["compute"]["samples"] == 2 * t
-    paper = [r["fit_options"] for r in runs["adaptive-ridge"].records]
+    assert runs["verifier-filter"].records[g].compute.samples == 2 * t
+    paper = [r.fit_options for r in runs["adaptive-ridge"].records]
     assert paper[0]["ridge_lambda"] == 0.0
     assert all(o["regularise_generator"] is False for o in paper[1:])
     assert [o["ridge_lambda"] for o in paper[1:]] == sorted(o["ridge_lambda"] for o in paper[1:])  # grows with n
-    own = [r["fit_options"] for r in runs["adaptive-ridge[rule=posterior-mean]"].records]
+    own = [r.fit_options for r in runs["adaptive-ridge[rule=posterior-mean]"].records]
     assert all(o["regularise_generator"] and o["ridge_lambda"] > 0 for o in own[1:])
     for name in ("replace", "accumulate[compute=growing]", "real-only", "adaptive-ridge",
                  "adaptive-ridge[rule=posterior-mean]"):
-        assert all("theory_loss" in r["metrics"] for r in runs[name].records), name
+        assert all("theory_loss" in r.metrics for r in runs[name].records), name
 
 
 def test_adaptive_ridge_where_the_paper_applies_it_beats_replace_and_the_compounding_variant(tmp_path):
@@ -126,7 +127,7 @@ def test_the_verifier_quality_experiment_runs_the_shipped_verifier_filter(tmp_pa
     """The figure's points are runs of verifier-filter itself (its threshold rule), identical to running it directly."""
     experiments.verifier_quality(experiments.Runner(tmp_path / "runs"), tmp_path / "out", quick=True)
     data = json.loads((tmp_path / "out" / "verifier_quality.json").read_text())
-    names = {rundir.read_manifest(m.parent)["strategy"]["name"] for m in (tmp_path / "runs").rglob(rundir.MANIFEST)}
+    names = {rundir.read_manifest(m.parent).strategy.name for m in (tmp_path / "runs").rglob(rundir.MANIFEST)}
     assert names == {"replace", "verifier-filter"}
     direct = run_strategy(tmp_path / "direct", TASK, "verifier-filter[quality=1.0]", generations=3, preset="cpu",
                           overrides={"trials": 200})
@@ -148,7 +149,7 @@ execute(spec, progress=False)
 """
 
 
-def _records(root: Path) -> list[dict]:
+def _records(root: Path) -> list[Record]:
     manifests = list(root.rglob(rundir.MANIFEST))
     return rundir.read_records(manifests[0].parent) if manifests else []
 
@@ -175,14 +176,14 @@ def test_resume_is_identical_after_kills_at_random_moments(tmp_path):
     assert any(0 < n < 41 for n in partial), partial  # kills landed mid-run, after a checkpoint
     resumed, reference = _records(cut), _records(straight)
     assert len(resumed) == len(reference) == 41
-    assert [r["metrics"] for r in resumed] == [r["metrics"] for r in reference]
-    assert [r["composition"] for r in resumed] == [r["composition"] for r in reference]
+    assert [r.metrics for r in resumed] == [r.metrics for r in reference]
+    assert [r.composition for r in resumed] == [r.composition for r in reference]
 
 
 def test_resume_after_an_interrupt_in_process_is_identical(tmp_path):
     class Stop:
         def __call__(self, run_dir, manifest, record):
-            if record["generation"] == 2:
+            if record.generation == 2:
                 raise KeyboardInterrupt
 
     reference = run_strategy(tmp_path / "a", TASK, "mix", generations=5)

@@ -17,6 +17,7 @@ import pytest
 from collapselab import Pool, Strategy, StrategyContext
 from collapselab.contracts import registry
 from collapselab.engine.loop import RunSpec, execute
+from collapselab.formats.records import as_json
 from collapselab.tasks.linear_regression import fresh_theory, theory
 from collapselab.tasks.linear_regression.data import FixedDesignData
 from collapselab.tasks.linear_regression.experiments import CleanRidge, DownstreamRidge, FixedFraction
@@ -65,10 +66,10 @@ def simulate(root: Path, strategy: Strategy | str, overrides: dict[str, Any], ge
 def assert_matches_theory(run, within: float = 3.0) -> list[float]:
     theories = []
     for record in run.records:
-        metrics = record["metrics"]
-        assert "theory_loss" in metrics, f"generation {record['generation']} has no theory"
+        metrics = record.metrics
+        assert "theory_loss" in metrics, f"generation {record.generation} has no theory"
         z = (metrics["loss"] - metrics["theory_loss"]) / metrics["loss_se"]
-        assert abs(z) < within, f"generation {record['generation']}: {metrics['loss']:.5g} vs theory " \
+        assert abs(z) < within, f"generation {record.generation}: {metrics['loss']:.5g} vs theory " \
                                 f"{metrics['theory_loss']:.5g} ({z:+.1f} standard errors)"
         theories.append(metrics["theory_loss"])
     return theories
@@ -205,28 +206,29 @@ def test_a_fit_that_draws_part_of_its_pool_gets_no_theory(tmp_path):
     """Accumulate at the standard budget fits n_samples examples drawn from a pool twice (then three
     times) that size: the draw, not the pool, is fitted, and the pool's theory does not apply."""
     run = simulate(tmp_path, "accumulate", {}, 2)
-    assert [r["compute"]["examples"] for r in run.records] == [20, 20, 20]
-    assert [r["composition"]["total"] for r in run.records] == [20, 40, 60]
-    assert "theory_loss" in run.records[0]["metrics"]
-    assert all("theory_loss" not in r["metrics"] for r in run.records[1:])
+    assert [r.compute.examples for r in run.records] == [20, 20, 20]
+    assert [r.composition.total for r in run.records] == [20, 40, 60]
+    assert "theory_loss" in run.records[0].metrics
+    assert all("theory_loss" not in r.metrics for r in run.records[1:])
     # whole passes over a pool: the pool's own fit, whose theory holds (here 2 passes of the real pool)
     task = registry.make_task(TASK, "smoke")
-    records = [{**run.records[0], "compute": {**run.records[0]["compute"], "examples": 40}}]
-    assert task.for_seed(0).theory(records)["theory_loss"] == run.records[0]["metrics"]["theory_loss"]
+    first = as_json(run.records[0])  # the task's theory reads records as their files hold them
+    first["compute"]["examples"] = 40
+    assert task.for_seed(0).theory([first])["theory_loss"] == run.records[0].metrics["theory_loss"]
 
 
 def test_curated_corrected_and_accumulated_fresh_pools_get_no_theory(tmp_path):
     fresh = simulate(tmp_path / "a", "accumulate[compute=growing]", {"design": "fresh"}, 2)
-    assert "theory_loss" in fresh.records[0]["metrics"]
-    assert all("theory_loss" not in r["metrics"] for r in fresh.records[1:])
+    assert "theory_loss" in fresh.records[0].metrics
+    assert all("theory_loss" not in r.metrics for r in fresh.records[1:])
     verifier = simulate(tmp_path / "b", "verifier-filter", {}, 2)
-    assert all("theory_loss" not in r["metrics"] for r in verifier.records[1:])
+    assert all("theory_loss" not in r.metrics for r in verifier.records[1:])
     corrected = simulate(tmp_path / "c", Corrected(), {}, 2)
-    assert all("theory_loss" not in r["metrics"] for r in corrected.records[1:])
+    assert all("theory_loss" not in r.metrics for r in corrected.records[1:])
     subsample = simulate(tmp_path / "d", "accumulate-subsample", {}, 2)
-    assert all("theory_loss" not in r["metrics"] for r in subsample.records[1:])
+    assert all("theory_loss" not in r.metrics for r in subsample.records[1:])
 
 
 def test_infinite_least_squares_risk_has_no_theory(tmp_path):
     run = simulate(tmp_path, "replace", {"design": "fresh", "dim": 10, "n_samples": 10, "trials": 20}, 1)
-    assert all("theory_loss" not in r["metrics"] for r in run.records)
+    assert all("theory_loss" not in r.metrics for r in run.records)

@@ -35,7 +35,7 @@ class Interrupt:
         self.after = after
 
     def __call__(self, run_dir, manifest, record):
-        if record["generation"] == self.after:
+        if record.generation == self.after:
             raise KeyboardInterrupt
 
 
@@ -44,8 +44,8 @@ def test_interrupted_run_resumes_with_identical_numbers(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_strategy(tmp_path / "cut", "linear_regression", "mix", generations=6, listeners=(Interrupt(2),))
     stopped = results.load_run(reference.path.parents[4] / "cut" / reference.path.relative_to(tmp_path / "ref"))
-    assert stopped.manifest["status"] == "interrupted"
-    assert stopped.manifest["error"]["type"] == "KeyboardInterrupt"
+    assert stopped.manifest.status == "interrupted"
+    assert stopped.manifest.error.type == "KeyboardInterrupt"
     assert len(stopped.records) == 3
     resumed = run_strategy(tmp_path / "cut", "linear_regression", "mix", generations=6)
     assert resumed.complete
@@ -58,7 +58,7 @@ def test_extending_a_finished_run_equals_running_longer_at_once(tmp_path):
     extended = run_strategy(tmp_path / "x", "linear_regression", "accumulate", generations=5)
     straight = run_strategy(tmp_path / "y", "linear_regression", "accumulate", generations=5)
     assert metric_curves(extended) == metric_curves(straight)
-    assert extended.manifest["generations"] == 5
+    assert extended.manifest.generations == 5
 
 
 def test_killed_process_resumes_with_identical_numbers(tmp_path):
@@ -76,7 +76,7 @@ def test_killed_process_resumes_with_identical_numbers(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     (run_dir,) = results.find_runs([tmp_path / "killed"])
-    assert run_dir.manifest["status"] == "running"  # killed without a chance to say so
+    assert run_dir.manifest.status == "running"  # killed without a chance to say so
     assert 1 <= len(run_dir.records) <= 3  # what the last checkpoint made durable
     env.pop("SLOW_MARKER")
     for out in ("killed", "straight"):
@@ -93,7 +93,7 @@ def test_resume_refuses_changed_strategy_code(tmp_path):
     of its own instead (tests/test_plugins.py)."""
     first = run_strategy(tmp_path, "linear_regression", "replace", generations=1)
     manifest = results.read_manifest(first.path)
-    manifest["strategy"]["source_sha256"] = "0" * 64  # as if made before an edit of the strategy's code
+    manifest.strategy.source_sha256 = "0" * 64  # as if made before an edit of the strategy's code
     results.write_manifest(first.path, manifest)
     with pytest.raises(RunConflictError, match="strategy source"):
         run_strategy(tmp_path, "linear_regression", "replace", generations=2)
@@ -116,9 +116,9 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_earlier_generations(tmp_pat
     with pytest.raises(TaskError, match="metric 'loss' is nan at generation 2"):
         execute(spec, progress=False)
     run = results.load_run(spec.directory)
-    assert run.manifest["status"] == "failed"
-    assert run.manifest["error"]["generation"] == 2
-    assert [r["generation"] for r in run.records] == [0, 1]
+    assert run.manifest.status == "failed"
+    assert run.manifest.error.generation == 2
+    assert [r.generation for r in run.records] == [0, 1]
 
 
 def test_run_directory_layout_and_manifest(tmp_path):
@@ -129,14 +129,14 @@ def test_run_directory_layout_and_manifest(tmp_path):
     assert relative.parts[2].startswith("smoke-")  # --set changed the configuration
     assert relative.parts[3] == "seed-2"
     manifest = run.manifest
-    assert manifest["schema_version"] == records.SCHEMA_VERSION
-    assert manifest["task"]["config"]["dim"] == 4
-    assert manifest["strategy"]["params"] == {"real_fraction": 0.25}
-    assert len(manifest["strategy"]["source_sha256"]) == 64
-    assert manifest["environment"]["python"] and manifest["environment"]["cpu_count"]
-    assert manifest["environment"]["blas_kernel"].startswith("openblas")
-    assert manifest["task"]["data"]["generator"]
+    assert manifest.schema_version == records.SCHEMA_VERSION
+    assert manifest.task.config["dim"] == 4
+    assert manifest.strategy.params == {"real_fraction": 0.25}
+    assert len(manifest.strategy.source_sha256 or "") == 64
+    assert manifest.environment["python"] and manifest.environment["cpu_count"]
+    assert manifest.environment["blas_kernel"].startswith("openblas")
+    assert manifest.task.data["generator"]
     assert sorted(p.name for p in (run.path / "pools").iterdir()) == [f"gen-{g:04d}.npz" for g in (1, 2, 3)]
     assert sorted(p.name for p in (run.path / "models").iterdir()) == ["gen-0000.model", "gen-0003.model"]
     for record in run.records:
-        assert set(record) >= {"generation", "metrics", "composition", "compute", "seconds"}
+        assert set(records.as_json(record)) >= {"generation", "metrics", "composition", "compute", "seconds"}

@@ -220,9 +220,9 @@ def test_classifier_cache_is_reused_and_rebuilt_on_a_new_key(monkeypatch, tmp_pa
 def test_runs_record_the_split_and_write_png_sample_grids(task: MnistVaeTask, tmp_path: Path) -> None:
     run = _run(task, "replace", tmp_path, 1)
     for record in run.records:
-        for name in record["artifacts"]:
+        for name in record.artifacts:
             assert (run.path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert run.manifest["task"]["data"]["split_sha256"] == task._splits.fingerprint["split_sha256"]
+    assert run.manifest.task.data["split_sha256"] == task._splits.fingerprint["split_sha256"]
 
 
 def test_temperature_scales_the_prior(task: MnistVaeTask, model) -> None:

@@ -108,10 +108,10 @@ def test_misbehaving_plugin_stops_cleanly(tmp_path, case):
         run_strategy(tmp_path / "runs", "linear_regression", f"{path}:Bad", generations=3)
     assert "strategy 'bad'" in str(info.value) or "bad." in str(info.value)
     (run,) = results.find_runs([tmp_path / "runs"])
-    assert run.manifest["status"] == "failed"
-    assert run.manifest["error"]["message"] == str(info.value)
-    failed_at = run.manifest["error"]["generation"]
-    assert [r["generation"] for r in run.records] == list(range(failed_at))
+    assert run.manifest.status == "failed"
+    assert run.manifest.error.message == str(info.value)
+    failed_at = run.manifest.error.generation
+    assert [r.generation for r in run.records] == list(range(failed_at))
     assert failed_at >= 1  # generation 0 never calls the strategy
 
 
@@ -187,7 +187,7 @@ def test_a_plugin_that_writes_into_real_memory_changes_nothing(tmp_path):
     path = plugin(tmp_path, "class Bad(Strategy):\n    name = 'bad'\n\n    " + body)
     written = run_strategy(tmp_path / "runs", "linear_regression", f"{path}:Bad", generations=2)
     replace = run_strategy(tmp_path / "replace", "linear_regression", "replace", generations=2)
-    assert [r["metrics"] for r in written.records] == [r["metrics"] for r in replace.records]
+    assert [r.metrics for r in written.records] == [r.metrics for r in replace.records]
 
 
 def test_state_kept_on_the_strategy_cannot_change_the_numbers(tmp_path):
@@ -199,8 +199,8 @@ def test_state_kept_on_the_strategy_cannot_change_the_numbers(tmp_path):
     straight = run_strategy(tmp_path / "a", "linear_regression", f"{path}:Counting", generations=3)
     run_strategy(tmp_path / "b", "linear_regression", f"{path}:Counting", generations=1)
     resumed = run_strategy(tmp_path / "b", "linear_regression", f"{path}:Counting", generations=3)
-    assert [r["metrics"] for r in resumed.records] == [r["metrics"] for r in straight.records]
-    assert all(r["composition"]["real"] == 0 for r in straight.records[1:])  # always the first call's choice
+    assert [r.metrics for r in resumed.records] == [r.metrics for r in straight.records]
+    assert all(r.composition.real == 0 for r in straight.records[1:])  # always the first call's choice
 
 
 def test_an_edited_strategy_file_starts_a_new_run_beside_the_old_one(tmp_path):
@@ -217,7 +217,7 @@ def test_an_edited_strategy_file_starts_a_new_run_beside_the_old_one(tmp_path):
     plugin(tmp_path, "class Mine(Strategy):\n    name = 'mine'\n\n    " + body.replace("ctx.latest", "ctx.accumulated()"))
     edited = run_strategy(tmp_path / "runs", "linear_regression", f"{path}:Mine", generations=2)
     assert edited.path != first.path and edited.complete and results.load_run(first.path).complete
-    assert edited.records[2]["composition"]["total"] > first.records[2]["composition"]["total"]  # the edit took effect
+    assert edited.records[2].composition.total > first.records[2].composition.total  # the edit took effect
     assert RunIdentity.from_manifest(edited.manifest).strategy.folder == edited.path.parent.parent.name  # read back, too
     # a registered strategy's directory keeps its plain name (the shipped baselines' runs are found where they are)
     assert run_strategy(tmp_path / "runs", "linear_regression", "replace", generations=1).path.parent.parent.name == "replace"

@@ -10,6 +10,7 @@ import pytest
 
 from collapselab.contracts import registry
 from collapselab.engine.loop import RunSpec, execute
+from collapselab.formats.records import Composition, Compute, Record, as_json
 from collapselab.scoring import profile
 from collapselab.scoring.profile import COLLAPSED, NOT_COLLAPSED, NOT_MEASURABLE
 from collapselab.tasks.linear_regression import LinearRegressionTask, measures
@@ -17,16 +18,22 @@ from collapselab.tasks.linear_regression import LinearRegressionTask, measures
 GENERATIONS = 10
 
 
-def _runs(metric: Callable[[int, int], dict[str, float]], seeds: int = 5) -> dict[int, list[dict]]:
+def _record(generation: int, metrics: dict[str, float]) -> Record:
+    return Record(generation=generation, metrics=metrics, seconds={},
+                  composition=Composition(real=1, synthetic={}, total=1, fresh_real=0),
+                  compute=Compute(examples=1, steps=1, samples=0))
+
+
+def _runs(metric: Callable[[int, int], dict[str, float]], seeds: int = 5) -> dict[int, list[Record]]:
     """Records of ``seeds`` runs whose generation g of seed s records ``metric(s, g)``."""
-    return {s: [{"generation": g, "metrics": metric(s, g)} for g in range(GENERATIONS + 1)] for s in range(seeds)}
+    return {s: [_record(g, metric(s, g)) for g in range(GENERATIONS + 1)] for s in range(seeds)}
 
 
 def _noise(s: int, g: int, scale: float = 0.01) -> float:
     return scale * float(np.random.default_rng([s, g]).standard_normal())
 
 
-def _verdicts(runs: dict[int, list[dict]], *names: str) -> list[str]:
+def _verdicts(runs: dict[int, list[Record]], *names: str) -> list[str]:
     found = profile.profile(runs)
     return [found.fields[name].verdict for name in names]
 
@@ -69,7 +76,7 @@ def test_one_run_gets_point_verdicts_and_the_slope_its_fit_interval() -> None:
 
 
 def test_too_short_runs_leave_divergence_not_measurable() -> None:
-    runs = {0: [{"metrics": {"loss": 1.0}}, {"metrics": {"loss": 2.0}}]}
+    runs = {0: [_record(0, {"loss": 1.0}), _record(1, {"loss": 2.0})]}
     field = profile.profile(runs).fields["divergence"]
     assert field.verdict == NOT_MEASURABLE and "at least 3" in field.measure
 
@@ -202,8 +209,8 @@ def test_report_export_and_board_rows_carry_the_profile(tmp_path) -> None:
     entry = table[(table.scope == "seeds") & (table.definition == "risk_increase")].iloc[0]
     assert entry.verdict == COLLAPSED and entry.seeds == "0,1,2" and entry.ci_low > 1
 
-    section = {"generations": 3, "runs": [{"seed": run.seed, "manifest": run.manifest, "records": run.records}
-                                          for run in find_runs([tmp_path / "runs"])]}
+    section = {"generations": 3, "runs": [{"seed": run.seed, "manifest": as_json(run.manifest),
+                                           "records": [as_json(r) for r in run.records]} for run in find_runs([tmp_path / "runs"])]}
     row = aggregate.task_row(section, None)
     assert row["profile"]["risk_increase"]["verdict"] == COLLAPSED
     assert row["profile"] == profile.profile(runs, "linear_regression", "replace").as_dict()

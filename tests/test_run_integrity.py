@@ -18,6 +18,7 @@ from collapselab.contracts import registry
 from collapselab.engine import rundir
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.errors import ResultFileError, RunConflictError
+from collapselab.formats.records import as_json
 from tests.helpers import metric_curves, run_strategy, slow_plugin
 
 TASK = "linear_regression"
@@ -58,7 +59,7 @@ def test_sigterm_marks_the_run_interrupted_and_it_resumes_identically(tmp_path):
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 130
     (cut,) = rundir.find_runs([tmp_path / "cut"])
-    assert cut.manifest["status"] == "interrupted" and cut.manifest["error"]["type"] == "Terminated"
+    assert cut.manifest.status == "interrupted" and cut.manifest.error.type == "Terminated"
     env.pop("SLOW_MARKER")
     for out in ("cut", "straight"):
         subprocess.run(_command(tmp_path, spec, tmp_path / out), env=env, check=True, capture_output=True)
@@ -71,7 +72,7 @@ def test_a_hard_exit_leaves_a_resumable_run(tmp_path):
     env = {**os.environ, "HARD_EXIT": "1"}
     subprocess.run(_command(tmp_path, spec, tmp_path / "runs"), env=env, capture_output=True)
     (run,) = rundir.find_runs([tmp_path / "runs"])
-    assert run.manifest["status"] == "running"  # os._exit gave the process no chance to say so
+    assert run.manifest.status == "running"  # os._exit gave the process no chance to say so
     env.pop("HARD_EXIT")
     done = subprocess.run(_command(tmp_path, spec, tmp_path / "runs"), env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -86,7 +87,7 @@ def test_a_plugin_calling_sys_exit_fails_the_run_with_exit_status_2(tmp_path):
     result = subprocess.run(_command(tmp_path, f"{plugin}:Quits", tmp_path / "runs"), capture_output=True, text=True)
     assert result.returncode == 2 and "called sys.exit(0)" in result.stderr
     (run,) = rundir.find_runs([tmp_path / "runs"])
-    assert run.manifest["status"] == "failed"
+    assert run.manifest.status == "failed"
 
 
 def _finished(tmp_path: Path) -> Path:
@@ -188,23 +189,23 @@ def test_a_resume_under_other_numerics_is_recorded_and_never_compared_bit_for_bi
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     steady = run_strategy(tmp_path / "steady", TASK, "accumulate", generations=2)
     steady = run_strategy(tmp_path / "steady", TASK, "accumulate", generations=4)  # resumed, same threads
-    assert NUMERICS_CHANGED not in steady.manifest["environment"]
+    assert NUMERICS_CHANGED not in steady.manifest.environment
     run_strategy(tmp_path / "runs", TASK, "accumulate", generations=2)
     capsys.readouterr()
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # generations 3.. sum in other orders than 0..2 did
     mixed = run_strategy(tmp_path / "runs", TASK, "accumulate", generations=4)
     warning = capsys.readouterr().err
     assert "resumes at generation 3 with other numerics" in warning and "omp_num_threads: 1 -> 3" in warning
-    assert mixed.manifest["environment"][NUMERICS_CHANGED] == [3] and len(mixed.records) == 5
+    assert mixed.manifest.environment[NUMERICS_CHANGED] == [3] and len(mixed.records) == 5
     mixed = run_strategy(tmp_path / "runs", TASK, "accumulate", generations=5)  # resumed again, as the last session
-    assert mixed.manifest["environment"][NUMERICS_CHANGED] == [3] and mixed.manifest["environment"]["omp_num_threads"] == "3"
+    assert mixed.manifest.environment[NUMERICS_CHANGED] == [3] and mixed.manifest.environment["omp_num_threads"] == "3"
     assert "other numerics" not in capsys.readouterr().err
     reopened = run_strategy(tmp_path / "runs", TASK, "accumulate", generations=5)  # nothing to compute:
-    assert reopened.manifest["environment"] == mixed.manifest["environment"]  # the environment is the computing one's
+    assert reopened.manifest.environment == mixed.manifest.environment  # the environment is the computing one's
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     reopened = run_strategy(tmp_path / "runs", TASK, "accumulate", generations=5)
-    assert reopened.manifest["environment"]["omp_num_threads"] == "3" and reopened.manifest["environment"][NUMERICS_CHANGED] == [3]
+    assert reopened.manifest.environment["omp_num_threads"] == "3" and reopened.manifest.environment[NUMERICS_CHANGED] == [3]
     assert "other numerics" not in capsys.readouterr().err
-    published = [{"manifest": steady.manifest}]
+    published = [{"manifest": as_json(steady.manifest)}]
     assert same_kernel(published, [steady])
-    assert not same_kernel([{"manifest": mixed.manifest}], [mixed])  # no single set-up made its numbers
+    assert not same_kernel([{"manifest": as_json(mixed.manifest)}], [mixed])  # no single set-up made its numbers

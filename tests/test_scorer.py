@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from collapselab.formats.records import Composition, Compute, Record
 from collapselab.scoring import scorer
 
 
@@ -143,10 +144,11 @@ def test_overall_clips_each_task_and_combines_standard_errors():
     assert scorer.overall({}) is None
 
 
-def _record(real: int, synthetic: dict[str, int], fresh: int = 0, examples: int = 100, steps: int = 10) -> dict:
+def _record(real: int, synthetic: dict[str, int], fresh: int = 0, examples: int = 100, steps: int = 10) -> Record:
     total = real + sum(synthetic.values())
-    return {"composition": {"real": real, "synthetic": synthetic, "total": total, "fresh_real": fresh},
-            "compute": {"examples": examples, "steps": steps, "samples": 100}}
+    return Record(generation=0, metrics={"loss": 1.0}, seconds={},
+                  composition=Composition(real=real, synthetic=synthetic, total=total, fresh_real=fresh),
+                  compute=Compute(examples=examples, steps=steps, samples=100))
 
 
 def test_tracks_extra_compute_and_synthetic_share_come_from_the_records():
@@ -169,7 +171,9 @@ def test_tracks_extra_compute_and_synthetic_share_come_from_the_records():
     assert not any(scorer.uses_extra_compute(r) for r in (replace, history, real_only, accumulate, fresh))
     assert scorer.uses_extra_compute(heavy)  # more examples than generation 0's fit
     assert scorer.uses_extra_compute([zero, _record(0, {"1": 100}, steps=11)])  # more optimiser steps
-    assert not scorer.uses_extra_compute([zero, _record(0, {"1": 100}, examples=100 + 1e-5)])  # within tolerance
+    large = _record(100, {}, examples=10**7)
+    assert not scorer.uses_extra_compute([large, _record(0, {"1": 100}, examples=10**7 + 1)])  # within tolerance
+    assert scorer.uses_extra_compute([large, _record(0, {"1": 100}, examples=10**7 + 100)])
 
 
 def test_collapse_ratios_need_a_positive_generation_zero():

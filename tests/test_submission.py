@@ -14,6 +14,7 @@ from collapselab.cli.main import main
 from collapselab.engine import rundir as results
 from collapselab.errors import SubmissionError
 from collapselab.formats import gallery, submission
+from collapselab.formats.records import as_json
 from collapselab.leaderboard import SUBMISSIONS, baselines, rules, validate
 from collapselab.operations.publishing import artifacts, submit
 from tests.entries import SMOKE, make_entries, runs_root
@@ -162,8 +163,8 @@ def test_submit_writes_an_entry_that_holds_every_seed_and_generation(smoke_runs,
     runs = entry["tasks"][TASK]["runs"]
     assert [r["seed"] for r in runs] == [0, 1, 2] and all(len(r["records"]) == 4 for r in runs)
     on_disk = results.load_run(smoke_runs / TASK / "replace" / "smoke" / "seed-1")
-    assert runs[1]["records"][3]["metrics"] == on_disk.records[3]["metrics"]
-    assert runs[1]["manifest"] == on_disk.manifest
+    assert runs[1]["records"][3]["metrics"] == on_disk.records[3].metrics
+    assert runs[1]["manifest"] == as_json(on_disk.manifest)
     first = out.read_bytes()
     assert main(args) == 0 and out.read_bytes() == first  # same runs, same bytes
 
@@ -205,7 +206,7 @@ def test_submit_refuses_unfinished_runs(smoke_runs, tmp_path):
     run_strategy(run, TASK, "replace", 0)
     directory = run / TASK / "replace" / "smoke" / "seed-0"
     manifest = results.read_manifest(directory)
-    results.write_manifest(directory, {**manifest, "status": "running"})
+    results.write_manifest(directory, manifest.model_copy(update={"status": "running"}))
     with pytest.raises(SubmissionError, match="status 'running'"):
         submit.build(results.find_runs([run]), "x", "d", None)
 
@@ -224,7 +225,7 @@ def test_submit_refuses_mixed_task_versions(tmp_path):
         run_strategy(tmp_path, TASK, "replace", seed)
     directory = tmp_path / TASK / "replace" / "smoke" / "seed-1"
     manifest = results.read_manifest(directory)
-    results.write_manifest(directory, {**manifest, "task": {**manifest["task"], "version": "0.9"}})
+    results.write_manifest(directory, manifest.model_copy(update={"task": manifest.task.model_copy(update={"version": "0.9"})}))
     with pytest.raises(SubmissionError, match=f"these runs mix task version on task '{TASK}'"):
         submit.build(results.find_runs([tmp_path]), "x", "d", None)
 

@@ -102,7 +102,7 @@ def test_sweep_runs_in_parallel_skips_done_runs_and_reports_failures(tmp_path, m
     boom = tmp_path / "runs" / TASK / f"boom-src{registry.file_sha256(plugins)[:8]}"  # a file strategy's folder names its source
     assert "boom at generation two" in out.out and str(boom / "smoke" / "seed-0" / "sweep.log") in out.out
     assert f"not applicable: {TASK} / {plugins}:Picky: picky runs on no task" in out.out
-    finished = {(r.strategy_label, r.seed, r.manifest["status"], len(r.records)) for r in results.find_runs([tmp_path / "runs"])}
+    finished = {(r.strategy_label, r.seed, r.manifest.status, len(r.records)) for r in results.find_runs([tmp_path / "runs"])}
     assert finished == {("replace", 0, "complete", 4), ("replace", 1, "complete", 4),
                         ("thread-share", 0, "complete", 4), ("thread-share", 1, "complete", 4),
                         ("boom", 0, "failed", 2), ("boom", 1, "failed", 2)}
@@ -124,7 +124,7 @@ def test_sweep_resumes_a_killed_run_to_the_same_numbers(tmp_path, monkeypatch):
     jobs, outcome = sweep.sweep([TASK], [spec], [0], "smoke", None, tmp_path / "runs", progress=False)
     assert [reason for _, reason in outcome.failed] == ["killed by signal 9 (SIGKILL)"]
     killed = results.load_run(jobs[0].path)
-    assert killed.manifest["status"] == "running" and 1 <= len(killed.records) <= 2  # the last checkpoint
+    assert killed.manifest.status == "running" and 1 <= len(killed.records) <= 2  # the last checkpoint
 
     jobs, outcome = sweep.sweep([TASK], [spec], [0], "smoke", None, tmp_path / "runs", progress=False)
     assert outcome.ok and outcome.completed == jobs
@@ -132,7 +132,7 @@ def test_sweep_resumes_a_killed_run_to_the_same_numbers(tmp_path, monkeypatch):
     jobs, outcome = sweep.sweep([TASK], [spec], [0], "smoke", None, tmp_path / "straight", progress=False)
     straight = results.load_run(jobs[0].path)
     assert len(resumed.records) == 4
-    assert [r["metrics"] for r in resumed.records] == [r["metrics"] for r in straight.records]
+    assert [r.metrics for r in resumed.records] == [r.metrics for r in straight.records]
 
 
 def test_all_names_the_plugins_that_import():
@@ -185,11 +185,11 @@ def test_sweep_prints_the_grid_first_and_grids_and_settings_reach_the_manifests(
     assert f"  task      {TASK} (preset smoke, 1 generation(s), set trials=20)" in printed
     rows = [line.split() for line in printed.splitlines() if line.startswith(TASK)]
     assert {row[1]: row[2:] for row in rows}["mix[real_fraction=0.1]"][:4] == ["1", "0", "0", "cpu"]
-    found = {(r.manifest["strategy"]["spec"], r.manifest["strategy"]["params"].get("real_fraction"),
-              r.manifest["task"]["config"]["trials"], len(r.records)) for r in results.find_runs([out])}
+    found = {(r.manifest.strategy.spec, r.manifest.strategy.params.get("real_fraction"),
+              r.manifest.task.config["trials"], len(r.records)) for r in results.find_runs([out])}
     assert found == {("mix[real_fraction=0.1]", 0.1, 20, 2), ("mix[real_fraction=0.3]", 0.3, 20, 2), ("replace", None, 20, 2)}
     manifest = next(r.manifest for r in results.find_runs([out]) if r.strategy_label == "replace")
-    assert manifest["command"][-2:] == ["--set", "trials=20"]
+    assert manifest.command[-2:] == ["--set", "trials=20"]
 
 
 def test_each_setting_goes_to_the_tasks_that_have_its_key():
@@ -214,7 +214,7 @@ def test_sweep_mirrors_every_generation_to_wandb(tmp_path, monkeypatch):
     assert main(["sweep", "--tasks", TASK, "--strategies", "replace", "--seeds", "0", "--preset", "smoke",
                  "--generations", "1", "--out", str(out), "--wandb", "--wandb-project", "sweep-test", "--no-progress"]) == 0
     run = results.find_runs([out])[0]
-    assert run.manifest["command"][-3:] == ["--wandb", "--wandb-project", "sweep-test"]
+    assert run.manifest.command[-3:] == ["--wandb", "--wandb-project", "sweep-test"]
     offline = list(run.path.rglob("offline-run-*"))
     assert offline and list(offline[0].rglob("*.wandb"))
 
@@ -235,7 +235,7 @@ def test_killing_the_sweep_ends_its_workers_and_a_rerun_resumes(tmp_path, monkey
     assert wait_until_gone(worker), "the worker outlived its sweep"
     run = results.find_runs([tmp_path / "runs"])[0]
     log = (run.path / "sweep.log").read_text()
-    assert run.manifest["status"] == "interrupted" and len(run.records) == 2, log  # the worker recorded its stop
+    assert run.manifest.status == "interrupted" and len(run.records) == 2, log  # the worker recorded its stop
 
     rerun = sweep_process(args, env)
     stdout, stderr = rerun.communicate(timeout=120)
@@ -243,7 +243,7 @@ def test_killing_the_sweep_ends_its_workers_and_a_rerun_resumes(tmp_path, monkey
     row = next(line for line in stdout.splitlines() if line.startswith(TASK))
     assert row.split()[2:5] == ["1", "0", "0"]
     resumed = results.find_runs([tmp_path / "runs"])[0]
-    assert resumed.manifest["status"] == "complete"
+    assert resumed.manifest.status == "complete"
     assert metric_curves(resumed) == straight_metrics(tmp_path, TASK, spec)[0]
 
 
@@ -270,4 +270,4 @@ def test_a_second_sweep_on_the_same_out_waits_for_the_runs_the_first_holds(tmp_p
     assert "waiting linear_regression" in err_second and "another process is running it" in err_second
     row = next(line for line in out_second.splitlines() if line.startswith(TASK))
     assert row.split()[2:5] == ["0", "1", "0"]  # ran, already complete, failed
-    assert results.find_runs([tmp_path / "runs"])[0].manifest["status"] == "complete"
+    assert results.find_runs([tmp_path / "runs"])[0].manifest.status == "complete"

@@ -33,7 +33,7 @@ def _run(root: Path, strategy: str = "replace", generations: int = 2, seed: int 
 
 
 def _losses(run) -> list[float]:
-    return [r["metrics"]["loss"] for r in run.records]
+    return [r.metrics["loss"] for r in run.records]
 
 
 # ----------------------------------------------------------------------- data
@@ -291,11 +291,11 @@ def test_smoke_run_completes_with_artifacts(tmp_path: Path) -> None:
     run = _run(tmp_path, "replace")
     assert run.complete and len(run.records) == 3
     for record in run.records:
-        assert all(math.isfinite(v) for v in record["metrics"].values())
-        (artifact,) = record["artifacts"]
+        assert all(math.isfinite(v) for v in record.metrics.values())
+        (artifact,) = record.artifacts
         text = (run.path / artifact).read_text(encoding="utf-8")
         assert text.count("--- sample") == 16
-    data = run.manifest["task"]["data"]
+    data = run.manifest.task.data
     assert data["train_tokens"] == 64 * 32 and data["train_bytes"] > 64 * 32 and data["vocab"] == 512
     assert len(data["tokenizer_sha256"]) == 64
 
@@ -306,7 +306,7 @@ def test_paper_architecture_runs_on_the_embedded_corpus(tmp_path: Path) -> None:
     overrides = {"corpus": "pydoc", "train_chunks": 64, "accelerator": "cpu", "eval_samples": 4, "sample_batch": 64}
     task = make_task("text_lm", "paper", overrides)
     run = execute(RunSpec(task, make_strategy("replace"), 0, 1, tmp_path), progress=False)
-    assert run.complete and all(math.isfinite(v) for v in run.records[-1]["metrics"].values())
+    assert run.complete and all(math.isfinite(v) for v in run.records[-1].metrics.values())
 
 
 def test_the_temperature_study_samples_at_each_temperature_and_plots(tmp_path: Path) -> None:
@@ -321,8 +321,8 @@ def test_the_temperature_study_samples_at_each_temperature_and_plots(tmp_path: P
 
     runs = find_runs([tmp_path / "runs"])
     assert len(runs) == 4
-    temperatures = sorted({r.records[1]["sampling_options"]["temperature"] for r in runs})
+    temperatures = sorted({r.records[1].sampling_options["temperature"] for r in runs})
     assert temperatures == [0.5, 2.0]
-    assert all(r.records[g]["sampling_options"]["temperature"] == r.records[1]["sampling_options"]["temperature"]
+    assert all(r.records[g].sampling_options["temperature"] == r.records[1].sampling_options["temperature"]
                for r in runs for g in (1, 2))
     assert len({r.curve()[0] for r in runs}) == 1  # one generation 0 for the whole study

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from collapselab.contracts import registry
 from collapselab.contracts.params import parse_assignment, parse_seeds
 from collapselab.engine import sandbox
-from collapselab.engine.loop import CHECKPOINT_SECONDS
+from collapselab.engine.loop import CHECKPOINT_SECONDS, RecordListener
 from collapselab.errors import ParameterError, ResultFileError
+from collapselab.formats.records import Manifest, Record
 
 
 def overrides(assignments: Sequence[str]) -> dict[str, Any]:
@@ -22,27 +23,27 @@ def overrides(assignments: Sequence[str]) -> dict[str, Any]:
 _ROW = "{:>5} {:>4} {:>12} {:>12} {:>8} {:>10} {:>11} {:>8} {:>9} {:>7}"
 
 
-def row_printer() -> Callable[[Path, Mapping[str, Any], Mapping[str, Any]], None]:
+def row_printer() -> RecordListener:
     """A loop listener printing one aligned table row per finished generation (above any progress bar)."""
     from tqdm.auto import tqdm
 
     header_done = [False]
 
-    def show(run_dir: Path, manifest: Mapping[str, Any], record: Mapping[str, Any]) -> None:
-        metrics, composition, seconds = record["metrics"], record["composition"], record["seconds"]
+    def show(run_dir: Path, manifest: Manifest, record: Record) -> None:
+        metrics, composition, seconds = record.metrics, record.composition, record.seconds
         if not header_done[0]:
             header = ("seed", "gen", "loss", "theory", "real", "synthetic", "examples", "fit s", "sample s", "eval s")
             tqdm.write(_ROW.format(*header), file=sys.stdout)
             header_done[0] = True
         tqdm.write(
             _ROW.format(
-                manifest["seed"],
-                record["generation"],
+                manifest.seed,
+                record.generation,
                 f"{metrics['loss']:.5g}",
                 f"{metrics['theory_loss']:.5g}" if "theory_loss" in metrics else "-",
-                composition["real"],
-                sum(composition["synthetic"].values()),
-                record["compute"]["examples"],
+                composition.real,
+                sum(composition.synthetic.values()),
+                record.compute.examples,
                 f"{seconds['fit']:.2f}",
                 f"{seconds['sample']:.2f}",
                 f"{seconds['evaluate']:.2f}",
@@ -64,7 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     generations = task.default_generations if args.generations is None else args.generations
     if generations < 0:
         raise ParameterError("--generations must be >= 0")
-    listeners: list[Any] = [row_printer()]
+    listeners: list[RecordListener] = [row_printer()]
     logger = None
     if args.wandb:
         from collapselab.operations.execution.wandb_logger import WandbLogger
@@ -100,7 +101,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     text, files = build_report(runs, Path(args.out))
     print(text)
     for run in unfinished:
-        print(f"note: {run.path} is {run.manifest['status']} ({len(run.records)} generations recorded)")
+        print(f"note: {run.path} is {run.manifest.status} ({len(run.records)} generations recorded)")
     for file in files:
         print(f"wrote {file}")
     return 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from collapselab.contracts.task import Task
 from collapselab.engine import environment, lock, rundir, sources
 from collapselab.engine.identity import RunIdentity
 from collapselab.errors import ResultFileError
+from collapselab.formats import records
+from collapselab.formats.records import Record
 from collapselab.storage import strict_json
 from collapselab.storage.atomic import atomic_write_text
 
@@ -60,20 +62,21 @@ class Generation0Store:
         with lock.holding(self.directory / rundir.LOCK, f"shared generation 0 {self.directory}", wait=True):
             yield
 
-    def load(self) -> dict[str, Any] | None:
+    def load(self) -> Record | None:
         """The stored record, if an entry with this key is complete; ``None`` otherwise."""
         try:
             if strict_json.load_file(self.directory / KEY) != self.key:
                 return None
             stored = strict_json.load_file(self.directory / RECORD)
+            record = records.read_record(stored.get("record"), str(self.directory / RECORD))
         except ResultFileError:
             return None
         model = self.directory / MODEL
         if not model.is_file() or rundir.sha256_file(model) != stored.get("model_sha256"):
             return None
-        return dict(stored["record"])
+        return record
 
-    def save(self, record: Mapping[str, Any], write_model: Callable[[Path], None], run_dir: Path, names: list[str]) -> None:
+    def save(self, record: Record, write_model: Callable[[Path], None], run_dir: Path, names: list[str]) -> None:
         """Store ``record``, the model ``write_model`` writes and the artifact files ``names`` of ``run_dir``."""
         self.directory.mkdir(parents=True, exist_ok=True)
         model = self.directory / MODEL
@@ -82,7 +85,7 @@ class Generation0Store:
             (self.directory / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(Path(run_dir) / name, self.directory / name)
         atomic_write_text(self.directory / RECORD,
-                          strict_json.dumps({"record": dict(record), "model_sha256": rundir.sha256_file(model)}, indent=1))
+                          strict_json.dumps({"record": records.as_json(record), "model_sha256": rundir.sha256_file(model)}, indent=1))
         atomic_write_text(self.directory / KEY, strict_json.dumps(self.key, indent=1))
 
     def copy_into(self, run_dir: Path, names: list[str]) -> None:

@@ -35,6 +35,7 @@ from collapselab.engine.run_store import Restored, write_model
 from collapselab.engine.sandbox import StrategyHandle
 from collapselab.errors import PluginError
 from collapselab.formats import records
+from collapselab.formats.records import Composition, Compute, Record
 
 HOOK_NAMES = tuple(f.name for f in dataclasses.fields(TaskHooks))
 
@@ -44,22 +45,17 @@ class Generation:
     """A computed generation: its record, its model M_g, the synthetic pool S_g it keeps (``None`` at
     generation 0) and whether M_g's file is already in the run directory."""
 
-    record: dict[str, Any]
+    record: Record
     model: Any
     kept: Pool | None
     model_on_disk: bool
 
 
-def composition(pool: Pool, fresh_real: int) -> dict[str, Any]:
-    """What a training pool held, as recorded (:class:`~collapselab.formats.records.Composition`)."""
+def composition(pool: Pool, fresh_real: int) -> Composition:
+    """What a training pool held, as recorded."""
     counts = pool.origin_counts()
-    return {
-        "real": counts.get(REAL, 0),
-        "synthetic": {str(g): n for g, n in counts.items() if g != REAL},
-        "total": len(pool),
-        "fresh_real": fresh_real,
-        "weighted": pool.weight is not None,
-    }
+    return Composition(real=counts.get(REAL, 0), synthetic={str(g): n for g, n in counts.items() if g != REAL},
+                       total=len(pool), fresh_real=fresh_real, weighted=pool.weight is not None)
 
 
 def _serve_hook(hooks: TaskHooks, strategy: str, hook: str, args: list[Any]) -> Any:
@@ -113,15 +109,15 @@ class GenerationStep:
             if stored is None:
                 fitted = self._fit_and_record(0, real, dict(self.task.fit_options), None, 0, seconds, [])
                 record = fitted.record
-                store.save(record, lambda path: write_model(self.task, fitted.model, path), self.dir, record["artifacts"])
+                store.save(record, lambda path: write_model(self.task, fitted.model, path), self.dir, record.artifacts)
             else:
-                record = {**stored, "shared": True}
-            store.copy_into(self.dir, list(record["artifacts"]))
+                record = stored.model_copy(update={"shared": True})
+            store.copy_into(self.dir, record.artifacts)
         self.model = self.task.load_model(rundir.model_path(self.dir, 0))  # the same object whether fitted or reused
         return Generation(record, self.model, None, model_on_disk=True)
 
     # --------------------------------------------------------------- generation g >= 1
-    def next(self, g: int, real: Pool, history: Sequence[dict[str, Any]]) -> Generation:
+    def next(self, g: int, real: Pool, history: Sequence[Record]) -> Generation:
         """S_g from M_{g-1} through the strategy, then M_g fitted on the strategy's training pool."""
         seconds = dict.fromkeys(records.PHASE_SECONDS, 0.0)
         pool, options, sampling, samples = self._synthetic(g, real, seconds)
@@ -236,7 +232,7 @@ class GenerationStep:
         return pool, options, sampling, len(samples)
 
     def _fit_and_record(self, g: int, pool: Pool, options: dict[str, Any], sampling: dict[str, Any] | None,
-                        samples: int, seconds: dict[str, float], history: Sequence[dict[str, Any]]) -> Generation:
+                        samples: int, seconds: dict[str, float], history: Sequence[Record]) -> Generation:
         """M_g = fit(pool, options), evaluated, with its record and artifacts."""
         task, seed = self.task, self.seed
         start = time.perf_counter()
@@ -245,25 +241,18 @@ class GenerationStep:
         start = time.perf_counter()
         metrics = guard.check_metrics(task.evaluate(fitted.model), task.name, g, task.metric_bounds)
         seconds["evaluate"] = time.perf_counter() - start
-        record: dict[str, Any] = {
-            "generation": g,
-            "metrics": metrics,
-            "composition": composition(pool, self.fresh_real),
-            "compute": {**fitted.compute.as_dict(), "samples": samples},
-            "seconds": seconds,
-            "fit_options": options,
-        }
-        if sampling is not None:
-            record["sampling_options"] = sampling
-        if self.corrected:
-            record["corrected"] = sorted(self.corrected)
-            self.corrected.clear()
-        metrics.update(guard.check_theory(task.theory([*history, record]), task.name, g))
+        record = Record(generation=g, metrics=metrics, composition=composition(pool, self.fresh_real),
+                        compute=Compute.model_validate({**fitted.compute.as_dict(), "samples": samples}), seconds=seconds,
+                        fit_options=options, sampling_options=sampling or {}, corrected=sorted(self.corrected))
+        self.corrected.clear()
+        # the task's theory reads the records as their files hold them (its plugin interface is JSON)
+        theory = task.theory([records.as_json(r) for r in (*history, record)])
+        record.metrics.update(guard.check_theory(theory, task.name, g))
         start = time.perf_counter()
         artifacts = self.dir / rundir.ARTIFACTS
         artifacts.mkdir(exist_ok=True)
         names = task.write_artifacts(fitted.model, g, artifacts, seeding.stream(seed, g, "artifacts"))
-        seconds["artifacts"] = time.perf_counter() - start
-        record["artifacts"] = [f"{rundir.ARTIFACTS}/{n}" for n in names]
+        record.seconds["artifacts"] = time.perf_counter() - start
+        record.artifacts = [f"{rundir.ARTIFACTS}/{n}" for n in names]
         self.model = fitted.model
         return Generation(record, fitted.model, self.synthetic[-1] if g > 0 else None, model_on_disk=False)

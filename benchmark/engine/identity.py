@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from collapselab.contracts import registry
+from collapselab.formats.records import Manifest
 
 
 def params_hash(params: Mapping[str, Any]) -> str:
@@ -94,11 +95,11 @@ class RunIdentity:
         return Path(root) / self.task.name / self.strategy.folder / self.task.label / f"seed-{self.seed}"
 
     @classmethod
-    def from_manifest(cls, manifest: Mapping[str, Any]) -> RunIdentity:
-        task, strategy = manifest["task"], manifest["strategy"]
+    def from_manifest(cls, manifest: Manifest) -> RunIdentity:
+        task, strategy = manifest.task, manifest.strategy
         return cls(
-            TaskIdentity(task["name"], task["version"], task["preset"], task["config"], task.get("data", {})),
-            StrategyIdentity(strategy["name"], strategy["params"], strategy.get("source_sha256"),
-                             bool(strategy["uses_extra_real_data"]), from_file=registry.is_file_spec(str(strategy.get("spec", "")))),
-            int(manifest["seed"]),
+            TaskIdentity(task.name, task.version, task.preset, task.config, task.data),
+            StrategyIdentity(strategy.name, strategy.params, strategy.source_sha256, strategy.uses_extra_real_data,
+                             from_file=registry.is_file_spec(strategy.spec)),
+            manifest.seed,
         )

@@ -30,7 +30,7 @@ import contextlib
 import sys
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,6 +47,7 @@ from collapselab.engine.identity import RunIdentity, StrategyIdentity, TaskIdent
 from collapselab.engine.run_store import RunStore
 from collapselab.engine.sandbox import StrategyHandle
 from collapselab.errors import CollapseLabError
+from collapselab.formats.records import Manifest, Record, RunError, StrategySection, TaskSection
 
 CHECKPOINT_SECONDS = 2.0
 
@@ -54,7 +55,7 @@ CHECKPOINT_SECONDS = 2.0
 class RecordListener(Protocol):
     """Receives each generation's record as soon as it is computed (tables, W&B...)."""
 
-    def __call__(self, run_dir: Path, manifest: Mapping[str, Any], record: Mapping[str, Any]) -> None: ...
+    def __call__(self, run_dir: Path, manifest: Manifest, record: Record) -> None: ...
 
 
 @dataclass
@@ -110,23 +111,23 @@ def _manifest_identity(spec: RunSpec) -> dict[str, Any]:
     identity = spec.identity
     task, strategy = identity.task, identity.strategy
     return {
-        "task": {"name": task.name, "version": task.version, "preset": task.preset, "config": dict(task.config),
-                 "data": dict(task.data), "source_sha256": sources.task_source_sha256(type(spec.task))},
-        "strategy": {"name": strategy.name, "spec": spec.strategy_spec or strategy.name, "params": dict(strategy.params),
-                     "citation": spec.strategy.citation, "uses_extra_real_data": strategy.uses_extra_real_data,
-                     "source_sha256": strategy.source_sha256},
+        "task": TaskSection(name=task.name, version=task.version, preset=task.preset, config=dict(task.config),
+                            data=dict(task.data), source_sha256=sources.task_source_sha256(type(spec.task))),
+        "strategy": StrategySection(name=strategy.name, spec=spec.strategy_spec or strategy.name, params=dict(strategy.params),
+                                    citation=spec.strategy.citation, uses_extra_real_data=strategy.uses_extra_real_data,
+                                    source_sha256=strategy.source_sha256),
         "seed": identity.seed,
     }
 
 
-def _error(exc: BaseException, generation: int) -> dict[str, Any]:
+def _error(exc: BaseException, generation: int) -> RunError:
     """How a run stopped, as its manifest records it."""
-    return {
-        "generation": generation,
-        "type": type(exc).__name__,
-        "message": str(exc) if isinstance(exc, CollapseLabError) else f"{type(exc).__name__}: {exc}",
-        "traceback": "".join(traceback.format_exception(exc))[-4000:],
-    }
+    return RunError(
+        generation=generation,
+        type=type(exc).__name__,
+        message=str(exc) if isinstance(exc, CollapseLabError) else f"{type(exc).__name__}: {exc}",
+        traceback="".join(traceback.format_exception(exc))[-4000:],
+    )
 
 
 def execute(
@@ -146,8 +147,8 @@ def execute(
         step = GenerationStep(task, _handle(spec), spec.seed, directory, spec.hook_timeout,
                               Generation0Store(spec.root, spec.identity, task) if shared else None)
         store = RunStore(directory, task, spec.checkpoint_seconds)
-        store.open(spec.identity, _manifest_identity(spec), sources.task_source_sha256(type(spec.task)),
-                   spec.generations, spec.command)
+        manifest = store.open(spec.identity, _manifest_identity(spec), sources.task_source_sha256(type(spec.task)),
+                              spec.generations, spec.command)
         started = time.perf_counter()
         total, done = spec.generations + 1, len(store.records)
         bar = tqdm(total=total, initial=min(done, total), desc=f"{spec.task.name} / {spec.strategy.name} / seed {spec.seed}",
@@ -160,7 +161,7 @@ def execute(
                 store.add(generation.record, generation.model, generation.kept, generation.model_on_disk)
                 bar.update(1)
                 for listener in listeners:
-                    listener(directory, store.manifest, generation.record)
+                    listener(directory, manifest, generation.record)
                 store.checkpoint(force=g == 0 or g == total - 1)
         except BaseException as exc:
             interrupted = isinstance(exc, KeyboardInterrupt)

@@ -25,6 +25,7 @@ from collapselab.engine import environment, guard, rundir
 from collapselab.engine.identity import RunIdentity
 from collapselab.errors import USER_ERRORS, PoolError, ResultFileError, RunConflictError
 from collapselab.formats import records
+from collapselab.formats.records import Manifest, Record, RunError, Status
 
 
 def now() -> str:
@@ -55,8 +56,8 @@ class Restored:
     model: Any
 
 
-def _check_resumable(directory: Path, existing: Mapping[str, Any], identity: RunIdentity, task_source: str) -> None:
-    recorded = existing["task"].get("source_sha256")
+def _check_resumable(directory: Path, existing: Manifest, identity: RunIdentity, task_source: str) -> None:
+    recorded = existing.task.source_sha256
     changed = [] if recorded in (None, task_source) else [("task source (sha256)", recorded, task_source)]
     for what, old, new in RunIdentity.from_manifest(existing).differences(identity) + changed:
         raise RunConflictError(
@@ -91,8 +92,8 @@ class RunStore:
         self.dir = directory
         self.task = task
         self.checkpoint_seconds = checkpoint_seconds
-        self.manifest: dict[str, Any] = {}
-        self.records: list[dict[str, Any]] = []
+        self.manifest: Manifest | None = None
+        self.records: list[Record] = []
         self.computes = True  # whether this session computes any generation (set by :meth:`open`)
         self.durable = 0  # records on disk
         self._pending_pools: dict[int, Pool] = {}
@@ -101,7 +102,7 @@ class RunStore:
         self._last_checkpoint = time.perf_counter()
 
     def open(self, identity: RunIdentity, identity_fields: Mapping[str, Any], task_source: str, generations: int,
-             command: Sequence[str]) -> None:
+             command: Sequence[str]) -> Manifest:
         """Resume the directory (refused if it was made with another identity or task source) or start it."""
         if self.dir.exists():
             rundir.remove_stale_temporaries(self.dir)
@@ -109,30 +110,26 @@ class RunStore:
             existing = rundir.read_manifest(self.dir)
             _check_resumable(self.dir, existing, identity, task_source)
             self.records = rundir.read_records(self.dir)
-            self.manifest = existing
+            manifest = existing
         else:
             self.dir.mkdir(parents=True, exist_ok=True)
-            self.manifest = {
-                "schema_version": records.SCHEMA_VERSION,
-                **identity_fields,
-                "generations": generations,
-                "environment": {},
-                "status": "running",
-                "error": None,
-                "timings": {"started": now(), "updated": now(), "seconds": 0.0},
-            }
+            manifest = Manifest.model_validate({
+                "schema_version": records.SCHEMA_VERSION, **identity_fields, "generations": generations,
+                "environment": {}, "status": "running", "timings": {"started": now(), "updated": now()},
+            })
         self.durable = len(self.records)
         # a session that only reopens a finished run computes nothing: the environment and command
         # stay those of the sessions that made its numbers
         self.computes = len(self.records) <= generations
-        self.manifest["generations"] = max(generations, len(self.records) - 1)
+        manifest.generations = max(generations, len(self.records) - 1)
         if self.computes:
-            self.manifest["environment"] = _carried_environment(self.dir, self.manifest["environment"],
-                                                                environment.environment(self.task.device()), len(self.records))
-            self.manifest["command"] = list(command)
-        self.manifest["status"] = "running"
-        self.manifest["error"] = None
-        rundir.write_manifest(self.dir, self.manifest)
+            manifest.environment = _carried_environment(self.dir, manifest.environment,
+                                                        environment.environment(self.task.device()), len(self.records))
+            manifest.command = list(command)
+        manifest.status, manifest.error = "running", None
+        rundir.write_manifest(self.dir, manifest)
+        self.manifest = manifest
+        return manifest
 
     def restore(self, real: Pool) -> Restored | None:
         """S_1..S_{g-1} and M_{g-1} of the generations on disk, their checksums checked (``None``: none yet)."""
@@ -149,11 +146,11 @@ class RunStore:
             synthetic.append(guard.check_pool(pool, f"stored pool in {self.dir}", real, {g}, allow_empty=True).sealed())
         self._model = self._load_model(done - 1)
         self._model_on_disk = True
-        return Restored(synthetic, int(self.records[-1]["composition"]["fresh_real"]), self._model)
+        return Restored(synthetic, self.records[-1].composition.fresh_real, self._model)
 
     def _verify_recorded(self, generation: int, relative: str) -> None:
         """The file ``relative`` (to the run directory) against the checksum generation ``generation`` recorded."""
-        expected = self.records[generation].get("checksums", {}).get(relative)
+        expected = self.records[generation].checksums.get(relative)
         if expected is None:
             raise ResultFileError(f"{self.dir / rundir.GENERATIONS}: generation {generation} records no checksum of {relative}")
         rundir.verify_checksum(self.dir, relative, expected)
@@ -168,11 +165,11 @@ class RunStore:
         except Exception as exc:  # a truncated or foreign file: one line, not a traceback
             raise ResultFileError(f"{path}: cannot load the model: {type(exc).__name__}: {exc}") from None
 
-    def add(self, record: dict[str, Any], model: Any, pool: Pool | None, model_on_disk: bool) -> None:
+    def add(self, record: Record, model: Any, pool: Pool | None, model_on_disk: bool) -> None:
         """A computed generation: its record, its model M_g and its kept synthetic pool S_g (durable at the next
         checkpoint; ``model_on_disk``: M_g's file is already in the directory)."""
         if pool is not None:
-            self._pending_pools[record["generation"]] = pool
+            self._pending_pools[record.generation] = pool
         self.records.append(record)
         self._model = model
         self._model_on_disk = model_on_disk
@@ -186,29 +183,34 @@ class RunStore:
         latest = len(self.records) - 1
         for g, pool in sorted(self._pending_pools.items()):
             path = rundir.pool_path(self.dir, g)
-            self.records[g].setdefault("checksums", {})[f"{rundir.POOLS}/{path.name}"] = \
-                rundir.write_checksummed(path, pool.to_bytes())
+            self.records[g].checksums[f"{rundir.POOLS}/{path.name}"] = rundir.write_checksummed(path, pool.to_bytes())
         self._pending_pools.clear()
         model = rundir.model_path(self.dir, latest)
         if not self._model_on_disk:
             write_model(self.task, self._model, model)
             self._model_on_disk = True
-        self.records[latest].setdefault("checksums", {})[f"{rundir.MODELS}/{model.name}"] = rundir.sha256_file(model)
+        self.records[latest].checksums[f"{rundir.MODELS}/{model.name}"] = rundir.sha256_file(model)
         previous = self.durable - 1
         rundir.write_record_lines(self.dir, [rundir.record_line(self.dir, r) for r in self.records])
         self.durable = len(self.records)
-        self.manifest["timings"]["updated"] = now()
-        rundir.write_manifest(self.dir, self.manifest)
+        manifest = self._opened()
+        manifest.timings.updated = now()
+        rundir.write_manifest(self.dir, manifest)
         if 0 < previous < latest:
             rundir.model_path(self.dir, previous).unlink(missing_ok=True)
         self._last_checkpoint = time.perf_counter()
 
-    def finish(self, status: str, error: Mapping[str, Any] | None, elapsed: float) -> None:
+    def finish(self, status: Status, error: RunError | None, elapsed: float) -> None:
         """Record how this session of the run ended and the seconds it took."""
+        manifest = self._opened()
         if self.computes:
-            self.manifest["environment"].update(environment.thread_settings())  # torch may be loaded by now
-        self.manifest["status"] = status
-        self.manifest["error"] = error
-        self.manifest["timings"]["updated"] = now()
-        self.manifest["timings"]["seconds"] = round(float(self.manifest["timings"].get("seconds", 0.0)) + elapsed, 3)
-        rundir.write_manifest(self.dir, self.manifest)
+            manifest.environment.update(environment.thread_settings())  # torch may be loaded by now
+        manifest.status, manifest.error = status, error
+        manifest.timings.updated = now()
+        manifest.timings.seconds = round(manifest.timings.seconds + elapsed, 3)
+        rundir.write_manifest(self.dir, manifest)
+
+    def _opened(self) -> Manifest:
+        if self.manifest is None:
+            raise RuntimeError("the run store was not opened")
+        return self.manifest

@@ -13,14 +13,14 @@ any, and the preset label is the preset name, plus a hash of the configuration w
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from collapselab.engine.identity import RunIdentity
 from collapselab.errors import ResultFileError
-from collapselab.formats.records import MANIFEST_SCHEMA, RECORD_SCHEMA
+from collapselab.formats import records
+from collapselab.formats.records import Manifest, Record
 from collapselab.storage import strict_json
 from collapselab.storage.atomic import atomic_write_bytes, atomic_write_text
 
@@ -79,25 +79,24 @@ def remove_stale_temporaries(directory: Path) -> list[Path]:
     return removed
 
 
-def write_manifest(directory: Path, manifest: Mapping[str, Any]) -> None:
-    strict_json.validate(manifest, MANIFEST_SCHEMA, str(Path(directory) / MANIFEST))
-    atomic_write_text(Path(directory) / MANIFEST, strict_json.dumps(manifest, indent=2) + "\n")
+def write_manifest(directory: Path, manifest: Manifest) -> None:
+    data = records.as_json(manifest)
+    strict_json.validate(data, records.MANIFEST_SCHEMA, str(Path(directory) / MANIFEST))
+    atomic_write_text(Path(directory) / MANIFEST, strict_json.dumps(data, indent=2) + "\n")
 
 
-def read_manifest(directory: Path) -> dict[str, Any]:
+def read_manifest(directory: Path) -> Manifest:
     path = Path(directory) / MANIFEST
     if not path.is_file():
         raise ResultFileError(f"{path}: missing; {directory} is not a run directory (or its manifest was deleted)")
-    manifest = strict_json.load_file(path)
-    strict_json.validate(manifest, MANIFEST_SCHEMA, str(path))
-    return manifest
+    return records.read_manifest(strict_json.load_file(path), str(path))
 
 
-def record_line(directory: Path, record: Mapping[str, Any]) -> str:
+def record_line(directory: Path, record: Record) -> str:
     """One validated strict-JSON line of ``generations.jsonl``."""
-    source = f"{Path(directory) / GENERATIONS} (generation {record.get('generation')})"
-    strict_json.validate(record, RECORD_SCHEMA, source)
-    return strict_json.dumps(record)
+    data = records.as_json(record)
+    strict_json.validate(data, records.RECORD_SCHEMA, f"{Path(directory) / GENERATIONS} (generation {record.generation})")
+    return strict_json.dumps(data)
 
 
 def write_record_lines(directory: Path, lines: Sequence[str]) -> None:
@@ -105,22 +104,21 @@ def write_record_lines(directory: Path, lines: Sequence[str]) -> None:
     atomic_write_text(Path(directory) / GENERATIONS, "".join(line + "\n" for line in lines))
 
 
-def read_records(directory: Path) -> list[dict[str, Any]]:
+def read_records(directory: Path) -> list[Record]:
     path = Path(directory) / GENERATIONS
     if not path.exists():
         return []
     text = strict_json.read_text(path)
-    records: list[dict[str, Any]] = []
+    found: list[Record] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         source = f"{path}:{number}"
-        record = strict_json.loads(line, source)
-        strict_json.validate(record, RECORD_SCHEMA, source)
-        if record["generation"] != len(records):
-            raise ResultFileError(f"{source}: field generation: expected {len(records)}, found {record['generation']}")
-        records.append(record)
-    return records
+        record = records.read_record(strict_json.loads(line, source), source)
+        if record.generation != len(found):
+            raise ResultFileError(f"{source}: field generation: expected {len(found)}, found {record.generation}")
+        found.append(record)
+    return found
 
 
 @dataclass(frozen=True)
@@ -129,13 +127,13 @@ class Run:
     file, ``entry`` the entry's name)."""
 
     path: Path
-    manifest: dict[str, Any]
-    records: list[dict[str, Any]]
+    manifest: Manifest
+    records: list[Record]
     entry: str | None = None
 
     @property
     def task(self) -> str:
-        return self.manifest["task"]["name"]
+        return self.manifest.task.name
 
     @property
     def identity(self) -> RunIdentity:
@@ -147,14 +145,14 @@ class Run:
 
     @property
     def seed(self) -> int:
-        return int(self.manifest["seed"])
+        return self.manifest.seed
 
     @property
     def complete(self) -> bool:
-        return self.manifest["status"] == "complete"
+        return self.manifest.status == "complete"
 
     def curve(self, metric: str = "loss") -> list[float]:
-        return [float(r["metrics"][metric]) for r in self.records if metric in r["metrics"]]
+        return [float(r.metrics[metric]) for r in self.records if metric in r.metrics]
 
 
 def load_run(directory: Path) -> Run:

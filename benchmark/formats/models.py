@@ -15,9 +15,11 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Format(BaseModel):
-    """A part of a file format (Python's ``re`` reads its patterns: they use look-aheads)."""
+    """A part of a file format (Python's ``re`` reads its patterns: they use look-aheads). Fields beyond
+    the ones a model names are kept, read and written back (a file written by newer code loses nothing
+    when older code resumes it); a closed format forbids them."""
 
-    model_config = ConfigDict(regex_engine="python-re")
+    model_config = ConfigDict(regex_engine="python-re", extra="allow")
 
 
 def keys_matching(*, required: tuple[str, ...] = ()) -> Callable[[dict[str, Any]], None]:

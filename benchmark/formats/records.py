@@ -2,23 +2,28 @@
 
 A run directory holds one manifest (:class:`Manifest`, ``manifest.json``) and one record per
 generation (:class:`Record`, a line of ``generations.jsonl``); a submission carries both per run
-(:mod:`collapselab.formats.submission` embeds the same schemas). The pydantic models are the one
-definition of these formats: :data:`MANIFEST_SCHEMA` and :data:`RECORD_SCHEMA` are generated from
-them (:func:`~collapselab.formats.models.json_schema`) and check every file read back (from this machine, a cluster, or a
-submission) with jsonschema, naming the offending field. Objects may carry fields beyond the
-ones named here (files written by newer code stay readable).
+(:mod:`collapselab.formats.submission` embeds the same models). The pydantic models are the one
+definition of these formats: the loop builds its records and manifests as these models, files are
+written from them (:func:`as_json`) and read back into them (:func:`read_manifest`,
+:func:`read_record`). :data:`MANIFEST_SCHEMA` and :data:`RECORD_SCHEMA` are generated from them
+(:func:`~collapselab.formats.models.json_schema`) and check every file read back (from this machine,
+a cluster, or a submission) with jsonschema first, naming the offending field. Objects may carry
+fields beyond the ones named here (files written by newer code stay readable, and keep them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from collapselab.formats.models import Format, json_schema, keys_matching
+from collapselab.storage import strict_json
 
 SCHEMA_VERSION = 2
-STATUSES = ("running", "complete", "failed", "interrupted")
+Status = Literal["running", "complete", "failed", "interrupted"]
+STATUSES: tuple[Status, ...] = ("running", "complete", "failed", "interrupted")
 PHASE_SECONDS = ("sample", "curate", "strategy", "fit", "evaluate", "artifacts")
 
 Count = Annotated[int, Field(ge=0)]
@@ -50,9 +55,25 @@ class StrategySection(Format):
     source_sha256: str | None = None
 
 
+class RunError(Format):
+    """How a failed or interrupted run stopped."""
+
+    generation: Count  # the generation it stopped at (the records before it are durable)
+    type: str  # the exception's type
+    message: str
+    traceback: str  # the end of the traceback
+
+
+class Timings(Format):
+    """When a run started and was last written (UTC, ISO 8601), and the seconds its sessions took."""
+
+    started: str
+    updated: str
+    seconds: Seconds = 0.0
+
+
 class Manifest(Format):
-    """What a run is and how it went. ``error`` (when it failed or was interrupted): the generation it
-    stopped at, the exception's type, its message and the end of its traceback."""
+    """What a run is and how it went."""
 
     schema_version: Literal[2]
     task: TaskSection
@@ -60,9 +81,9 @@ class Manifest(Format):
     seed: Count
     generations: int = Field(ge=0, le=10000)
     environment: dict[str, Any]
-    status: Literal["running", "complete", "failed", "interrupted"]
-    error: dict[str, Any] | None = None
-    timings: dict[str, Any]
+    status: Status
+    error: RunError | None = None
+    timings: Timings
     command: list[str] = Field(default_factory=list)
 
 
@@ -105,3 +126,25 @@ class Record(Format):
 
 MANIFEST_SCHEMA: dict[str, Any] = json_schema(Manifest)
 RECORD_SCHEMA: dict[str, Any] = json_schema(Record)
+
+
+def as_json(model: BaseModel) -> dict[str, Any]:
+    """A record or manifest as the JSON object its file holds: every field, in the model's order."""
+    return model.model_dump(mode="json")
+
+
+def read_manifest(data: Any, source: str) -> Manifest:
+    """A parsed manifest, checked against :data:`MANIFEST_SCHEMA` (a bad one names ``source`` and the field)."""
+    strict_json.validate(data, MANIFEST_SCHEMA, source)
+    return Manifest.model_validate(data)
+
+
+def read_record(data: Any, source: str) -> Record:
+    """A parsed generation record, checked against :data:`RECORD_SCHEMA`."""
+    strict_json.validate(data, RECORD_SCHEMA, source)
+    return Record.model_validate(data)
+
+
+def records_of(run: Mapping[str, Any]) -> list[Record]:
+    """The records of a submission's run (already checked with the submission's schema), as models."""
+    return [Record.model_validate(record) for record in run["records"]]

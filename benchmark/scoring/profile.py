@@ -3,7 +3,7 @@
 Schaeffer et al. 2025 ("Position: Model Collapse Does Not Mean What You Think", arXiv 2503.03150,
 Sec. 2) list the definitions of "model collapse" in use; a benchmark should report all of them
 rather than one number. The profile computes one field per definition from what each generation
-records (``records[g]["metrics"]``), for one run (one seed) or for an entry's runs on a task (over
+records (``records[g].metrics``), for one run (one seed) or for an entry's runs on a task (over
 seeds), each with its value, its 95% interval over seeds, and a verdict: ``collapsed``,
 ``not collapsed`` or ``not measurable`` (with the reason).
 
@@ -73,6 +73,7 @@ from scipy import stats
 
 from collapselab.contracts import registry
 from collapselab.errors import CollapseLabError
+from collapselab.formats.records import Record
 from collapselab.scoring import scorer
 
 COLLAPSED, NOT_COLLAPSED, NOT_MEASURABLE = "collapsed", "not collapsed", "not measurable"
@@ -88,7 +89,7 @@ VARIANCE, MODE_COVERAGE, RECALL, MODE_MIXING = "variance_ratio", "mode_coverage"
 TAIL_LOSS, COMMON_LOSS, HALLUCINATION = "tail_loss", "common_loss", "hallucination"
 SCALING_LAW_STRATEGY = "replace"
 
-Runs = Mapping[int, Sequence[Mapping[str, Any]]]
+Runs = Mapping[int, Sequence[Record]]
 
 
 @dataclass(frozen=True)
@@ -172,10 +173,11 @@ def _values(runs: Runs, key: str) -> dict[int, list[float]] | None:
     length = min(len(records) for records in runs.values())
     curves: dict[int, list[float]] = {}
     for seed, records in runs.items():
-        curve = [r["metrics"].get(key) for r in records[:length]]
-        if any(v is None or not math.isfinite(float(v)) for v in curve):
+        values = [r.metrics.get(key) for r in records[:length]]
+        curve = [float(v) for v in values if v is not None and math.isfinite(v)]
+        if len(curve) != len(values):
             return None
-        curves[seed] = [float(v) for v in curve]
+        curves[seed] = curve
     return curves
 
 
@@ -292,7 +294,7 @@ def _share_rises(definition: str, runs: Runs, key: str) -> Field:
 
 def variance_field(runs: Runs) -> Field:
     first = next(iter(runs.values()))
-    keys = sorted(k for k in first[0]["metrics"] if k.endswith("_" + VARIANCE) and k != VARIANCE) if first else []
+    keys = sorted(k for k in first[0].metrics if k.endswith("_" + VARIANCE) and k != VARIANCE) if first else []
     parts = [_falls("variance", runs, key) for key in (VARIANCE, *keys)]
     return _combine("variance", parts, f"the task records no {VARIANCE}")
 

@@ -54,11 +54,11 @@ class Group:
 
     def curves(self, metric: str = "loss") -> np.ndarray:
         g = self.generations()
-        return np.array([[r["metrics"][metric] for r in run.records[:g]] for run in self.runs])
+        return np.array([[r.metrics[metric] for r in run.records[:g]] for run in self.runs])
 
     def has_metric(self, metric: str) -> bool:
         g = self.generations()
-        return all(all(metric in r["metrics"] for r in run.records[:g]) for run in self.runs)
+        return all(all(metric in r.metrics for r in run.records[:g]) for run in self.runs)
 
 
 def group_runs(runs: Sequence[Run]) -> list[Group]:
@@ -66,13 +66,13 @@ def group_runs(runs: Sequence[Run]) -> list[Group]:
     for run in runs:
         if not run.records:
             continue
-        task, strategy = run.manifest["task"], run.manifest["strategy"]
-        label = strategy_display(strategy["name"], strategy["params"])
+        task, strategy = run.manifest.task, run.manifest.strategy
+        label = strategy_display(strategy.name, strategy.params)
         if run.entry is not None and run.entry != label:
             label = f"{label} (entry {run.entry})"  # two entries or local runs of one strategy stay apart
-        key = (task["name"], task["version"], task["preset"], params_hash(task["config"]), label)
+        key = (task.name, task.version, task.preset, params_hash(task.config), label)
         if key not in groups:
-            groups[key] = Group(task["name"], task["version"], task["preset"], task["config"], label, run.entry)
+            groups[key] = Group(task.name, task.version, task.preset, task.config, label, run.entry)
         groups[key].runs.append(run)
     for group in groups.values():
         group.runs.sort(key=lambda r: r.seed)
@@ -130,7 +130,7 @@ def summary_rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
 def group_profile(group: Group) -> profile.Profile:
     """The collapse profile of a group's seeds (:mod:`collapselab.scoring.profile`)."""
     g = group.generations()
-    name = group.runs[0].manifest["strategy"]["name"]
+    name = group.runs[0].manifest.strategy.name
     return profile.profile({run.seed: run.records[:g] for run in group.runs}, group.task, name)
 
 

@@ -83,6 +83,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from collapselab.formats.records import Record
+
 CONFIDENCE = 0.95
 #: Level of the degradation gate's one-sided t-test (see the module docstring for why 0.025).
 GATE_LEVEL = 0.025
@@ -309,11 +311,11 @@ def overall(scores: Mapping[str, Score]) -> Overall | None:
     return Overall(mean, mean - half, mean + half, names)
 
 
-def run_track(records: Sequence[Mapping[str, Any]]) -> str:
+def run_track(records: Sequence[Record]) -> str:
     """The loop one run was in, from its records' composition of generations 1..G."""
-    if any(int(r["composition"].get("fresh_real", 0)) > 0 for r in records):
+    if any(r.composition.fresh_real > 0 for r in records):
         return FRESH_DATA
-    if any(int(r["composition"]["real"]) > 0 for r in records[1:]):
+    if any(r.composition.real > 0 for r in records[1:]):
         return AUGMENTATION
     return CLOSED_LOOP
 
@@ -323,33 +325,32 @@ def combine_tracks(tracks: Iterable[str]) -> str:
     return max(tracks, key=TRACKS.index, default=CLOSED_LOOP)
 
 
-def track(runs: Iterable[Sequence[Mapping[str, Any]]]) -> str:
+def track(runs: Iterable[Sequence[Record]]) -> str:
     """The track of the runs (each a list of generation records) of one task section."""
     return combine_tracks(run_track(records) for records in runs)
 
 
-def uses_extra_compute(records: Sequence[Mapping[str, Any]]) -> bool:
+def uses_extra_compute(records: Sequence[Record]) -> bool:
     """True when a fit after generation 0 processed more examples or took more optimiser steps than
     generation 0's, which the loop fits with the task's defaults: the task's budget."""
     if not records:
         return False
-    budget = records[0]["compute"]
-    return any(float(r["compute"][key]) > float(budget[key]) * (1 + BUDGET_TOLERANCE)
-               for r in records[1:] for key in ("examples", "steps"))
+    budget = records[0].compute
+    return any(r.compute.examples > budget.examples * (1 + BUDGET_TOLERANCE)
+               or r.compute.steps > budget.steps * (1 + BUDGET_TOLERANCE) for r in records[1:])
 
 
-def synthetic_share(records: Sequence[Mapping[str, Any]]) -> float | None:
+def synthetic_share(records: Sequence[Record]) -> float | None:
     """The share of the examples processed by the fits of generations 1..G that were synthetic items:
     per generation the synthetic share of the pool (fits draw their examples uniformly from its
     items), weighted by the examples the fit processed (equally, if no fit counts examples).
     ``None`` for a run without synthetic generations."""
     shares, spent = [], []
     for record in records[1:]:
-        composition = record["composition"]
-        total = int(composition["total"])
+        total = record.composition.total
         if total > 0:
-            shares.append(sum(int(n) for n in composition["synthetic"].values()) / total)
-            spent.append(float(record["compute"]["examples"]))
+            shares.append(sum(record.composition.synthetic.values()) / total)
+            spent.append(float(record.compute.examples))
     if not shares:
         return None
     if sum(spent) <= 0:

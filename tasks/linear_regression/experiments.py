@@ -133,7 +133,7 @@ class Runner:
 
 
 def _curve(run: Run, metric: str = "loss") -> list[float]:
-    return [float(r["metrics"].get(metric, math.nan)) for r in run.records]
+    return [float(r.metrics.get(metric, math.nan)) for r in run.records]
 
 
 def _save(out: Path, name: str, figure: plt.Figure, data: Mapping[str, Any]) -> Path:
@@ -164,7 +164,7 @@ def _downstream_runs(runner: Runner, base: Mapping[str, Any], ns: Sequence[int],
             chain = runner.run(DownstreamRidge(**chosen), config, max(ns))
         for n in ns:
             record = runs[0].records[1] if n == 0 else chain.records[n]
-            out[n].append((record["metrics"]["loss"], record["metrics"]["loss_se"]))
+            out[n].append((record.metrics["loss"], record.metrics["loss_se"]))
     return out
 
 
@@ -234,10 +234,10 @@ def strong_collapse(runner: Runner, out: Path, quick: bool) -> Path:
     for p in fractions:
         for n in sizes:
             run = runner.run(FixedFraction(size=n, synthetic_fraction=p), base, 1)
-            metrics = run.records[1]["metrics"]
+            metrics = run.records[1].metrics
             simulated[p].append((n, metrics["loss"], metrics["loss_se"], metrics.get("theory_loss")))
             # the generators of this seed: generation 0's error, averaged over its trials (the same in every run)
-            generator_error = run.records[0]["metrics"]["loss"]
+            generator_error = run.records[0].metrics["loss"]
     grid = np.unique(np.geomspace(dim + 2, 1e7, 80).astype(int))
     figure, axis = plt.subplots(figsize=(6.4, 4.6))
     colours = plt.cm.plasma(np.linspace(0, 0.85, len(fractions)))
@@ -303,12 +303,12 @@ def verifier_quality(runner: Runner, out: Path, quick: bool) -> Path:
     setting = _setting(overrides)
     oversample = float(registry.strategy_class(FILTER).parameters["oversample"])
     replace = runner.run(registry.make_strategy("replace"), overrides, generations)
-    l0 = replace.records[0]["metrics"]["loss"]
+    l0 = replace.records[0].metrics["loss"]
     final, theory, curves = [], [], {}
     for q in qualities:
         run = runner.run(registry.make_strategy(f"{FILTER}[quality={q}]"), overrides, generations)
         curves[str(q)] = _curve(run)
-        final.append((q, run.records[-1]["metrics"]["loss"], run.records[-1]["metrics"]["loss_se"]))
+        final.append((q, run.records[-1].metrics["loss"], run.records[-1].metrics["loss_se"]))
         theory.append(verified_chain_theory(l0, q, generations, setting, oversample, 1.0))
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3))
     q, loss, se = (np.array(v) for v in zip(*final))
@@ -344,7 +344,7 @@ def ridge_curves(runner: Runner, out: Path, quick: bool) -> Path:
     setting = _setting(base)
     simulated = _downstream_runs(runner, base, ns, [{}] * len(penalties), [{"lam": float(lam)} for lam in penalties])
     adaptive = runner.run(registry.make_strategy("adaptive-ridge"), base, max(ns))
-    marks = {n: (adaptive.records[n]["fit_options"]["ridge_lambda"], adaptive.records[n]["metrics"]["loss"])
+    marks = {n: (adaptive.records[n].fit_options["ridge_lambda"], adaptive.records[n].metrics["loss"])
              for n in ns if n > 0}
     fine = np.geomspace(penalties[0], penalties[-1], 60)
     theory: dict[int, list[float]] = {n: [] for n in ns}

@@ -99,11 +99,12 @@ def records_from(path: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
                 found[(task, run["manifest"]["strategy"]["spec"])].append(run)
         return found
     from collapselab.engine.rundir import find_runs
+    from collapselab.formats.records import as_json
 
-    for found_run in find_runs([path]):
-        manifest = found_run.manifest
+    for found_run in find_runs([path]):  # as a submission holds them
+        manifest = as_json(found_run.manifest)
         found[(manifest["task"]["name"], manifest["strategy"]["spec"])].append(
-            {"manifest": manifest, "records": found_run.records})
+            {"manifest": manifest, "records": [as_json(r) for r in found_run.records]})
     return found
 
 

@@ -94,8 +94,8 @@ def main() -> int:
             start = time.perf_counter()
             run = execute(spec, progress=False)
             seconds = time.perf_counter() - start
-        phases = {k: round(sum(r["seconds"].get(k, 0.0) for r in run.records), 1) for k in ("fit", "sample", "evaluate")}
-        curve = [round(r["metrics"]["loss"], 4) for r in run.records]
+        phases = {k: round(sum(r.seconds.get(k, 0.0) for r in run.records), 1) for k in ("fit", "sample", "evaluate")}
+        curve = [round(r.metrics["loss"], 4) for r in run.records]
         print(f"{strategy}: one seed {seconds:.0f} s ({seconds / 60:.1f} min), phases {phases}; loss {curve}")
         report.setdefault("runs", {})[strategy] = {"seconds": seconds, "phases": phases, "curve": curve}
     if args.json:

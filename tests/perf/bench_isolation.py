@@ -87,7 +87,7 @@ def fit_seconds(task_name: str, preset: str, strategy: str) -> float:
     task = registry.make_task(task_name, preset)
     with tempfile.TemporaryDirectory() as root:
         run = execute(RunSpec(task, sandbox.describe(strategy), 0, 2, Path(root), command=["bench"]), progress=False)
-    return statistics.median(r["seconds"]["fit"] for r in run.records[1:])
+    return statistics.median(r.seconds["fit"] for r in run.records[1:])
 
 
 def main() -> None:

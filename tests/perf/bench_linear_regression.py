@@ -55,7 +55,7 @@ def collapselab_case(strategy: str, trials: int, generations: int) -> dict[str, 
                       progress=False)
         seconds = time.perf_counter() - start
         size = directory_bytes(Path(root))
-    metrics = run.records[-1]["metrics"]
+    metrics = run.records[-1].metrics
     return {"seconds": seconds, "disk_mb": size / 2**20, "loss": metrics["loss"],
             "theory": metrics.get("theory_loss", float("nan"))}
 

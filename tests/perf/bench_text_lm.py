@@ -117,15 +117,15 @@ def main() -> None:
         start = time.perf_counter()
         run = execute(spec, progress=False)
         total = time.perf_counter() - start
-    rows = [[r["generation"], f"{r['seconds']['sample']:.2f}", f"{r['seconds']['fit']:.2f}",
-             f"{r['seconds']['evaluate']:.2f}", f"{r['seconds']['artifacts']:.2f}", f"{r['metrics']['loss']:.4f}"]
+    rows = [[r.generation, f"{r.seconds['sample']:.2f}", f"{r.seconds['fit']:.2f}",
+             f"{r.seconds['evaluate']:.2f}", f"{r.seconds['artifacts']:.2f}", f"{r.metrics['loss']:.4f}"]
             for r in run.records]
     print()
     print(tabulate(rows, headers=["gen", "sample s", "fit s", "eval s", "artifacts s", "loss (bits/byte)"],
                    tablefmt="simple", disable_numparse=True))
     later = run.records[1:] or run.records
-    fit0 = float(np.mean([r["seconds"]["fit"] for r in later]))
-    other = float(np.mean([r["seconds"]["sample"] + r["seconds"]["evaluate"] + r["seconds"]["artifacts"] for r in later]))
+    fit0 = float(np.mean([r.seconds["fit"] for r in later]))
+    other = float(np.mean([r.seconds["sample"] + r.seconds["evaluate"] + r.seconds["artifacts"] for r in later]))
     print(f"\nreplace: {total:.1f} s for {len(run.records)} generations ({total / len(run.records):.1f} s each)")
     generations = 10
     accumulate = sum(fit0 * (g + 1) + other for g in range(generations + 1))

@@ -94,13 +94,13 @@ class Job:
         except (OSError, ValueError):
             return False
         found = RunIdentity.from_manifest(manifest).key()
-        done = manifest["status"] == "complete" and self.recorded() >= self.generations + 1
+        done = manifest.status == "complete" and self.recorded() >= self.generations + 1
         return done and found == self.identity
 
     def device(self) -> str | None:
         """The device the run recorded in its manifest (``environment.device``), if any."""
         try:
-            device = results.read_manifest(self.path)["environment"].get("device")
+            device = results.read_manifest(self.path).environment.get("device")
         except (OSError, ValueError, KeyError):
             return None
         return str(device) if device is not None else None
@@ -194,9 +194,8 @@ def failure_reason(job: Job, returncode: int | None, detail: str | None = None) 
     line of its log, else ``detail`` (what the launcher knows) or its exit status."""
     try:
         manifest = results.read_manifest(job.path)
-        if manifest["status"] in ("failed", "interrupted") and manifest.get("error"):
-            error = manifest["error"]
-            return f"generation {error.get('generation')}: {error.get('message')}"
+        if manifest.status in ("failed", "interrupted") and manifest.error is not None:
+            return f"generation {manifest.error.generation}: {manifest.error.message}"
     except (OSError, ValueError):
         pass
     if returncode is not None and returncode < 0:

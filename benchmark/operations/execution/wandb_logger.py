@@ -9,11 +9,11 @@ run directory (``wandb/``) and can be synced later with ``wandb sync``. The file
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from collapselab.errors import CollapseLabError
+from collapselab.formats.records import Manifest, Record
 
 WandbMode = Literal["online", "offline", "disabled", "shared"]
 
@@ -38,25 +38,25 @@ class WandbLogger:
         self.project = project
         self._runs: dict[Path, Any] = {}
 
-    def __call__(self, run_dir: Path, manifest: Mapping[str, Any], record: Mapping[str, Any]) -> None:
+    def __call__(self, run_dir: Path, manifest: Manifest, record: Record) -> None:
         run = self._runs.get(run_dir)
         if run is None:
-            strategy, task = manifest["strategy"], manifest["task"]
+            strategy, task = manifest.strategy, manifest.task
             run = self._wandb.init(
                 project=self.project,
                 dir=str(run_dir),
                 mode=wandb_mode(),
-                name=f"{task['name']}/{strategy['spec']}/seed-{manifest['seed']}",
-                group=f"{task['name']}/{task['preset']}",
-                config={"task": task, "strategy": strategy, "seed": manifest["seed"]},
+                name=f"{task.name}/{strategy.spec}/seed-{manifest.seed}",
+                group=f"{task.name}/{task.preset}",
+                config={"task": task.model_dump(mode="json"), "strategy": strategy.model_dump(mode="json"), "seed": manifest.seed},
                 reinit="create_new",
             )
             self._runs[run_dir] = run
-        data = {f"metrics/{k}": v for k, v in record["metrics"].items()}
-        data.update({f"compute/{k}": v for k, v in record["compute"].items()})
-        data["composition/real"] = record["composition"]["real"]
-        data["composition/total"] = record["composition"]["total"]
-        run.log(data, step=int(record["generation"]))
+        data = {f"metrics/{k}": v for k, v in record.metrics.items()}
+        data.update({f"compute/{k}": v for k, v in record.compute.model_dump().items()})
+        data["composition/real"] = record.composition.real
+        data["composition/total"] = record.composition.total
+        run.log(data, step=record.generation)
 
     def close(self) -> None:
         for run in self._runs.values():

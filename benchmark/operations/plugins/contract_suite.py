@@ -32,6 +32,7 @@ from collapselab.contracts.task import Task, TaskDescription
 from collapselab.engine import rundir, sandbox
 from collapselab.engine.loop import RunSpec, execute
 from collapselab.errors import CollapseLabError, PluginError
+from collapselab.formats.records import Manifest, Record
 from collapselab.operations.execution.sweep import inapplicable_reason
 
 PRESET = "smoke"
@@ -153,8 +154,8 @@ class StopAfter:
     def __init__(self, after: int) -> None:
         self.after = after
 
-    def __call__(self, run_dir: Path, manifest: Any, record: Any) -> None:
-        if record["generation"] == self.after:
+    def __call__(self, run_dir: Path, manifest: Manifest, record: Record) -> None:
+        if record.generation == self.after:
             raise KeyboardInterrupt
 
 
@@ -165,7 +166,7 @@ def _run(task: str, strategy: str, root: Path, listeners: Sequence[Any] = ()) ->
 
 
 def _curves(run: rundir.Run) -> tuple[list[Any], list[Any]]:
-    return [record["metrics"] for record in run.records], [record["compute"] for record in run.records]
+    return [record.metrics for record in run.records], [record.compute for record in run.records]
 
 
 def completes_and_resumes(task: str, strategy: str, workdir: Path) -> None:
@@ -181,13 +182,13 @@ def completes_and_resumes(task: str, strategy: str, workdir: Path) -> None:
     straight = _run(task, strategy, workdir / "straight")
     require(straight.complete and len(straight.records) == GENERATIONS + 1, f"the run did not record {GENERATIONS + 1} generations")
     for record in straight.records:
-        require(all(np.isfinite(v) for v in record["metrics"].values()), f"generation {record['generation']} has a non-finite metric")
-        for name in record["artifacts"]:
+        require(all(np.isfinite(v) for v in record.metrics.values()), f"generation {record.generation} has a non-finite metric")
+        for name in record.artifacts:
             require((straight.path / name).is_file(), f"the artifact {name} is missing")
     with contextlib.suppress(KeyboardInterrupt):
         _run(task, strategy, workdir / "cut", listeners=(StopAfter(1),))
     cut = rundir.load_run(next((workdir / "cut").rglob(rundir.MANIFEST)).parent)
-    require(cut.manifest["status"] == "interrupted" and len(cut.records) == 2, "the interrupted run did not keep generations 0 and 1")
+    require(cut.manifest.status == "interrupted" and len(cut.records) == 2, "the interrupted run did not keep generations 0 and 1")
     resumed = _run(task, strategy, workdir / "cut")
     require(_curves(resumed) == _curves(straight), "the resumed run's metrics or compute differ from the uninterrupted run's")
 

@@ -22,13 +22,14 @@ Every artifact is read with a size bound, as a regular file inside the run's ``a
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from collapselab.engine.rundir import ARTIFACTS, Run
 from collapselab.errors import ResultFileError
 from collapselab.formats import gallery, safe_text, samples
+from collapselab.formats.records import Record
 from collapselab.storage import strict_json
 
 IMAGE_WIDTH = 600
@@ -97,12 +98,12 @@ def _preview(run: Run, name: str) -> tuple[Path, samples.SampleKind] | None:
     return (path, kind) if kind in (samples.SampleKind.IMAGE, samples.SampleKind.TEXT) else None
 
 
-def generation_item(run: Run, record: Mapping[str, Any]) -> dict[str, Any] | None:
+def generation_item(run: Run, record: Record) -> dict[str, Any] | None:
     """The gallery item of one generation: its sample images and texts (``None``: it has none)."""
     images: list[dict[str, str]] = []
     texts: list[str] = []
-    generation = int(record["generation"])
-    for name in record.get("artifacts", []):
+    generation = record.generation
+    for name in record.artifacts:
         found = _preview(run, str(name))
         if found is None or not found[0].exists():
             continue

@@ -43,7 +43,8 @@ from collapselab.engine import sandbox
 from collapselab.engine.environment import NUMERICS_CHANGED, NUMERICS_FACTS
 from collapselab.engine.rundir import load_run
 from collapselab.errors import CollapseLabError, PluginError
-from collapselab.formats import submission
+from collapselab.formats import records, submission
+from collapselab.formats.records import Record
 from collapselab.operations.execution import sweep
 from collapselab.operations.execution.jobs import Job, available_cpus
 from collapselab.operations.execution.launchers import LauncherSettings
@@ -200,7 +201,7 @@ def _facts(environment: Mapping[str, Any]) -> tuple:
 def same_kernel(published_runs: Sequence[Mapping[str, Any]], reproduced_runs: Sequence[Any]) -> bool:
     """Whether both sides recorded the same BLAS kernel and thread settings (then same seeds are bit-identical);
     never for a run resumed under other numerics than it started with (:data:`NUMERICS_CHANGED`)."""
-    environments = [run.manifest["environment"] for run in reproduced_runs] + \
+    environments = [run.manifest.environment for run in reproduced_runs] + \
         [run["manifest"]["environment"] for run in published_runs]
     if any(env.get(NUMERICS_CHANGED) for env in environments):
         return False
@@ -227,11 +228,11 @@ def _kernel(environment: Mapping[str, Any]) -> str:
     return f"{environment.get('blas_kernel')}, {environment.get('omp_num_threads')} thread(s)"
 
 
-def _fields(record: Mapping[str, Any]) -> dict[str, Any]:
+def _fields(record: Record) -> dict[str, Any]:
     """A generation record's composition and compute, flattened to ``composition/synthetic/1``-style names."""
     found = {}
-    for group in ("composition", "compute"):
-        for key, value in record[group].items():
+    for group, part in (("composition", record.composition), ("compute", record.compute)):
+        for key, value in part.model_dump().items():
             if isinstance(value, Mapping):
                 found.update({f"{group}/{key}/{k}": v for k, v in value.items()})
             else:
@@ -245,7 +246,7 @@ def run_mismatches(seed: int, published: Mapping[str, Any], reproduced: Any, rto
     it: the flag of extra real data, the generation count and (``per_generation``) each
     generation's loss (within ``rtol``), composition and compute (exactly)."""
     found = []
-    flag = (published["manifest"]["strategy"]["uses_extra_real_data"], reproduced.manifest["strategy"]["uses_extra_real_data"])
+    flag = (published["manifest"]["strategy"]["uses_extra_real_data"], reproduced.manifest.strategy.uses_extra_real_data)
     if flag[0] != flag[1]:
         found.append(f"seed {seed}, strategy/uses_extra_real_data: published {flag[0]}, reproduced {flag[1]}")
     if len(published["records"]) != len(reproduced.records):
@@ -253,8 +254,8 @@ def run_mismatches(seed: int, published: Mapping[str, Any], reproduced: Any, rto
                      f"{len(reproduced.records)} reproduced")
     if not per_generation:
         return found
-    for g, (theirs, ours) in enumerate(zip(published["records"], reproduced.records)):
-        loss = (theirs["metrics"]["loss"], ours["metrics"]["loss"])
+    for g, (theirs, ours) in enumerate(zip(records.records_of(published), reproduced.records)):
+        loss = (theirs.metrics["loss"], ours.metrics["loss"])
         if not scorer.curves_agree([loss[0]], [loss[1]], rtol):
             found.append(f"seed {seed}, generation {g}, metrics/loss: published {loss[0]!r}, reproduced {loss[1]!r} "
                          f"(|difference| {abs(loss[0] - loss[1]):.3g}; {_rtol_text(rtol)})")
@@ -270,10 +271,10 @@ def _rtol_text(rtol: float) -> str:
     return "bit for bit" if rtol == 0 else f"within a relative {rtol:g}"
 
 
-def section_track(records: Sequence[Sequence[Mapping[str, Any]]]) -> str:
+def section_track(runs: Sequence[Sequence[Record]]) -> str:
     """The scorer's track of a task section, with its extra-compute flag, from its runs' records."""
-    extra = any(scorer.uses_extra_compute(run) for run in records)
-    return scorer.track(records) + (", extra compute" if extra else "")
+    extra = any(scorer.uses_extra_compute(run) for run in runs)
+    return scorer.track(runs) + (", extra compute" if extra else "")
 
 
 def task_mismatches(entry: Mapping[str, Any], task: str, runs: Sequence[Any],
@@ -285,7 +286,7 @@ def task_mismatches(entry: Mapping[str, Any], task: str, runs: Sequence[Any],
     published = {run["seed"]: run for run in section["runs"]}
     found, rtol = [], {}
     if runs:
-        theirs = section_track([run["records"] for run in section["runs"]])
+        theirs = section_track([records.records_of(run) for run in section["runs"]])
         ours = section_track([run.records for run in runs])
         if theirs != ours:
             found.append(f"track: published {theirs!r}, reproduced {ours!r}")
@@ -383,7 +384,7 @@ def reproduce(
             seeds = sorted(statistical)
             lines.append(f"  seeds {_seeds_text(seeds)} ran on other numerics than published (published: "
                          f"{_kernel(by_seed[seeds[0]]['manifest']['environment'])}; here: "
-                         f"{_kernel(next(r for r in runs if r.seed == seeds[0]).manifest['environment'])}): "
+                         f"{_kernel(next(r for r in runs if r.seed == seeds[0]).manifest.environment)}): "
                          "gradient training grows last-bit differences, so they are compared by their mean over "
                          "seeds against the same seeds' published mean, not value by value")
             if len(seeds) == 1:
@@ -391,7 +392,7 @@ def reproduce(
                              "seeds, or reproduce on the published kernel")
         if len(set(reproduced) - set(published)) == 1:
             lines.append("  note: one new seed has no spread of its own to compare means with: re-run two or more")
-        if runs and runs[0].manifest["task"].get("data", {}) != section["data"]:
+        if runs and runs[0].manifest.task.data != section["data"]:
             lines.append("  note: the task's data differ from the published runs' (another data source?)")
         if installed != section["runs"][0]["manifest"]["strategy"].get("source_sha256"):
             lines.append("  note: the installed strategy's source differs from the published runs' (source_sha256)")

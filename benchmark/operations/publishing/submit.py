@@ -23,12 +23,12 @@ from typing import Any
 
 from collapselab.engine.rundir import Run, find_runs
 from collapselab.errors import SubmissionError
-from collapselab.formats import gallery, submission
+from collapselab.formats import gallery, records, submission
 from collapselab.operations.publishing import artifacts
 from collapselab.scoring.report import strategy_display
 
 RULES_GROUP = "collapselab.submission_rules"
-RECORD_FIELDS = ("generation", "metrics", "composition", "compute", "seconds", "fit_options")
+RECORD_FIELDS = {"generation", "metrics", "composition", "compute", "seconds", "fit_options"}  # what an entry keeps of a record
 
 
 def _one(values: Mapping[str, Any], what: str) -> Any:
@@ -49,7 +49,7 @@ def _section(task: str, runs: Sequence[Run]) -> dict[str, Any]:
                 raise SubmissionError([f"these runs mix {what} on task {task!r}; an entry needs one:\n"
                                        f"  {runs[0].path}: {ours!r}\n  {run.path}: {theirs!r}"])
     version, config, data = first.task.version, dict(first.task.config), dict(first.task.data)
-    generations = _one({p: r.manifest["generations"] for p, r in by_path.items()}, f"generation counts on task {task!r}")
+    generations = _one({p: r.manifest.generations for p, r in by_path.items()}, f"generation counts on task {task!r}")
     seeds: dict[int, str] = {}
     for run in runs:
         if run.seed in seeds:
@@ -63,8 +63,8 @@ def _section(task: str, runs: Sequence[Run]) -> dict[str, Any]:
         "runs": [
             {
                 "seed": run.seed,
-                "manifest": run.manifest,
-                "records": [{k: r[k] for k in RECORD_FIELDS if k in r} for r in run.records],
+                "manifest": records.as_json(run.manifest),
+                "records": [r.model_dump(mode="json", include=RECORD_FIELDS) for r in run.records],
             }
             for run in sorted(runs, key=lambda r: r.seed)
         ],
@@ -76,18 +76,18 @@ def build(runs: Sequence[Run], name: str, description: str, url: str | None) -> 
     if not runs:
         raise SubmissionError(["no run directories given"])
     unfinished = [
-        f"{run.path}: status {run.manifest['status']!r}, {len(run.records)} of {run.manifest['generations'] + 1} "
+        f"{run.path}: status {run.manifest.status!r}, {len(run.records)} of {run.manifest.generations + 1} "
         "generations recorded (finish it with `collapselab sweep` or `run`, which resume)"
         for run in runs
-        if not run.complete or len(run.records) != run.manifest["generations"] + 1
+        if not run.complete or len(run.records) != run.manifest.generations + 1
     ]
     if unfinished:
         raise SubmissionError(unfinished)
     by_path = {str(run.path): run for run in runs}
-    strategies = {p: strategy_display(r.manifest["strategy"]["name"], r.manifest["strategy"]["params"]) for p, r in by_path.items()}
+    strategies = {p: strategy_display(r.manifest.strategy.name, r.manifest.strategy.params) for p, r in by_path.items()}
     _one(strategies, "strategies or strategy parameters")
-    preset = _one({p: r.manifest["task"]["preset"] for p, r in by_path.items()}, "presets")
-    first = runs[0].manifest["strategy"]
+    preset = _one({p: r.manifest.task.preset for p, r in by_path.items()}, "presets")
+    first = runs[0].manifest.strategy
     by_task: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
         by_task[run.task].append(run)
@@ -97,10 +97,10 @@ def build(runs: Sequence[Run], name: str, description: str, url: str | None) -> 
         "description": description,
         "url": url,
         "strategy": {
-            "name": first["name"],
-            "params": first["params"],
-            "citation": first.get("citation", ""),
-            "uses_extra_real_data": first["uses_extra_real_data"],
+            "name": first.name,
+            "params": first.params,
+            "citation": first.citation,
+            "uses_extra_real_data": first.uses_extra_real_data,
         },
         "preset": preset,
         "tasks": {task: _section(task, members) for task, members in sorted(by_task.items())},

@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from collapselab.engine.identity import params_hash
 from collapselab.engine.rundir import GENERATIONS, MANIFEST, Run, find_runs
 from collapselab.errors import ParameterError, ResultFileError
-from collapselab.formats import submission
+from collapselab.formats import records, submission
+from collapselab.formats.records import Manifest, Record, StrategySection
 from collapselab.scoring import profile
 from collapselab.scoring.report import Group, group_runs, strategy_display, summary_rows
 from collapselab.storage.atomic import atomic_write_bytes, atomic_write_text
@@ -53,47 +54,46 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, allow_nan=False, ensure_ascii=False)
 
 
-def record_columns(record: Mapping[str, Any]) -> dict[str, Any]:
+def record_columns(record: Record) -> dict[str, Any]:
     """One generation record flattened to ``group.field`` columns (see the module docstring)."""
-    columns: dict[str, Any] = {"generation": int(record["generation"])}
-    metrics = record["metrics"]
+    columns: dict[str, Any] = {"generation": record.generation}
+    metrics = record.metrics
     for name in ["loss", *sorted(set(metrics) - {"loss"})]:
         columns[f"metrics.{name}"] = metrics[name]
-    composition = record["composition"]
-    synthetic = composition["synthetic"]
+    composition = record.composition.model_dump()
+    synthetic = record.composition.synthetic
     for key in COMPOSITION_FIELDS:
         if key == "synthetic":
             columns["composition.synthetic"] = int(sum(synthetic.values()))
             for origin in sorted(synthetic, key=int):
                 columns[f"composition.synthetic.{origin}"] = synthetic[origin]
-        elif key in composition:
+        else:
             columns[f"composition.{key}"] = composition[key]
-    for group in ("compute", "seconds"):
-        for key in sorted(record.get(group, {})):
-            columns[f"{group}.{key}"] = record[group][key]
-    columns["fit_options"] = _canonical(record.get("fit_options", {}))
+    for group, values in (("compute", record.compute.model_dump()), ("seconds", record.seconds)):
+        for key in sorted(values):
+            columns[f"{group}.{key}"] = values[key]
+    columns["fit_options"] = _canonical(record.fit_options)
     return columns
 
 
-def _run_rows(manifest: Mapping[str, Any], records: Sequence[Mapping[str, Any]], source: str,
-              entry: str | None) -> Iterator[dict[str, Any]]:
-    task, strategy = manifest["task"], manifest["strategy"]
+def _run_rows(run: Run) -> Iterator[dict[str, Any]]:
+    task, strategy = run.manifest.task, run.manifest.strategy
     identity = {
-        "source": source,
-        "entry": entry,
-        "task": task["name"],
-        "task_version": task["version"],
-        "preset": task["preset"],
-        "config_hash": params_hash(task["config"]),
-        "config": _canonical(task["config"]),
-        "strategy": strategy_display(strategy["name"], strategy["params"]),
-        "strategy_name": strategy["name"],
-        "params": _canonical(strategy["params"]),
-        "uses_extra_real_data": bool(strategy["uses_extra_real_data"]),
-        "seed": int(manifest["seed"]),
-        "status": manifest["status"],
+        "source": str(run.path),
+        "entry": run.entry,
+        "task": task.name,
+        "task_version": task.version,
+        "preset": task.preset,
+        "config_hash": params_hash(task.config),
+        "config": _canonical(task.config),
+        "strategy": strategy_display(strategy.name, strategy.params),
+        "strategy_name": strategy.name,
+        "params": _canonical(strategy.params),
+        "uses_extra_real_data": strategy.uses_extra_real_data,
+        "seed": run.seed,
+        "status": run.manifest.status,
     }
-    for record in records:
+    for record in run.records:
         yield {**identity, **record_columns(record)}
 
 
@@ -101,7 +101,7 @@ def _submission_runs(path: Path) -> Iterator[Run]:
     entry = submission.read(path)
     for section in entry["tasks"].values():
         for run in section["runs"]:
-            yield Run(path, run["manifest"], run["records"], entry["name"])
+            yield Run(path, Manifest.model_validate(run["manifest"]), records.records_of(run), entry["name"])
 
 
 def _is_submission_file(path: Path) -> bool:
@@ -133,7 +133,7 @@ def rows(paths: Sequence[Path | str]) -> list[dict[str, Any]]:
 
 
 def _rows(runs: Sequence[Run]) -> list[dict[str, Any]]:
-    return [row for run in runs for row in _run_rows(run.manifest, run.records, str(run.path), run.entry)]
+    return [row for run in runs for row in _run_rows(run)]
 
 
 SCORE_COLUMNS = ("entry", "task", "task_version", "preset", "strategy", "track", "extra_compute", "synthetic_share",
@@ -151,7 +151,7 @@ def score_rows(runs: Sequence[Run]) -> list[dict[str, Any]]:
         score = row["score"]
         found.append({
             "entry": group.entry, "task": group.task, "task_version": group.version, "preset": group.preset,
-            "strategy": _display(group.runs[0].manifest["strategy"]), "track": row["track"], "extra_compute": row["extra_compute"],
+            "strategy": _display(group.runs[0].manifest.strategy), "track": row["track"], "extra_compute": row["extra_compute"],
             "synthetic_share": row["synthetic_share"], "seeds": len(row["seeds"]), "generations": row["generations"],
             "loss_initial": row["initial"].mean, "loss_final": row["final"].mean, "ratio": row["ratio"].mean,
             "ratio_ci_low": row["ratio"].ci_low, "ratio_ci_high": row["ratio"].ci_high,
@@ -171,12 +171,12 @@ def profile_rows(runs: Sequence[Run]) -> list[dict[str, Any]]:
     configuration and strategy) over its seeds (scope ``seeds``), and for each run (scope ``run``)."""
     groups: dict[tuple[str, ...], dict[str, Any]] = {}
     for run in runs:
-        task, strategy = run.manifest["task"], run.manifest["strategy"]
+        task, strategy = run.manifest.task, run.manifest.strategy
         identity = {"source": str(run.path) if run.entry is not None else None, "entry": run.entry,
-                    "task": task["name"], "task_version": task["version"], "preset": task["preset"],
-                    "config_hash": params_hash(task["config"]), "strategy": _display(strategy)}
+                    "task": task.name, "task_version": task.version, "preset": task.preset,
+                    "config_hash": params_hash(task.config), "strategy": _display(strategy)}
         group = groups.setdefault(tuple(str(v) for v in identity.values()),
-                                  {"identity": identity, "name": strategy["name"], "runs": {}, "sources": {}})
+                                  {"identity": identity, "name": strategy.name, "runs": {}, "sources": {}})
         group["runs"][run.seed] = run.records
         group["sources"][run.seed] = str(run.path)
     found: list[dict[str, Any]] = []
@@ -194,8 +194,8 @@ def profile_rows(runs: Sequence[Run]) -> list[dict[str, Any]]:
     return found
 
 
-def _display(strategy: Mapping[str, Any]) -> str:
-    return strategy_display(strategy["name"], strategy["params"])
+def _display(strategy: StrategySection) -> str:
+    return strategy_display(strategy.name, strategy.params)
 
 
 def _summaries(runs: Sequence[Run]) -> tuple[list[Group], list[dict[str, Any]]]:
