@@ -262,6 +262,7 @@ def test_an_image_caption_comes_from_the_image_and_other_files_are_not_previewed
     from PIL import Image
 
     from collapselab.engine import rundir
+    from collapselab.formats.records import Manifest, Record
     from collapselab.toolkit.samples import write_sample_image
 
     buffer = io.BytesIO()
@@ -271,9 +272,12 @@ def test_an_image_caption_comes_from_the_image_and_other_files_are_not_previewed
     write_sample_image(run_dir / "artifacts" / "samples-gen-0000.png", buffer.getvalue(), "three molecules\u202e <b>")
     (run_dir / "artifacts" / "samples-gen-0000.sdf").write_text("not read")
     (run_dir / "artifacts" / "plain.png").write_bytes(buffer.getvalue())
-    run = rundir.Run(path=run_dir, manifest={"seed": 0}, records=[])
-    record = {"generation": 0, "artifacts": ["artifacts/samples-gen-0000.png", "artifacts/samples-gen-0000.sdf",
-                                             "artifacts/plain.png"]}
+    run = rundir.Run(path=run_dir, manifest=Manifest.model_construct(seed=0), records=[])  # only its seed is read
+    record = Record.model_validate({
+        "generation": 0, "metrics": {"loss": 1.0}, "seconds": {},
+        "composition": {"real": 1, "synthetic": {}, "total": 1, "fresh_real": 0},
+        "compute": {"examples": 1, "steps": 1, "samples": 0},
+        "artifacts": ["artifacts/samples-gen-0000.png", "artifacts/samples-gen-0000.sdf", "artifacts/plain.png"]})
     item = artifacts.generation_item(run, record)
     assert item is not None and len(item["images"]) == 1 and "texts" not in item
     caption = item["images"][0]["caption"]
