@@ -29,13 +29,18 @@ def _passes(check, *args) -> None:
 
 class _TaskContract:
     """The suite on one task: a class per registered task (below), so that the parallel suite
-    (``--dist loadscope``: a class is one unit of work) runs the tasks side by side."""
+    (``--dist loadscope``: a class is one unit of work) runs the tasks side by side. The baselines'
+    runs on a task share one folder, as in ``collapselab check``, and so its generation 0."""
 
     task_name: str
 
+    @pytest.fixture(scope="class")
+    def workdir(self, tmp_path_factory):
+        return tmp_path_factory.mktemp(f"contract-{self.task_name}")
+
     @pytest.mark.parametrize("strategy", BASELINES)
-    def test_every_baseline_completes_and_resumes_identically(self, strategy, tmp_path):
-        _passes(contract_suite.completes_and_resumes, self.task_name, strategy, tmp_path)
+    def test_every_baseline_completes_and_resumes_identically(self, strategy, workdir):
+        _passes(contract_suite.completes_and_resumes, self.task_name, strategy, workdir)
 
     @pytest.mark.parametrize("check", contract_suite.TASK_CHECKS.values(), ids=[c.__name__ for c in contract_suite.TASK_CHECKS.values()])
     def test_the_task_keeps_its_contract(self, check):

@@ -140,3 +140,16 @@ def test_run_directory_layout_and_manifest(tmp_path):
     assert sorted(p.name for p in (run.path / "models").iterdir()) == ["gen-0000.model", "gen-0003.model"]
     for record in run.records:
         assert set(records.as_json(record)) >= {"generation", "metrics", "composition", "compute", "seconds"}
+
+
+def test_generation_0_is_fitted_once_per_seed_and_shared_by_every_strategy(tmp_path):
+    """M_0 does not depend on the strategy: the second strategy of a seed under one runs root copies the
+    first one's M_0 (its record says ``shared``) and computes the same numbers as with its own fit."""
+    first = run_strategy(tmp_path / "shared", "mnist_vae", "replace", generations=1)
+    second = run_strategy(tmp_path / "shared", "mnist_vae", "accumulate", generations=1)
+    alone = run_strategy(tmp_path / "alone", "mnist_vae", "accumulate", generations=1)
+    assert not first.records[0].shared and second.records[0].shared and not alone.records[0].shared
+    assert metric_curves(second) == metric_curves(alone) and second.records[0].metrics == first.records[0].metrics
+    assert [r.compute for r in second.records] == [r.compute for r in alone.records]
+    model = "models/gen-0000.model"
+    assert second.records[0].checksums[model] == alone.records[0].checksums[model] == first.records[0].checksums[model]

@@ -42,9 +42,13 @@ def source_hash(task: Task) -> str:
 
 
 def store_key(identity: RunIdentity, task: Task) -> dict[str, Any]:
+    """What M_0 depends on: the task's identity and the seed (never the strategy), the code, the numerics."""
     env = environment.environment(task.device())
+    of_task = identity.task
     return {
-        "identity": strict_json.loads(identity.key()),
+        "task": strict_json.loads(strict_json.dumps({"name": of_task.name, "version": of_task.version, "preset": of_task.preset,
+                                                     "config": dict(of_task.config), "data": dict(of_task.data)})),
+        "seed": identity.seed,
         "source": source_hash(task),
         "environment": {k: env[k] for k in (*environment.NUMERICS_FACTS, "python", "device", "cpu_count")},
     }

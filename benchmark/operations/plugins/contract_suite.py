@@ -159,10 +159,9 @@ class StopAfter:
             raise KeyboardInterrupt
 
 
-def _run(task: str, strategy: str, root: Path, listeners: Sequence[Any] = ()) -> rundir.Run:
-    spec = RunSpec(smoke_task(task), sandbox.describe(strategy), 0, GENERATIONS, root, strategy_spec=strategy,
+def _spec(task: str, strategy: str, root: Path) -> RunSpec:
+    return RunSpec(smoke_task(task), sandbox.describe(strategy), 0, GENERATIONS, root, strategy_spec=strategy,
                    command=["collapselab", "check"], checkpoint_seconds=0.0)
-    return execute(spec, listeners, progress=False)
 
 
 def _curves(run: rundir.Run) -> tuple[list[Any], list[Any]]:
@@ -171,7 +170,8 @@ def _curves(run: rundir.Run) -> tuple[list[Any], list[Any]]:
 
 def completes_and_resumes(task: str, strategy: str, workdir: Path) -> None:
     """The run completes with finite metrics and its artifacts, and a run interrupted after generation 1
-    resumes to the same numbers; a strategy that cannot run on the task refuses it with a clear error."""
+    resumes to the same numbers; a strategy that cannot run on the task refuses it with a clear error.
+    ``workdir`` may be shared by the checks of other strategies: their runs share generation 0 there."""
     made = smoke_task(task)
     handle = sandbox.describe(strategy)
     reason = inapplicable_reason(made, handle)
@@ -179,17 +179,18 @@ def completes_and_resumes(task: str, strategy: str, workdir: Path) -> None:
         require(handle.name in reason or made.name in reason or "reserve" in reason,
                 f"the refusal names neither the strategy nor the task: {reason}")
         raise NotApplicable(reason)
-    straight = _run(task, strategy, workdir / "straight")
+    straight = execute(_spec(task, strategy, workdir / "straight"), progress=False)
     require(straight.complete and len(straight.records) == GENERATIONS + 1, f"the run did not record {GENERATIONS + 1} generations")
     for record in straight.records:
         require(all(np.isfinite(v) for v in record.metrics.values()), f"generation {record.generation} has a non-finite metric")
         for name in record.artifacts:
             require((straight.path / name).is_file(), f"the artifact {name} is missing")
+    interrupted = _spec(task, strategy, workdir / "cut")
     with contextlib.suppress(KeyboardInterrupt):
-        _run(task, strategy, workdir / "cut", listeners=(StopAfter(1),))
-    cut = rundir.load_run(next((workdir / "cut").rglob(rundir.MANIFEST)).parent)
+        execute(interrupted, (StopAfter(1),), progress=False)
+    cut = rundir.load_run(interrupted.directory)
     require(cut.manifest.status == "interrupted" and len(cut.records) == 2, "the interrupted run did not keep generations 0 and 1")
-    resumed = _run(task, strategy, workdir / "cut")
+    resumed = execute(interrupted, progress=False)
     require(_curves(resumed) == _curves(straight), "the resumed run's metrics or compute differ from the uninterrupted run's")
 
 
@@ -284,22 +285,23 @@ def cases_for(spec: str, kind: str | None = None, partners: Sequence[str] | None
     return kind, strategy_cases(spec, registry.task_names() if partners is None else partners)
 
 
-def run_check(case: Case) -> CheckResult:
-    """Run one case in a fresh temporary folder: PASS, FAIL (with the reason in one line) or SKIP."""
-    with tempfile.TemporaryDirectory(prefix="collapselab-check-") as folder:
-        try:
-            case.call(Path(folder))
-        except NotApplicable as skipped:
-            return CheckResult(case.title, "SKIP", str(skipped))
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # plugin code may raise anything: each is this check's failure
-            detail = str(exc) if isinstance(exc, CollapseLabError) else f"{type(exc).__name__}: {exc}"
-            return CheckResult(case.title, "FAIL", " ".join(detail.split()))
+def run_check(case: Case, folder: Path) -> CheckResult:
+    """Run one case in ``folder``: PASS, FAIL (with the reason in one line) or SKIP."""
+    try:
+        case.call(folder)
+    except NotApplicable as skipped:
+        return CheckResult(case.title, "SKIP", str(skipped))
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # plugin code may raise anything: each is this check's failure
+        detail = str(exc) if isinstance(exc, CollapseLabError) else f"{type(exc).__name__}: {exc}"
+        return CheckResult(case.title, "FAIL", " ".join(detail.split()))
     return CheckResult(case.title, "PASS")
 
 
 def run_suite(cases: Sequence[Case]) -> Iterator[CheckResult]:
-    """The result of each case, as it finishes."""
-    for case in cases:
-        yield run_check(case)
+    """The result of each case, as it finishes; the cases run in one temporary folder (each run has its
+    own directory there, and the runs of one task share its generation 0)."""
+    with tempfile.TemporaryDirectory(prefix="collapselab-check-") as folder:
+        for case in cases:
+            yield run_check(case, Path(folder))
