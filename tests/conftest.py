@@ -50,6 +50,9 @@ def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # mypy's cache stays the user's (.ci/check_package.py), so that the static checks start warm
+    user_cache = os.environ.get("COLLAPSELAB_CACHE") or str(Path.home() / ".cache" / "collapselab")
+    os.environ.setdefault("MYPY_CACHE_DIR", str(Path(user_cache) / "mypy"))
     os.environ["COLLAPSELAB_CACHE"] = str(shared_folder(tmp_path_factory, "collapselab-cache"))
     os.environ.setdefault("WANDB_MODE", "offline")
     # The suite runs on uncommitted changes: git does not look above the checkout's folders, so the

@@ -35,8 +35,9 @@ class _TaskContract:
     task_name: str
 
     @pytest.fixture(scope="class")
-    def workdir(self, tmp_path_factory):
-        return tmp_path_factory.mktemp(f"contract-{self.task_name}")
+    @classmethod
+    def workdir(cls, tmp_path_factory):
+        return tmp_path_factory.mktemp(f"contract-{cls.task_name}")
 
     @pytest.mark.parametrize("strategy", BASELINES)
     def test_every_baseline_completes_and_resumes_identically(self, strategy, workdir):

@@ -18,18 +18,27 @@ series draws a selection (the site: the best entries and the reference).
 An axis gets a logarithmic scale when asked (``log=True``) and its curves are positive and span
 at least a factor :data:`DECADE` (:func:`spans_decades`); the site draws both versions and lets
 the reader switch. PNGs are written without a timestamp or software tag, so the same numbers
-give the same bytes.
+give the same bytes; that makes figures content-keyed (:func:`_cached`): a figure drawn before with
+the same arguments, plotting code and matplotlib is copied from the cache (``figures/`` under
+``$COLLAPSELAB_CACHE``) instead of drawn again, so a rebuilt site redraws only what changed.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 import math
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec
 
+from collapselab.storage.atomic import atomic_write_bytes
+from collapselab.toolkit import cache
+
+P = ParamSpec("P")
 PNG_METADATA = {"Software": None}
 DECADE = 10.0
 DPI = 110
@@ -98,6 +107,44 @@ def _save(fig: Any, path: Path) -> None:
     plt.close(fig)
 
 
+def _write(data: bytes, where: Path) -> None:
+    where.write_bytes(data)
+
+
+@functools.cache
+def _code_sha256() -> str:
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def _cached(draw: Callable[P, None]) -> Callable[P, None]:
+    """``draw`` (a figure function that writes its PNG to ``path``) through the content-keyed cache: the
+    key is its name, the SHA-256 of its other arguments' repr (exact for floats), of this module's
+    source and matplotlib's version."""
+    signature = inspect.signature(draw)
+
+    @functools.wraps(draw)
+    def drawn(*args: P.args, **kwargs: P.kwargs) -> None:
+        import matplotlib
+
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        path = Path(bound.arguments["path"])
+        others = sorted((name, value) for name, value in bound.arguments.items() if name != "path")
+        arguments = hashlib.sha256(repr(others).encode()).hexdigest()
+        key = {"figure": draw.__name__, "arguments_sha256": arguments, "plots_sha256": _code_sha256(),
+               "matplotlib": matplotlib.__version__}
+
+        def build() -> bytes:
+            draw(*bound.args, **bound.kwargs)
+            return path.read_bytes()
+
+        png = cache.cached("figures", key, ".png", build, _write, lambda where: where.read_bytes())
+        if not path.is_file() or path.read_bytes() != png:
+            atomic_write_bytes(path, png)
+
+    return drawn
+
+
 def _draw(ax: Any, series: Series) -> None:
     mean = list(series.band["mean"])
     generations = list(range(len(mean)))
@@ -132,6 +179,7 @@ def _figure_legend(fig: Any, axes: Sequence[Any], fontsize: float, where: str = 
                    fontsize=fontsize, frameon=False)
 
 
+@_cached
 def curves_figure(
     title: str,
     loss_unit: str,
@@ -157,8 +205,14 @@ def curves_figure(
 def metrics_figure(metrics: Mapping[str, Sequence[Series]], path: Path, log: bool = False) -> list[str]:
     """Small multiples, one panel per secondary metric; returns the metrics drawn (none: no file)."""
     names = sorted(metrics)
-    if not names:
-        return []
+    if names:
+        _metrics_panels(metrics, path, log)
+    return names
+
+
+@_cached
+def _metrics_panels(metrics: Mapping[str, Sequence[Series]], path: Path, log: bool) -> None:
+    names = sorted(metrics)
     plt = _pyplot()
     columns = min(3, len(names))
     rows = math.ceil(len(names) / columns)
@@ -170,7 +224,6 @@ def metrics_figure(metrics: Mapping[str, Sequence[Series]], path: Path, log: boo
         ax.set_visible(False)
     _figure_legend(fig, list(axes.flat), fontsize=6, columns=min(LEGEND_COLUMNS, 2 * columns))
     _save(fig, path)
-    return names
 
 
 @dataclass(frozen=True)
@@ -190,6 +243,7 @@ class Row:
 OVERVIEW_LIMITS = (-0.5, 1.5)
 
 
+@_cached
 def overview_figure(tasks: Sequence[str], rows: Sequence[Row], path: Path) -> None:
     """A forest plot: one row per entry (under a heading per group, the track, in the order given),
     one column per task, each entry's score with its 95% interval on the same score axis in every
@@ -243,6 +297,7 @@ def overview_figure(tasks: Sequence[str], rows: Sequence[Row], path: Path) -> No
     _save(fig, path)
 
 
+@_cached
 def share_figure(title: str, points: Sequence[Point], ceilings: Sequence[Point], path: Path, caption: str = "",
                  fresh: Sequence[Point] = ()) -> None:
     """Score against synthetic share: one marker per entry with its 95% interval (hollow: extra
@@ -288,6 +343,7 @@ WIDE_COST_TICKS = (0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 FRONTIER_STYLES = ("--", ":", "-.")
 
 
+@_cached
 def cost_figure(title: str, points: Mapping[str, Sequence[Point]], reference: Point | None, path: Path) -> None:
     """Score against cost (``x``: time relative to replace, log axis): one marker per entry with its
     95% interval (hollow: extra compute), per track (``points``: track -> its points) the entries on
