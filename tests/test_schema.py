@@ -41,7 +41,17 @@ def leaves(node, path=()):
         yield path
 
 
-LEAVES = list(leaves(ENTRY))
+def _trimmed(entry):
+    """``entry`` with two runs per task section: every kind of field, a fraction of the document (each
+    fuzzed example validates the whole document twice)."""
+    cut = copy.deepcopy(entry)
+    for section in cut["tasks"].values():
+        section["runs"] = section["runs"][:2]
+    return cut
+
+
+FUZZED = _trimmed(ENTRY)
+LEAVES = list(leaves(FUZZED))
 
 
 def change(document, path, value, rename: bool = False):
@@ -82,7 +92,7 @@ def test_targeted_bad_leaves_get_jsonschemas_errors():
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(LEAVES), VALUES, st.booleans()), min_size=1, max_size=3))
 def test_any_changed_leaves_get_the_same_errors_as_jsonschema(changes):
-    document = copy.deepcopy(ENTRY)
+    document = copy.deepcopy(FUZZED)
     for path, value, rename in changes:
         try:
             change(document, path, value, rename)
