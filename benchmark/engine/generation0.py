@@ -46,8 +46,8 @@ def store_key(identity: RunIdentity, task: Task) -> dict[str, Any]:
     env = environment.environment(task.device())
     of_task = identity.task
     return {
-        "task": strict_json.loads(strict_json.dumps({"name": of_task.name, "version": of_task.version, "preset": of_task.preset,
-                                                     "config": dict(of_task.config), "data": dict(of_task.data)})),
+        "task": {"name": of_task.name, "version": of_task.version, "preset": of_task.preset, "config": dict(of_task.config),
+                 "data": dict(of_task.data)},
         "seed": identity.seed,
         "source": source_hash(task),
         "environment": {k: env[k] for k in (*environment.NUMERICS_FACTS, "python", "device", "cpu_count")},
@@ -59,7 +59,7 @@ class Generation0Store:
 
     def __init__(self, root: Path, identity: RunIdentity, task: Task) -> None:
         self.directory = Path(root) / STORE / identity.task.name / identity.task.label / f"seed-{identity.seed}"
-        self.key = store_key(identity, task)
+        self.key = strict_json.loads(strict_json.dumps(store_key(identity, task)))  # as the key file reads back
 
     @contextmanager
     def locked(self) -> Iterator[None]:
