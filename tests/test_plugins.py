@@ -356,3 +356,13 @@ def test_a_strategy_class_is_checked_where_it_is_defined():
             return ctx.latest
 
     assert Latest.name == "latest-only"
+
+
+def test_a_partner_named_twice_is_checked_once():
+    """The suite's runs share one folder (and so generation 0): a pair named twice would meet its own finished run."""
+    from collapselab.operations.plugins import contract_suite
+
+    kind, cases = contract_suite.cases_for("linear_regression", None, ["replace", "mix", "replace"])
+    titles = [case.title for case in cases if case.title.startswith("completes")]
+    assert kind == "task" and titles == ["completes and resumes identically (linear_regression / replace)",
+                                         "completes and resumes identically (linear_regression / mix)"]

@@ -278,6 +278,7 @@ def cases_for(spec: str, kind: str | None = None, partners: Sequence[str] | None
     every installed task for a strategy). The plugin is loaded first: one that cannot load is a
     :class:`PluginError`, not a list of failed checks."""
     kind = kind or spec_kind(spec)
+    partners = None if partners is None else list(dict.fromkeys(partners))  # each pair once: the runs share a folder
     if kind == "task":
         registry.make_task(spec, PRESET)
         return kind, task_cases(spec, registry.strategy_names() if partners is None else partners)
