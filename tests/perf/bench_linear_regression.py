@@ -16,6 +16,12 @@ per generation, form the normal equations of that generation's training rows and
 ``np.linalg.solve``; it keeps nothing on disk. Its final loss must agree with the protocol's
 (the same expectation; the random draws differ), which the last columns show.
 
+For replace a third implementation bounds what any implementation that keeps records can reach:
+the same experiment with every trial at once and nothing kept (one d x T least-squares operator
+of the fixed design, applied to all trials' labels per generation; nothing on disk, no strategy,
+no provenance). Its speed-up over the plain loop is the ceiling of the protocol's: the label
+noise alone (T x trials normals per generation) is most of its time.
+
     python tests/perf/bench_linear_regression.py [--generations 20] [--trials 1000] [--strategies replace,...]
 """
 
@@ -86,6 +92,27 @@ def plain_case(strategy: str, trials: int, generations: int) -> dict[str, float]
     return {"seconds": time.perf_counter() - start, "loss": float(np.mean(losses))}
 
 
+def ceiling_case(strategy: str, trials: int, generations: int) -> dict[str, float]:
+    """Replace with all trials at once and nothing kept: w_g = P (X w_{g-1} + noise), P = (X^T X)^-1 X^T."""
+    if strategy != "replace":
+        raise ValueError("the bookkeeping-free ceiling is measured for replace only")
+    d, t = 100, 500
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    x = rng.standard_normal((t, d))
+    w_star = rng.standard_normal((d, trials))
+    w_star /= np.linalg.norm(w_star, axis=0)
+    s, v = np.linalg.eigh(x.T @ x)
+    operator = (v / s) @ v.T @ x.T  # (d, T): least squares on the fixed design
+    w = operator @ (x @ w_star + rng.standard_normal((t, trials)))
+    for _ in range(generations):
+        w = operator @ (x @ w + rng.standard_normal((t, trials)))
+    return {"seconds": time.perf_counter() - start, "loss": float(np.mean(np.sum((w - w_star) ** 2, axis=0)))}
+
+
+IMPLEMENTATIONS = {"collapselab": collapselab_case, "plain": plain_case, "ceiling": ceiling_case}
+
+
 def run_case(impl: str, strategy: str, trials: int, generations: int) -> dict[str, float]:
     """One case in a fresh interpreter; adds its peak resident memory."""
     command = [sys.executable, __file__, "--case", impl, strategy, str(trials), str(generations)]
@@ -99,7 +126,7 @@ def cpu_seconds() -> float:
 
 
 def child(impl: str, strategy: str, trials: int, generations: int) -> None:
-    result = (collapselab_case if impl == "collapselab" else plain_case)(strategy, trials, generations)
+    result = IMPLEMENTATIONS[impl](strategy, trials, generations)
     result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if impl == "collapselab":
         from collapselab.engine import sandbox
@@ -134,6 +161,12 @@ def main() -> None:
     headers = ["strategy", "CollapseLab s", "CPU s", "peak MB", "run dir MB", "plain loop s", "plain CPU s", "plain peak MB",
                "speedup", "CPU speedup", "final loss", "theory", "plain final loss"]
     print(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
+    if "replace" in args.strategies.split(","):
+        ceiling = run_case("ceiling", "replace", args.trials, args.generations)
+        plain = run_case("plain", "replace", args.trials, args.generations)
+        print(f"replace with nothing kept (all trials at once, no records, pools, strategy or provenance): "
+              f"{ceiling['seconds']:.2f} s, plain loop {plain['seconds']:.2f} s in the same call: the ceiling of any "
+              f"implementation is {plain['seconds'] / ceiling['seconds']:.1f}x (final loss {ceiling['loss']:.4f})")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
