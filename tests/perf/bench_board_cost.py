@@ -82,11 +82,13 @@ def measure(task_name: str, spec: str, preset: str, seed: int, generations: int,
     from collapselab.contracts.registry import make_strategy, make_task
     from collapselab.engine import rundir
     from collapselab.engine.loop import RunSpec, execute
+    from collapselab.formats.records import as_json
 
     task = make_task(task_name, preset)
     run = execute(RunSpec(task, make_strategy(spec), seed, generations, root, strategy_spec=spec,
                           command=["bench_board_cost"], share_generation0=False), progress=False)
-    return {"manifest": rundir.read_manifest(run.path), "records": rundir.read_records(run.path)}
+    # the files' JSON, as an entry holds it (the --records path reads the same form)
+    return {"manifest": as_json(rundir.read_manifest(run.path)), "records": [as_json(r) for r in rundir.read_records(run.path)]}
 
 
 def records_from(path: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
