@@ -28,7 +28,8 @@ replaced. Every number comes from the validated entries in ``--submissions`` (de
   cover only some ranked tasks.
 - ``cost``: per task, its version, the entries with a section, their runs, and the wall time the
   runs recorded (every phase of every generation), summed and divided by 2 (what ``--jobs 2``
-  takes on the machine that made them, when its two runs at a time share the cores evenly).
+  takes on the machine that made them, when its two runs at a time share the cores evenly), and
+  the kinds of machine (CPU, BLAS kernel) the runs recorded.
 """
 
 from __future__ import annotations
@@ -204,16 +205,34 @@ def tracks_table(sources: Sources, options: Mapping[str, str]) -> str:
 COST_JOBS = 2
 
 
+def _machine_text(value: Any) -> str:
+    """A recorded machine name as table text: submitted, so letters, digits and ``.()+-`` only, 60 at most."""
+    return re.sub(r"[^A-Za-z0-9 .()+_-]", "?", str(value or "?"))[:60]
+
+
+def _machines(sources: Sources, task: str) -> list[str]:
+    """The kinds of machine (CPU, BLAS kernel) the runs of ``task`` recorded: run times compare only on one kind."""
+    found = set()
+    for entry in sources.entries.values():
+        for run in entry["tasks"].get(task, {}).get("runs", []):
+            environment = run["manifest"].get("environment", {})
+            kernel = str(environment.get("blas_kernel") or "?").split()[-1]
+            found.add(f"{_machine_text(environment.get('cpu'))}, {_machine_text(kernel)}")
+    return sorted(found)
+
+
 def cost_table(sources: Sources, options: Mapping[str, str]) -> str:
     rows = []
     for task in sources.board["tasks"]:
         entries = sum(1 for entry in sources.entries.values() if task["name"] in entry["tasks"])
         rows.append([f"`{task['name']}`", task["version"], str(entries), str(task["runs"]),
-                     f"{task['run_seconds'] / 3600:.2f}", f"{task['run_seconds'] / 3600 / COST_JOBS:.2f}"])
+                     f"{task['run_seconds'] / 3600:.2f}", f"{task['run_seconds'] / 3600 / COST_JOBS:.2f}",
+                     "; ".join(_machines(sources, task["name"]))])
     total = sum(task["run_seconds"] for task in sources.board["tasks"])
     rows.append(["all", "", str(len(sources.entries)), str(sum(task["runs"] for task in sources.board["tasks"])),
-                 f"{total / 3600:.2f}", f"{total / 3600 / COST_JOBS:.2f}"])
-    return _table(["task", "version", "entries", "runs", "run time (h)", f"at --jobs {COST_JOBS} (h)"], rows)
+                 f"{total / 3600:.2f}", f"{total / 3600 / COST_JOBS:.2f}", ""])
+    return _table(["task", "version", "entries", "runs", "run time (h)", f"at --jobs {COST_JOBS} (h)",
+                   "recorded on (CPU, BLAS kernel)"], rows)
 
 
 #: table kind -> (its function, the options it takes)

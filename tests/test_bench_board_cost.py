@@ -31,7 +31,11 @@ def test_measured_and_recorded_timings_project_the_same_board(tmp_path: Path) ->
     assert one["costs"]["replace"]["runs"] == 1 and one["costs"]["replace"]["generations"] == 1
     assert sum(one["costs"]["replace"]["generation"].values()) > 0
 
+    assert len(one["costs"]["replace"]["machines"]) == 1  # this machine: its CPU and BLAS kernel
+
     entry = recorded["tasks"]["linear_regression"]
+    assert entry["costs"]["replace"]["machines"] == sorted(
+        {f"{run['manifest']['environment']['cpu']}, {run['manifest']['environment']['blas_kernel']}" for run in published})
     assert entry["costs"]["replace"]["runs"] == len(published)
     synthetic = sum(len(run["records"]) - 1 for run in published)
     assert entry["costs"]["replace"]["generations"] == synthetic

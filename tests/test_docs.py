@@ -66,9 +66,21 @@ def test_the_tracks_and_cost_tables_count_what_the_board_holds(checkout):
     assert "| augmentation | 1 | 2 | 0 |" in tracks and "| closed-loop | 1 | 0 | 0 |" in tracks
     runs = [run for entry in sources.entries.values() for run in entry["tasks"][TASK]["runs"]]
     hours = sum(sum(sum(r["seconds"].values()) for r in run["records"]) for run in runs) / 3600
+    environments = [run["manifest"]["environment"] for run in runs]
+    machines = "; ".join(sorted({f"{e['cpu']}, {e['blas_kernel'].split()[-1]}" for e in environments}))
+    assert machines and "?" not in machines  # this machine's CPU and kernel, as the runs recorded them
     cost = docs.cost_table(sources, {})
-    assert f"| `{TASK}` | {sources.board['tasks'][0]['version']} | 3 | 9 | {hours:.2f} | {hours / 2:.2f} |" in cost
-    assert cost.splitlines()[-1] == f"| all |  | 3 | 9 | {hours:.2f} | {hours / 2:.2f} |"
+    version = sources.board["tasks"][0]["version"]
+    assert f"| `{TASK}` | {version} | 3 | 9 | {hours:.2f} | {hours / 2:.2f} | {machines} |" in cost
+    assert cost.splitlines()[-1] == f"| all |  | 3 | 9 | {hours:.2f} | {hours / 2:.2f} |  |"
+
+def test_the_cost_table_names_recorded_machines_as_plain_text():
+    """A manifest's CPU name is submitted text: a pipe or markup must not reach the README's table."""
+    run = {"manifest": {"environment": {"cpu": "EPYC | <img src=x onerror=alert(1)>", "blas_kernel": "openblas 0.3 Haswell"}}}
+    sources = docs.Sources({"e": {"tasks": {TASK: {"runs": [run]}}}}, {"tasks": []})
+    assert docs._machines(sources, TASK) == ["EPYC ? ?img src?x onerror?alert(1)?, Haswell"]
+    assert docs._machines(sources, "another_task") == []
+
 
 def test_write_fills_the_regions_from_the_scorer_and_check_passes(checkout, tmp_path):
     root = _fresh(checkout, tmp_path)

@@ -147,6 +147,25 @@ def test_plan_names_each_run_directory_once(tmp_path):
     assert len({job.directory for job in jobs}) == 4
 
 
+def test_leaderboard_seeds_are_each_tasks_own(tmp_path):
+    """``--seeds leaderboard`` plans the seeds every entry must report: 0-9 on the regression task, 0-2 on a
+    neural one, so one sweep makes a complete submission."""
+    from collapselab.operations.execution.launchers import LauncherSettings
+
+    jobs, _ = sweep.plan([TASK, "mnist_vae"], ["replace"], None, "smoke", None, tmp_path)
+    seeds = {task: [job.seed for job in jobs if job.task == task] for task in (TASK, "mnist_vae")}
+    assert seeds == {TASK: list(range(registry.task_class(TASK).leaderboard_seeds)), "mnist_vae": [0, 1, 2]}
+    assert registry.task_class(TASK).leaderboard_seeds == 10
+    shown = sweep.describe(jobs, [], LauncherSettings(parallel=1).build(tmp_path))
+    assert shown.startswith("grid: 2 task(s) x 1 strategy x each task's seeds = 13 run(s)")
+    count = {job.task: job.generations for job in jobs}
+    assert f"{TASK} (preset smoke, {count[TASK]} generation(s), seeds 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)" in shown
+    assert f"mnist_vae (preset smoke, {count['mnist_vae']} generation(s), seeds 0, 1, 2)" in shown
+    assert "\n  seeds " not in shown
+    same, _ = sweep.plan([TASK], ["replace"], [0, 1], "smoke", None, tmp_path)
+    assert "x 2 seed(s) = 2 run(s)" in sweep.describe(same, [], LauncherSettings(parallel=1).build(tmp_path))
+
+
 # ------------------------------------------------------------------ grids, --set, --wandb
 def test_parameter_grids_expand_to_every_combination():
     assert grid.expand("mix[real_fraction=0.1,0.3,0.5]") == [

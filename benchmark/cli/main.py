@@ -50,6 +50,10 @@ def launcher_settings(args: argparse.Namespace) -> Any:
     return LauncherSettings(args.launcher, config, args.jobs, args.gpus_per_job)
 
 
+#: ``--seeds`` value for each task's leaderboard seeds (:attr:`Task.leaderboard_seeds`).
+LEADERBOARD_SEEDS = "leaderboard"
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from collapselab.operations.execution import sweep
 
@@ -58,7 +62,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     tasks, strategies = sweep.names(args.tasks, "task"), sweep.names(args.strategies, "strategy")
     wandb_project = args.wandb_project if args.wandb else None
     launcher = launcher_settings(args).build(Path(args.out))  # before planning, which may build task data
-    jobs, not_applicable = sweep.plan(tasks, strategies, parse_seeds(args.seeds), args.preset, args.generations,
+    seeds = None if args.seeds == LEADERBOARD_SEEDS else parse_seeds(args.seeds)
+    jobs, not_applicable = sweep.plan(tasks, strategies, seeds, args.preset, args.generations,
                                       Path(args.out), args.set, wandb_project)
     print(sweep.describe(jobs, not_applicable, launcher), flush=True)
     outcome = sweep.run_jobs(jobs, launcher, progress=not args.no_progress)
@@ -104,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "process and the sweep's workers), or all")
     p.add_argument("--strategies", required=True,
                    help="comma-separated strategy specs (NAME[key=value,...], parameter grids NAME[key=v1,v2,...]), or all")
-    p.add_argument("--seeds", default="0-2", help="e.g. 0-2 (default) or 0,1,5")
+    p.add_argument("--seeds", default="0-2",
+                   help=f"e.g. 0-2 (default) or 0,1,5; {LEADERBOARD_SEEDS!r}: each task's leaderboard seeds, the seeds "
+                        "every entry reports (0-2 on most tasks, more where runs are cheap)")
     p.add_argument("--preset", default="cpu", help="smoke | cpu (default, the leaderboard's) | paper")
     p.add_argument("--generations", type=int, default=None, help="default: the preset's")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

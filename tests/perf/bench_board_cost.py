@@ -26,7 +26,9 @@ An entry that was not measured is projected at the measured cost of the first st
 it asks for (``accumulate[compute=growing]`` trains on ``g + 1`` times the budget at
 generation ``g``). Runs are packed onto the parallel slots longest first; the figures assume
 the measured per-run speed holds when ``--jobs`` runs share the machine, so measure with the
-same contention (``OMP_NUM_THREADS=1`` and two runs at once) to project honestly.
+same contention (``OMP_NUM_THREADS=1`` and two runs at once) to project honestly. Each task's
+lines name the CPU and BLAS kernel its timings come from (the runs' manifests): seconds recorded
+on another kind of machine, or under other load, do not project this one.
 """
 
 from __future__ import annotations
@@ -66,15 +68,17 @@ def mean_phases(rows: Sequence[dict[str, float]]) -> dict[str, float]:
 
 def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Generation 0 and the synthetic generations' mean seconds per phase over runs (``manifest`` and ``records``)."""
-    first, later = [], []
+    first, later, machines = [], [], set()
     for run in runs:
         records = run["records"]
+        environment = run["manifest"].get("environment", {})
+        machines.add(f"{environment.get('cpu', '?')}, {environment.get('blas_kernel', '?')}")
         recorded = sum(sum(r["seconds"].values()) for r in records if not r.get("shared"))
         other = max(0.0, float(run["manifest"]["timings"]["seconds"]) - recorded) / len(records)
         first += [phase_seconds(r, other) for r in records if r["generation"] == 0]  # a shared one keeps its seconds
         later += [phase_seconds(r, other) for r in records if r["generation"] > 0]
     return {"generation0": mean_phases(first), "generation": mean_phases(later), "runs": len(runs),
-            "generations": len(later)}
+            "generations": len(later), "machines": sorted(machines)}
 
 
 def measure(task_name: str, spec: str, preset: str, seed: int, generations: int, root: Path) -> dict[str, Any]:
@@ -195,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for label, phases in (("generation 0", cost["generation0"]), ("per generation", cost["generation"])):
                 cells = "  ".join(f"{p} {phases[p]:7.2f}" for p in PHASES)
                 print(f"{task_name:<20} {spec:<12} {label:<15} {sum(phases.values()):8.2f} s = {cells}")
+            # seconds compare only on one kind of machine (and under one load)
+            print(f"{task_name:<20} {spec:<12} timed on {'; '.join(cost['machines'])} ({cost['runs']} run(s))")
         durations, left_out = board_jobs(task_name, args.preset, costs, default)
         generations = task_class(task_name).presets[args.preset]["generations"]
         own = [run_seconds(costs[default], generations, True)] * args.submission_seeds

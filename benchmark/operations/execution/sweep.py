@@ -109,7 +109,7 @@ def inapplicable_reason(task: Task, strategy: StrategyHandle) -> str | None:
 def plan(
     tasks: Sequence[str],
     strategies: Sequence[str],
-    seeds: Sequence[int],
+    seeds: Sequence[int] | None,
     preset: str,
     generations: int | None,
     root: Path,
@@ -120,6 +120,8 @@ def plan(
 
     ``strategies`` may hold parameter grids (expanded by :func:`grid.expand_all`); ``settings``
     are ``key=value`` task config overrides, each applied to every task that has the key.
+    ``seeds`` ``None``: each task's leaderboard seeds (0 .. :attr:`Task.leaderboard_seeds` - 1), the
+    seeds every entry must report.
     """
     from collapselab.engine.loop import run_identity
 
@@ -130,13 +132,14 @@ def plan(
         chosen = per_task[task_name]
         task = registry.make_task(task_name, preset, dict(parse_assignment(setting) for setting in chosen))
         count = task.default_generations if generations is None else generations
+        task_seeds = range(task.leaderboard_seeds) if seeds is None else seeds
         for spec in grid.expand_all(strategies):
             strategy = sandbox.describe(spec)
             reason = inapplicable_reason(task, strategy)
             if reason is not None:
                 not_applicable.append((task_name, spec, reason))
                 continue
-            for seed in seeds:
+            for seed in task_seeds:
                 identity = run_identity(task, strategy, seed)
                 directory = identity.directory(Path(root))
                 if str(directory) in {job.directory for job in jobs}:
@@ -163,15 +166,20 @@ def describe(jobs: Sequence[Job], not_applicable: Sequence[tuple[str, str, str]]
     tasks = list(dict.fromkeys(job.task for job in jobs))
     strategies = list(dict.fromkeys(job.strategy for job in jobs))
     seeds = list(dict.fromkeys(job.seed for job in jobs))
+    per_task = {task: list(dict.fromkeys(job.seed for job in jobs if job.task == task)) for task in tasks}
+    same = len({tuple(s) for s in per_task.values()}) <= 1  # one seed list for every task (else, as --seeds leaderboard)
     complete = sum(job.complete() for job in jobs)
+    axis = f"{len(seeds)} seed(s)" if same else "each task's seeds"
     lines = [f"grid: {len(tasks)} task(s) x {len(strategies)} strateg{'y' if len(strategies) == 1 else 'ies'} x "
-             f"{len(seeds)} seed(s) = {len(jobs)} run(s), {complete} already complete"]
+             f"{axis} = {len(jobs)} run(s), {complete} already complete"]
     for task in tasks:
         first = next(job for job in jobs if job.task == task)
         settings = f", set {' '.join(first.settings)}" if first.settings else ""
-        lines.append(f"  task      {task} (preset {first.preset}, {first.generations} generation(s){settings})")
+        own = "" if same else f", seeds {', '.join(map(str, per_task[task]))}"
+        lines.append(f"  task      {task} (preset {first.preset}, {first.generations} generation(s){settings}{own})")
     lines.extend(f"  strategy  {strategy}" for strategy in strategies)
-    lines.append(f"  seeds     {', '.join(map(str, seeds))}")
+    if same:
+        lines.append(f"  seeds     {', '.join(map(str, seeds))}")
     lines.extend(f"  not applicable: {task} / {strategy}: {reason}" for task, strategy, reason in not_applicable)
     lines.append(f"  launcher  {launcher.describe()}")
     return "\n".join(lines)
@@ -325,7 +333,7 @@ def run_jobs(jobs: Sequence[Job], launcher: Launcher, progress: bool = True) -> 
 def sweep(
     tasks: Sequence[str],
     strategies: Sequence[str],
-    seeds: Sequence[int],
+    seeds: Sequence[int] | None,
     preset: str,
     generations: int | None,
     root: Path,
