@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from collapselab.contracts import registry
+from collapselab.engine import environment
 from collapselab.errors import CollapseLabError, ParameterError, SubmissionError
 from collapselab.formats import submission
 from collapselab.leaderboard import aggregate, rules, validate
@@ -205,19 +206,14 @@ def tracks_table(sources: Sources, options: Mapping[str, str]) -> str:
 COST_JOBS = 2
 
 
-def _machine_text(value: Any) -> str:
-    """A recorded machine name as table text: submitted, so letters, digits and ``.()+-`` only, 60 at most."""
-    return re.sub(r"[^A-Za-z0-9 .()+_-]", "?", str(value or "?"))[:60]
-
-
 def _machines(sources: Sources, task: str) -> list[str]:
-    """The kinds of machine (CPU, BLAS kernel) the runs of ``task`` recorded: run times compare only on one kind."""
+    """The kinds of machine (CPU, BLAS kernel) the runs of ``task`` recorded, as table text: submitted, so
+    letters, digits and ``,.()+-`` only, 80 characters at most."""
     found = set()
     for entry in sources.entries.values():
         for run in entry["tasks"].get(task, {}).get("runs", []):
-            environment = run["manifest"].get("environment", {})
-            kernel = str(environment.get("blas_kernel") or "?").split()[-1]
-            found.add(f"{_machine_text(environment.get('cpu'))}, {_machine_text(kernel)}")
+            kind = environment.machine(run["manifest"].get("environment", {}))
+            found.add(re.sub(r"[^A-Za-z0-9 ,.()+_-]", "?", kind)[:80])
     return sorted(found)
 
 

@@ -75,6 +75,13 @@ def numerics_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[
     return [f"{fact}: {before.get(fact)} -> {now.get(fact)}" for fact in NUMERICS_FACTS if before.get(fact) != now.get(fact)]
 
 
+def machine(recorded: Mapping[str, Any]) -> str:
+    """The kind of machine a run's recorded environment names: its CPU model and its BLAS kernel (run times
+    compare only within one kind)."""
+    kernel = str(recorded.get("blas_kernel") or "?").split()[-1]
+    return f"{recorded.get('cpu') or '?'}, {kernel}"
+
+
 def thread_settings() -> dict[str, Any]:
     """Thread counts that change floating-point results (torch's, if loaded, and the env caps)."""
     torch = sys.modules.get("torch")

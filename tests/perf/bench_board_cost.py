@@ -68,11 +68,12 @@ def mean_phases(rows: Sequence[dict[str, float]]) -> dict[str, float]:
 
 def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Generation 0 and the synthetic generations' mean seconds per phase over runs (``manifest`` and ``records``)."""
+    from collapselab.engine import environment
+
     first, later, machines = [], [], set()
     for run in runs:
         records = run["records"]
-        environment = run["manifest"].get("environment", {})
-        machines.add(f"{environment.get('cpu', '?')}, {environment.get('blas_kernel', '?')}")
+        machines.add(environment.machine(run["manifest"].get("environment", {})))
         recorded = sum(sum(r["seconds"].values()) for r in records if not r.get("shared"))
         other = max(0.0, float(run["manifest"]["timings"]["seconds"]) - recorded) / len(records)
         first += [phase_seconds(r, other) for r in records if r["generation"] == 0]  # a shared one keeps its seconds
