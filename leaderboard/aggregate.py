@@ -31,7 +31,9 @@ gate's verdict (``degradation``: the one-sided t-test with its level, df, t and 
 lists the tasks it has no section for that it cannot run on (``not_applicable``, task -> reason,
 :mod:`collapselab.leaderboard.applicability`); its other missing tasks were not run. Its
 ``provenance`` (:mod:`collapselab.leaderboard.provenance`): task versions, commits and the newest run's date.
-Every task counts its ``runs`` and the wall seconds they recorded (``run_seconds``: what the board cost).
+Every task counts its ``runs`` and the wall seconds they recorded (``run_seconds``: what the board cost),
+and names the kinds of machine they were recorded on (``machines``: CPU model and BLAS kernel,
+:func:`collapselab.engine.environment.machine`), without which those seconds do not compare.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ import numpy as np
 
 from collapselab.contracts import registry
 from collapselab.contracts.task import LEADERBOARD_PRESET
+from collapselab.engine import environment
 from collapselab.errors import CollapseLabError, SubmissionError
 from collapselab.formats import records, submission
 from collapselab.formats.records import Record
@@ -399,6 +402,7 @@ def aggregate(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         task["ceiling"] = [r["name"] for r in rows if r["reference_kind"] == "ceiling" and task["name"] in r["tasks"]]
         runs = [run for entry in entries.values() if task["name"] in entry["tasks"] for run in entry["tasks"][task["name"]]["runs"]]
         task["runs"], task["run_seconds"] = len(runs), sum(sum(_seconds(r) for r in run["records"]) for run in runs)
+        task["machines"] = sorted({environment.machine(run["manifest"].get("environment", {})) for run in runs})
     order = list(scorer.TRACKS)
     rows.sort(key=lambda r: (order.index(r["track"]), r["extra_compute"], not r["reference"], r["rank"] is None,
                              r["rank"] or 0, r["name"]))

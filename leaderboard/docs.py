@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 from collapselab.contracts import registry
-from collapselab.engine import environment
 from collapselab.errors import CollapseLabError, ParameterError, SubmissionError
 from collapselab.formats import submission
 from collapselab.leaderboard import aggregate, rules, validate
@@ -206,15 +205,10 @@ def tracks_table(sources: Sources, options: Mapping[str, str]) -> str:
 COST_JOBS = 2
 
 
-def _machines(sources: Sources, task: str) -> list[str]:
-    """The kinds of machine (CPU, BLAS kernel) the runs of ``task`` recorded, as table text: submitted, so
-    letters, digits and ``,.()+-`` only, 80 characters at most."""
-    found = set()
-    for entry in sources.entries.values():
-        for run in entry["tasks"].get(task, {}).get("runs", []):
-            kind = environment.machine(run["manifest"].get("environment", {}))
-            found.add(re.sub(r"[^A-Za-z0-9 ,.()+_-]", "?", kind)[:80])
-    return sorted(found)
+def plain_cell(text: str, limit: int = 80) -> str:
+    """Submitted text (a recorded CPU name) as a table cell: letters, digits and `` ,.()+_-`` only, so no
+    pipe or markup reaches the Markdown; ``limit`` characters at most."""
+    return re.sub(r"[^A-Za-z0-9 ,.()+_-]", "?", text)[:limit]
 
 
 def cost_table(sources: Sources, options: Mapping[str, str]) -> str:
@@ -223,7 +217,7 @@ def cost_table(sources: Sources, options: Mapping[str, str]) -> str:
         entries = sum(1 for entry in sources.entries.values() if task["name"] in entry["tasks"])
         rows.append([f"`{task['name']}`", task["version"], str(entries), str(task["runs"]),
                      f"{task['run_seconds'] / 3600:.2f}", f"{task['run_seconds'] / 3600 / COST_JOBS:.2f}",
-                     "; ".join(_machines(sources, task["name"]))])
+                     "; ".join(plain_cell(kind) for kind in task["machines"])])
     total = sum(task["run_seconds"] for task in sources.board["tasks"])
     rows.append(["all", "", str(len(sources.entries)), str(sum(task["runs"] for task in sources.board["tasks"])),
                  f"{total / 3600:.2f}", f"{total / 3600 / COST_JOBS:.2f}", ""])

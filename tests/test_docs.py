@@ -69,6 +69,7 @@ def test_the_tracks_and_cost_tables_count_what_the_board_holds(checkout):
     environments = [run["manifest"]["environment"] for run in runs]
     machines = "; ".join(sorted({f"{e['cpu']}, {e['blas_kernel'].split()[-1]}" for e in environments}))
     assert machines and "?" not in machines  # this machine's CPU and kernel, as the runs recorded them
+    assert "; ".join(sources.board["tasks"][0]["machines"]) == machines
     cost = docs.cost_table(sources, {})
     version = sources.board["tasks"][0]["version"]
     assert f"| `{TASK}` | {version} | 3 | 9 | {hours:.2f} | {hours / 2:.2f} | {machines} |" in cost
@@ -76,10 +77,9 @@ def test_the_tracks_and_cost_tables_count_what_the_board_holds(checkout):
 
 def test_the_cost_table_names_recorded_machines_as_plain_text():
     """A manifest's CPU name is submitted text: a pipe or markup must not reach the README's table."""
-    run = {"manifest": {"environment": {"cpu": "EPYC | <img src=x onerror=alert(1)>", "blas_kernel": "openblas 0.3 Haswell"}}}
-    sources = docs.Sources({"e": {"tasks": {TASK: {"runs": [run]}}}}, {"tasks": []})
-    assert docs._machines(sources, TASK) == ["EPYC ? ?img src?x onerror?alert(1)?, Haswell"]
-    assert docs._machines(sources, "another_task") == []
+    assert docs.plain_cell("EPYC | <img src=x onerror=alert(1)>, Haswell") == "EPYC ? ?img src?x onerror?alert(1)?, Haswell"
+    assert docs.plain_cell("AMD EPYC 9B14, SkylakeX") == "AMD EPYC 9B14, SkylakeX"
+    assert len(docs.plain_cell("x" * 500)) == 80
 
 
 def test_write_fills_the_regions_from_the_scorer_and_check_passes(checkout, tmp_path):

@@ -121,6 +121,19 @@ def test_build_reports_every_bad_file_at_once_or_builds_without_them(made, tmp_p
     assert "Files left out of this build" in page and "negative.json" in page
 
 
+def test_recorded_machine_names_reach_the_page_as_text(made, tmp_path):
+    """The board names the machines its runs were recorded on, from the manifests: submitted text."""
+    hostile = copy.deepcopy(made["mix"])
+    for run in hostile["tasks"][TASK]["runs"]:
+        run["manifest"]["environment"].update(cpu="<script>alert(1)</script> | x", blas_kernel="   ")
+    subs = write_all(tmp_path / "subs", [made["replace"], hostile])
+    board = site.build(tmp_path / "site", subs, SMOKE)
+    kinds = board["tasks"][0]["machines"]
+    assert "<script>alert(1)</script> | x, ?" in kinds and len(kinds) == 2  # the replace entry's machine too
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; | x, ?" in page
+
+
 # ------------------------------------------------------------------ fuzzing
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(10**30), 10**30) | st.floats(allow_nan=False, width=64)

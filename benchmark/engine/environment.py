@@ -78,8 +78,8 @@ def numerics_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[
 def machine(recorded: Mapping[str, Any]) -> str:
     """The kind of machine a run's recorded environment names: its CPU model and its BLAS kernel (run times
     compare only within one kind)."""
-    kernel = str(recorded.get("blas_kernel") or "?").split()[-1]
-    return f"{recorded.get('cpu') or '?'}, {kernel}"
+    kernel = str(recorded.get("blas_kernel") or "").split() or ["?"]
+    return f"{recorded.get('cpu') or '?'}, {kernel[-1]}"
 
 
 def thread_settings() -> dict[str, Any]:
