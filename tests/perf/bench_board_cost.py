@@ -83,17 +83,16 @@ def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def measure(task_name: str, spec: str, preset: str, seed: int, generations: int, root: Path) -> dict[str, Any]:
-    """Run one seed of ``spec`` and read back its manifest and the records of its ``generations.jsonl``."""
+    """Run one seed of ``spec``: its manifest and the records of its ``generations.jsonl``, as JSON."""
     from collapselab.contracts.registry import make_strategy, make_task
-    from collapselab.engine import rundir
     from collapselab.engine.loop import RunSpec, execute
     from collapselab.formats.records import as_json
 
     task = make_task(task_name, preset)
     run = execute(RunSpec(task, make_strategy(spec), seed, generations, root, strategy_spec=spec,
                           command=["bench_board_cost"], share_generation0=False), progress=False)
-    # the files' JSON, as an entry holds it (the --records path reads the same form)
-    return {"manifest": as_json(rundir.read_manifest(run.path)), "records": [as_json(r) for r in rundir.read_records(run.path)]}
+    # execute returns the run as its files hold it; as JSON, the form an entry holds (what --records reads)
+    return {"manifest": as_json(run.manifest), "records": [as_json(r) for r in run.records]}
 
 
 def records_from(path: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
